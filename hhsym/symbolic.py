@@ -1,0 +1,217 @@
+"""Symbolic helpers shared by the model, code generation and export.
+
+* :data:`V` is *the* membrane-voltage symbol (mV) of every rate expression.
+* :func:`parse_expression` turns user text into sympy, with errors that show
+  the offending text and where it breaks (in the spirit of brian2).
+* :func:`removable_singularities` and :func:`safe_expression` make linoid rates
+  such as ``0.01 (V+55) / (1 - exp(-(V+55)/10))`` evaluate to their exact limit
+  at the 0/0 point (here V = -55 mV) instead of NaN, in every evaluator hhsym
+  generates (numpy and numba alike).
+"""
+
+from __future__ import annotations
+
+import functools
+import keyword
+import re
+
+import sympy
+from sympy.core.parameters import distribute
+from sympy.parsing.sympy_parser import (
+    convert_xor,
+    implicit_multiplication,
+    parse_expr,
+    standard_transformations,
+)
+
+from hhsym.errors import ModelError
+
+__all__ = ["V", "parse_expression", "sympify_exact", "removable_singularities", "safe_expression"]
+
+#: Membrane potential symbol (mV) used by every rate expression.
+V = sympy.Symbol("V", real=True)
+
+#: Half-width (mV) of the window around a removable singularity inside which
+#: the Taylor polynomial replaces the 0/0-prone formula.  At 1e-3 mV the
+#: cubic polynomial's truncation error is below 1e-18 relative for slopes of
+#: a few mV, while the direct formula just outside keeps ~1e-12 relative.
+SINGULARITY_HALF_WIDTH = 1e-3
+
+_FUNCTIONS = {
+    name: getattr(sympy, name)
+    for name in ("exp", "log", "sqrt", "tanh", "cosh", "sinh", "Abs", "Min", "Max", "Piecewise")
+}
+_FUNCTIONS["abs"] = sympy.Abs
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_identifier(name: str, what: str) -> str:
+    """Return ``name`` if it is a valid, non-keyword Python identifier, else raise.
+
+    Parameters
+    ----------
+    name : str
+        Candidate name (e.g. a gate ``"m"`` or a channel ``"Na"``).
+    what : str
+        What the name is for, used in the error message.
+
+    Returns
+    -------
+    str
+        ``name`` unchanged.
+    """
+    if not isinstance(name, str) or not _IDENT.match(name) or keyword.iskeyword(name):
+        raise ModelError(
+            f"invalid {what} name {name!r}: expected an identifier "
+            "(letters, digits and '_', not starting with a digit, not a Python keyword)"
+        )
+    return name
+
+
+def parse_expression(text, allowed=(), where: str = "expression") -> sympy.Expr:
+    """Parse a rate expression given as text or sympy into a sympy expression in :data:`V`.
+
+    Parameters
+    ----------
+    text : str or sympy.Expr or float
+        The expression, e.g. ``"0.1*(V + 40)/(1 - exp(-(V + 40)/10))"`` (1/ms).
+        ``^`` is accepted for powers.
+    allowed : iterable of str
+        Names of parameters (besides ``V``) that may appear.
+    where : str
+        What the expression defines (e.g. ``"alpha_m"``), for error messages.
+
+    Returns
+    -------
+    sympy.Expr
+        The expression; every ``V`` in it is :data:`V`, every parameter a real
+        symbol of the same name.
+
+    Raises
+    ------
+    ModelError
+        On a syntax error (the message shows the text and a caret where it
+        breaks) or on names that are neither ``V`` nor an allowed parameter.
+    """
+    allowed = tuple(allowed)
+    symbols = {name: sympy.Symbol(name, real=True) for name in allowed}
+    symbols["V"] = V
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        expr = sympy.Float(text)
+    elif isinstance(text, sympy.Basic):
+        # Re-bind plain symbols to the real-valued ones hhsym uses.
+        with distribute(False):
+            expr = text.xreplace({s: symbols.get(s.name, s) for s in text.free_symbols})
+    elif isinstance(text, str):
+        local = dict(_FUNCTIONS)
+        local.update(symbols)
+        try:
+            with distribute(False):  # keep 0.1*(V + 40) as written, not 0.1*V + 4.0
+                expr = parse_expr(
+                    text,
+                    local_dict=local,
+                    transformations=standard_transformations + (convert_xor, implicit_multiplication),
+                    evaluate=True,
+                )
+        except (SyntaxError, TypeError, ValueError, sympy.SympifyError) as exc:
+            offset = getattr(exc, "offset", None)
+            caret = ""
+            if isinstance(offset, int) and 0 < offset <= len(text) + 1:
+                caret = "\n    " + " " * (offset - 1) + "^"
+            raise ModelError(
+                f"cannot parse {where}: {type(exc).__name__}: {getattr(exc, 'msg', exc)}\n"
+                f"    {text}{caret}"
+            ) from None
+    else:
+        raise ModelError(
+            f"invalid {where}={text!r}: expected a string, a number or a sympy expression in V"
+        )
+    if not isinstance(expr, sympy.Expr):
+        raise ModelError(f"invalid {where}={text!r}: not an algebraic expression")
+    unknown = sorted(s.name for s in expr.free_symbols if s.name not in symbols)
+    if unknown:
+        accepted = ", ".join(["V", *sorted(allowed)])
+        raise ModelError(
+            f"{where} uses unknown name(s) {', '.join(unknown)} in {text}: "
+            f"accepted names are {accepted} (declare new constants as model parameters)"
+        )
+    return expr
+
+
+def sympify_exact(text: str) -> sympy.Expr:
+    """Rebuild an expression from its ``sympy.srepr`` text without re-distributing numbers.
+
+    Parameters
+    ----------
+    text : str
+        Output of :func:`sympy.srepr`.
+
+    Returns
+    -------
+    sympy.Expr
+        An expression equal (``==``) to the one that was written.
+    """
+    with distribute(False):
+        return sympy.sympify(text)
+
+
+@functools.lru_cache(maxsize=512)
+def removable_singularities(expr: sympy.Expr) -> tuple:
+    """Find the removable (0/0) singularities of ``expr`` in :data:`V`.
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        A rate expression in ``V`` (mV), possibly with parameter symbols.
+
+    Returns
+    -------
+    tuple of (sympy.Expr, sympy.Expr)
+        Pairs ``(V0, poly)``: the singular voltage (a number or an expression
+        in parameters) and the cubic Taylor polynomial of ``expr`` about it,
+        whose value at ``V0`` is the exact limit.
+    """
+    numerator, denominator = sympy.fraction(sympy.together(expr))
+    if V not in denominator.free_symbols:
+        return ()
+    try:
+        roots = sympy.solveset(denominator, V, domain=sympy.S.Reals)
+    except (NotImplementedError, ValueError, TypeError):
+        return ()
+    if not isinstance(roots, sympy.FiniteSet):
+        return ()
+    found = []
+    for root in roots:
+        if sympy.simplify(numerator.subs(V, root)) != 0:
+            continue  # a pole, not removable: leave it to the user
+        poly = sympy.series(expr, V, root, 4).removeO()
+        found.append((root, sympy.expand(poly)))
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=512)
+def safe_expression(expr: sympy.Expr) -> sympy.Expr:
+    """Return ``expr`` guarded so that its removable singularities evaluate to their limits.
+
+    Near each 0/0 point ``V0`` (within :data:`SINGULARITY_HALF_WIDTH` mV) the
+    Taylor polynomial is used; elsewhere the original formula.  The result is
+    a :class:`sympy.Piecewise` that every code printer (numpy, numba source)
+    understands, so the numeric value at ``V0`` is the exact limit.
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        Rate expression in ``V`` (mV).
+
+    Returns
+    -------
+    sympy.Expr
+        ``expr`` itself when it has no removable singularity.
+    """
+    pieces = [
+        (poly, sympy.Abs(V - root) < SINGULARITY_HALF_WIDTH)
+        for root, poly in removable_singularities(expr)
+    ]
+    if not pieces:
+        return expr
+    return sympy.Piecewise(*pieces, (expr, True))
