@@ -153,7 +153,7 @@ def _as_times(t):
     arr = arr.astype(np.float64, copy=False)
     if not np.all(np.isfinite(arr)):
         bad = np.flatnonzero(~np.isfinite(arr.ravel()))[0]
-        raise invalid("t", t, accepted, hint=f"element {bad} is {arr.ravel()[bad]!r}")
+        raise invalid("t", t, accepted, hint=f"element {bad} is {float(arr.ravel()[bad])!r}")
     return arr, arr.ndim == 0
 
 
@@ -816,7 +816,7 @@ def _data_array(name, value, unit):
     arr = np.array(arr, dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        raise invalid(name, value, accepted, hint=f"{name}[{bad[0]}] is {arr[bad[0]]!r}")
+        raise invalid(name, value, accepted, hint=f"{name}[{bad[0]}] is {float(arr[bad[0]])!r}")
     return arr
 
 
@@ -852,7 +852,7 @@ class FromArray(Stimulus):
             j = int(bad[0]) + 1
             raise invalid(
                 "t", t, "strictly increasing times (ms)",
-                hint=f"t[{j}]={t[j]!r} is not greater than t[{j - 1}]={t[j - 1]!r}",
+                hint=f"t[{j}]={float(t[j])!r} is not greater than t[{j - 1}]={float(t[j - 1])!r}",
             )
         self.t = t
         self.I = I
@@ -875,7 +875,7 @@ class FromArray(Stimulus):
         return float(self.t[-1])
 
     def _evaluate(self, t):
-        t0, t1 = self.t[0], self.t[-1]
+        t0, t1 = float(self.t[0]), float(self.t[-1])
         outside = (t < t0) | (t > t1)
         if np.any(outside):
             bad = t[outside].ravel()[0]
