@@ -1,0 +1,286 @@
+r"""Numba kernels for training rate networks (arrays and floats in, arrays out).
+
+The conductance-model structure is passed as arrays, so one compiled kernel
+serves every model: channel conductances ``ch_g`` (mS/cm²) and reversal
+potentials ``ch_E`` (mV), and per gate its channel index ``gate_ch`` and power
+``gate_pow``.  Gate ``j`` has rates ``alpha_j = exp(f_{2j})``,
+``beta_j = exp(f_{2j+1})`` given by networks whose parameter rows are
+``thetas[2j]`` and ``thetas[2j+1]``; the global parameter vector is
+``thetas.ravel()``, so gate ``j`` owns columns ``[2jP, 2jP + 2P)``.
+
+Two passes, both with forward (tangent-linear) sensitivities, i.e. the exact
+derivatives of the *discrete* maps they implement:
+
+* :func:`gate_pass` (stage 1): gates driven by the measured V, stepped with
+  the exponential midpoint rule (Rush–Larsen with rates at
+  :math:`(V_k + V_{k+1})/2`, second order); the charge integral
+  :math:`Q(t) = \int_0^t (I - I_\mathrm{ion}(V, x))/C_m\,dt` (mV) by the
+  trapezoid rule.  Returns Q, dQ/dθ, and gate states with their
+  sensitivities at requested samples.
+* :func:`shoot_pass` (stage 2): the full hybrid model (V free) from given
+  initial states over short windows, classical RK4 on the data grid with
+  the current linearly interpolated at half steps.  Returns V_model − V_meas
+  (mV) and its Jacobian.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from hhsym.estimate.netkernels import log_rate
+
+__all__ = ["gate_pass", "shoot_pass"]
+
+
+@njit(cache=True)
+def _currents(Vv, x, ch_g, ch_E, gate_ch, gate_pow, dIdx):
+    """Ionic current (µA/cm²), total conductance (mS/cm²); dI/dx_j -> dIdx."""
+    nch = ch_g.shape[0]
+    ng = x.shape[0]
+    I_ion = 0.0
+    G_tot = 0.0
+    for c in range(nch):
+        cond = ch_g[c]
+        for j in range(ng):
+            if gate_ch[j] == c:
+                cond *= x[j] ** gate_pow[j]
+        I_ion += cond * (Vv - ch_E[c])
+        G_tot += cond
+    for j in range(ng):
+        c = gate_ch[j]
+        d = ch_g[c] * gate_pow[j] * x[j] ** (gate_pow[j] - 1)
+        for i in range(ng):
+            if i != j and gate_ch[i] == c:
+                d *= x[i] ** gate_pow[i]
+        dIdx[j] = d * (Vv - ch_E[c])
+    return I_ion, G_tot
+
+
+@njit(cache=True)
+def gate_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, rec_idx,
+              want_jac, Q_rec, G_rec, X_rec, S_rec):
+    """Stage-1 pass over one trace (see module docstring).
+
+    Parameters
+    ----------
+    V, I : ndarray (n,)
+        Measured potential (mV) and injected current (µA/cm²).
+    dt, C : float
+        Sampling step (ms), capacitance (µF/cm²).
+    thetas : ndarray (2 ng, P); sizes : int array; norms : (2 ng, 3) [center, scale, delta].
+    rec_idx : int array, increasing sample indices at which to record.
+    want_jac : bool
+    Q_rec : (nrec,) out, charge integral (mV).  G_rec : (nrec, 2 ng P) out, dQ/dθ.
+    X_rec : (nrec, ng) out, gates.  S_rec : (nrec, ng, 2P) out, d gate / d own params.
+
+    Returns
+    -------
+    bool
+        False if a non-finite value appeared.
+    """
+    n = V.shape[0]
+    ng = gate_ch.shape[0]
+    P = thetas.shape[1]
+    x = np.empty(ng)
+    S = np.zeros((ng, 2 * P))
+    dIdx = np.empty(ng)
+    ga = np.empty(P)
+    gb = np.empty(P)
+    g2 = np.empty(P)
+    work = np.empty(2 * int(sizes.sum()) + 2)
+    H = np.zeros(ng * 2 * P if want_jac else 0)
+    dF0 = np.zeros(ng * 2 * P if want_jac else 0)
+    # initial state: steady state at V[0]
+    for j in range(ng):
+        la, _ = log_rate(thetas[2 * j], sizes, V[0], norms[2 * j, 0], norms[2 * j, 1], norms[2 * j, 2], ga, g2, work)
+        lb, _ = log_rate(thetas[2 * j + 1], sizes, V[0], norms[2 * j + 1, 0], norms[2 * j + 1, 1],
+                         norms[2 * j + 1, 2], gb, g2, work)
+        a = np.exp(la)
+        b = np.exp(lb)
+        x[j] = a / (a + b)
+        if want_jac:
+            q = x[j] * (1.0 - x[j])
+            for p in range(P):
+                S[j, p] = q * ga[p]
+                S[j, P + p] = -q * gb[p]
+    Qsum = 0.0
+    F0 = 0.0
+    r = 0
+    nrec = rec_idx.shape[0]
+    ok = True
+    for k in range(n):
+        I_ion, _ = _currents(V[k], x, ch_g, ch_E, gate_ch, gate_pow, dIdx)
+        F = (I[k] - I_ion) / C
+        if k == 0:
+            F0 = F
+        Qsum += dt * F
+        if want_jac:
+            for j in range(ng):
+                w = -dt * dIdx[j] / C
+                base = j * 2 * P
+                for p in range(2 * P):
+                    H[base + p] += w * S[j, p]
+                if k == 0:
+                    for p in range(2 * P):
+                        dF0[base + p] = -dIdx[j] / C * S[j, p]
+        while r < nrec and rec_idx[r] == k:
+            Q_rec[r] = Qsum - 0.5 * dt * (F0 + F)
+            for j in range(ng):
+                X_rec[r, j] = x[j]
+            if want_jac:
+                for j in range(ng):
+                    base = j * 2 * P
+                    w = -dIdx[j] / C
+                    for p in range(2 * P):
+                        G_rec[r, base + p] = H[base + p] - 0.5 * dt * (dF0[base + p] + w * S[j, p])
+                        S_rec[r, j, p] = S[j, p]
+            r += 1
+        if k == n - 1:
+            break
+        if not np.isfinite(Qsum):
+            ok = False
+            break
+        Vm = 0.5 * (V[k] + V[k + 1])
+        for j in range(ng):
+            ia = 2 * j
+            ib = 2 * j + 1
+            la, _ = log_rate(thetas[ia], sizes, Vm, norms[ia, 0], norms[ia, 1], norms[ia, 2], ga, g2, work)
+            lb, _ = log_rate(thetas[ib], sizes, Vm, norms[ib, 0], norms[ib, 1], norms[ib, 2], gb, g2, work)
+            a = np.exp(la)
+            b = np.exp(lb)
+            lam = a + b
+            xinf = a / lam
+            E = np.exp(-lam * dt)
+            dev = x[j] - xinf
+            if want_jac:
+                q = xinf * (1.0 - xinf) * (1.0 - E)
+                da = q - dev * dt * a * E
+                db = -q - dev * dt * b * E
+                for p in range(P):
+                    S[j, p] = E * S[j, p] + da * ga[p]
+                    S[j, P + p] = E * S[j, P + p] + db * gb[p]
+            x[j] = xinf + dev * E
+    return ok
+
+
+@njit(cache=True)
+def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, want,
+         Y, K, dy, dIdx, gr, g2, work):
+    """Hybrid-model right-hand side dy and tangent K = f_y Y + f_theta."""
+    ng = x.shape[0]
+    P = thetas.shape[1]
+    I_ion, G_tot = _currents(Vv, x, ch_g, ch_E, gate_ch, gate_pow, dIdx)
+    dy[0] = (Iv - I_ion) / C
+    if want:
+        for p in range(Y.shape[1]):
+            acc = -G_tot * Y[0, p]
+            for j in range(ng):
+                acc -= dIdx[j] * Y[1 + j, p]
+            K[0, p] = acc / C
+    for j in range(ng):
+        ia = 2 * j
+        ib = 2 * j + 1
+        la, dla = log_rate(thetas[ia], sizes, Vv, norms[ia, 0], norms[ia, 1], norms[ia, 2], gr[ia], g2, work)
+        lb, dlb = log_rate(thetas[ib], sizes, Vv, norms[ib, 0], norms[ib, 1], norms[ib, 2], gr[ib], g2, work)
+        a = np.exp(la)
+        b = np.exp(lb)
+        xj = x[j]
+        dy[1 + j] = a * (1.0 - xj) - b * xj
+        if want:
+            lam = a + b
+            dxdV = a * dla * (1.0 - xj) - b * dlb * xj
+            for p in range(Y.shape[1]):
+                K[1 + j, p] = -lam * Y[1 + j, p] + dxdV * Y[0, p]
+            wa = a * (1.0 - xj)
+            wb = -b * xj
+            base = ia * P
+            for p in range(P):
+                K[1 + j, base + p] += wa * gr[ia, p]
+                K[1 + j, base + P + p] += wb * gr[ib, p]
+
+
+@njit(cache=True)
+def shoot_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
+               starts, L, stride, X0, S0, want_jac, R, J):
+    """Stage-2 multiple shooting over windows of one trace.
+
+    Parameters
+    ----------
+    V, I : ndarray (n,)
+        Measured potential (mV) and current (µA/cm²).
+    starts : int array (nw,)
+        Window start samples; each window runs ``L`` steps of ``dt`` (ms).
+    stride : int
+        A residual every ``stride`` steps; ``L // stride`` per window.
+    X0 : (nw, ng) gate states at the starts; S0 : (nw, ng, 2P) their
+        sensitivities to their own gate's parameters.
+    R : (nw, L // stride) out: V_model − V_meas (mV).
+    J : (nw * (L // stride), 2 ng P) out: dR/dθ (if ``want_jac``).
+
+    Returns
+    -------
+    bool
+        False if a non-finite value appeared.
+    """
+    ng = gate_ch.shape[0]
+    P = thetas.shape[1]
+    NP = 2 * ng * P
+    ns = 1 + ng
+    nres = L // stride
+    m = NP if want_jac else 0
+    Y = np.zeros((ns, m))
+    Yt = np.zeros((ns, m))
+    Ks = np.zeros((4, ns, m))
+    y = np.empty(ns)
+    yt = np.empty(ns)
+    ks = np.empty((4, ns))
+    dIdx = np.empty(ng)
+    gr = np.empty((2 * ng, P))
+    g2 = np.empty(P)
+    work = np.empty(2 * int(sizes.sum()) + 2)
+    cs = np.array([0.0, 0.5, 0.5, 1.0])
+    ok = True
+    for w in range(starts.shape[0]):
+        s0 = starts[w]
+        y[0] = V[s0]
+        for j in range(ng):
+            y[1 + j] = X0[w, j]
+        if want_jac:
+            Y[:, :] = 0.0
+            for j in range(ng):
+                for p in range(2 * P):
+                    Y[1 + j, 2 * j * P + p] = S0[w, j, p]
+        for i in range(L):
+            k = s0 + i
+            for st in range(4):
+                c = cs[st]
+                for q in range(ns):
+                    yt[q] = y[q] + (dt * c * ks[st - 1, q] if st > 0 else 0.0)
+                if want_jac:
+                    if st == 0:
+                        Yt[:, :] = Y
+                    else:
+                        for q in range(ns):
+                            for p in range(m):
+                                Yt[q, p] = Y[q, p] + dt * c * Ks[st - 1, q, p]
+                Iv = I[k] + c * (I[k + 1] - I[k])
+                _rhs(yt[0], yt[1:], Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
+                     want_jac, Yt, Ks[st], ks[st], dIdx, gr, g2, work)
+            for q in range(ns):
+                y[q] += dt / 6.0 * (ks[0, q] + 2.0 * ks[1, q] + 2.0 * ks[2, q] + ks[3, q])
+            if want_jac:
+                for q in range(ns):
+                    for p in range(m):
+                        Y[q, p] += dt / 6.0 * (Ks[0, q, p] + 2.0 * Ks[1, q, p] + 2.0 * Ks[2, q, p] + Ks[3, q, p])
+            if (i + 1) % stride == 0:
+                ir = (i + 1) // stride - 1
+                if ir < nres:
+                    R[w, ir] = y[0] - V[k + 1]
+                    if want_jac:
+                        for p in range(m):
+                            J[w * nres + ir, p] = Y[0, p]
+            if not np.isfinite(y[0]):
+                ok = False
+                return ok
+    return ok
