@@ -42,6 +42,7 @@ from __future__ import annotations
 import abc
 import math
 import numbers
+from itertools import accumulate, islice
 from typing import NamedTuple
 
 import numpy as np
@@ -70,7 +71,8 @@ __all__ = [
     "N_PAR",
 ]
 
-#: Kind codes of the kernel encoding (see the module docstring).
+#: Kind codes of the kernel encoding (see the module docstring).  They are
+#: repeated in hhsym/integrate/stimulus_kernel.py (tests check both agree).
 STEP = 0
 RAMP = 1
 PULSES = 2
@@ -731,18 +733,20 @@ class OUNoise(Stimulus):
         have = self._samples.size
         if have >= n:
             return
-        from scipy.signal import lfilter
-
         m = max(n - have, have)  # grow geometrically; values do not depend on it
-        z = self._rng.standard_normal(m)
+        z = self._rng.standard_normal(m).tolist()
         a = math.exp(-self.dt / self.tau)
         b = self.sigma * math.sqrt(-math.expm1(-2.0 * self.dt / self.tau))
-        if have == 0:
-            first = self.sigma * z[:1]
-            rest, _ = lfilter([b], [1.0, -a], z[1:], zi=[a * first[0]])
-            dev = np.concatenate([first, rest])
+
+
+        def update(y, zk):  # exact OU step of the deviation from the mean
+            return a * y + b * zk
+
+        if have == 0:  # start from the stationary distribution
+            steps = accumulate(z[1:], update, initial=self.sigma * z[0])
         else:
-            dev, _ = lfilter([b], [1.0, -a], z, zi=[a * self._last_dev])
+            steps = islice(accumulate(z, update, initial=self._last_dev), 1, None)
+        dev = np.fromiter(steps, dtype=np.float64, count=m)
         self._last_dev = float(dev[-1])
         self._samples = np.concatenate([self._samples, self.mean + dev])
 

@@ -221,6 +221,19 @@ def test_ou_prefix_property():
     np.testing.assert_array_equal(grid, d_short)
 
 
+def test_ou_exact_update_from_seeded_generator():
+    mean, sigma, tau, dt = 0.5, 2.0, 3.0, 0.2
+    _, x = OUNoise(mean, sigma, tau, seed=9, dt=dt).samples(10.0)
+    z = np.random.default_rng(9).standard_normal(x.size)
+    a = math.exp(-dt / tau)
+    b = sigma * math.sqrt(1.0 - a * a)
+    expect = np.empty(x.size)
+    expect[0] = mean + sigma * z[0]
+    for k in range(1, x.size):
+        expect[k] = mean + a * (expect[k - 1] - mean) + b * z[k]
+    np.testing.assert_allclose(x, expect, rtol=0, atol=1e-13)
+
+
 def test_ou_interpolates_grid_and_window():
     s = OUNoise(1.0, 2.0, 5.0, seed=3, start=10.0, stop=30.0, dt=0.5)
     tg, xg = s.samples(30.0)
@@ -412,6 +425,15 @@ def test_encode_layout():
     assert single.ptr.tolist() == [0, 1]
     empty = encode_stimuli([], 10.0)
     assert empty.ptr.tolist() == [0] and empty.par.shape == (0, N_PAR)
+
+
+def test_kernel_kind_codes_match(kernel):
+    import hhsym.stimuli as st
+
+    for name in ("STEP", "RAMP", "PULSES", "SINE", "TABLE_UNIFORM", "TABLE_SORTED"):
+        assert getattr(kernel, name) == getattr(st, name), name
+    codes = [STEP, RAMP, PULSES, SINE, TABLE_UNIFORM, TABLE_SORTED]
+    assert sorted(set(codes)) == codes
 
 
 def test_kernel_matches_python(kernel):

@@ -12,9 +12,17 @@ import math
 import numba
 import numpy as np
 
-from hhsym.stimuli import PULSES, RAMP, SINE, STEP, TABLE_SORTED, TABLE_UNIFORM
-
 __all__ = ["stim_at", "stim_in", "next_breakpoint"]
+
+# Kind codes, identical to those of hhsym.stimuli (a test checks it).  They are
+# spelled out here rather than imported so that changing them changes this
+# file, which invalidates numba's on-disk cache (it freezes global constants).
+STEP = 0
+RAMP = 1
+PULSES = 2
+SINE = 3
+TABLE_UNIFORM = 4
+TABLE_SORTED = 5
 
 
 @numba.njit(cache=True)
