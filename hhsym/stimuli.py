@@ -47,7 +47,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hhsym.errors import ArgumentTypeError, InvalidArgumentError, UnknownNameError, invalid
+from hhsym.errors import ArgumentTypeError, UnknownNameError, invalid
 
 __all__ = [
     "Stimulus",
@@ -726,7 +726,7 @@ class OUNoise(Stimulus):
     # -- sample generation ---------------------------------------------------
     def _n_for(self, t_max):
         """Number of grid samples needed to interpolate up to ``t_max`` (ms)."""
-        return max(2, int(math.floor((t_max - self.start) / self.dt)) + 2)
+        return max(2, math.floor((t_max - self.start) / self.dt) + 2)
 
     def _ensure(self, n):
         """Extend the cached realisation to at least ``n`` samples."""
@@ -840,9 +840,9 @@ class FromArray(Stimulus):
         Current (µA/cm²) at the sample times, finite, same length as ``t``.
     """
 
-    def __init__(self, t, I):  # noqa: E741 - physics name
+    def __init__(self, t, I):
         t = _data_array("t", t, "ms")
-        I = _data_array("I", I, "µA/cm²")  # noqa: E741
+        I = _data_array("I", I, "µA/cm²")
         if t.size < 2:
             raise invalid("t", t, "at least 2 samples (ms)")
         if I.size != t.size:

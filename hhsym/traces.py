@@ -167,6 +167,15 @@ def _seed(value):
     return int(value)
 
 
+def _add_noise_record(meta, sigma_V, seed):
+    """Copy of ``meta`` whose ``"noise"`` list ends with this noise record."""
+    meta = dict(meta)
+    before = meta.get("noise", [])
+    before = list(before) if isinstance(before, list) else [before]
+    meta["noise"] = before + [{"sigma_V": sigma_V, "seed": seed}]
+    return meta
+
+
 def _uniform_step(t):
     """(is_uniform, dt_mean, min step, max step) of the strictly increasing ``t``."""
     steps = np.diff(t)
@@ -325,7 +334,7 @@ class Trace:
         Metadata.
     """
 
-    def __init__(self, t, V, I, states=None, meta=None):  # noqa: E741
+    def __init__(self, t, V, I, states=None, meta=None):
         self.t = _times(t)
         n = self.t.size
         self.V = _array("V", V, "mV", 1)
@@ -390,8 +399,7 @@ class Trace:
         seed = _seed(seed)
         rng = np.random.default_rng(seed)
         V = self.V + sigma_V * rng.standard_normal(self.n_samples)
-        meta = dict(self.meta)
-        meta["noise"] = list(meta.get("noise", [])) + [{"sigma_V": sigma_V, "seed": seed}]
+        meta = _add_noise_record(self.meta, sigma_V, seed)
         return Trace(self.t, V, self.I, dict(self.states), meta)
 
     # -- writing -----------------------------------------------------------------
@@ -472,7 +480,7 @@ class TraceSet:
         JSON-safe metadata of the whole set.
     """
 
-    def __init__(self, t, V, I, states=None, meta=None):  # noqa: E741
+    def __init__(self, t, V, I, states=None, meta=None):
         self.t = _times(t)
         n = self.t.size
         self.V = _array("V", V, "mV", 2)
@@ -628,8 +636,7 @@ class TraceSet:
         seed = _seed(seed)
         rng = np.random.default_rng(seed)
         V = self.V + sigma_V * rng.standard_normal(self.V.shape)
-        meta = dict(self.meta)
-        meta["noise"] = list(meta.get("noise", [])) + [{"sigma_V": sigma_V, "seed": seed}]
+        meta = _add_noise_record(self.meta, sigma_V, seed)
         return TraceSet(self.t, V, self.I, dict(self.states), meta)
 
     # -- writing -----------------------------------------------------------------
@@ -688,7 +695,7 @@ def _reject_constant(name):
 
 def _read_csv(path):
     try:
-        f = open(path, encoding="utf-8", newline=None)
+        f = open(path, encoding="utf-8-sig", newline=None)
     except FileNotFoundError:
         raise TraceFileError(f"{path}: file not found") from None
     except OSError as exc:
@@ -815,7 +822,7 @@ def _read_npz(path):
     with npz:
         t = _npz_get(path, npz, "t", (1,))
         V = _npz_get(path, npz, "V", (1, 2))
-        I = _npz_get(path, npz, "I", (1, 2))  # noqa: E741
+        I = _npz_get(path, npz, "I", (1, 2))
         if t.size < 2:
             raise TraceFileError(f"{path}: array 't' has {t.size} sample(s); at least 2 needed")
         nonincr = np.flatnonzero(~(np.diff(t) > 0))
@@ -882,13 +889,13 @@ def read_trace(path):
     p, ext = _extension(path, (".csv", ".npz"), TraceFileError)
     if ext == ".csv":
         return _read_csv(p)
-    t, V, I, states, meta = _read_npz(p)  # noqa: E741
+    t, V, I, states, meta = _read_npz(p)
     if V.ndim == 2:
         if V.shape[0] != 1:
             raise TraceFileError(
                 f"{p}: array 'V' holds {V.shape[0]} traces; use read_traces() to read a TraceSet"
             )
-        V, I = V[0], I[0]  # noqa: E741
+        V, I = V[0], I[0]
         states = {n: a[0] for n, a in states.items()}
     return _build(Trace, p, t, V, I, states, meta)
 
@@ -915,8 +922,8 @@ def read_traces(path):
     p, ext = _extension(path, (".csv", ".npz"), TraceFileError)
     if ext == ".csv":
         return TraceSet.from_traces([_read_csv(p)])
-    t, V, I, states, meta = _read_npz(p)  # noqa: E741
+    t, V, I, states, meta = _read_npz(p)
     if V.ndim == 1:
-        V, I = V[None, :], I[None, :]  # noqa: E741
+        V, I = V[None, :], I[None, :]
         states = {n: a[None, :] for n, a in states.items()}
     return _build(TraceSet, p, t, V, I, states, meta)

@@ -131,6 +131,8 @@ def test_with_noise_reproducible_and_recorded():
     aa = a.with_noise(1.0, seed=1)
     assert aa.meta["noise"] == [{"sigma_V": 2.0, "seed": 7}, {"sigma_V": 1.0, "seed": 1}]
     np.testing.assert_array_equal(tr.with_noise(0.0, seed=1).V, tr.V)
+    odd = Trace(tr.t, tr.V, tr.I, meta={"noise": "amplifier"}).with_noise(1.0, seed=2)
+    assert odd.meta["noise"] == ["amplifier", {"sigma_V": 1.0, "seed": 2}]
 
 
 def test_noise_statistics():
@@ -219,6 +221,12 @@ def test_read_lab_csv_with_comments_and_column_order(tmp_path):
     np.testing.assert_array_equal(tr.V, [-65.0, -64.5])
     np.testing.assert_array_equal(tr.states["Ca"], [1e-4, 2e-4])
     assert tr.meta == {"recorded by": "Jane Doe", "temperature": 6.3}
+
+
+def test_read_csv_with_byte_order_mark(tmp_path):
+    p = tmp_path / "excel.csv"
+    p.write_bytes("t,V,I\r\n0,1,2\r\n1,2,3\r\n".encode("utf-8-sig"))
+    np.testing.assert_array_equal(read_trace(p).I, [2.0, 3.0])
 
 
 def test_traceset_round_trip_and_access(tmp_path):
