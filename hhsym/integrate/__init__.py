@@ -1,0 +1,24 @@
+"""Numba integration kernels: arrays and floats in, arrays out.
+
+Each method lives in its own module whose kernel source (below the marker
+``# --- kernel source below ---``) is copied by :mod:`hhsym.codegen` into a
+generated module that also defines the model functions the kernel calls:
+
+``rhs_block(Y, I, P, D)``
+    derivatives of every neuron (column) of the state block ``Y``;
+``rhs_point(Y, I, P, D, j)``
+    the same for column ``j`` only;
+``relax_block(Y, I, P, K, T)``
+    relaxation form ``dy/dt = K (T - y)`` of every state (exact for gates,
+    and for V with the gates frozen);
+``stim_in(i, t, lo, hi, ptr, kind, par, data)``
+    stimulus ``i`` at ``t`` as seen from inside the step ``[lo, hi]``;
+``N_STATES``
+    number of states (V first).
+
+The fixed-step methods (:mod:`.rk4`, :mod:`.exp_euler`) each define one
+``step`` over the shared driver :mod:`.engine_fixed`; the adaptive
+:mod:`.dopri5` has its own driver.  Array conventions: states ``(n_states, n)``,
+parameters ``(n_params, n)`` in the order of ``model.params``, output
+``(n_states, n, n_samples)``; voltages in mV, time in ms, currents µA/cm².
+"""

@@ -1,0 +1,281 @@
+"""Turn a :class:`~hhsym.model.ConductanceModel` into numba-compiled kernels.
+
+For each (model structure, integration method) pair this module writes one
+Python source file into the cache directory and imports it:
+
+* model functions printed from sympy (``rhs_block``, ``rhs_one``,
+  ``relax_block``) — straight-line code after common-subexpression
+  elimination, with ``exp``/``tanh`` mapped to the vectorisable
+  :mod:`hhsym.integrate.vmath` versions and removable singularities guarded
+  (:func:`hhsym.symbolic.safe_expression`);
+* the integrator's kernel source, copied verbatim from
+  :mod:`hhsym.integrate` (its free names — ``rhs_block``, ``step``,
+  ``N_STATES``... — are bound by the generated module).
+
+Everything is compiled with ``numba.njit(cache=True)``; because the module is
+a real file whose name is the hash of its content, a second process finds
+both the source and numba's compiled objects on disk and pays no compile
+time.  Parameter *values* are not baked in: they are passed as an array, so
+``model.with_params(...)`` variants share one compiled kernel.
+
+The cache lives in ``$HHSYM_CACHE_DIR`` or ``$XDG_CACHE_HOME/hhsym`` (default
+``~/.cache/hhsym``).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import sympy
+from sympy.printing.pycode import PythonCodePrinter
+
+from hhsym.errors import UnknownNameError
+from hhsym.integrate import dopri5, exp_euler, rk4
+from hhsym.symbolic import V
+
+__all__ = ["compile_model", "generate_source", "cache_dir", "METHODS"]
+
+#: Integration methods and the kernel modules that implement them.
+METHODS = {"rk4": rk4, "exp_euler": exp_euler, "dopri5": dopri5}
+
+_LOCK = threading.Lock()
+_LOADED: dict = {}
+
+
+def cache_dir() -> Path:
+    """Directory holding generated kernel modules and numba's caches.
+
+    Returns
+    -------
+    pathlib.Path
+        ``$HHSYM_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/hhsym`` or ``~/.cache/hhsym``.
+    """
+    env = os.environ.get("HHSYM_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "hhsym"
+
+
+class _KernelPrinter(PythonCodePrinter):
+    """Prints sympy as numba-friendly Python: vexp/vtanh, plain floats, ternaries."""
+
+    def _print_Function(self, expr):
+        name = type(expr).__name__
+        if name == "exp":
+            return f"vexp({self._print(expr.args[0])})"
+        if name == "tanh":
+            return f"vtanh({self._print(expr.args[0])})"
+        return super()._print_Function(expr)
+
+    def _print_exp(self, expr):
+        return f"vexp({self._print(expr.args[0])})"
+
+    def _print_tanh(self, expr):
+        return f"vtanh({self._print(expr.args[0])})"
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_Rational(self, expr):
+        return repr(float(expr))
+
+    def _print_Integer(self, expr):
+        return repr(float(expr))
+
+    def _print_Pow(self, expr, rational=False):
+        base, exponent = expr.args
+        if exponent.is_Integer and 1 < abs(int(exponent)) <= 8:
+            n = abs(int(exponent))
+            b = self.parenthesize(base, 100)  # always parenthesise
+            prod = "*".join([f"({self._print(base)})" if not base.is_Symbol else b] * n)
+            return f"(1.0/({prod}))" if int(exponent) < 0 else f"({prod})"
+        if exponent == -1:
+            return f"(1.0/({self._print(base)}))"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def _model_expressions(model):
+    """Symbols, rate expressions and right-hand sides of ``model`` (parameters symbolic)."""
+    psym = model.param_symbols()
+    gates = model.gates
+    xsym = {g.name: sympy.Symbol(g.name, real=True) for g in gates}
+    I = sympy.Symbol("I_j", real=True)  # the stimulus of the current neuron
+    rates = model.safe_rates()
+    rsym = {k: sympy.Symbol(f"r_{k}", real=True) for k in rates}
+    g_total = 0
+    g_rev = 0
+    for ch in model.channels:
+        conductance = psym[f"g_{ch.name}"]
+        for g in ch.gates:
+            conductance = conductance * xsym[g.name] ** g.power
+        g_total += conductance
+        g_rev += conductance * psym[f"E_{ch.name}"]
+    return psym, xsym, I, rates, rsym, g_total, g_rev
+
+
+def _print_body(assignments, printer, indent, rate_values):
+    """Print ``target = expr`` lines after inlining the rates and eliminating common subexpressions."""
+    lines = []
+    exprs = [expr.xreplace(rate_values) for _, expr in assignments]
+    replacements, reduced = sympy.cse(exprs, symbols=sympy.numbered_symbols("c_"))
+    pad = " " * indent
+    for sym, expr in replacements:
+        lines.append(f"{pad}{sym} = {printer.doprint(expr)}")
+    for (target, _), expr in zip(assignments, reduced):
+        lines.append(f"{pad}{target} = {printer.doprint(expr)}")
+    return lines
+
+
+def generate_source(model, method):
+    """Python/numba source of the kernel module for ``model`` and ``method``.
+
+    Parameters
+    ----------
+    model : ConductanceModel
+        The model (its parameter values are not used, only its structure).
+    method : {"rk4", "exp_euler", "dopri5"}
+        Integration method.
+
+    Returns
+    -------
+    str
+        Module source.
+    """
+    if method not in METHODS:
+        raise UnknownNameError(f"unknown method {method!r}: accepted are {', '.join(METHODS)}")
+    printer = _KernelPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": False})
+    psym, xsym, I, rates, rsym, g_total, g_rev = _model_expressions(model)
+    states = model.states
+    params = list(model.params)
+    C_m = psym["C_m"]
+
+    # Right-hand side: rates as intermediate symbols, then derivatives.
+    rate_values = {rsym[k]: rates[k] for k in rates}
+    assign = []
+    assign.append(("d_V", (I - (g_total * V - g_rev)) / C_m))
+    for g in model.gates:
+        x = xsym[g.name]
+        assign.append((f"d_{g.name}", rsym[f"alpha_{g.name}"] * (1 - x) - rsym[f"beta_{g.name}"] * x))
+    rhs_body = _print_body(assign, printer, 8, rate_values)
+
+    # Relaxation form for exponential Euler: dy/dt = (target - y) * rate.
+    relax = [("k_V", g_total / C_m)]
+    relax.append(("y_V", (I + g_rev) / g_total))
+    for g in model.gates:
+        a, b = rsym[f"alpha_{g.name}"], rsym[f"beta_{g.name}"]
+        relax.append((f"k_{g.name}", a + b))
+        relax.append((f"y_{g.name}", a / (a + b)))
+    relax_body = _print_body(relax, printer, 8, rate_values)
+
+    def loads(index):
+        out = [f"        {s} = Y[{i}, {index}]" for i, s in enumerate(states)]
+        out += [f"        {p} = P[{i}, {index}]" for i, p in enumerate(params)]
+        return out
+
+    lines = [
+        f'"""Kernels generated by hhsym.codegen for {model.name!r}, method {method!r}. Do not edit."""',
+        "import math",
+        "import numba",
+        "import numpy as np",
+        "from hhsym.integrate.vmath import vexp, vtanh",
+        "from hhsym.integrate.stimulus_kernel import stim_in",
+        "",
+        f"N_STATES = {len(states)}",
+        f"N_PARAMS = {len(params)}",
+        f"STATE_NAMES = {tuple(states)!r}",
+        f"PARAM_NAMES = {tuple(params)!r}",
+        "",
+        "",
+        "@numba.njit(cache=True)",
+        "def rhs_point(Y, I, P, D, j):",
+        '    """Derivatives of neuron j (column j of Y, P) into D[:, j]."""',
+        "    if True:",
+        *loads("j"),
+        "        I_j = I[j]",
+        *rhs_body,
+        *[f"        D[{i}, j] = d_{s}" for i, s in enumerate(states)],
+        "",
+        "",
+        "@numba.njit(cache=True)",
+        "def rhs_block(Y, I, P, D):",
+        '    """Derivatives for every column (neuron) of Y: (n_states, n) arrays; I: (n,) µA/cm²."""',
+        "    for j in range(Y.shape[1]):",
+        "        rhs_point(Y, I, P, D, j)",
+        "",
+        "",
+        "@numba.njit(cache=True)",
+        "def relax_block(Y, I, P, K, T):",
+        '    """Relaxation rates K (1/ms) and targets T of every state: dy/dt = K (T - y)."""',
+        "    for j in range(Y.shape[1]):",
+        *loads("j"),
+        "        I_j = I[j]",
+        *relax_body,
+        *[f"        K[{i}, j] = k_{s}" for i, s in enumerate(states)],
+        *[f"        T[{i}, j] = y_{s}" for i, s in enumerate(states)],
+        "",
+        "",
+    ]
+    kernel = METHODS[method]
+    helpers = []
+    for module in (kernel,) + ((kernel.ENGINE,) if kernel.ENGINE is not None else ()):
+        text = inspect.getsource(module).split("# --- kernel source below ---", 1)[1].strip("\n")
+        lines.append(f"# ---- copied from {module.__name__} ----")
+        lines.append(text)
+        lines.append("")
+        lines.append("")
+        helpers += [
+            node.name for node in ast.parse(text).body
+            if isinstance(node, ast.FunctionDef) and node.name != kernel.ENTRY
+        ]
+    for name in helpers:
+        lines.append(f"{name} = numba.njit(cache=True)({name})")
+    lines.append(f"run = numba.njit(cache=True, parallel=True)({kernel.ENTRY})")
+    return "\n".join(lines) + "\n"
+
+
+def compile_model(model, method):
+    """Load (generating and compiling if needed) the kernel module of ``model``/``method``.
+
+    Parameters
+    ----------
+    model : ConductanceModel
+        Model to compile.
+    method : {"rk4", "exp_euler", "dopri5"}
+        Integration method.
+
+    Returns
+    -------
+    module
+        The generated module; its ``run`` is the integrator entry point (see
+        the method's module in :mod:`hhsym.integrate` for the signature).
+    """
+    key = (model.structure_key(), method)
+    with _LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        source = generate_source(model, method)
+        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+        name = f"hhsym_kernel_{method}_{digest}"
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.py"
+        if not path.exists() or path.read_text() != source:
+            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(source)
+            os.replace(tmp, path)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        _LOADED[key] = module
+        return module

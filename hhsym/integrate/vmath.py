@@ -1,0 +1,82 @@
+"""Vectorisable elementary functions for numba kernels.
+
+``math.exp`` compiles to a libm call that LLVM cannot vectorise (PyPI's
+llvmlite ships no SVML), so a loop over neurons that calls it runs one neuron
+at a time.  :func:`vexp` computes exp with plain arithmetic (Cody–Waite range
+reduction, a degree-13 Taylor polynomial on |r| <= ln2/2, and 2**k assembled
+from the exponent bits), which LLVM turns into SIMD code.  Relative error is
+below 2 ulp on [-708, 709] (checked against ``math.exp`` in the tests); inputs
+are clamped to that range, so results never overflow to inf.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numba
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+__all__ = ["vexp", "vtanh", "vexpm1_ratio"]
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.6931471803691238  # high bits of ln 2 (exact in 32 bits of mantissa)
+_LN2_LO = 1.9082149292705877e-10  # ln 2 - _LN2_HI
+
+
+@intrinsic
+def _bits_to_float(typingctx, bits):
+    """Reinterpret the bits of an int64 as a float64 (no conversion)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+if numba.config.DISABLE_JIT:  # pure-Python debugging: same bits via struct
+
+    def _bits_to_float(bits):  # noqa: F811
+        return struct.unpack("<d", struct.pack("<q", int(bits)))[0]
+
+
+@numba.njit(cache=True, inline="always")
+def vexp(x):
+    """exp(x) for float64 x, vectorisable by LLVM; clamped to [-708, 709]."""
+    x = min(max(x, -708.0), 709.0)
+    k = math.floor(x * _LOG2E + 0.5)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    return p * _bits_to_float((numba.int64(k) + 1023) << 52)
+
+
+@numba.njit(cache=True, inline="always")
+def vtanh(x):
+    """tanh(x), vectorisable; absolute error ~1e-16."""
+    e = vexp(-2.0 * abs(x))
+    t = (1.0 - e) / (1.0 + e)
+    return t if x >= 0.0 else -t
+
+
+@numba.njit(cache=True, inline="always")
+def vexpm1_ratio(x):
+    """x / (1 - exp(-x)), the linoid kernel, exact (=1) at x = 0; vectorisable."""
+    if abs(x) < 1e-5:
+        return 1.0 + 0.5 * x + x * x / 12.0
+    return x / (1.0 - vexp(-x))
