@@ -83,6 +83,7 @@ TABLE_SORTED = 5
 N_PAR = 8
 
 _UNIFORM_RTOL = 1e-9
+_BP_RTOL = 1e-11
 
 
 # --------------------------------------------------------------------------- #
@@ -157,6 +158,11 @@ def _as_times(t):
         bad = np.flatnonzero(~np.isfinite(arr.ravel()))[0]
         raise invalid("t", t, accepted, hint=f"element {bad} is {float(arr.ravel()[bad])!r}")
     return arr, arr.ndim == 0
+
+
+def _bp_tol(t):
+    """Breakpoints closer than this (ms) near time ``t`` (ms) are merged."""
+    return _BP_RTOL * max(1.0, abs(t))
 
 
 def _json_float(x):
@@ -367,11 +373,25 @@ class Stimulus(abc.ABC):
         -------
         numpy.ndarray
             Sorted unique float64 times (ms) in the open interval ``(0, t_stop)``.
+
+        Notes
+        -----
+        Jumps of different terms computed in floating point can land a few
+        ulp apart (e.g. ``6*0.7 + 0.3`` and ``4.5``).  Breakpoints closer than
+        ``1e-11 * max(1, |t|)`` ms to the previous one kept are merged into it,
+        and those that close to 0 or ``t_stop`` are dropped, so that an
+        integrator stopping at each never has to take a step that short.
         """
         t_stop = _t_stop(t_stop)
-        b = np.asarray(self._breakpoints(t_stop), dtype=np.float64).ravel()
-        b = b[(b > 0.0) & (b < t_stop)]
-        return np.unique(b)
+        b = np.unique(np.asarray(self._breakpoints(t_stop), dtype=np.float64).ravel())
+        b = b[(b > _bp_tol(0.0)) & (b < t_stop - _bp_tol(t_stop))]
+        if b.size < 2:
+            return b
+        keep = [float(b[0])]
+        for x in b[1:].tolist():
+            if x - keep[-1] > _bp_tol(x):
+                keep.append(x)
+        return np.array(keep, dtype=np.float64)
 
     @abc.abstractmethod
     def _breakpoints(self, t_stop: float) -> np.ndarray:
