@@ -1,0 +1,181 @@
+"""simulate(): agreement with scipy, convergence orders, batching, errors."""
+
+import numpy as np
+import pytest
+
+import hhsym.library as library
+from hhsym.errors import ArgumentTypeError, HHSymError, InvalidArgumentError, SimulationError, UnknownNameError
+from hhsym.model import Channel, ConductanceModel, Gate
+from hhsym.simulate import resting_state, simulate
+from hhsym.stimuli import FromArray, OUNoise, Sine, Step
+from hhsym.traces import Trace, TraceSet
+
+from conftest import scipy_reference
+
+SPIKING = Step(10.0, 10.0, 90.0)
+
+
+def _y0(trace, model):
+    return [trace.V[0]] + [trace.states[g][0] for g in model.states[1:]]
+
+
+def _n_spikes(V):
+    return int(np.sum((V[:-1] < 0) & (V[1:] >= 0)))
+
+
+@pytest.fixture(scope="module")
+def reference(hh):
+    t = np.arange(0, 10001) * 0.01
+    rest = resting_state(hh)
+    y0 = [rest[s][0] for s in hh.states]
+    return y0, scipy_reference(hh, SPIKING, y0, t)
+
+
+def test_rest_is_a_fixed_point(hh):
+    rest = resting_state(hh)
+    assert rest["V"][0] == pytest.approx(-65.0, abs=0.1)
+    tr = simulate(hh, Step(0.0, 1.0, 2.0), 20.0, method="rk4")
+    assert np.ptp(tr.V) < 1e-9
+
+
+def test_dopri5_matches_scipy_dop853(hh, reference):
+    y0, ref = reference
+    tr = simulate(hh, SPIKING, 100.0, dt=0.01, method="dopri5", rtol=1e-10, atol=1e-12)
+    assert isinstance(tr, Trace)
+    assert _n_spikes(ref[0]) >= 5
+    assert np.max(np.abs(tr.V - ref[0])) < 1e-3
+    for k, g in enumerate(hh.states[1:], start=1):
+        assert np.max(np.abs(tr.states[g] - ref[k])) < 1e-5
+
+
+def test_rk4_matches_scipy_within_005_mV(hh, reference):
+    y0, ref = reference
+    tr = simulate(hh, SPIKING, 100.0, dt=0.01, method="rk4")
+    assert np.max(np.abs(tr.V - ref[0])) < 0.05
+
+
+def test_exp_euler_tracks_spikes(hh, reference):
+    y0, ref = reference
+    tr = simulate(hh, SPIKING, 100.0, dt=0.01, method="exp_euler")
+    assert _n_spikes(tr.V) == _n_spikes(ref[0])
+
+
+@pytest.mark.parametrize("method, order, dts", [
+    ("rk4", 4.0, [0.02, 0.01, 0.005]),
+    ("exp_euler", 1.0, [0.004, 0.002, 0.001]),
+])
+def test_convergence_order(hh, method, order, dts):
+    stim = Step(10.0, 1.0, 30.0) + Sine(2.0, 50.0)
+    t_stop = 12.0  # includes the upstroke of a spike
+    t = np.arange(0, 301) * 0.04
+    rest = resting_state(hh)
+    ref = scipy_reference(hh, stim, [rest[s][0] for s in hh.states], t)
+    errors = []
+    for dt in dts:
+        tr = simulate(hh, stim, t_stop, dt=dt, method=method, dt_out=0.04)
+        errors.append(np.max(np.abs(tr.V - ref[0])))
+    slope = np.polyfit(np.log(dts), np.log(errors), 1)[0]
+    assert slope == pytest.approx(order, abs=0.3), (errors, slope)
+
+
+def test_dopri5_error_decreases_with_tolerance(hh, reference):
+    y0, ref = reference
+    errs = [np.max(np.abs(simulate(hh, SPIKING, 100.0, method="dopri5", rtol=r, atol=r * 1e-2).V - ref[0]))
+            for r in (1e-5, 1e-7, 1e-9)]
+    assert errs[0] > errs[1] > errs[2]
+
+
+@pytest.mark.parametrize("method", ["rk4", "exp_euler", "dopri5"])
+def test_batch_equals_one_by_one(hh, method):
+    stims = [Step(a, 2.0, 18.0) for a in (0.0, 5.0, 10.0)] + [OUNoise(5.0, 3.0, 2.0, seed=1)]
+    batch = simulate(hh, stims, 20.0, method=method)
+    assert isinstance(batch, TraceSet) and batch.V.shape == (4, 2001)
+    for k, s in enumerate(stims):
+        one = simulate(hh, s, 20.0, method=method)
+        np.testing.assert_array_equal(batch.V[k], one.V)
+        np.testing.assert_array_equal(batch.states["m"][k], one.states["m"])
+
+
+def test_parameter_batch_equals_with_params(hh):
+    g = [80.0, 120.0, 160.0]
+    batch = simulate(hh, SPIKING, 30.0, params={"g_Na": g})
+    for k, value in enumerate(g):
+        one = simulate(hh.with_params(g_Na=value), SPIKING, 30.0)
+        np.testing.assert_allclose(batch.V[k], one.V, rtol=0, atol=1e-12)
+
+
+def test_y0_partial_dict_uses_steady_gates(hh):
+    tr = simulate(hh, Step(0.0, 1.0, 2.0), 5.0, y0={"V": -70.0})
+    assert tr.V[0] == -70.0
+    assert tr.states["n"][0] == pytest.approx(hh.steady_state(-70.0)["n"])
+
+
+def test_a_type_potassium_model_runs_all_methods(hh):
+    """Any number of channels and gates: HH plus an A-type K+ channel (Connor-Stevens-like)."""
+    ka = Channel("A", g=20.0, E=-80.0, gates=[
+        Gate("a", "0.1*exp((V + 60)/15)", "0.1*exp(-(V + 60)/15)", power=3),
+        Gate("b", "0.02*exp(-(V + 70)/20)", "0.02*exp((V + 70)/20)", power=1),
+    ])
+    model = ConductanceModel([*hh.channels[:2], ka, hh.channels[2]], C_m=1.0, name="HH+A")
+    assert model.states == ("V", "m", "h", "n", "a", "b")
+    runs = {m: simulate(model, SPIKING, 60.0, method=m, rtol=1e-9, atol=1e-11) for m in ("rk4", "exp_euler", "dopri5")}
+    assert np.max(np.abs(runs["rk4"].V - runs["dopri5"].V)) < 0.05
+    assert set(runs["rk4"].states) == {"m", "h", "n", "a", "b"}
+    # the A-current delays the first spike relative to plain HH
+    first = lambda V: np.argmax(V > 0)  # noqa: E731
+    assert first(runs["rk4"].V) > first(simulate(hh, SPIKING, 60.0).V)
+
+
+def test_measured_current_from_array(hh):
+    t = np.arange(0, 20.001, 0.05)
+    I = np.where((t >= 5) & (t < 15), 10.0, 0.0)
+    a = simulate(hh, FromArray(t, I), 20.0, method="dopri5", rtol=1e-9, atol=1e-11)
+    b = simulate(hh, Step(10.0, 5.0, 15.0), 20.0, method="dopri5", rtol=1e-9, atol=1e-11)
+    # linear interpolation smears the 0.05-ms edges; spikes stay aligned
+    assert abs(np.argmax(a.V) - np.argmax(b.V)) <= 5
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize("kwargs, cls, word", [
+    (dict(dt=-0.01), InvalidArgumentError, "dt"),
+    (dict(dt=0.0), InvalidArgumentError, "dt"),
+    (dict(dt=float("nan")), InvalidArgumentError, "dt"),
+    (dict(t_stop=0.0), InvalidArgumentError, "t_stop"),
+    (dict(t_stop=-5.0), InvalidArgumentError, "t_stop"),
+    (dict(method="euler"), UnknownNameError, "method"),
+    (dict(y0={"V": -65, "q": 0.1}), UnknownNameError, "q"),
+    (dict(y0={"m": 1.5}), InvalidArgumentError, "y0['m']"),
+    (dict(y0={"V": float("nan")}), InvalidArgumentError, "y0['V']"),
+    (dict(params={"g_XX": 1.0}), UnknownNameError, "g_XX"),
+    (dict(params={"C_m": 0.0}), InvalidArgumentError, "C_m"),
+    (dict(rtol=0.0), InvalidArgumentError, "rtol"),
+    (dict(dt_out=0.015), InvalidArgumentError, "dt_out"),
+])
+def test_bad_arguments(hh, kwargs, cls, word):
+    args = dict(model=hh, stimulus=SPIKING, t_stop=10.0)
+    args.update(kwargs)
+    with pytest.raises(cls) as info:
+        simulate(**args)
+    assert word in str(info.value)
+    assert isinstance(info.value, HHSymError)
+
+
+def test_bad_stimulus_and_model(hh):
+    with pytest.raises(ArgumentTypeError, match="stimulus"):
+        simulate(hh, 10.0, 10.0)
+    with pytest.raises(InvalidArgumentError, match="model"):
+        simulate("hh", SPIKING, 10.0)
+    with pytest.raises(InvalidArgumentError, match="t_stop"):
+        simulate(hh, FromArray([0.0, 1.0, 2.0], [0.0, 1.0, 0.0]), 5.0)
+
+
+def test_nan_in_stimulus_array_is_rejected():
+    with pytest.raises(HHSymError, match="I"):
+        FromArray([0.0, 1.0, 2.0], [0.0, float("nan"), 0.0])
+
+
+def test_blow_up_is_reported_with_time_and_method(hh):
+    with pytest.raises(SimulationError) as info:
+        simulate(hh, Step(50.0, 1.0, 20.0), 20.0, dt=0.2, method="rk4")
+    text = str(info.value)
+    assert "rk4" in text and "dt=0.2" in text and "t = " in text
