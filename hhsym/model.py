@@ -417,12 +417,13 @@ class ConductanceModel:
             raise invalid("environment", environment, "'align' or 'lines'")
         p = self.param_symbols()
         eqs = self.equations()
-        lines = [(sympy.latex(p["C_m"]) + r" \frac{dV}{dt}", sympy.latex(eqs[0].rhs))]
+        # "\cdot" keeps "g_L (V - E_L)" from reading as a function call when parsed back
+        lines = [(sympy.latex(p["C_m"]) + r" \frac{dV}{dt}", sympy.latex(eqs[0].rhs, mul_symbol="dot"))]
         for g in self.gates:
             a = sympy.Symbol(rf"\alpha_{{{g.name}}}")
             b = sympy.Symbol(rf"\beta_{{{g.name}}}")
             x = sympy.Symbol(g.name)
-            lines.append((rf"\frac{{d{g.name}}}{{dt}}", sympy.latex(a * (1 - x) - b * x)))
+            lines.append((rf"\frac{{d{g.name}}}{{dt}}", sympy.latex(a * (1 - x) - b * x, mul_symbol="dot")))
         for g in self.gates:
             for kind, sym in (("alpha", r"\alpha"), ("beta", r"\beta")):
                 expr = self._rates[f"{kind}_{g.name}"]

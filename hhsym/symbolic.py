@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import keyword
 import re
+from tokenize import TokenError
 
 import sympy
 from sympy.core.parameters import distribute
@@ -68,6 +69,20 @@ def check_identifier(name: str, what: str) -> str:
     return name
 
 
+def _check_parentheses(text: str, where: str) -> None:
+    """Raise a ModelError with a caret under the first unbalanced parenthesis of ``text``."""
+    stack = []
+    for pos, char in enumerate(text):
+        if char == "(":
+            stack.append(pos)
+        elif char == ")":
+            if not stack:
+                raise ModelError(f"cannot parse {where}: unmatched ')'\n    {text}\n    {' ' * pos}^")
+            stack.pop()
+    if stack:
+        raise ModelError(f"cannot parse {where}: '(' is never closed\n    {text}\n    {' ' * stack[-1]}^")
+
+
 def parse_expression(text, allowed=(), where: str = "expression") -> sympy.Expr:
     """Parse a rate expression given as text or sympy into a sympy expression in :data:`V`.
 
@@ -103,6 +118,7 @@ def parse_expression(text, allowed=(), where: str = "expression") -> sympy.Expr:
         with distribute(False):
             expr = text.xreplace({s: symbols.get(s.name, s) for s in text.free_symbols})
     elif isinstance(text, str):
+        _check_parentheses(text, where)
         local = dict(_FUNCTIONS)
         local.update(symbols)
         try:
@@ -113,7 +129,7 @@ def parse_expression(text, allowed=(), where: str = "expression") -> sympy.Expr:
                     transformations=standard_transformations + (convert_xor, implicit_multiplication),
                     evaluate=True,
                 )
-        except (SyntaxError, TypeError, ValueError, sympy.SympifyError) as exc:
+        except (SyntaxError, TokenError, TypeError, ValueError, sympy.SympifyError) as exc:
             offset = getattr(exc, "offset", None)
             caret = ""
             if isinstance(offset, int) and 0 < offset <= len(text) + 1:
