@@ -1,0 +1,80 @@
+"""Code generation: disk cache across processes, vectorisable math accuracy, source shape."""
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numba
+import numpy as np
+import pytest
+
+from hhsym.codegen import cache_dir, compile_model, generate_source
+from hhsym.errors import UnknownNameError
+from hhsym.integrate.vmath import vexp, vexpm1_ratio, vtanh
+
+
+@numba.njit
+def _apply(f_id, x, out):
+    for i in range(x.size):
+        if f_id == 0:
+            out[i] = vexp(x[i])
+        elif f_id == 1:
+            out[i] = vtanh(x[i])
+        else:
+            out[i] = vexpm1_ratio(x[i])
+
+
+def test_vexp_is_accurate_to_2_ulp():
+    x = np.concatenate([np.random.default_rng(0).uniform(-700, 700, 200_000), np.linspace(-5, 5, 10_001)])
+    out = np.empty_like(x)
+    _apply(0, x, out)
+    rel = np.abs(out / np.exp(x) - 1)
+    assert rel.max() <= 2 * np.finfo(float).eps
+
+
+def test_vtanh_and_linoid_kernel():
+    x = np.linspace(-30, 30, 60_001)
+    out = np.empty_like(x)
+    _apply(1, x, out)
+    np.testing.assert_allclose(out, np.tanh(x), rtol=0, atol=3e-16)
+    _apply(2, x, out)
+    with np.errstate(invalid="ignore"):
+        ref = np.where(x == 0, 1.0, x / -np.expm1(-x))
+    np.testing.assert_allclose(out, ref, rtol=1e-12)
+
+
+def test_source_has_no_hand_written_model(hh):
+    src = generate_source(hh, "rk4")
+    assert "def rhs_block" in src and "def fixed_run" in src and "math.exp" not in src
+    assert "0.07" in src  # alpha_h's constant comes from the sympy expression
+    with pytest.raises(UnknownNameError, match="rk45"):
+        generate_source(hh, "rk45")
+
+
+def test_second_process_loads_compiled_kernels_from_disk(hh, tmp_path):
+    """A fresh process reuses the generated module and numba's on-disk objects (cache hits)."""
+    script = textwrap.dedent(
+        """
+        import hhsym.library as L
+        from hhsym.simulate import simulate
+        from hhsym.stimuli import Step
+        from hhsym.codegen import compile_model
+        m = L.hodgkin_huxley(g_K=30.0)  # other parameter values share the kernel
+        simulate(m, Step(10.0, 1.0, 5.0), 5.0, method="exp_euler")
+        k = compile_model(m, "exp_euler")
+        print(sum(k.run.stats.cache_hits.values()), sum(k.run.stats.cache_misses.values()))
+        """
+    )
+    env = {**os.environ, "HHSYM_CACHE_DIR": str(tmp_path)}
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    second = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert first.stdout.split() == ["0", "1"]
+    assert second.stdout.split() == ["1", "0"]
+    assert list(tmp_path.glob("hhsym_kernel_exp_euler_*.py"))
+
+
+def test_cache_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("HHSYM_CACHE_DIR", str(tmp_path))
+    assert cache_dir() == tmp_path
