@@ -1,0 +1,185 @@
+"""The ``hhsym`` command line.  It calls the public API only.
+
+Exit codes: 0 on success, 2 on a usage error, 1 on failure with a one-line
+reason (the traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from hhsym.errors import ArgumentTypeError, InvalidArgumentError
+
+__all__ = ["main", "parse_stimulus"]
+
+_EPILOG_SIMULATE = """examples:
+  hhsym simulate --stimulus step:10,10,90 --t-stop 100 --out trace.csv --plot trace.png
+  hhsym simulate --model hh --param g_Na=100 --stimulus ou:8,3,2,1 --method exp_euler --out noisy.npz
+stimulus specs (µA/cm², ms; several --stimulus are summed):
+  step:AMP,START,STOP   ramp:A0,A1,START,STOP   pulses:AMP,WIDTH,PERIOD[,START,STOP]
+  sine:AMP,FREQ_HZ[,START,STOP]   ou:MEAN,SIGMA,TAU,SEED   file:PATH (CSV/NPZ trace; its I is used)
+"""
+
+_EPILOG_DEMO = """examples:
+  hhsym demo                 # writes ./hhsym-demo/
+  hhsym demo --out results/  # elsewhere
+"""
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit code 2)."""
+
+
+def parse_stimulus(spec):
+    """Build a stimulus from a command-line spec such as ``"step:10,10,90"``.
+
+    Parameters
+    ----------
+    spec : str
+        ``kind:comma-separated numbers`` (µA/cm², ms, Hz) or ``file:PATH``.
+
+    Returns
+    -------
+    hhsym.stimuli.Stimulus
+    """
+    from hhsym import stimuli
+    from hhsym.traces import read_trace
+
+    kind, _, rest = spec.partition(":")
+    if kind == "file":
+        tr = read_trace(rest)
+        return stimuli.FromArray(tr.t, tr.I)
+    makers = {
+        "step": (stimuli.Step, (3,)),
+        "ramp": (stimuli.Ramp, (4,)),
+        "pulses": (stimuli.PulseTrain, (3, 4, 5)),
+        "sine": (stimuli.Sine, (2, 3, 4)),
+        "ou": (stimuli.OUNoise, (4,)),
+    }
+    if kind not in makers:
+        raise UsageError(f"unknown stimulus kind {kind!r} in {spec!r}: accepted are {', '.join([*makers, 'file'])}")
+    try:
+        numbers = [float(x) for x in rest.split(",")] if rest else []
+    except ValueError:
+        raise UsageError(f"stimulus {spec!r}: the values after ':' must be numbers separated by commas") from None
+    maker, counts = makers[kind]
+    if len(numbers) not in counts:
+        raise UsageError(f"stimulus {spec!r}: {kind} takes {' or '.join(map(str, counts))} numbers")
+    if kind == "ou":
+        numbers[3] = int(numbers[3])
+    return maker(*numbers)
+
+
+def _model_from_args(args):
+    from hhsym.library import get_model
+
+    overrides = {}
+    for item in args.param or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--param {item!r}: expected NAME=VALUE, e.g. g_Na=100")
+        try:
+            overrides[name] = float(value)
+        except ValueError:
+            raise UsageError(f"--param {item!r}: {value!r} is not a number") from None
+    return get_model(args.model, **overrides)
+
+
+def _cmd_simulate(args):
+    import hhsym
+
+    model = _model_from_args(args)
+    stims = [parse_stimulus(s) for s in args.stimulus]
+    stimulus = stims[0]
+    for s in stims[1:]:
+        stimulus = stimulus + s
+    start = time.perf_counter()
+    trace = hhsym.simulate(model, stimulus, args.t_stop, dt=args.dt, method=args.method)
+    wall = time.perf_counter() - start
+    trace.save(args.out)
+    print(f"simulated {model.name} for {args.t_stop:g} ms with {args.method} in {wall:.2f} s -> {args.out}")
+    if args.plot:
+        from hhsym.plotting import plot_traces
+
+        plot_traces(trace, args.plot, title=f"{model.name}: {stimulus!r}")
+        print(f"figure -> {args.plot}")
+    return 0
+
+
+def _cmd_demo(args):
+    from hhsym.demo import run_demo
+
+    run_demo(args.out, verbose=True)
+    return 0
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="hhsym",
+        description="Learn Hodgkin-Huxley rate functions from V(t) and I(t) and return them as equations.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on failure")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    sim = sub.add_parser("simulate", help="simulate a model under a current protocol",
+                         epilog=_EPILOG_SIMULATE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sim.add_argument("--model", default="hh", help="library model (default: hh)")
+    sim.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a parameter")
+    sim.add_argument("--stimulus", action="append", required=True, metavar="SPEC", help="current protocol")
+    sim.add_argument("--t-stop", type=float, default=100.0, help="duration in ms (default 100)")
+    sim.add_argument("--dt", type=float, default=0.01, help="step / sampling interval in ms (default 0.01)")
+    sim.add_argument("--method", default="rk4", choices=["rk4", "exp_euler", "dopri5"])
+    sim.add_argument("--out", required=True, help="output trace (.csv or .npz)")
+    sim.add_argument("--plot", help="also save a PNG figure here")
+    sim.set_defaults(func=_cmd_simulate)
+
+    demo = sub.add_parser("demo", help="the whole pipeline on simulated HH data, with a report",
+                          epilog=_EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--out", default="hhsym-demo", help="output folder (default ./hhsym-demo)")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; returns the exit code.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 on failure, 2 on a usage error.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    try:
+        return args.func(args)
+    except (UsageError, InvalidArgumentError, ArgumentTypeError) as exc:
+        if args.debug:
+            raise
+        parser.print_usage(sys.stderr)
+        print(f"hhsym {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hhsym: interrupted", file=sys.stderr)
+        return 1
+    except Exception as exc:  # one-line reason unless --debug
+        if args.debug:
+            raise
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"hhsym {args.command}: {type(exc).__name__}: {reason}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
