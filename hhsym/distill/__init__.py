@@ -1,0 +1,26 @@
+"""Distillation: learned rate functions -> closed-form sympy expressions.
+
+Backends take samples of one positive rate function (1/ms) on a voltage
+range (mV) and return a :class:`RateFit`: a Pareto front of
+:class:`Candidate` expressions in ``V`` and the chosen one.
+
+>>> import numpy as np
+>>> from hhsym.distill import FormsBackend
+>>> V = np.arange(-75.0, 21.0)
+>>> fit = FormsBackend().fit_rate(V, 4 * np.exp(-(V + 65) / 18), "beta_m")
+>>> fit.best.form
+'exponential'
+"""
+
+from hhsym.distill.base import V, Backend, Candidate, RateFit
+from hhsym.distill.forms import FormsBackend
+from hhsym.distill.operon import OperonBackend
+
+__all__ = [
+    "V",
+    "Backend",
+    "Candidate",
+    "RateFit",
+    "FormsBackend",
+    "OperonBackend",
+]

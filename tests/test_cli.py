@@ -1,0 +1,51 @@
+"""The hhsym command: exit codes, outputs, messages."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hhsym.cli import main, parse_stimulus
+from hhsym.stimuli import OUNoise, Step
+from hhsym.traces import read_trace
+
+
+def test_simulate_writes_csv_and_plot(tmp_path, capsys):
+    out = tmp_path / "tr.csv"
+    png = tmp_path / "tr.png"
+    code = main(["simulate", "--stimulus", "step:10,5,25", "--stimulus", "sine:1,50", "--t-stop", "30",
+                 "--out", str(out), "--plot", str(png)])
+    assert code == 0
+    tr = read_trace(out)
+    assert tr.t[-1] == pytest.approx(30.0) and tr.V.max() > 0
+    assert png.stat().st_size > 1000
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    assert main(["simulate", "--stimulus", "stp:1", "--out", str(tmp_path / "a.csv")]) == 2
+    assert "accepted are step" in capsys.readouterr().err
+    assert main(["simulate", "--stimulus", "step:1,2", "--out", str(tmp_path / "a.csv")]) == 2
+    assert main(["simulate", "--stimulus", "step:1,2,3", "--dt", "-1", "--out", str(tmp_path / "a.csv")]) == 2
+    assert "dt" in capsys.readouterr().err
+    assert main(["simulate", "--param", "gNa=1", "--stimulus", "step:1,2,3", "--out", str(tmp_path / "a.csv")]) == 2
+    assert main(["frobnicate"]) == 2
+
+
+def test_failure_exits_1_with_one_line(tmp_path, capsys):
+    code = main(["simulate", "--stimulus", "file:" + str(tmp_path / "missing.csv"), "--out", str(tmp_path / "a.csv")])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.csv" in err[0]
+
+
+def test_help_and_module_entry_point():
+    result = subprocess.run([sys.executable, "-m", "hhsym", "simulate", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "examples:" in result.stdout
+
+
+def test_parse_stimulus():
+    assert repr(parse_stimulus("step:10,5,25")) == repr(Step(10.0, 5.0, 25.0))
+    s = parse_stimulus("ou:8,3,2,1")
+    assert isinstance(s, OUNoise)
+    np.testing.assert_array_equal(s(np.arange(10.0)), OUNoise(8.0, 3.0, 2.0, seed=1)(np.arange(10.0)))
