@@ -1,19 +1,31 @@
 """Tests of the symbolic-regression backends (hhsym.distill)."""
 
 import math
+import stat
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sympy
 
-from hhsym.distill import Candidate, FormsBackend, OperonBackend, RateFit
+from hhsym.distill import (
+    Candidate,
+    FormsBackend,
+    OperonBackend,
+    PySRBackend,
+    RateFit,
+    candidates_from_equations,
+    pysr_status,
+)
 from hhsym.distill.base import REL_ERROR_FLOOR, bic, check_samples, pareto_front
 from hhsym.distill.families import linoid_shape
 from hhsym.distill.formfit import fit_family
 from hhsym.distill.parsing import parse_expression
+from hhsym.distill.pysr_backend import julia_status, read_hall_of_fame
 from hhsym.errors import (
     ArgumentTypeError,
+    BackendUnavailableError,
     InvalidArgumentError,
     ModelError,
     UnknownNameError,
@@ -302,3 +314,115 @@ def test_operon_backend_is_seeded_and_bounded():
     assert a.best.max_rel_error < 1e-3
     with pytest.raises(InvalidArgumentError, match="targets"):
         OperonBackend(targets=("sqrt",)).fit_rate(V_GRID, r)
+
+
+# ---------------------------------------------------------------- PySR
+
+
+def test_hall_of_fame_fixture_is_read_in_pysr_format():
+    rows = read_hall_of_fame(FIXTURES / "pysr_hall_of_fame.csv")
+    assert [r["complexity"] for r in rows] == [1, 5, 6, 8]
+    assert rows[2]["equation"] == "(exp(V * -0.055555556) * 0.10808722)"
+
+
+def test_candidates_from_hall_of_fame_with_samples():
+    r = hh_rate("beta_m")
+    cands = candidates_from_equations(FIXTURES / "pysr_hall_of_fame.csv", V_GRID, r)
+    assert all(c.form == "pysr" and c.backend == "pysr" for c in cands)
+    # the last two rows agree to six digits: kept once
+    assert len(cands) == 3
+    best = min(cands, key=lambda c: c.bic)
+    assert best.max_rel_error < 1e-5
+    assert best.expr.free_symbols == {V_SYM}
+    assert float(best.expr.subs(V_SYM, -65.0)) == pytest.approx(4.0, rel=1e-5)
+    assert cands[0].expr == sympy.Float(0.0689076)
+
+
+def test_candidates_from_hall_of_fame_without_samples():
+    cands = candidates_from_equations(str(FIXTURES / "pysr_hall_of_fame.csv"))
+    assert [c.loss for c in cands] == [0.62850805, 0.29342306, 6.7973609e-16]
+    assert all(c.max_rel_error is None for c in cands)
+
+
+def test_candidates_from_equations_dataframe():
+    pd = pytest.importorskip("pandas")
+    plain_V = sympy.Symbol("V")  # PySR's own symbol, without assumptions
+    table = pd.DataFrame({
+        "complexity": [1, 6],
+        "loss": [0.6, 1e-15],
+        "score": [0.0, 3.0],
+        "equation": ["0.0689", "(exp(V * -0.055555556) * 0.10808722)"],
+        "sympy_format": [sympy.Float(0.0689), 0.10808722 * sympy.exp(-0.055555556 * plain_V)],
+    })
+    cands = candidates_from_equations(table, V_GRID, hh_rate("beta_m"))
+    assert cands[1].expr.free_symbols == {V_SYM}
+    assert cands[1].max_rel_error < 1e-5
+    # capitalised columns, no sympy_format, PySR's default variable name
+    table = pd.DataFrame({"Complexity": [6], "Loss": [1e-15],
+                          "Equation": ["(exp(x0 * -0.055555556) * 0.10808722)"]})
+    (c,) = candidates_from_equations(table, V_GRID, hh_rate("beta_m"))
+    assert c.max_rel_error < 1e-5
+
+
+def test_candidates_from_equations_rejects_bad_tables(tmp_path):
+    bad = tmp_path / "hof.csv"
+    bad.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(InvalidArgumentError, match="Complexity,Loss,Equation"):
+        candidates_from_equations(bad)
+    with pytest.raises(ArgumentTypeError, match="table"):
+        candidates_from_equations(42)
+    with pytest.raises(ModelError, match="unknown name"):
+        candidates_from_equations([{"complexity": 3, "loss": 0.1, "equation": "sin(x0)"}])
+
+
+@pytest.fixture
+def no_julia(monkeypatch, tmp_path):
+    """An environment where no Julia can be found."""
+    for var in ("PYTHON_JULIAPKG_EXE", "PYTHON_JULIAPKG_PROJECT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("JULIA_DEPOT_PATH", str(tmp_path / "depot"))
+    monkeypatch.setenv("PYTHON_JULIAPKG_PROJECT", str(tmp_path / "project"))
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+
+
+def test_julia_status_without_and_with_julia(no_julia, monkeypatch, tmp_path):
+    assert julia_status() is None
+    fake = tmp_path / "bin" / "julia"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho julia version 1.11.0\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    assert julia_status() == str(fake)
+    monkeypatch.setenv("PYTHON_JULIAPKG_EXE", str(fake))
+    assert julia_status() == str(fake)
+
+
+def test_pysr_backend_fails_fast_without_julia(no_julia):
+    had_pysr = "pysr" in sys.modules
+    with pytest.raises(BackendUnavailableError) as info:
+        PySRBackend().fit_rate(V_GRID, hh_rate("beta_m"))
+    msg = str(info.value)
+    assert "Julia" in msg and "pip install hhsym[pysr]" in msg and "PYTHON_JULIAPKG_EXE" in msg
+    assert ("pysr" in sys.modules) == had_pysr  # nothing was imported
+
+
+def test_pysr_options_follow_the_documented_settings():
+    opts = PySRBackend(random_state=5).regressor_options()
+    assert opts["binary_operators"] == ["+", "-", "*", "/"]
+    assert opts["unary_operators"] == ["exp"]
+    assert opts["nested_constraints"] == {"exp": {"exp": 0}}
+    assert opts["deterministic"] is True and opts["parallelism"] == "serial"
+    assert opts["random_state"] == 5 and opts["maxsize"] == 20
+    with pytest.raises(InvalidArgumentError, match="niterations"):
+        PySRBackend(niterations=0).regressor_options()
+
+
+PYSR_OK, PYSR_WHY = pysr_status()
+
+
+@pytest.mark.skipif(not PYSR_OK, reason=f"PySR cannot run here: {PYSR_WHY}")
+def test_pysr_integration_on_beta_m():  # pragma: no cover - needs Julia
+    fit = PySRBackend(niterations=30, random_state=0).fit_rate(V_GRID, hh_rate("beta_m"), "beta_m")
+    assert fit.backend == "pysr"
+    assert all(c.form == "pysr" for c in fit.front)
+    assert fit.best.max_rel_error < 0.01
+    assert fit.best.expr.has(sympy.exp)

@@ -15,6 +15,7 @@ range (mV) and return a :class:`RateFit`: a Pareto front of
 from hhsym.distill.base import V, Backend, Candidate, RateFit
 from hhsym.distill.forms import FormsBackend
 from hhsym.distill.operon import OperonBackend
+from hhsym.distill.pysr_backend import PySRBackend, candidates_from_equations, pysr_status
 
 __all__ = [
     "V",
@@ -23,4 +24,7 @@ __all__ = [
     "RateFit",
     "FormsBackend",
     "OperonBackend",
+    "PySRBackend",
+    "candidates_from_equations",
+    "pysr_status",
 ]
