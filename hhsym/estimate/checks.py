@@ -1,0 +1,100 @@
+"""Validation of the recordings handed to :class:`~hhsym.estimate.RateEstimator`."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from hhsym.errors import ArgumentTypeError, IdentifiabilityWarning, InvalidArgumentError, invalid
+
+__all__ = ["as_recordings"]
+
+#: Below this peak-to-peak range (mV) a recording is treated as a flat line.
+FLAT_RANGE = 1.0
+#: Relative tolerance on the sampling step.
+DT_RTOL = 1e-6
+
+
+def _one(trace, k):
+    for attr in ("t", "V", "I"):
+        if not hasattr(trace, attr):
+            raise invalid(f"traces[{k}]", trace, "a hhsym Trace (with t, V, I arrays)", cls=ArgumentTypeError)
+    arrays = {}
+    for name, unit in (("t", "ms"), ("V", "mV"), ("I", "µA/cm²")):
+        a = np.asarray(getattr(trace, name), dtype=float)
+        if a.ndim != 1:
+            raise invalid(f"traces[{k}].{name}", a.shape, f"a 1-D array ({unit})")
+        arrays[name] = a
+    t, V, I = arrays["t"], arrays["V"], arrays["I"]
+    if not (t.size == V.size == I.size):
+        raise invalid(f"traces[{k}]", f"len(t)={t.size}, len(V)={V.size}, len(I)={I.size}",
+                      "t, V and I of the same length")
+    if t.size < 10:
+        raise invalid(f"traces[{k}]", f"{t.size} samples", "at least 10 samples")
+    for name, a in arrays.items():
+        bad = ~np.isfinite(a)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise invalid(f"traces[{k}].{name}", f"{a[i]} at sample {i}", "finite numbers only (no NaN/inf)")
+    steps = np.diff(t)
+    dt = float(steps.mean())
+    if dt <= 0 or np.max(np.abs(steps - dt)) > DT_RTOL * dt + 1e-12:
+        i = int(np.argmax(np.abs(steps - dt)))
+        raise invalid(f"traces[{k}].t", f"step {steps[i]:g} ms at sample {i} (mean {dt:g} ms)",
+                      "uniform sampling (constant dt)", hint="resample the recording onto a uniform grid")
+    return dt, np.ascontiguousarray(V), np.ascontiguousarray(I)
+
+
+def as_recordings(traces, threshold=0.0):
+    """Turn a Trace, a TraceSet or a list of Traces into ``[(dt, V, I), ...]``.
+
+    Parameters
+    ----------
+    traces : Trace, TraceSet or sequence of Trace
+        Recordings with ``t`` (ms), ``V`` (mV) and ``I`` (µA/cm²) on uniform grids.
+    threshold : float
+        Spike detection level (mV) for the identifiability check.
+
+    Returns
+    -------
+    list of (float, ndarray, ndarray)
+        Sampling step (ms), V (mV), I (µA/cm²) per trace.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Mismatched lengths, NaN/inf, non-uniform sampling, too few samples,
+        or a flat line (no information about any rate).
+
+    Warns
+    -----
+    IdentifiabilityWarning
+        When no trace crosses ``threshold`` upwards (no spikes): the rates are
+        then only constrained over the subthreshold range.
+    """
+    if hasattr(traces, "t") and np.ndim(getattr(traces, "V")) == 1:
+        items = [traces]
+    elif hasattr(traces, "t") and np.ndim(getattr(traces, "V")) == 2:
+        items = list(traces)
+    elif isinstance(traces, (list, tuple)):
+        items = list(traces)
+    else:
+        raise invalid("traces", traces, "a Trace, a TraceSet or a list of Traces", cls=ArgumentTypeError)
+    if not items:
+        raise invalid("traces", traces, "at least one trace")
+    data = [_one(tr, k) for k, tr in enumerate(items)]
+    V_all = np.concatenate([d[1] for d in data])
+    span = float(V_all.max() - V_all.min())
+    if span < FLAT_RANGE:
+        raise InvalidArgumentError(
+            f"invalid traces: V spans only {span:.3g} mV (a flat line); expected recordings whose "
+            "voltage moves (e.g. spikes under a noisy current): a flat line cannot identify any rate")
+    spiking = any(np.any((d[1][:-1] < threshold) & (d[1][1:] >= threshold)) for d in data)
+    if not spiking:
+        warnings.warn(
+            f"no trace crosses {threshold:g} mV upwards (no spikes; V spans "
+            f"[{V_all.min():.1f}, {V_all.max():.1f}] mV): the data cannot identify the rates above "
+            "that range, and the fit reports the range it saw as v_range_", IdentifiabilityWarning,
+            stacklevel=3)
+    return data
