@@ -1,6 +1,7 @@
 """Tests of the symbolic-regression backends (hhsym.distill)."""
 
 import math
+import os
 import stat
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from hhsym.distill import (
     PySRBackend,
     RateFit,
     candidates_from_equations,
+    get_backend,
     pysr_status,
 )
 from hhsym.distill.base import REL_ERROR_FLOOR, bic, check_samples, pareto_front
@@ -426,3 +428,45 @@ def test_pysr_integration_on_beta_m():  # pragma: no cover - needs Julia
     assert all(c.form == "pysr" for c in fit.front)
     assert fit.best.max_rel_error < 0.01
     assert fit.best.expr.has(sympy.exp)
+
+
+# ------------------------------------------------------------- registry
+
+
+def test_get_backend_names():
+    assert isinstance(get_backend(), FormsBackend)
+    assert isinstance(get_backend("forms", fallback=None), FormsBackend)
+    assert isinstance(get_backend("operon"), OperonBackend)
+    assert isinstance(get_backend("pysr"), PySRBackend)  # constructing never needs Julia
+    with pytest.raises(UnknownNameError) as info:
+        get_backend("eureqa")
+    for name in ("forms", "operon", "pysr", "auto"):
+        assert name in str(info.value)
+    with pytest.raises(ArgumentTypeError, match="options"):
+        get_backend("forms", colour="red")
+
+
+def test_auto_backend_uses_forms_without_julia(no_julia):
+    auto = get_backend("auto")
+    chosen = auto.resolve()
+    assert isinstance(chosen, FormsBackend) and chosen.fallback == "operon"
+    fit = auto.fit_rate(V_GRID, hh_rate("beta_h"), "beta_h")
+    assert fit.backend == "forms" and fit.best.form == "sigmoid"
+
+
+def test_importing_distill_does_not_import_pysr():
+    code = "import hhsym.distill, sys; print('pysr' in sys.modules, 'juliacall' in sys.modules)"
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ}, check=True).stdout.split()
+    assert out == ["False", "False"]
+
+
+def test_distilled_linoid_works_with_the_model_singularity_guard():
+    symbolic = pytest.importorskip("hhsym.symbolic")
+    fit = FormsBackend().fit_rate(V_GRID, hh_rate("alpha_n"), "alpha_n")
+    assert fit.best.expr.free_symbols == {symbolic.V}
+    guarded = sympy.lambdify(symbolic.V, symbolic.safe_expression(fit.best.expr), "numpy")
+    with np.errstate(invalid="ignore"):  # numpy's select evaluates both branches
+        assert float(guarded(np.float64(-55.0))) == pytest.approx(0.1, rel=1e-6)

@@ -5,13 +5,14 @@ range (mV) and return a :class:`RateFit`: a Pareto front of
 :class:`Candidate` expressions in ``V`` and the chosen one.
 
 >>> import numpy as np
->>> from hhsym.distill import FormsBackend
+>>> from hhsym.distill import get_backend
 >>> V = np.arange(-75.0, 21.0)
->>> fit = FormsBackend().fit_rate(V, 4 * np.exp(-(V + 65) / 18), "beta_m")
+>>> fit = get_backend("forms").fit_rate(V, 4 * np.exp(-(V + 65) / 18), "beta_m")
 >>> fit.best.form
 'exponential'
 """
 
+from hhsym.distill.backends import AutoBackend, get_backend
 from hhsym.distill.base import V, Backend, Candidate, RateFit
 from hhsym.distill.forms import FormsBackend
 from hhsym.distill.operon import OperonBackend
@@ -22,6 +23,8 @@ __all__ = [
     "Backend",
     "Candidate",
     "RateFit",
+    "get_backend",
+    "AutoBackend",
     "FormsBackend",
     "OperonBackend",
     "PySRBackend",
