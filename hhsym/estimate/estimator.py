@@ -20,11 +20,12 @@ import json
 import os
 import tempfile
 import time
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from hhsym.errors import NotFittedError, TraceFileError, invalid
+from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError, TraceFileError, invalid
 from hhsym.estimate.checks import as_recordings
 from hhsym.estimate.network import RateNetwork
 from hhsym.estimate.optimize import levenberg_marquardt
@@ -168,13 +169,22 @@ class RateEstimator(BaseEstimator):
         elif max_iter[0] > 0:
             theta = self._loglinear_start(problem, theta, P, len(names), mask, max_iter[0], rng, kw)
         stage1 = lambda th, jac: problem.evaluate(th, jac, 1)  # noqa: E731
-        theta, cost = levenberg_marquardt(stage1, theta, self.ridge, mask, max_iter=max_iter[1],
-                                          label="stage1", mu0=1e-2, time_limit=self.time_limit, **kw)
+        try:
+            theta, cost = levenberg_marquardt(stage1, theta, self.ridge, mask, max_iter=max_iter[1],
+                                              label="stage1", mu0=1e-2, time_limit=self.time_limit, **kw)
+        except FloatingPointError:
+            raise SimulationError("the initial rate networks give non-finite gate trajectories on "
+                                  "these traces; try another random_state or a prior") from None
         if max_iter[2] > 0 and problem.n2 > 0:
             left = None if self.time_limit is None else max(self.time_limit - (time.perf_counter() - t_start), 0.0)
             stage2 = lambda th, jac: problem.evaluate(th, jac, 2)  # noqa: E731
-            theta, cost = levenberg_marquardt(stage2, theta, self.ridge, mask, max_iter=max_iter[2],
-                                              label="stage2", mu0=1e-2, time_limit=left, **kw)
+            try:
+                theta, cost = levenberg_marquardt(stage2, theta, self.ridge, mask, max_iter=max_iter[2],
+                                                  label="stage2", mu0=1e-2, time_limit=left, **kw)
+            except FloatingPointError:
+                warnings.warn("multiple shooting skipped: the stage-1 model diverges when run freely "
+                              "(the rates are not yet good enough); returning the stage-1 fit",
+                              IdentifiabilityWarning, stacklevel=2)
         self._set_fitted(names, [RateNetwork(hidden, center, scale, theta[i * P:(i + 1) * P])
                                  for i in range(len(names))],
                          tuple(float(v) for v in np.percentile(V_all, [0.5, 99.5])), history)

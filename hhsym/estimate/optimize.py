@@ -105,7 +105,7 @@ def levenberg_marquardt(fun, theta0, ridge, mask, max_iter=50, ftol=1e-6, verbos
         A[np.diag_indices_from(A)] += ridge * mask
         g = J.T @ r + ridge * mask * theta
         d = np.diag(A).copy()
-        d = np.maximum(d, 1e-12 * max(d.mean(), 1e-300))
+        d = np.maximum(d, 1e-4 * max(d.mean(), 1e-300))
         accepted = False
         for _ in range(12):
             M = A.copy()

@@ -1,0 +1,178 @@
+"""Tests of hhsym.estimate: kernels vs finite differences, sklearn conventions, bad traces, io, recovery."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from sklearn.base import clone
+
+from hhsym.errors import IdentifiabilityWarning, InvalidArgumentError, NotFittedError
+from hhsym.estimate import RateEstimator, RateNetwork, load
+from hhsym.estimate.problem import ShootingProblem
+from hhsym.library import hodgkin_huxley
+from hhsym.metrics import steady_state_curves, time_constant_curves
+
+
+class _Tr:
+    def __init__(self, t, V, I):  # noqa: E741
+        self.t, self.V, self.I = t, V, I
+
+
+def _hh_trace(t_stop=40.0, dt=0.025, seed=1, amp=8.0):
+    """HH under a smooth random current, integrated tightly with scipy."""
+    model = hodgkin_huxley()
+    rng = np.random.default_rng(seed)
+    knots = np.arange(0, t_stop + 5, 2.0)
+    cur = amp + 6.0 * rng.standard_normal(knots.size)
+    I_of = lambda t: np.interp(t, knots, cur)  # noqa: E731
+    rf = model.rate_functions()
+    V0 = -65.0
+    y0 = [V0] + [float(rf[f"alpha_{g}"](V0) / (rf[f"alpha_{g}"](V0) + rf[f"beta_{g}"](V0))) for g in "mhn"]
+
+    def rhs(t, y):
+        V, m, h, n = y
+        I_ion = 120 * m**3 * h * (V - 50) + 36 * n**4 * (V + 77) + 0.3 * (V + 54.387)
+        out = [I_of(t) - I_ion]
+        for g, x in zip("mhn", (m, h, n)):
+            out.append(rf[f"alpha_{g}"](V) * (1 - x) - rf[f"beta_{g}"](V) * x)
+        return out
+
+    t = np.arange(0, t_stop + dt / 2, dt)
+    sol = solve_ivp(rhs, (0, t[-1]), y0, t_eval=t, rtol=1e-9, atol=1e-9, max_step=0.05)
+    return _Tr(t, sol.y[0], I_of(t))
+
+
+@pytest.fixture(scope="module")
+def trace():
+    return _hh_trace()
+
+
+def _problem(trace, hidden=(4, 3)):
+    model = hodgkin_huxley()
+    rng = np.random.default_rng(3)
+    sizes = np.array((1,) + hidden + (1,))
+    theta = np.concatenate([RateNetwork.initial_theta(hidden, rng, np.log(0.5), out_scale=0.3) for _ in range(6)])
+    norms = np.tile([-20.0, 60.0, 0.05], (6, 1))
+    pr = ShootingProblem(model, [(0.025, trace.V, trace.I)], sizes, norms, window=0.25,
+                         shooting_window=1.0, n_shooting=4, shooting_stride=0.1)
+    return pr, theta
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_sensitivities_match_finite_differences(trace, stage):
+    pr, theta = _problem(trace)
+    r, J = pr.evaluate(theta, True, stage)
+    rng = np.random.default_rng(0)
+    for i in rng.choice(theta.size, 10, replace=False):
+        e = 1e-6 * max(1.0, abs(theta[i]))
+        tp, tm = theta.copy(), theta.copy()
+        tp[i] += e
+        tm[i] -= e
+        fd = (pr.evaluate(tp, False, stage) - pr.evaluate(tm, False, stage)) / (2 * e)
+        scale = np.max(np.abs(J[:, i])) + 1e-12
+        assert np.max(np.abs(fd - J[:, i])) / scale < 1e-4
+
+
+def test_network_gradient_and_sympy_agree():
+    rng = np.random.default_rng(1)
+    net = RateNetwork((5, 4), -20.0, 50.0, RateNetwork.initial_theta((5, 4), rng, out_scale=1.0))
+    Vs = np.array([-100.0, -69.0, -20.0, 25.0, 60.0])  # both tails included
+    f, dfdV, G = net.log_rate(Vs, grad=True)
+    for i in (0, 7, net.n_params - 1):
+        th = net.theta.copy()
+        net.theta[i] += 1e-6
+        fp = net.log_rate(Vs)[0]
+        net.theta[:] = th
+        np.testing.assert_allclose((fp - f) / 1e-6, G[:, i], atol=1e-5)
+    import sympy
+
+    from hhsym.symbolic import V
+
+    expr = sympy.lambdify(V, net.to_sympy(), "numpy")
+    np.testing.assert_allclose(expr(Vs), net(Vs), rtol=1e-12)
+    # log-linear tails: constant slope of log r beyond the trained range
+    lo, hi = net.bounds
+    d = np.diff(np.log(net(np.array([lo - 30, lo - 20, lo - 10]))))
+    assert abs(d[0] - d[1]) < 1e-9
+
+
+def test_sklearn_conventions():
+    est = RateEstimator(hodgkin_huxley(), hidden=(4,), random_state=3)
+    params = est.get_params()
+    assert params["hidden"] == (4,) and params["random_state"] == 3
+    other = clone(est)
+    assert other.get_params()["hidden"] == (4,)
+    with pytest.raises(NotFittedError):
+        est.predict_rates([-60.0])
+    assert not hasattr(est, "model_")
+
+
+def test_bad_traces(trace):
+    est = RateEstimator(hodgkin_huxley(), hidden=(3,), max_iter=(0, 1, 0))
+    t, V, I = trace.t, trace.V, trace.I  # noqa: E741
+    with pytest.raises(InvalidArgumentError, match="same length"):
+        est.fit(_Tr(t, V[:-1], I))
+    Vn = V.copy()
+    Vn[5] = np.nan
+    with pytest.raises(InvalidArgumentError, match="finite"):
+        est.fit(_Tr(t, Vn, I))
+    tn = t.copy()
+    tn[10:] += 0.01
+    with pytest.raises(InvalidArgumentError, match="uniform"):
+        est.fit(_Tr(tn, V, I))
+    with pytest.raises(InvalidArgumentError, match="flat line"):
+        est.fit(_Tr(t, np.full_like(V, -65.0), I))
+    sub = np.clip(V, None, -60.0)  # no spikes: warning, fit still runs
+    with pytest.warns(IdentifiabilityWarning, match="cannot identify"):
+        est.fit(_Tr(t, sub, I))
+    with pytest.raises(InvalidArgumentError, match="hidden"):
+        RateEstimator(hodgkin_huxley(), hidden=(0,)).fit(trace)
+
+
+def test_save_load_round_trip(trace, tmp_path):
+    est = RateEstimator(hodgkin_huxley(), hidden=(4,), max_iter=(2, 2, 1), n_starts=1, n_shooting=3,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(trace)
+    path = tmp_path / "fit.npz"
+    est.save(path)
+    back = load(path)
+    grid = np.linspace(-120, 80, 301)
+    a, b = est.predict_rates(grid), back.predict_rates(grid)
+    for k in a:
+        assert np.array_equal(a[k], b[k])
+    assert back.v_range_ == est.v_range_
+    assert back.get_params()["hidden"] == (4,)
+    assert set(back.model_.rates) == set(est.model_.rates)
+    assert len(est.history_) > 0
+
+
+def test_fit_is_reproducible(trace):
+    kw = dict(hidden=(3,), max_iter=(3, 3, 0), n_starts=1, random_state=7)
+    a = RateEstimator(hodgkin_huxley(), **kw).fit(trace).predict_rates([-60.0, 0.0])
+    b = RateEstimator(hodgkin_huxley(), **kw).fit(trace).predict_rates([-60.0, 0.0])
+    for k in a:
+        assert np.array_equal(a[k], b[k])
+
+
+def test_recovery_from_perturbed_prior():
+    """HH, ~100 ms of noisy current with spikes: rates 10 % off are pulled back."""
+    from hhsym.symbolic import V  # noqa: F401
+
+    model = hodgkin_huxley()
+    tr = _hh_trace(t_stop=100.0, dt=0.025, seed=4)
+    assert np.sum((tr.V[:-1] < 0) & (tr.V[1:] >= 0)) >= 3
+    prior = model.with_rates({k: 1.1 * e for k, e in model.rates.items()})
+    est = RateEstimator(model, hidden=(8,), prior=prior, max_iter=(0, 30, 0), ridge=1e-10, random_state=0)
+    est.fit(tr)
+    grid = np.arange(-65.0, 10.5, 1.0)
+    xs_fit, xs_true = steady_state_curves(est, grid), steady_state_curves(model, grid)
+    tau_fit, tau_true = time_constant_curves(est, grid), time_constant_curves(model, grid)
+    x_err = {g: np.max(np.abs(xs_fit[g] - xs_true[g])) for g in xs_true}
+    tau_err = {g: np.max(np.abs(tau_fit[g] / tau_true[g] - 1)) for g in tau_true}
+    print("x_inf abs err", x_err, "tau rel err", tau_err, "cost", est.cost_)
+    assert est.cost_ < 1e-3
+    assert max(x_err.values()) < 0.01
+    assert max(tau_err.values()) < 0.03

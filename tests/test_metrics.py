@@ -1,0 +1,50 @@
+"""Tests of hhsym.metrics with hand-checked values."""
+
+import numpy as np
+import pytest
+
+from hhsym.errors import InvalidArgumentError
+from hhsym.library import hodgkin_huxley
+from hhsym.metrics import (coincidence_factor, rate_errors, spike_times, steady_state_curves,
+                           time_constant_curves)
+from hhsym.symbolic import V
+
+
+def test_rate_errors_hand_values():
+    m = hodgkin_huxley()
+    assert rate_errors(m, m)["alpha_m"] == 0.0
+    scaled = m.with_rates({"beta_n": 1.05 * m.rates["beta_n"]})
+    err = rate_errors(scaled, m, (-75, 20))
+    assert err["beta_n"] == pytest.approx(0.05, rel=1e-9)
+    assert err["alpha_m"] == 0.0
+    with pytest.raises(InvalidArgumentError):
+        rate_errors(m, m, (20, -75))
+
+
+def test_curves_at_rest():
+    m = hodgkin_huxley()
+    xs = steady_state_curves(m, [-65.0])
+    tau = time_constant_curves(m, [-65.0])
+    a, b = 0.1 / (np.e - 1.0), 0.125  # alpha_n(-65) = 0.01*(-10)/(1 - e)
+    assert xs["n"][0] == pytest.approx(a / (a + b), rel=1e-12)
+    assert tau["n"][0] == pytest.approx(1 / (a + b), rel=1e-12)
+    del V
+
+
+def test_spike_times_interpolated():
+    t = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+    v = np.array([-10.0, 10.0, 20.0, -5.0, 15.0])
+    np.testing.assert_allclose(spike_times(t, v), [0.5, 3.25])
+    assert spike_times(t, -np.abs(v)).size == 0
+
+
+def test_coincidence_factor_values():
+    a = np.array([10.0, 50.0, 90.0])
+    assert coincidence_factor(a, a, 2.0, 100.0) == pytest.approx(1.0)
+    # one of three matched: N_coinc = 1, expected 2*0.03*2*3 = 0.36, norm 1 - 0.12
+    g = coincidence_factor(a, [11.0, 30.0, 70.0], 2.0, 100.0)
+    assert g == pytest.approx((1 - 0.36) / 3.0 / 0.88)
+    assert coincidence_factor([], [], 2.0, 100.0) == 1.0
+    assert coincidence_factor(a, [], 2.0, 100.0) == 0.0
+    with pytest.raises(InvalidArgumentError):
+        coincidence_factor(a, a, 2.0, None)
