@@ -7,7 +7,6 @@ from hhsym.errors import InvalidArgumentError
 from hhsym.library import hodgkin_huxley
 from hhsym.metrics import (coincidence_factor, rate_errors, spike_times, steady_state_curves,
                            time_constant_curves)
-from hhsym.symbolic import V
 
 
 def test_rate_errors_hand_values():
@@ -28,7 +27,6 @@ def test_curves_at_rest():
     a, b = 0.1 / (np.e - 1.0), 0.125  # alpha_n(-65) = 0.01*(-10)/(1 - e)
     assert xs["n"][0] == pytest.approx(a / (a + b), rel=1e-12)
     assert tau["n"][0] == pytest.approx(1 / (a + b), rel=1e-12)
-    del V
 
 
 def test_spike_times_interpolated():
