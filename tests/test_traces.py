@@ -6,9 +6,8 @@ import os
 import numpy as np
 import pytest
 
-import hhsym.traces as traces_module
 from hhsym.errors import ArgumentTypeError, HHSymError, InvalidArgumentError, TraceFileError
-from hhsym.traces import Trace, TraceSet, read_trace, read_traces
+from hhsym.traces import Trace, TraceSet, csv_io, npz_io, read_trace, read_traces
 
 
 def make_trace(n=201, seed=0, states=True, meta=True):
@@ -450,7 +449,7 @@ def test_csv_write_is_atomic(tmp_path, monkeypatch):
         yield "0.0,1.0,2.0\n"
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(traces_module, "_csv_lines", failing_lines)
+    monkeypatch.setattr(csv_io, "_csv_lines", failing_lines)
     with pytest.raises(RuntimeError, match="disk on fire"):
         make_trace(seed=5).save(path)
     assert path.read_bytes() == before
@@ -469,7 +468,7 @@ def test_npz_write_is_atomic(tmp_path, monkeypatch):
         f.write(b"PK\x03\x04 partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(traces_module, "_write_npz", failing_write)
+    monkeypatch.setattr(npz_io, "_write_npz", failing_write)
     with pytest.raises(KeyboardInterrupt):
         ts.with_noise(1.0, seed=0).save(path)
     with pytest.raises(KeyboardInterrupt):
