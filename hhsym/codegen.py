@@ -30,14 +30,14 @@ import importlib.util
 import inspect
 import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
 import sympy
 from sympy.printing.pycode import PythonCodePrinter
 
-from hhsym.errors import UnknownNameError
+from hhsym.atomic import atomic_write
+from hhsym.errors import HHSymError, UnknownNameError
 from hhsym.integrate import dopri5, exp_euler, rk4
 from hhsym.symbolic import V
 
@@ -276,10 +276,7 @@ def compile_model(model, method):
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.py"
         if not path.exists() or path.read_text() != source:
-            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(fd, "w") as fh:
-                fh.write(source)
-            os.replace(tmp, path)
+            atomic_write(path, lambda fh: fh.write(source), error=HHSymError)
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module

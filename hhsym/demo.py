@@ -18,6 +18,8 @@ import time
 import numpy as np
 
 from hhsym import library
+from hhsym.atomic import atomic_write
+from hhsym.errors import HHSymError
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise, Step
 
@@ -44,12 +46,7 @@ def demo_protocol(t_stop=200.0):
 
 
 def _atomic_write_text(path, text):
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: fh.write(text), error=HHSymError)
 
 
 def run_demo(out="hhsym-demo", verbose=True, t_stop=200.0, noise=0.5, seed=0):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
+
+from hhsym.atomic import atomic_write
+from hhsym.errors import HHSymError
 
 __all__ = ["plot_traces", "plot_rates", "save_figure"]
 
@@ -30,16 +32,11 @@ def save_figure(fig, path):
         Destination; the format follows the extension (``.png``, ``.pdf``, ``.svg``).
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1] or ".png"
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=suffix)
-    os.close(fd)
+    fmt = (os.path.splitext(path)[1] or ".png")[1:]
     try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
+        atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=120, bbox_inches="tight"),
+                     binary=True, error=HHSymError)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         _pyplot().close(fig)
 
 

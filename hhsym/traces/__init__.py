@@ -23,7 +23,7 @@ directory, is flushed and fsync'ed, and then replaces the target with
 :func:`os.replace`; a failure midway leaves any previous file untouched.
 """
 
-from hhsym.traces.atomic import atomic_write
+from hhsym.atomic import atomic_write
 from hhsym.traces.read import read_trace, read_traces
 from hhsym.traces.trace import Trace
 from hhsym.traces.trace_set import TraceIndexError, TraceSet

@@ -12,7 +12,7 @@ import json
 import numpy as np
 
 from hhsym.errors import InvalidArgumentError, TraceFileError
-from hhsym.traces.atomic import atomic_write
+from hhsym.atomic import atomic_write
 from hhsym.traces.checks import _CORE, _check_state_name
 
 

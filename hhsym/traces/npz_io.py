@@ -13,7 +13,7 @@ import zipfile
 import numpy as np
 
 from hhsym.errors import TraceFileError
-from hhsym.traces.atomic import atomic_write
+from hhsym.atomic import atomic_write
 
 _FORMAT = "hhsym.trace/1"
 _STATE_PREFIX = "state_"

@@ -1,5 +1,8 @@
 """Atomic file writing: a temporary file next to the target, then :func:`os.replace`.
 
+Every file hhsym writes (traces, figures, reports, generated kernels, fits) goes through
+:func:`atomic_write`, so a crash never leaves a half-written file in place of a good one.
+
 Other modules that write files can reuse :func:`atomic_write`.
 """
 
