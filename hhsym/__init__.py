@@ -40,6 +40,9 @@ __all__ = [
     "UnknownNameError",
     "V",
     "library",
+    "RateEstimator",
+    "load",
+    "metrics",
     "read_trace",
     "read_traces",
     "resting_state",
@@ -47,3 +50,27 @@ __all__ = [
     "stimuli",
 ]
 __version__ = "0.1.0"
+
+# Heavier parts (scikit-learn for the estimator, the distillation backends)
+# load on first use, so that ``import hhsym`` stays fast.
+_LAZY = {
+    "RateEstimator": ("hhsym.estimate", "RateEstimator"),
+    "load": ("hhsym.estimate", "load"),
+    "metrics": ("hhsym.metrics", None),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'hhsym' has no attribute {name!r}")
+    import importlib
+
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -23,6 +23,11 @@ stimulus specs (µA/cm², ms; several --stimulus are summed):
   sine:AMP,FREQ_HZ[,START,STOP]   ou:MEAN,SIGMA,TAU,SEED   file:PATH (CSV/NPZ trace; its I is used)
 """
 
+_EPILOG_FIT = """examples:
+  hhsym fit cell_0.csv cell_1.csv --out fit.npz
+  hhsym fit recording.npz --model hh --param g_Na=100 --param C_m=0.9 --out fit.npz
+"""
+
 _EPILOG_DEMO = """examples:
   hhsym demo                 # writes ./hhsym-demo/
   hhsym demo --out results/  # elsewhere
@@ -109,6 +114,33 @@ def _cmd_simulate(args):
     return 0
 
 
+def _read_traces(paths):
+    from hhsym.traces import read_trace, read_traces
+
+    traces = []
+    for path in paths:
+        if str(path).endswith(".npz"):
+            traces.extend(read_traces(path))
+        else:
+            traces.append(read_trace(path))
+    return traces
+
+
+def _cmd_fit(args):
+    from hhsym.estimate import RateEstimator
+
+    model = _model_from_args(args)
+    traces = _read_traces(args.traces)
+    est = RateEstimator(model, hidden=tuple(args.hidden), random_state=args.seed,
+                        time_limit=args.time_limit, verbose=0 if args.quiet else 1)
+    est.fit(traces)
+    est.save(args.out)
+    lo, hi = est.v_range_
+    print(f"fitted {len(traces)} trace(s): loss {est.cost_:.4g} mV^2, supported range "
+          f"[{lo:.1f}, {hi:.1f}] mV, {est.fit_time_:.1f} s -> {args.out}")
+    return 0
+
+
 def _cmd_demo(args):
     from hhsym.demo import run_demo
 
@@ -136,6 +168,18 @@ def _parser():
     sim.add_argument("--out", required=True, help="output trace (.csv or .npz)")
     sim.add_argument("--plot", help="also save a PNG figure here")
     sim.set_defaults(func=_cmd_simulate)
+
+    fit = sub.add_parser("fit", help="learn the rate functions from recorded traces",
+                         epilog=_EPILOG_FIT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fit.add_argument("traces", nargs="+", metavar="TRACE", help="CSV (t,V,I) or NPZ traces")
+    fit.add_argument("--model", default="hh", help="template model whose rates are learned (default: hh)")
+    fit.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
+    fit.add_argument("--hidden", type=int, nargs="+", default=[16, 16], help="hidden widths (default 16 16)")
+    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    fit.add_argument("--time-limit", type=float, default=None, help="soft wall-time budget in s")
+    fit.add_argument("--out", required=True, help="fitted estimator (.npz)")
+    fit.add_argument("--quiet", action="store_true", help="no progress lines")
+    fit.set_defaults(func=_cmd_fit)
 
     demo = sub.add_parser("demo", help="the whole pipeline on simulated HH data, with a report",
                           epilog=_EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)
