@@ -47,7 +47,7 @@ def _grid(v_range, step):
     return lo + step * np.arange(n + 1)
 
 
-def rate_errors(model, true_model, v_range=(-75.0, 20.0), step=1.0):
+def rate_errors(model, true_model, v_range=(-75.0, 20.0), step=1.0, min_share=None):
     """Maximum relative error of each rate function over a voltage grid.
 
     Parameters
@@ -60,6 +60,12 @@ def rate_errors(model, true_model, v_range=(-75.0, 20.0), step=1.0):
         Voltage range (mV), both ends included.
     step : float
         Grid spacing (mV).
+    min_share : float, optional
+        If given (e.g. 0.05), only grid points where the true rate is at
+        least this fraction of its gate's :math:`\alpha + \beta` count: the
+        range where the rate matters to the gate's dynamics (a rate far
+        below its partner barely affects the data there).  ``nan`` for a
+        rate that never reaches the share on the grid.
 
     Returns
     -------
@@ -78,7 +84,19 @@ def rate_errors(model, true_model, v_range=(-75.0, 20.0), step=1.0):
     missing = sorted(set(b) - set(a))
     if missing:
         raise InvalidArgumentError(f"invalid model: it lacks the rate(s) {missing} of true_model")
-    return {k: float(np.max(np.abs(a[k] - b[k]) / np.abs(b[k]))) for k in b}
+    if min_share is None:
+        return {k: float(np.max(np.abs(a[k] - b[k]) / np.abs(b[k]))) for k in b}
+    if not (isinstance(min_share, (int, float)) and 0 <= min_share < 1):
+        raise invalid("min_share", min_share, "a fraction in [0, 1), e.g. 0.05")
+    out = {}
+    for k in b:
+        kind, _, gate = k.partition("_")
+        partner = f"{'beta' if kind == 'alpha' else 'alpha'}_{gate}"
+        total = b[k] + b[partner] if partner in b else b[k]
+        keep = b[k] >= min_share * total
+        err = np.abs(a[k] - b[k]) / np.abs(b[k])
+        out[k] = float(np.max(err[keep])) if keep.any() else float("nan")
+    return out
 
 
 def _gate_names(rates):

@@ -176,3 +176,33 @@ def test_recovery_from_perturbed_prior():
     assert est.cost_ < 1e-3
     assert max(x_err.values()) < 0.01
     assert max(tau_err.values()) < 0.03
+
+
+def test_generic_search_is_reproducible_and_physical(trace):
+    from hhsym.estimate.problem import model_arrays
+    from hhsym.estimate.search import global_search
+
+    data = [(0.025, trace.V, trace.I)]
+    out = []
+    for _ in range(2):
+        rates, cost = global_search(model_arrays(hodgkin_huxley()), data, -20.0, 60.0, np.random.default_rng(5),
+                                    n_starts=40, n_refine=4, max_iter=8)
+        a, b = rates(np.linspace(-80, 40, 13))
+        assert np.all(a > 0) and np.all(b > 0) and np.isfinite(cost)
+        out.append((a, b, cost))
+    assert np.array_equal(out[0][0], out[1][0]) and out[0][2] == out[1][2]
+
+
+@pytest.mark.xfail(reason="known miss (issue 3): from a generic start the fit still lands in a wrong local "
+                          "minimum (gate roles swapped / alpha and beta blowing up together)", strict=False)
+def test_recovery_from_generic_start():
+    """HH, 100 ms of noisy current with spikes, no prior: rates within 10 % where they matter."""
+    from hhsym.metrics import rate_errors
+
+    model = hodgkin_huxley()
+    tr = _hh_trace(t_stop=100.0, dt=0.025, seed=4)
+    est = RateEstimator(model, hidden=(6,), max_iter=(24, 40, 0), n_starts=16, time_limit=20.0, random_state=0)
+    est.fit(tr)
+    err = rate_errors(est, model, (-60.0, 10.0), min_share=0.05)
+    print("generic start: cost", est.cost_, "errors", err)
+    assert max(err.values()) < 0.1

@@ -46,3 +46,17 @@ def test_coincidence_factor_values():
     assert coincidence_factor(a, [], 2.0, 100.0) == 0.0
     with pytest.raises(InvalidArgumentError):
         coincidence_factor(a, a, 2.0, None)
+
+
+def test_rate_errors_where_rates_matter():
+    from hhsym.library import hodgkin_huxley
+    from hhsym.metrics import rate_errors
+
+    hh = hodgkin_huxley()
+    off = hh.with_rates({k: (1.2 if k == "alpha_h" else 1.0) * e for k, e in hh.rates.items()})
+    full = rate_errors(off, hh, (-75.0, 20.0))
+    share = rate_errors(off, hh, (-75.0, 20.0), min_share=0.05)
+    assert abs(full["alpha_h"] - 0.2) < 1e-9 and abs(share["alpha_h"] - 0.2) < 1e-9
+    assert share["beta_m"] < 1e-12
+    with pytest.raises(ValueError, match="min_share"):
+        rate_errors(off, hh, min_share=2.0)

@@ -2,9 +2,12 @@ r"""RateEstimator: learn alpha(V), beta(V) of a conductance model from V(t) and 
 
 Training is adjoint-free shooting (see :mod:`hhsym.estimate.kernels`):
 
-0. *log-linear start* — only each network's output bias and skip weight (a
-   pure exponential rate :math:`A e^{kV}`) are fitted, from ``n_starts``
-   random draws; the best is kept (skipped when a ``prior`` is given);
+0. *generic start* (:mod:`hhsym.estimate.search`) — each gate as a Boltzmann
+   steady state with a log-quadratic time constant (the generic two-state
+   shape), ``10 * n_starts`` random draws screened on the most active
+   stretch of the data, the best ``n_starts`` refined by successive halving,
+   the winner refined with cubic polynomials; the networks are then fitted to
+   its rates (skipped when a ``prior`` is given: networks fit the prior);
 1. *gate-driven stage* — all network weights, gates driven by the measured
    V, residuals on the charge balance over windows of ``window`` ms;
 2. *multiple shooting* — the free-running hybrid model from the measured V
@@ -30,6 +33,7 @@ from hhsym.estimate.checks import as_recordings
 from hhsym.estimate.network import RateNetwork
 from hhsym.estimate.optimize import levenberg_marquardt
 from hhsym.estimate.problem import ShootingProblem
+from hhsym.estimate.search import global_search
 from hhsym.model import ConductanceModel, check_model
 
 __all__ = ["RateEstimator", "load"]
@@ -64,7 +68,7 @@ class RateEstimator(BaseEstimator):
         Ridge penalty on the hidden-layer parameters (per unit of the
         mean-square residual, mV²).
     n_starts : int
-        Random starts of the log-linear stage.
+        Starts refined in the generic-family search (``10 * n_starts`` screened).
     prior : ConductanceModel, optional
         If given, networks are first fitted to its rates (1/ms) over the data's
         range instead of being initialised generically.
@@ -96,7 +100,7 @@ class RateEstimator(BaseEstimator):
     """
 
     def __init__(self, model=None, hidden=(16, 16), window=0.25, shooting_window=3.0, n_shooting=40,
-                 max_iter=(30, 60, 8), ridge=1e-8, n_starts=4, prior=None, burn_in=0.0,
+                 max_iter=(40, 60, 8), ridge=1e-8, n_starts=32, prior=None, burn_in=0.0,
                  time_limit=None, random_state=None, verbose=0):
         self.model = model
         self.hidden = hidden
@@ -165,9 +169,20 @@ class RateEstimator(BaseEstimator):
         theta = np.concatenate([n.theta for n in nets])
         kw = dict(verbose=self.verbose, history=history)
         if self.prior is not None:
-            theta = self._pretrain(nets, names, lo, hi)
+            theta = self._pretrain(nets, names, lo, hi, self.prior.evaluate_rates)
         elif max_iter[0] > 0:
-            theta = self._loglinear_start(problem, theta, P, len(names), mask, max_iter[0], rng, kw)
+            rates, c0 = global_search(problem.arr, data, center, scale, rng, n_starts=10 * int(self.n_starts),
+                                      n_refine=max(2, int(self.n_starts)), window=self.window,
+                                      max_iter=max_iter[0], verbose=self.verbose, history=history)
+            if self.verbose:
+                print(f"[hhsym.fit] generic-family start: stage-1 cost {c0:.4g} on the screening stretch",
+                      flush=True)
+
+            def target(V, rates=rates):
+                a, b = rates(V)
+                return {n: (a if n.startswith("alpha") else b)[i // 2] for i, n in enumerate(names)}
+
+            theta = self._pretrain(nets, names, lo, hi, target)
         stage1 = lambda th, jac: problem.evaluate(th, jac, 1)  # noqa: E731
         try:
             theta, cost = levenberg_marquardt(stage1, theta, self.ridge, mask, max_iter=max_iter[1],
@@ -210,9 +225,9 @@ class RateEstimator(BaseEstimator):
                 best, best_cost = th, cost
         return best
 
-    def _pretrain(self, nets, names, lo, hi):
+    def _pretrain(self, nets, names, lo, hi, rates):
         grid = np.linspace(lo, hi, 200)
-        target = self.prior.evaluate_rates(grid)
+        target = rates(grid)
         out = []
         for net, name in zip(nets, names):
             if name not in target:
