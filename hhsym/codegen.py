@@ -135,6 +135,12 @@ def _print_body(assignments, printer, indent, rate_values):
     return lines
 
 
+# error_model="numpy": a float division by zero gives inf/nan (which the engines
+# detect and report) instead of a Python exception check, whose branch would
+# keep LLVM from vectorising the loops over neurons.
+_JIT = '@numba.njit(cache=True, error_model="numpy")'
+
+
 def _dependency_digest():
     """Hash of the kernel modules the generated code imports (vmath, stimulus kernel)."""
     from hhsym.integrate import stimulus_kernel, vmath
@@ -205,7 +211,7 @@ def generate_source(model, method):
         f"PARAM_NAMES = {tuple(params)!r}",
         "",
         "",
-        "@numba.njit(cache=True)",
+        _JIT,
         "def rhs_point(Y, I, P, D, j):",
         '    """Derivatives of neuron j (column j of Y, P) into D[:, j]."""',
         *loads("    "),
@@ -213,14 +219,17 @@ def generate_source(model, method):
         *[f"    D[{i}, j] = d_{s}" for i, s in enumerate(states)],
         "",
         "",
-        "@numba.njit(cache=True)",
+        _JIT,
         "def rhs_block(Y, I, P, D):",
         '    """Derivatives for every column (neuron) of Y: (n_states, n) arrays; I: (n,) µA/cm²."""',
         "    for j in range(Y.shape[1]):",
-        "        rhs_point(Y, I, P, D, j)",
+        # the body is printed into the loop (not a call per neuron) so that LLVM vectorises it
+        *loads("        "),
+        *["    " + ln for ln in rhs_body],
+        *[f"        D[{i}, j] = d_{s}" for i, s in enumerate(states)],
         "",
         "",
-        "@numba.njit(cache=True)",
+        _JIT,
         "def relax_block(Y, I, P, K, T):",
         '    """Relaxation rates K (1/ms) and targets T of every state: dy/dt = K (T - y)."""',
         "    for j in range(Y.shape[1]):",
@@ -244,8 +253,8 @@ def generate_source(model, method):
             if isinstance(node, ast.FunctionDef) and node.name != kernel.ENTRY
         ]
     for name in helpers:
-        lines.append(f"{name} = numba.njit(cache=True)({name})")
-    lines.append(f"run = numba.njit(cache=True, parallel=True)({kernel.ENTRY})")
+        lines.append(f"{name} = {_JIT[1:]}({name})")
+    lines.append(f'run = numba.njit(cache=True, parallel=True, error_model="numpy")({kernel.ENTRY})')
     return "\n".join(lines) + "\n"
 
 

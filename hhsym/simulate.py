@@ -287,9 +287,9 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
     Y0 = np.ascontiguousarray(_initial_states(model, y0, stimuli, params, n))
     table = encode_stimuli(stimuli, t_last)
     kernel = compile_model(model, method)
-    OUT = np.empty((len(model.states), n, n_samples))
     FAIL = np.full(n, -1, dtype=np.int64)
     if method == "dopri5":
+        OUT = np.empty((len(model.states), n, n_samples))  # (state, trace, sample)
         t_out = np.arange(n_samples) * dt_out
         STATS = np.zeros((2, n), dtype=np.int64)
         kernel.run(Y0, P, table.ptr, table.kind, table.par, table.data, table.bp_ptr, table.bp,
@@ -297,6 +297,7 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
         where = "dopri5 (rtol={:g}, atol={:g})".format(rtol, atol)
     else:
         n_steps = (n_samples - 1) * rec_every
+        OUT = np.empty((len(model.states), n, n_samples))
         kernel.run(Y0, P, table.ptr, table.kind, table.par, table.data, 0.0, dt, n_steps, rec_every,
                    BLOCK, OUT, FAIL)
         where = f"{method} (dt={dt:g} ms)"
@@ -312,10 +313,13 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
             f"left [0, 1] ({int((FAIL >= 0).sum())} of {n} traces failed); {hint}"
         )
     t = np.arange(n_samples) * dt_out
-    I = np.array([s(t) for s in stimuli])
+    by_id = {}
+    I = np.array([by_id[id(s)] if id(s) in by_id else by_id.setdefault(id(s), s(t)) for s in stimuli])
+    I.flags.writeable = False
     meta = {"model": model.name, "method": method, "dt": dt, "dt_out": dt_out}
     if method == "dopri5":
         meta.update(rtol=rtol, atol=atol, steps=STATS[0].tolist(), rejected=STATS[1].tolist())
+    OUT.flags.writeable = False  # traces keep read-only arrays without copying them again
     states = {name: OUT[k] for k, name in enumerate(model.states)}
     if single:
         return Trace(t, states["V"][0], I[0], {k: v[0] for k, v in states.items() if k != "V"},

@@ -2,8 +2,10 @@
 
 Neurons are processed in blocks (columns of a small structure-of-arrays
 block, so the model's loop over neurons vectorises), blocks in parallel
-(``numba.prange``).  The method module provides ``step(Y, I3, P, dt, W)`` and
-``WORK`` (number of ``(n_states, block)`` work arrays it needs).
+(``numba.prange``).  The method module provides ``step(Y, I3, P, dt, W)``, ``WORK`` (number of
+``(n_states, block)`` work arrays it needs) and ``STIM_STAGES``: 1 when the
+step uses only the current at the start of the step (``I3[0]``), 3 when it
+also uses the midpoint and end values (``I3[1]``, ``I3[2]``).
 
 Failure detection: at every recorded sample, a neuron whose V is not finite
 or one of whose gates is not finite or lies outside ``[-GATE_TOL, 1 + GATE_TOL]``
@@ -17,13 +19,19 @@ ENTRY = "fixed_run"
 
 # --- kernel source below ---
 GATE_TOL = 1e-6
+CHUNK = 64
 
 
 def fixed_run(Y0, P, ptr, kind, par, data, t0, dt, n_steps, rec_every, block, OUT, FAIL):
-    """Integrate every column of Y0 for n_steps of dt (ms), recording every rec_every steps."""
+    """Integrate every column of Y0 for n_steps of dt (ms), recording every rec_every steps.
+
+    OUT has shape (n_states, n_neurons, n_samples).  Samples are gathered per
+    block in a small buffer of CHUNK samples and copied out in contiguous runs.
+    """
     ns = Y0.shape[0]
     n_par = P.shape[0]
     N = Y0.shape[1]
+    n_rec = OUT.shape[2]
     n_blocks = (N + block - 1) // block
     for b in numba.prange(n_blocks):
         j0 = b * block
@@ -31,15 +39,17 @@ def fixed_run(Y0, P, ptr, kind, par, data, t0, dt, n_steps, rec_every, block, OU
         nb = j1 - j0
         Y = np.empty((ns, nb))
         Pb = np.empty((n_par, nb))
+        buf = np.empty((ns, nb, CHUNK))
         for j in range(nb):
             for s in range(ns):
                 Y[s, j] = Y0[s, j0 + j]
-                OUT[s, j0 + j, 0] = Y0[s, j0 + j]
+                buf[s, j, 0] = Y0[s, j0 + j]
             for k in range(n_par):
                 Pb[k, j] = P[k, j0 + j]
         W = np.empty((WORK, ns, nb))
         I3 = np.empty((3, nb))
         failed = 0
+        r = 0
         for n in range(n_steps):
             t = t0 + n * dt
             t1 = t0 + (n + 1) * dt
@@ -47,17 +57,21 @@ def fixed_run(Y0, P, ptr, kind, par, data, t0, dt, n_steps, rec_every, block, OU
             for j in range(nb):
                 i = j0 + j
                 I3[0, j] = stim_in(i, t, t, t1, ptr, kind, par, data)
-                I3[1, j] = stim_in(i, tm, t, t1, ptr, kind, par, data)
-                I3[2, j] = stim_in(i, t1, t, t1, ptr, kind, par, data)
+                if STIM_STAGES == 3:
+                    I3[1, j] = stim_in(i, tm, t, t1, ptr, kind, par, data)
+                    I3[2, j] = stim_in(i, t1, t, t1, ptr, kind, par, data)
             step(Y, I3, Pb, dt, W)
             if (n + 1) % rec_every == 0:
                 r = (n + 1) // rec_every
+                c = r % CHUNK
+                if c == 0:  # buffer full: flush samples r - CHUNK .. r - 1
+                    _flush(buf, OUT, j0, r - CHUNK, CHUNK)
                 for j in range(nb):
                     bad = not np.isfinite(Y[0, j])
-                    OUT[0, j0 + j, r] = Y[0, j]
+                    buf[0, j, c] = Y[0, j]
                     for s in range(1, ns):
                         x = Y[s, j]
-                        OUT[s, j0 + j, r] = x
+                        buf[s, j, c] = x
                         if not (x >= -GATE_TOL and x <= 1.0 + GATE_TOL):
                             bad = True
                     if bad and FAIL[j0 + j] < 0:
@@ -65,3 +79,14 @@ def fixed_run(Y0, P, ptr, kind, par, data, t0, dt, n_steps, rec_every, block, OU
                         failed += 1
                 if failed == nb:
                     break
+        done = min(r + 1, n_rec)
+        start = (done - 1) - ((done - 1) % CHUNK)
+        _flush(buf, OUT, j0, start, done - start)
+
+
+def _flush(buf, OUT, j0, r0, count):
+    """Copy ``count`` buffered samples of a block to OUT[:, j0:j0+nb, r0:r0+count]."""
+    for s in range(buf.shape[0]):
+        for j in range(buf.shape[1]):
+            for c in range(count):
+                OUT[s, j0 + j, r0 + c] = buf[s, j, c]

@@ -13,6 +13,7 @@ ENGINE = engine_fixed
 ENTRY = engine_fixed.ENTRY
 
 # --- kernel source below ---
+STIM_STAGES = 1
 WORK = 2
 
 

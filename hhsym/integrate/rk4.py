@@ -11,6 +11,7 @@ ENGINE = engine_fixed
 ENTRY = engine_fixed.ENTRY
 
 # --- kernel source below ---
+STIM_STAGES = 3
 WORK = 5
 
 

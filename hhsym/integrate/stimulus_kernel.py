@@ -109,7 +109,7 @@ def _component(j, t, kind, par, data):
     return math.nan  # unknown kind: never silent
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # inlined: called 3x per neuron per step
 def stim_at(i, t, ptr, kind, par, data):
     """Right-continuous value of stimulus ``i`` at time ``t``.
 
@@ -133,7 +133,7 @@ def stim_at(i, t, ptr, kind, par, data):
     return s
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")  # inlined: called 3x per neuron per step
 def stim_in(i, t, lo, hi, ptr, kind, par, data):
     """Value of stimulus ``i`` at ``t`` as seen from inside the step ``[lo, hi]``.
 

@@ -32,8 +32,10 @@ def _array(name, value, unit, ndim):
         raise invalid(name, value, accepted, cls=ArgumentTypeError)
     if arr.ndim != ndim:
         raise invalid(name, value, accepted, hint=f"got an array of shape {arr.shape}")
-    arr = np.array(arr, dtype=np.float64)
-    bad = np.argwhere(~np.isfinite(arr))
+    if not (arr.dtype == np.float64 and arr.flags.c_contiguous and not arr.flags.writeable
+            and (arr.base is None or not arr.base.flags.writeable)):
+        arr = np.array(arr, dtype=np.float64, order="C")  # a private copy; read-only input is kept
+    bad = np.zeros((0,)) if np.isfinite(arr).all() else np.argwhere(~np.isfinite(arr))
     if bad.size:
         idx = tuple(int(i) for i in bad[0])
         where = ", ".join(map(str, idx))

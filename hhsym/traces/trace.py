@@ -127,7 +127,8 @@ class Trace:
     # -- derived traces --------------------------------------------------------
     def copy(self):
         """An independent copy (arrays and meta copied)."""
-        return Trace(self.t, self.V, self.I, dict(self.states), self.meta)
+        return Trace(self.t.copy(), self.V.copy(), self.I.copy(),
+                     {k: v.copy() for k, v in self.states.items()}, self.meta)
 
     def with_noise(self, sigma_V, seed):
         """This trace with seeded Gaussian measurement noise added to ``V``.

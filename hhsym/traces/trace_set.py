@@ -173,7 +173,8 @@ class TraceSet:
     # -- derived sets ----------------------------------------------------------
     def copy(self):
         """An independent copy."""
-        return TraceSet(self.t, self.V, self.I, dict(self.states), self.meta)
+        return TraceSet(self.t.copy(), self.V.copy(), self.I.copy(),
+                     {k: v.copy() for k, v in self.states.items()}, self.meta)
 
     def with_noise(self, sigma_V, seed):
         """This set with seeded Gaussian noise (mV) added to every ``V``.
