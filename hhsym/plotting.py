@@ -9,7 +9,7 @@ import numpy as np
 from hhsym.atomic import atomic_write
 from hhsym.errors import HHSymError
 
-__all__ = ["plot_traces", "plot_rates", "save_figure"]
+__all__ = ["plot_traces", "plot_rates", "plot_gating", "save_figure"]
 
 
 def _pyplot():
@@ -65,9 +65,13 @@ def plot_traces(traces, path=None, labels=None, title=None, max_traces=6):
     plt = _pyplot()
     items = [traces] if isinstance(traces, Trace) else list(traces)[:max_traces]
     fig, (ax_v, ax_i) = plt.subplots(2, 1, sharex=True, figsize=(8, 4.5), height_ratios=[3, 1])
+    styles = ["-", "--", ":", "-."]
     for k, tr in enumerate(items):
         label = labels[k] if labels and k < len(labels) else None
-        ax_v.plot(tr.t, tr.V, lw=0.9, label=label)
+        if labels and k == 0:  # the reference (e.g. the recording): wide and pale under the rest
+            ax_v.plot(tr.t, tr.V, lw=2.5, color="0.6", label=label)
+        else:
+            ax_v.plot(tr.t, tr.V, styles[k % 4] if labels else "-", lw=1.0, label=label)
         ax_i.plot(tr.t, tr.I, lw=0.9)
     ax_v.set_ylabel("V (mV)")
     ax_i.set_ylabel("I (µA/cm²)")
@@ -82,7 +86,7 @@ def plot_traces(traces, path=None, labels=None, title=None, max_traces=6):
     return None
 
 
-def plot_rates(curves, V_grid, path=None, reference=None, v_range=None, title=None):
+def plot_rates(curves, V_grid, path=None, reference=None, v_range=None, title=None, extra=None):
     """Rate functions (1/ms, log scale) against V (mV), optionally against a reference.
 
     Parameters
@@ -98,6 +102,8 @@ def plot_rates(curves, V_grid, path=None, reference=None, v_range=None, title=No
     v_range : (float, float), optional
         Supported voltage range (mV), shaded.
     title : str, optional
+    extra : dict, optional
+        Rate name -> array, drawn dotted (e.g. the distilled closed forms).
 
     Returns
     -------
@@ -110,6 +116,8 @@ def plot_rates(curves, V_grid, path=None, reference=None, v_range=None, title=No
     fig, axes = plt.subplots(rows, cols, figsize=(8, 2.4 * rows), squeeze=False)
     for ax, name in zip(axes.ravel(), names):
         ax.semilogy(V_grid, curves[name], lw=1.5, label="learned")
+        if extra is not None and name in extra:
+            ax.semilogy(V_grid, extra[name], ":", color="C3", lw=1.5, label="distilled")
         if reference is not None and name in reference:
             ax.semilogy(V_grid, reference[name], "k--", lw=1, label="true")
         if v_range is not None:
@@ -122,6 +130,61 @@ def plot_rates(curves, V_grid, path=None, reference=None, v_range=None, title=No
     axes[0, 0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    if path is None:
+        return fig
+    save_figure(fig, path)
+    return None
+
+
+def _gating(rates):
+    gates = sorted({k.split("_", 1)[1] for k in rates if k.startswith("alpha_")})
+    out = {}
+    for g in gates:
+        a, b = np.asarray(rates[f"alpha_{g}"]), np.asarray(rates[f"beta_{g}"])
+        out[g] = (a / (a + b), 1.0 / (a + b))
+    return out
+
+
+def plot_gating(rates, V_grid, path=None, reference=None, v_range=None, extra=None):
+    """Steady states x_inf(V) and time constants tau(V) (ms) of every gate.
+
+    Parameters
+    ----------
+    rates : dict
+        ``alpha_x``/``beta_x`` -> array over ``V_grid`` (1/ms).
+    V_grid : array_like
+        Voltages (mV).
+    path : str, optional
+        Where to save (PNG); returned unsaved when None.
+    reference, extra : dict, optional
+        Rates of the true / distilled model, drawn dashed / dotted.
+    v_range : (float, float), optional
+        Supported voltage range (mV), shaded.
+
+    Returns
+    -------
+    matplotlib.figure.Figure or None
+    """
+    plt = _pyplot()
+    curves = _gating(rates)
+    fig, (ax_x, ax_t) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for k, (g, (xinf, tau)) in enumerate(curves.items()):
+        color = f"C{k}"
+        ax_x.plot(V_grid, xinf, color=color, label=f"{g} learned")
+        ax_t.semilogy(V_grid, tau, color=color)
+        for other, style, label in ((extra, ":", "distilled"), (reference, "--", "true")):
+            if other is not None:
+                ox, ot = _gating(other)[g]
+                ax_x.plot(V_grid, ox, style, color=color, lw=1, label=f"{g} {label}")
+                ax_t.semilogy(V_grid, ot, style, color=color, lw=1)
+    for ax in (ax_x, ax_t):
+        if v_range is not None:
+            ax.axvspan(v_range[0], v_range[1], color="0.92", zorder=0)
+        ax.set_xlabel("V (mV)")
+    ax_x.set_ylabel("x_inf")
+    ax_t.set_ylabel("tau (ms)")
+    ax_x.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     if path is None:
         return fig
