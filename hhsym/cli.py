@@ -28,6 +28,16 @@ _EPILOG_FIT = """examples:
   hhsym fit recording.npz --model hh --param g_Na=100 --param C_m=0.9 --out fit.npz
 """
 
+_EPILOG_DISTILL = """examples:
+  hhsym distill fit.npz --json model.json --latex model.tex
+  hhsym distill fit.npz --json model.json --trace cell_0.csv --trace cell_1.csv   # refine constants
+"""
+
+_EPILOG_REPORT = """examples:
+  hhsym report fit.npz cell_0.csv cell_1.csv --model-json model.json --out report/
+  hhsym report fit.npz sim.npz --heldout test.csv --truth --model hh --out report/
+"""
+
 _EPILOG_DEMO = """examples:
   hhsym demo                 # writes ./hhsym-demo/
   hhsym demo --out results/  # elsewhere
@@ -141,6 +151,36 @@ def _cmd_fit(args):
     return 0
 
 
+def _cmd_distill(args):
+    from hhsym.distill import distill_files
+
+    if not (args.json or args.latex):
+        raise UsageError("give --json MODEL.json and/or --latex MODEL.tex")
+    start = time.perf_counter()
+    dist = distill_files(args.fit, json_path=args.json, latex_path=args.latex, backend=args.backend,
+                         traces=args.trace or (), verbose=0 if args.quiet else 1)
+    for name, res in dist.rates.items():
+        print(f"{name:8s} {res.form:14s} {res.expr}")
+    written = " and ".join(p for p in (args.json, args.latex) if p)
+    print(f"distilled in {time.perf_counter() - start:.1f} s -> {written}")
+    return 0
+
+
+def _cmd_report(args):
+    from hhsym.distill import load_model
+    from hhsym.estimate import load
+    from hhsym.report import write_report
+
+    estimator = load(args.fit)
+    recordings = _read_traces(args.traces)
+    closed = load_model(args.model_json) if args.model_json else None
+    heldout = _read_traces([args.heldout])[0] if args.heldout else None
+    truth = _model_from_args(args) if args.truth else None
+    result = write_report(args.out, recordings, estimator, closed, truth=truth, heldout=heldout)
+    print(f"report -> {result['report']}")
+    return 0
+
+
 def _cmd_demo(args):
     from hhsym.demo import run_demo
 
@@ -180,6 +220,30 @@ def _parser():
     fit.add_argument("--out", required=True, help="fitted estimator (.npz)")
     fit.add_argument("--quiet", action="store_true", help="no progress lines")
     fit.set_defaults(func=_cmd_fit)
+
+    dis = sub.add_parser("distill", help="turn a fit into closed-form equations (JSON, LaTeX)",
+                         epilog=_EPILOG_DISTILL, formatter_class=argparse.RawDescriptionHelpFormatter)
+    dis.add_argument("fit", metavar="FIT.npz", help="a fit written by 'hhsym fit'")
+    dis.add_argument("--json", help="write the model description here")
+    dis.add_argument("--latex", help="write a standalone LaTeX document here")
+    dis.add_argument("--backend", default="auto", choices=["auto", "forms", "operon", "pysr"])
+    dis.add_argument("--trace", action="append", metavar="TRACE",
+                     help="the traces the fit was made on: refine the constants against them")
+    dis.add_argument("--quiet", action="store_true", help="no progress lines")
+    dis.set_defaults(func=_cmd_distill)
+
+    rep = sub.add_parser("report", help="write a report folder for a fit (and its distilled model)",
+                         epilog=_EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rep.add_argument("fit", metavar="FIT.npz")
+    rep.add_argument("traces", nargs="+", metavar="TRACE", help="the training traces")
+    rep.add_argument("--model-json", help="a distilled model written by 'hhsym distill --json'")
+    rep.add_argument("--heldout", metavar="TRACE", help="a recording not used for fitting")
+    rep.add_argument("--truth", action="store_true",
+                     help="the data are simulated from --model: compare rates with it")
+    rep.add_argument("--model", default="hh", help="ground-truth model for --truth (default hh)")
+    rep.add_argument("--param", action="append", metavar="NAME=VALUE")
+    rep.add_argument("--out", required=True, help="report folder")
+    rep.set_defaults(func=_cmd_report)
 
     demo = sub.add_parser("demo", help="the whole pipeline on simulated HH data, with a report",
                           epilog=_EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)

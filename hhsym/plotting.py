@@ -115,9 +115,9 @@ def plot_rates(curves, V_grid, path=None, reference=None, v_range=None, title=No
     rows = int(np.ceil(len(names) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(8, 2.4 * rows), squeeze=False)
     for ax, name in zip(axes.ravel(), names):
-        ax.semilogy(V_grid, curves[name], lw=1.5, label="learned")
+        ax.semilogy(V_grid, _drawable(curves[name]), lw=1.5, label="learned")
         if extra is not None and name in extra:
-            ax.semilogy(V_grid, extra[name], ":", color="C3", lw=1.5, label="distilled")
+            ax.semilogy(V_grid, _drawable(extra[name]), ":", color="C3", lw=1.5, label="distilled")
         if reference is not None and name in reference:
             ax.semilogy(V_grid, reference[name], "k--", lw=1, label="true")
         if v_range is not None:
@@ -135,6 +135,13 @@ def plot_rates(curves, V_grid, path=None, reference=None, v_range=None, title=No
         return fig
     save_figure(fig, path)
     return None
+
+
+def _drawable(values, lo=1e-8, hi=1e8):
+    """Values for a log axis: non-finite or out-of-range points become gaps, not errors."""
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(values) & (values > lo) & (values < hi), values, np.nan)
 
 
 def _gating(rates):
@@ -177,7 +184,7 @@ def plot_gating(rates, V_grid, path=None, reference=None, v_range=None, extra=No
             if other is not None:
                 ox, ot = _gating(other)[g]
                 ax_x.plot(V_grid, ox, style, color=color, lw=1, label=f"{g} {label}")
-                ax_t.semilogy(V_grid, ot, style, color=color, lw=1)
+                ax_t.semilogy(V_grid, _drawable(ot), style, color=color, lw=1)
     for ax in (ax_x, ax_t):
         if v_range is not None:
             ax.axvspan(v_range[0], v_range[1], color="0.92", zorder=0)

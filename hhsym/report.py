@@ -68,8 +68,10 @@ def write_report(out, recordings, estimator, distillation=None, truth=None, held
         The training recordings.
     estimator : RateEstimator
         Fitted estimator (its ``model_`` is the hybrid model).
-    distillation : Distillation, optional
-        Closed-form model distilled from the estimator.
+    distillation : Distillation or ConductanceModel, optional
+        Closed-form model distilled from the estimator (a Distillation also
+        gives the table of forms; a model, e.g. from ``load_model``, only the
+        equations and curves).
     truth : ConductanceModel, optional
         Ground truth (simulated data only): rate errors and reference curves.
     heldout : Trace, optional
@@ -87,14 +89,20 @@ def write_report(out, recordings, estimator, distillation=None, truth=None, held
     """
     from hhsym import plotting
 
+    from hhsym.model import ConductanceModel
+
     os.makedirs(out, exist_ok=True)
     files = []
+    closed = distillation if isinstance(distillation, ConductanceModel) else None
+    if closed is None and distillation is not None:
+        closed = distillation.model
+    table = distillation if closed is not distillation else None
     metrics = {}
     start = time.perf_counter()
     lo, hi = (float(v) for v in estimator.v_range_)
     models = {"hybrid (networks)": estimator.model_}
-    if distillation is not None:
-        models["distilled (closed forms)"] = distillation.model
+    if closed is not None:
+        models["distilled (closed forms)"] = closed
 
     # training traces: data vs hybrid vs distilled
     for k, rec in enumerate(recordings[:2]):
@@ -112,7 +120,7 @@ def write_report(out, recordings, estimator, distillation=None, truth=None, held
     v_grid = np.arange(-100.0, 50.0 + 1e-9, 0.5)
     learned = estimator.predict_rates(v_grid)
     reference = truth.evaluate_rates(v_grid) if truth is not None else None
-    extra = distillation.model.evaluate_rates(v_grid) if distillation is not None else None
+    extra = closed.evaluate_rates(v_grid) if closed is not None else None
     path = os.path.join(out, "rates.png")
     plotting.plot_rates(learned, v_grid, path, reference=reference, v_range=(lo, hi), extra=extra,
                         title="Rate functions (shaded: voltage range supported by the data)")
@@ -143,19 +151,23 @@ def write_report(out, recordings, estimator, distillation=None, truth=None, held
         span = (max(-75.0, lo), min(20.0, hi))
         err_net = rate_errors(estimator, truth, v_range=(-75.0, 20.0))
         err_net_sup = rate_errors(estimator, truth, v_range=span)
-        err_dist = rate_errors(distillation.model, truth, v_range=(-75.0, 20.0)) if distillation else {}
+        err_dist = rate_errors(closed, truth, v_range=(-75.0, 20.0)) if closed is not None else {}
         for name in err_net:
             error_rows.append((name, err_net[name], err_net_sup[name], err_dist.get(name, float("nan"))))
         metrics["max rate error, networks, [-75, 20] mV"] = max(r[1] for r in error_rows)
-        if distillation is not None:
+        if closed is not None:
             metrics["max rate error, distilled, [-75, 20] mV"] = max(r[3] for r in error_rows)
 
     # model files
-    if distillation is not None:
+    if table is not None:
         tex = os.path.join(out, "model.tex")
-        _write_text(tex, distillation.latex(standalone=True))
-        distillation.to_json(os.path.join(out, "model.json"))
+        _write_text(tex, table.latex(standalone=True))
+        table.to_json(os.path.join(out, "model.json"))
         files += [tex, os.path.join(out, "model.json")]
+    elif closed is not None:
+        tex = os.path.join(out, "model.tex")
+        _write_text(tex, closed.latex() + "\n")
+        files.append(tex)
     fit_path = os.path.join(out, "fit.npz")
     estimator.save(fit_path)
     files.append(fit_path)
@@ -169,10 +181,11 @@ def write_report(out, recordings, estimator, distillation=None, truth=None, held
         f"supported voltage range [{lo:.1f}, {hi:.1f}] mV.",
         "",
     ]
-    if distillation is not None:
-        lines += ["## Recovered equations", "", "$$", distillation.model.latex(), "$$", "",
-                  "| rate | form | expression | max deviation from network |", "|---|---|---|---|"]
-        for name, res in distillation.rates.items():
+    if closed is not None:
+        lines += ["## Recovered equations", "", "$$", closed.latex(), "$$", ""]
+    if table is not None:
+        lines += ["| rate | form | expression | max deviation from network |", "|---|---|---|---|"]
+        for name, res in table.rates.items():
             lines.append(f"| {name} | {res.form} | `{res.expr}` | {res.max_rel_error:.2%} |")
         lines.append("")
     if error_rows:
