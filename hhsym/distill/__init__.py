@@ -1,5 +1,9 @@
 """Distillation: learned rate functions -> closed-form sympy expressions.
 
+:func:`distill` turns a fitted :class:`~hhsym.estimate.RateEstimator` into a
+:class:`Distillation` (closed-form rates, Pareto fronts, a simulatable model,
+JSON and LaTeX export); :func:`load_model` reads the JSON back.
+
 Backends take samples of one positive rate function (1/ms) on a voltage
 range (mV) and return a :class:`RateFit`: a Pareto front of
 :class:`Candidate` expressions in ``V`` and the chosen one.
@@ -14,6 +18,8 @@ range (mV) and return a :class:`RateFit`: a Pareto front of
 
 from hhsym.distill.backends import AutoBackend, get_backend
 from hhsym.distill.base import V, Backend, Candidate, RateFit
+from hhsym.distill.distillation import Distillation, RateResult, distill, select_candidate
+from hhsym.distill.document import distill_files, load_model
 from hhsym.distill.forms import FormsBackend
 from hhsym.distill.operon import OperonBackend
 from hhsym.distill.pysr_backend import PySRBackend, candidates_from_equations, pysr_status
@@ -24,6 +30,12 @@ __all__ = [
     "Candidate",
     "RateFit",
     "get_backend",
+    "distill",
+    "Distillation",
+    "RateResult",
+    "select_candidate",
+    "load_model",
+    "distill_files",
     "AutoBackend",
     "FormsBackend",
     "OperonBackend",

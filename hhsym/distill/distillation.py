@@ -1,0 +1,373 @@
+r"""Distil a fitted :class:`~hhsym.estimate.RateEstimator` into closed-form rates.
+
+:func:`distill` samples every learned rate network on the voltage range the
+data supports (``estimator.v_range_``, never beyond: the networks' log-linear
+tails there are extrapolation, not data), runs a symbolic-regression backend
+per rate, chooses one expression per rate from its Pareto front, optionally
+refits all constants against the original traces (:mod:`hhsym.distill.refine`)
+and returns a :class:`Distillation`: the closed forms, their fronts and a
+simulatable :class:`~hhsym.model.ConductanceModel`, with JSON and LaTeX
+export (:mod:`hhsym.distill.document`).
+
+Selection rule (``select="simplest"``, the default)
+    The backend's own pick minimises the BIC on the samples.  On samples of
+    a *network* the residuals are the network's smooth approximation error,
+    not independent noise, so the BIC tends to reward a sum of two forms
+    that bends along that error (e.g. ``sigmoid + linoid`` for a linoid at
+    1 % network error), and an open form (Operon) can be shorter than a
+    linoid and follow a 5 %-off network as closely (e.g. a Gompertz-like
+    ``a exp(-(b V + c) e^{-d V})``).  With :math:`\rho(c) = \sqrt{\mathrm{loss}(c)}`
+    the RMS relative error of candidate :math:`c` on the samples:
+
+    1. *literature first*: if the best literature form (a family or a sum of
+       two) has :math:`\rho` within ``open_margin`` (default 0.05) of the
+       best candidate overall, only literature forms compete; otherwise all
+       do (open forms then explain what no literature form can);
+    2. *simplest within tolerance*: among those, the least complex candidate
+       with :math:`\rho(c) \le \min \rho + \mathrm{tolerance}` (default
+       0.02) is chosen; ties go to the lower loss.
+
+    Both margins are of the size of the networks' own error (issue 3 asks
+    for 2 % noise-free, 5 % at 0.5 mV noise), so the true family, which
+    misses the network by just that error, competes with anything that
+    fits the network's wiggles, and the simplest wins; wrong families of
+    HH-type rates miss by 6-60 % RMS.  Literature forms that the backend's
+    open forms dominate (and so left off its front) are refitted without the
+    fallback to take part.  ``select="bic"`` keeps the backend's choice.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+
+from hhsym.distill.backends import BACKENDS, get_backend
+from hhsym.distill.base import Backend, evaluate_expr
+from hhsym.distill.families import FAMILIES
+from hhsym.distill.result import Distillation, RateResult
+from hhsym.errors import (
+    ArgumentTypeError,
+    IdentifiabilityWarning,
+    NotFittedError,
+    UnknownNameError,
+    invalid,
+)
+
+__all__ = ["Distillation", "RateResult", "distill", "select_candidate", "is_family_form"]
+
+SELECTIONS = ("simplest", "bic")
+
+
+def select_candidate(fit, select="simplest", tolerance=0.02, open_margin=0.05, extra=()):
+    """Choose one candidate of a :class:`~hhsym.distill.base.RateFit`.
+
+    Parameters
+    ----------
+    fit : RateFit
+    select : {"simplest", "bic"}
+        ``"simplest"``: the rule of the module docstring; ``"bic"``: the
+        backend's ``best``.
+    tolerance : float
+        Allowed excess RMS relative error (dimensionless, 0.02 = 2 %).
+    open_margin : float
+        How much better (RMS relative error) an open form must fit than every
+        literature form to be considered (dimensionless, 0.05 = 5 %).
+    extra : sequence of Candidate
+        Further candidates (e.g. literature forms missing from the front).
+
+    Returns
+    -------
+    Candidate
+    """
+    if select == "bic":
+        return fit.best
+    pool = [c for c in [*fit.front, fit.best, *extra] if math.isfinite(c.loss)]
+    if not pool:
+        return fit.best
+    rms = {id(c): math.sqrt(c.loss) for c in pool}
+    literature = [c for c in pool if is_family_form(c.form)]
+    if literature and min(rms[id(c)] for c in literature) <= min(rms.values()) + open_margin:
+        pool = literature
+    floor = min(rms[id(c)] for c in pool)
+    ok = [c for c in pool if rms[id(c)] <= floor + tolerance]
+    return min(ok, key=lambda c: (c.complexity, c.loss))
+
+
+def is_family_form(form):
+    """Whether ``form`` is a literature family or a sum of two (not an open form).
+
+    Parameters
+    ----------
+    form : str
+        :attr:`Candidate.form`, e.g. ``"linoid"``, ``"sum(constant,sigmoid)"``, ``"operon"``.
+
+    Returns
+    -------
+    bool
+    """
+    if form in FAMILIES:
+        return True
+    return form.startswith("sum(") and all(f in FAMILIES for f in form[4:-1].split(","))
+
+
+# ---------------------------------------------------------------------- checks
+def _check_estimator(estimator):
+    for attr in ("predict_rates", "model"):
+        if not hasattr(estimator, attr):
+            raise invalid("estimator", estimator, "a fitted hhsym.estimate.RateEstimator "
+                          "(an object with predict_rates, model and v_range_)", cls=ArgumentTypeError)
+    if getattr(estimator, "v_range_", None) is None:
+        raise NotFittedError(f"the estimator {type(estimator).__name__} is not fitted yet: "
+                             "call fit(traces) before distill()")
+    try:
+        lo, hi = (float(v) for v in estimator.v_range_)
+    except (TypeError, ValueError):
+        raise invalid("estimator.v_range_", estimator.v_range_, "a pair (V_low, V_high) in mV") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise invalid("estimator.v_range_", estimator.v_range_, "finite V_low < V_high (mV)")
+    from hhsym.model import check_model
+
+    check_model(estimator.model, "estimator.model")
+    return lo, hi
+
+
+def _check_backend(backend):
+    if isinstance(backend, Backend):
+        return backend
+    if not isinstance(backend, str):
+        raise invalid("backend", backend, f"a backend name ({', '.join(BACKENDS)}) or a Backend instance",
+                      cls=ArgumentTypeError)
+    if backend not in BACKENDS:
+        raise invalid("backend", backend, f"one of {', '.join(BACKENDS)}", cls=UnknownNameError)
+    return get_backend(backend)
+
+
+def _check_number(name, value, lo=0.0, what="a positive number"):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value <= lo:
+        raise invalid(name, value, what)
+    return float(value)
+
+
+def _loss_options(estimator):
+    """The estimator's loss windows (ms), with the estimator's defaults."""
+    defaults = {"window": 0.25, "burn_in": 0.0, "shooting_window": 3.0, "n_shooting": 40}
+    out = {}
+    for k, v in defaults.items():
+        val = getattr(estimator, k, v)
+        out[k] = v if val is None else (int(val) if k == "n_shooting" else float(val))
+    return out
+
+
+# ---------------------------------------------------------------------- distill
+def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, select="simplest",
+            tolerance=0.02, open_margin=0.05, trust=0.05, max_iter=30, time_limit=None, verbose=0):
+    r"""Turn learned rate networks into closed-form expressions and a model.
+
+    Parameters
+    ----------
+    estimator : RateEstimator
+        Fitted (``v_range_`` set); anything with ``predict_rates(V)``,
+        ``v_range_`` (mV) and a template ``model`` works.
+    backend : str or Backend
+        ``"auto"`` (PySR where it can run, else the forms backend with the
+        Operon fallback), ``"forms"``, ``"operon"``, ``"pysr"``, or an instance.
+    traces : Trace, TraceSet or list of Trace, optional
+        The recordings the estimator was fitted on (V in mV, I in µA/cm²,
+        uniform dt in ms); required when ``refine`` unless the estimator
+        keeps them as ``traces_``.
+    refine : bool
+        Refit all rate constants against ``traces`` with the estimator's
+        shooting loss (:mod:`hhsym.distill.refine`); the refit is kept only
+        if it lowers that loss.
+    v_step : float
+        Sampling step (mV) on ``estimator.v_range_``.
+    select : {"simplest", "bic"}
+        Selection rule (module docstring).
+    tolerance : float
+        Excess RMS relative error allowed by ``"simplest"`` (0.02 = 2 %).
+    open_margin : float
+        RMS relative error by which an open form must beat every literature
+        form to be considered by ``"simplest"`` (0.05 = 5 %).
+    trust : float or None
+        Trust band of the refinement (relative, 0.05 = 5 %): each refined
+        rate stays within ``max(trust, d0)`` of the network on the sampled
+        range, ``d0`` being the unrefined expression's own largest deviation
+        (see Notes); ``None`` leaves the refit unconstrained.
+    max_iter : int
+        Maximum Levenberg–Marquardt steps of the refinement.
+    time_limit : float, optional
+        Soft wall-time budget of the refinement (s).
+    verbose : int
+        Progress lines when > 0.
+
+    Returns
+    -------
+    Distillation
+
+    Raises
+    ------
+    NotFittedError
+        If the estimator is not fitted.
+    UnknownNameError, ArgumentTypeError, InvalidArgumentError
+        For an unknown backend, a bad argument, or ``refine=True`` without traces.
+    BackendUnavailableError
+        If ``backend="pysr"`` cannot run here.
+
+    Warns
+    -----
+    IdentifiabilityWarning
+        When the distilled model fails (diverges) on the traces, so that the
+        refinement cannot run; the unrefined expressions are returned.
+
+    Notes
+    -----
+    The refinement minimises exactly the estimator's final-stage cost
+    (charge balance with gates driven by the measured V, plus multiple
+    shooting over the same windows; :class:`~hhsym.distill.shooting.ShootingLoss`
+    reproduces :class:`hhsym.estimate.problem.ShootingProblem` to rounding),
+    so ``refinement["loss_network"]`` (the estimator's own evaluation of its
+    networks) and ``loss_distilled``/``loss_refined`` are directly comparable.
+    The estimator's kernels evaluate networks only; for closed forms the loss
+    is built on :func:`hhsym.simulate.simulate` (every constant a model
+    parameter varied per trace, one compiled model, one parallel call per
+    Jacobian by forward differences over ~15 constants) — any backend's
+    expression works without new derivative code, at the price of one model
+    compilation (~15 s, cached on disk) per combination of forms.
+    Conductances, reversal potentials and C_m stay those of the template, as
+    in the estimator.
+
+    With measurement noise on V the estimator's loss is biased (noisy V
+    drives the gates and the ionic current in its charge balance and starts
+    every shooting window): on 0.5 mV noise its minimum lies *below* the
+    true model's loss, at rates up to 50 % off (``benchmarks/bench_distill.py``).
+    An unconstrained refit follows that bias; the trust band keeps it to
+    what the network's own accuracy (issue 3 asks for 2-5 %) could explain,
+    and changes nothing on noise-free data, where the refit lands inside the
+    band (constants from ~2 % to ~0.3 % off).
+
+    Examples
+    --------
+    >>> from hhsym.distill import distill
+    >>> dist = distill(est, traces=train)                        # doctest: +SKIP
+    >>> dist.expressions["alpha_m"]                              # doctest: +SKIP
+    0.100012*(V + 39.9922)/(1 - exp(-(V + 39.9922)/10.0011))
+    >>> dist.to_json("model.json"); print(dist.latex())         # doctest: +SKIP
+    """
+    t_start = time.perf_counter()
+    lo, hi = _check_estimator(estimator)
+    engine = _check_backend(backend)
+    v_step = _check_number("v_step", v_step, what="a positive step (mV)")
+    if select not in SELECTIONS:
+        raise invalid("select", select, f"one of {', '.join(SELECTIONS)}", cls=UnknownNameError)
+    tolerance = _check_number("tolerance", tolerance, lo=-1e-300, what="a non-negative number (RMS relative error)")
+    open_margin = _check_number("open_margin", open_margin, lo=-1e-300,
+                                what="a non-negative number (RMS relative error)")
+    if trust is not None:
+        trust = _check_number("trust", trust, what="a positive relative deviation (e.g. 0.05) or None")
+    if not isinstance(refine, bool):
+        raise invalid("refine", refine, "True or False", cls=ArgumentTypeError)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
+        raise invalid("max_iter", max_iter, "a non-negative int")
+    data = None
+    if refine:
+        traces = getattr(estimator, "traces_", None) if traces is None else traces
+        if traces is None:
+            raise invalid("traces", None, "the recordings the estimator was fitted on (refinement refits the "
+                          "constants against them)", hint="pass traces=..., or refine=False")
+        from hhsym.estimate.checks import as_recordings
+
+        data = as_recordings(traces)
+    template = estimator.model
+    names = [f"{k}_{g.name}" for g in template.gates for k in ("alpha", "beta")]
+
+    t0 = time.perf_counter()
+    n = int(math.floor((hi - lo) / v_step + 1e-9))
+    grid = lo + v_step * np.arange(n + 1)
+    if grid.size < 10:
+        raise invalid("v_step", v_step, f"a step giving at least 10 samples on v_range_ [{lo:g}, {hi:g}] mV")
+    learned = estimator.predict_rates(grid)
+    missing = [k for k in names if k not in learned]
+    if missing:
+        raise invalid("estimator", estimator, f"predict_rates giving every rate of its model (lacks {missing})")
+    t_sampling = time.perf_counter() - t0
+
+    fits, chosen, t_backend, literature = {}, {}, {}, {}
+    for k in names:
+        r_k = np.asarray(learned[k], dtype=float)
+        fits[k] = engine.fit_rate(grid, r_k, k)
+        t_backend[k] = fits[k].seconds
+        literature[k] = []
+        if select == "simplest" and fits[k].backend == "forms" and \
+                not all(is_family_form(c.form) for c in fits[k].front):
+            # the fallback ran: its open forms may dominate (hide) literature forms
+            lit = _literature_backend(engine).fit_rate(grid, r_k, k)
+            literature[k] = [c for c in lit.front if c not in fits[k].front]
+            t_backend[k] += lit.seconds
+        chosen[k] = select_candidate(fits[k], select, tolerance, open_margin, literature[k])
+        if verbose:
+            print(f"[hhsym.distill] {k}: {chosen[k].form} {chosen[k].expr} ({fits[k].seconds:.2f} s)", flush=True)
+
+    from hhsym.distill.refine import network_loss, parametrise, refine_constants
+
+    params = {k: parametrise(k, chosen[k]) for k in names}
+    built = {k: params[k].build(params[k].values) for k in names}
+    refinement, t_refine, parametric = None, 0.0, None
+    if refine:
+        t0 = time.perf_counter()
+        options = _loss_options(estimator)
+        result = refine_constants(template, params, data, options, max_iter=max_iter, time_limit=time_limit,
+                                  verbose=verbose, anchor=learned, grid=grid, trust=trust)
+        accepted = bool(np.isfinite(result["loss_refined"]) and result["loss_refined"] <= result["loss_initial"])
+        if result["problem"]:
+            warnings.warn(f"refinement skipped: the distilled model fails on the traces "
+                          f"({result['problem']}); returning the unrefined expressions",
+                          IdentifiabilityWarning, stacklevel=2)
+        if accepted:
+            built = {k: params[k].build(result["values"][k]) for k in names}
+            parametric = result["parametric_model"]
+        t_refine = time.perf_counter() - t0
+        refinement = {"loss_network": network_loss(estimator, data, options),
+                      "loss_distilled": result["loss_initial"], "loss_refined": result["loss_refined"],
+                      "accepted": bool(accepted), "iterations": result["iterations"], "seconds": t_refine,
+                      "options": options, "max_iter": int(max_iter), "n_traces": len(data),
+                      "problem": result["problem"], "trust": trust}
+    if parametric is None:
+        parametric = template.with_rates({k: p.expr for k, p in params.items()},
+                                         params={n: v for p in params.values() for n, v in zip(p.names, p.values)})
+    rates = {}
+    for k in names:
+        expr, constants = built[k]
+        dev = np.max(np.abs(evaluate_expr(expr, grid) / learned[k] - 1.0))
+        rates[k] = RateResult(k, fits[k], chosen[k], expr, constants, dev, literature[k])
+    model = _closed_form_model(template, {k: r.expr for k, r in rates.items()})
+    timings = {"sampling": t_sampling, "backend": t_backend, "refine": t_refine,
+               "total": time.perf_counter() - t_start}
+    source = {"estimator": type(estimator).__name__, "fit_time": getattr(estimator, "fit_time_", None),
+              "cost": getattr(estimator, "cost_", None)}
+    dist = Distillation(model, rates, (lo, hi), v_step, engine.name,
+                        {"rule": select, "tolerance": tolerance, "open_margin": open_margin}, refinement,
+                        timings, source)
+    dist.parametric_model = parametric
+    return dist
+
+
+def _literature_backend(engine):
+    """The forms backend of ``engine`` without its open-form fallback."""
+    from hhsym.distill.forms import FormsBackend
+
+    if isinstance(engine, FormsBackend):
+        return FormsBackend(sums=engine.sums, fallback=None, n_starts=engine.n_starts)
+    return FormsBackend(fallback=None)
+
+
+def _closed_form_model(template, exprs):
+    from hhsym.model import ConductanceModel
+
+    m = template.with_rates(exprs)
+    where = f" (structure: {template.citation})" if template.citation else ""
+    return ConductanceModel(m.channels, m.params["C_m"], m.rate_params, name=f"{template.name} (distilled)",
+                            citation=f"rates distilled by hhsym from learned rate functions{where}")

@@ -1,0 +1,282 @@
+r"""Export of a :class:`~hhsym.distill.distillation.Distillation`: JSON, LaTeX, files.
+
+JSON (``format: "hhsym.distillation/1"``)
+    ``model``: the complete model description of
+    :meth:`hhsym.model.ConductanceModel.to_dict` (structure, parameter values,
+    each rate as an exact ``srepr`` and as sympy-parsable text), read back by
+    :func:`load_model` into an identical model; ``rates``: per rate the chosen
+    form, the expression as sympy-parsable text and LaTeX, its constants, its
+    deviation from the network and the backend's Pareto front; ``provenance``:
+    backend, selection rule, sampled range and step (mV), refinement losses
+    (mV²), timings (s), estimator summary, hhsym version, creation time (UTC).
+    Non-finite numbers are written as ``null``.
+
+LaTeX
+    :func:`latex_document` gives the model's ``align*`` block
+    (:meth:`hhsym.model.ConductanceModel.latex`) or a complete article
+    (``standalone=True``) that compiles with any LaTeX distribution
+    (packages: amsmath only).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import tempfile
+
+import sympy
+
+from hhsym.errors import ArgumentTypeError, InvalidArgumentError, ModelError, invalid
+
+__all__ = [
+    "FORMAT",
+    "distill_files",
+    "distillation_dict",
+    "latex_document",
+    "load_model",
+    "write_json",
+    "write_text",
+]
+
+FORMAT = "hhsym.distillation/1"
+
+
+def _finite(x):
+    """JSON-safe float (None for NaN/inf), passing other types through."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _clean(obj):
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalar
+        obj = obj.item()
+    return _finite(obj)
+
+
+def _candidate(c):
+    return {"expression": str(c.expr), "form": c.form, "complexity": c.complexity, "loss": c.loss,
+            "max_rel_error": c.max_rel_error, "bic": c.bic, "params": dict(c.params), "backend": c.backend}
+
+
+def distillation_dict(dist):
+    """JSON-safe dict of a Distillation (see the module docstring).
+
+    Parameters
+    ----------
+    dist : Distillation
+
+    Returns
+    -------
+    dict
+    """
+    import hhsym
+
+    rates = {}
+    for k, r in dist.rates.items():
+        rates[k] = {"form": r.form, "expression": str(r.expr), "latex": sympy.latex(r.expr),
+                    "constants": r.constants, "max_rel_deviation_from_network": r.max_rel_error,
+                    "backend": r.fit.backend, "backend_seconds": r.fit.seconds, "notes": list(r.fit.notes),
+                    "chosen_before_refinement": _candidate(r.chosen), "backend_pick": _candidate(r.fit.best),
+                    "front": [_candidate(c) for c in r.fit.front],
+                    "literature_candidates": [_candidate(c) for c in r.literature]}
+    refinement = None
+    if dist.refinement is not None:
+        refinement = dict(dist.refinement)
+        refinement["loss_units"] = "mV^2 (0.5 * sum of squared scaled residuals, as the estimator's cost_)"
+    provenance = {
+        "hhsym_version": getattr(hhsym, "__version__", "unknown"),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017
+        "backend": dist.backend, "selection": dist.selection, "v_range_mV": list(dist.v_range),
+        "v_step_mV": dist.v_step, "refinement": refinement, "timings_s": dist.timings, "source": dist.source,
+    }
+    return _clean({"format": FORMAT, "model": dist.model.to_dict(), "rates": rates, "provenance": provenance})
+
+
+def write_text(text, path):
+    """Write ``text`` (UTF-8) to ``path`` atomically: a temporary file in the
+    same directory, flushed and fsync'ed, then :func:`os.replace`.
+
+    Parameters
+    ----------
+    text : str
+    path : str or os.PathLike
+    """
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise invalid("path", path, "a file path (str or os.PathLike)", cls=ArgumentTypeError) from None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise invalid("path", path, "a path in an existing directory")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".hhsym-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(data, path):
+    """Write a JSON-safe dict to ``path`` atomically (indented, UTF-8, no NaN)."""
+    write_text(json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False) + "\n", path)
+
+
+def _tex_text(text):
+    """Escape LaTeX's special characters in plain text."""
+    repl = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(repl.get(ch, ch) for ch in str(text))
+
+
+def latex_document(dist, standalone=False):
+    """LaTeX of the recovered system.
+
+    Parameters
+    ----------
+    dist : Distillation
+    standalone : bool
+        ``False``: the ``align*`` block of :meth:`ConductanceModel.latex`
+        (membrane equation, gate equations, each rate, parameter values),
+        each rate typeset as :attr:`Distillation.expressions` writes it
+        (``e^{-(V + 40.0)/10.0}`` rather than sympy's evaluated
+        ``e^{-0.1 (V + 40.0)}``; the same function).
+        ``True``: a complete ``article`` document with that block, a table of
+        the chosen forms and a provenance note.
+
+    Returns
+    -------
+    str
+    """
+    if not isinstance(standalone, bool):
+        raise invalid("standalone", standalone, "True or False", cls=ArgumentTypeError)
+    block = dist.model.latex()
+    for key, r in dist.rates.items():  # rates in the families' layout: e^{-(V + 40.0)/10.0}
+        lhs = _rate_symbol(key)
+        old = f"{lhs} &= {sympy.latex(dist.model.rates[key])}"
+        if block.count(old) == 1:
+            block = block.replace(old, f"{lhs} &= {sympy.latex(r.expr)}")
+    if not standalone:
+        return block
+    import hhsym
+
+    rows = " \\\\\n".join(
+        f"  ${_rate_symbol(k)}$ & {_tex_text(r.form)} & {100 * r.max_rel_error:.2f}\\,\\%" for k, r in dist.rates.items())
+    lo, hi = dist.v_range
+    note = (f"Rates distilled by hhsym {_tex_text(getattr(hhsym, '__version__', ''))} with the "
+            f"\\texttt{{{_tex_text(dist.backend)}}} backend from learned rate functions sampled every "
+            f"{dist.v_step:g}\\,mV on ${lo:.1f} \\le V \\le {hi:.1f}$\\,mV (V in mV, rates in 1/ms, "
+            "t in ms).")
+    ref = dist.refinement
+    if ref:
+        net = "n/a" if ref["loss_network"] is None else f"{ref['loss_network']:.4g}"
+        note += (f" Constants refitted against {ref['n_traces']} recording(s) with the estimator's "
+                 f"multiple-shooting loss: network {net}, distilled {ref['loss_distilled']:.4g}, "
+                 f"refined {ref['loss_refined']:.4g}\\,mV$^2$"
+                 + ("." if ref["accepted"] else " (refit not kept)."))
+    citation = f"\n\n{_tex_text(dist.model.citation)}" if dist.model.citation else ""
+    return (
+        "\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n"
+        f"\\section*{{{_tex_text(dist.model.name)}}}\n\n{block}\n\n"
+        "\\begin{tabular}{lll}\n  rate & form & max.\\ deviation from network \\\\\n\\hline\n"
+        f"{rows}\n\\end{{tabular}}\n\n{note}{citation}\n\\end{{document}}\n"
+    )
+
+
+def _rate_symbol(key):
+    kind, gate = key.split("_", 1)
+    return f"\\{kind}_{{{gate}}}"
+
+
+def load_model(path):
+    """Rebuild the ConductanceModel stored in a distillation (or model) JSON file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :meth:`Distillation.to_json` (or a JSON file holding
+        :meth:`ConductanceModel.to_dict`).
+
+    Returns
+    -------
+    ConductanceModel
+        Identical (``==``, same rates and parameters) to the model written.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If the file does not exist or is not JSON.
+    ModelError
+        If it holds no hhsym model description.
+    """
+    from hhsym.model import ConductanceModel
+
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise invalid("path", path, "a file path (str or os.PathLike)", cls=ArgumentTypeError) from None
+    try:
+        with open(p, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise invalid("path", p, "an existing JSON file written by Distillation.to_json") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidArgumentError(f"cannot read model file {p!r}: {exc}") from None
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        data = data.get("model")
+    if not isinstance(data, dict) or data.get("format") != "hhsym.model/1":
+        raise ModelError(f"{p}: no hhsym model description (expected format {FORMAT!r} or 'hhsym.model/1')")
+    return ConductanceModel.from_dict(data)
+
+
+def distill_files(fit, json_path=None, latex_path=None, backend="auto", traces=(), refine=None,
+                  standalone=True, **options):
+    """Distil a saved fit and write the model files (what ``hhsym distill`` runs).
+
+    Parameters
+    ----------
+    fit : str or os.PathLike
+        A ``.npz`` written by :meth:`RateEstimator.save`.
+    json_path, latex_path : str or os.PathLike, optional
+        Where to write the JSON model and the LaTeX (atomically).
+    backend : str
+        Backend name (see :func:`hhsym.distill.distill`).
+    traces : sequence of str or os.PathLike
+        Trace files (``.csv``/``.npz``; sets are expanded) the fit was made on.
+    refine : bool, optional
+        Refine against ``traces``; default: whenever traces are given.
+    standalone : bool
+        Write a complete LaTeX document (True) or the ``align*`` block.
+    **options
+        Further keyword arguments of :func:`hhsym.distill.distill`.
+
+    Returns
+    -------
+    Distillation
+    """
+    from hhsym.distill.distillation import distill
+    from hhsym.estimate import load
+    from hhsym.traces import read_traces
+
+    if isinstance(traces, (str, os.PathLike)):
+        traces = [traces]
+    recordings = [tr for path in traces for tr in read_traces(path)]
+    refine = bool(recordings) if refine is None else refine
+    dist = distill(load(fit), backend=backend, traces=recordings or None, refine=refine, **options)
+    if json_path is not None:
+        dist.to_json(json_path)
+    if latex_path is not None:
+        write_text(dist.latex(standalone=standalone), latex_path)
+    return dist
