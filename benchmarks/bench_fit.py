@@ -92,6 +92,7 @@ def main():
     ap.add_argument("--hidden", default="16,16")
     ap.add_argument("--models", default="HH,made-up")
     ap.add_argument("--noise", default="0,0.5", help="noise levels on V (mV)")
+    ap.add_argument("--starts", type=int, default=16, help="n_starts (refined family starts per role pattern)")
     args = ap.parse_args()
     hidden = tuple(int(h) for h in args.hidden.split(",") if h)
     models = {"HH": hodgkin_huxley, "made-up": made_up_model}
@@ -101,14 +102,15 @@ def main():
         for noise in (float(x) for x in args.noise.split(",")):
             train, held = data(model, noise)
             est = RateEstimator(model, hidden=hidden, time_limit=args.budget, random_state=0,
-                                max_iter=(40, 200, 10))
+                                max_iter=(40, 200, 10), n_starts=args.starts)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 est.fit(train)
             err, err_in, x_err, tau_err, gamma, spikes, _ = score(est, model, held)
             rows.append((name, noise, max(err.values()), np.nanmax(list(err_in.values())), x_err, tau_err,
                          gamma, spikes, est.fit_time_))
-            print(f"{name:8s} noise {noise:.1f} mV: fit {est.fit_time_:.1f} s, cost {est.cost_:.3g}", flush=True)
+            print(f"{name:8s} noise {noise:.1f} mV: fit {est.fit_time_:.1f} s, cost {est.cost_:.3g}, roles "
+                  f"{est.roles_}", flush=True)
             print(f"  max rel err [-75,20]      {{{', '.join(f'{k}: {v:.3g}' for k, v in err.items())}}}")
             print(f"  ... where rate >= 5% a+b  {{{', '.join(f'{k}: {v:.3g}' for k, v in err_in.items())}}}",
                   flush=True)

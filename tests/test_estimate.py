@@ -48,24 +48,26 @@ def trace():
     return _hh_trace()
 
 
-def _problem(trace, hidden=(4, 3)):
+def _problem(trace, hidden=(4, 3), parametrisation="log_rate", spike_weight=1.0):
     model = hodgkin_huxley()
     rng = np.random.default_rng(3)
     sizes = np.array((1,) + hidden + (1,))
     theta = np.concatenate([RateNetwork.initial_theta(hidden, rng, np.log(0.5), out_scale=0.3) for _ in range(6)])
     norms = np.tile([-20.0, 60.0, 0.05], (6, 1))
     pr = ShootingProblem(model, [(0.025, trace.V, trace.I)], sizes, norms, window=0.25,
-                         shooting_window=1.0, n_shooting=4, shooting_stride=0.1)
+                         shooting_window=1.0, n_shooting=4, shooting_stride=0.1, parametrisation=parametrisation,
+                         tau_min=0.05, spike_weight=spike_weight)
     return pr, theta
 
 
 @pytest.mark.parametrize("stage", [1, 2])
-def test_sensitivities_match_finite_differences(trace, stage):
-    pr, theta = _problem(trace)
+@pytest.mark.parametrize("parametrisation,spike_weight", [("log_rate", 1.0), ("gate", 1.0), ("gate", 0.3)])
+def test_sensitivities_match_finite_differences(trace, stage, parametrisation, spike_weight):
+    pr, theta = _problem(trace, parametrisation=parametrisation, spike_weight=spike_weight)
     r, J = pr.evaluate(theta, True, stage)
     rng = np.random.default_rng(0)
     for i in rng.choice(theta.size, 10, replace=False):
-        e = 1e-6 * max(1.0, abs(theta[i]))
+        e = 1e-5 * max(1.0, abs(theta[i]))
         tp, tm = theta.copy(), theta.copy()
         tp[i] += e
         tm[i] -= e
@@ -95,6 +97,29 @@ def test_network_gradient_and_sympy_agree():
     lo, hi = net.bounds
     d = np.diff(np.log(net(np.array([lo - 30, lo - 20, lo - 10]))))
     assert abs(d[0] - d[1]) < 1e-9
+
+
+def test_gate_networks_rates_and_sympy_agree():
+    from hhsym.estimate.network import GateNetworks, GateRate
+
+    rng = np.random.default_rng(2)
+    g = GateNetworks((5,), -20.0, 50.0, RateNetwork.initial_theta((5,), rng, out_scale=2.0),
+                     RateNetwork.initial_theta((5,), rng, out_scale=2.0), tau_min=0.01)
+    Vs = np.array([-150.0, -69.0, -20.0, 25.0, 90.0])
+    a, b = g.rates(Vs)
+    np.testing.assert_allclose(a / (a + b), g.x_inf(Vs), rtol=1e-12)
+    np.testing.assert_allclose(1.0 / (a + b), g.tau(Vs), rtol=1e-12)
+    assert np.all(a + b <= 1.0 / 0.01 * (1 + 1e-12))  # the floor bounds every rate
+    import sympy
+
+    from hhsym.symbolic import V
+
+    for kind, r in (("alpha", a), ("beta", b)):
+        rate = GateRate(g, kind)
+        np.testing.assert_allclose(sympy.lambdify(V, rate.to_sympy(), "numpy")(Vs), r, rtol=1e-12)
+        np.testing.assert_allclose(rate(Vs), r, rtol=1e-12)
+    back = GateNetworks.from_state(g.state())
+    assert np.array_equal(back.rates(Vs)[0], a)
 
 
 def test_sklearn_conventions():
@@ -147,6 +172,7 @@ def test_save_load_round_trip(trace, tmp_path):
     assert back.get_params()["hidden"] == (4,)
     assert set(back.model_.rates) == set(est.model_.rates)
     assert len(est.history_) > 0
+    assert back.roles_ == est.roles_ and set(back.gates_) == {"m", "h", "n"}
 
 
 def test_fit_is_reproducible(trace):
@@ -193,16 +219,26 @@ def test_generic_search_is_reproducible_and_physical(trace):
     assert np.array_equal(out[0][0], out[1][0]) and out[0][2] == out[1][2]
 
 
-@pytest.mark.xfail(reason="known miss (issue 3): from a generic start the fit still lands in a wrong local "
-                          "minimum (gate roles swapped / alpha and beta blowing up together)", strict=False)
 def test_recovery_from_generic_start():
-    """HH, 100 ms of noisy current with spikes, no prior: rates within 10 % where they matter."""
+    """HH, 100 ms of noisy current with spikes, no prior: the gate roles are recovered.
+
+    x_inf within 0.2 and the rates within 10 % where they matter are still a
+    known miss (issue 3): reported as xfail after the hard checks.
+    """
     from hhsym.metrics import rate_errors
 
     model = hodgkin_huxley()
     tr = _hh_trace(t_stop=100.0, dt=0.025, seed=4)
-    est = RateEstimator(model, hidden=(6,), max_iter=(24, 40, 0), n_starts=16, time_limit=20.0, random_state=0)
+    est = RateEstimator(model, hidden=(6,), max_iter=(24, 40, 0), n_starts=12, random_state=0)
     est.fit(tr)
     err = rate_errors(est, model, (-60.0, 10.0), min_share=0.05)
-    print("generic start: cost", est.cost_, "errors", err)
-    assert max(err.values()) < 0.1
+    grid = np.arange(-65.0, 10.5, 1.0)
+    xs_fit, xs_true = steady_state_curves(est, grid), steady_state_curves(model, grid)
+    x_err = max(float(np.max(np.abs(xs_fit[g] - xs_true[g]))) for g in xs_true)
+    print("generic start: cost", est.cost_, "roles", est.roles_, "x_inf err", x_err, "errors", err)
+    assert est.roles_ == {"m": 1.0, "h": -1.0, "n": 1.0}  # activating m, n; inactivating h
+    rates = est.predict_rates(np.linspace(-120, 80, 201))
+    assert all(np.all(np.isfinite(r) & (r > 0) & (r <= 1 / est.tau_min)) for r in rates.values())
+    if x_err >= 0.2 or max(err.values()) >= 0.1:
+        pytest.xfail(f"known miss (issue 3): x_inf error {x_err:.2f}, max rate error {max(err.values()):.2f} "
+                     "where rates matter (targets 0.2, 0.1)")

@@ -2,12 +2,24 @@ r"""RateEstimator: learn alpha(V), beta(V) of a conductance model from V(t) and 
 
 Training is adjoint-free shooting (see :mod:`hhsym.estimate.kernels`):
 
-0. *generic start* (:mod:`hhsym.estimate.search`) — each gate as a Boltzmann
-   steady state with a log-quadratic time constant (the generic two-state
-   shape), ``10 * n_starts`` random draws screened on the most active
-   stretch of the data, the best ``n_starts`` refined by successive halving,
-   the winner refined with cubic polynomials; the networks are then fitted to
-   its rates (skipped when a ``prior`` is given: networks fit the prior);
+Each gate is a pair of networks (:class:`~hhsym.estimate.network.GateNetworks`):
+:math:`x_\infty = \sigma(f_x(V))` and :math:`\tau = \tau_\min + e^{f_\tau(V)}`
+with a generic floor ``tau_min`` (ms), so :math:`\alpha = x_\infty/\tau` and
+:math:`\beta = (1 - x_\infty)/\tau` are positive, bounded by :math:`1/\tau_\min`,
+and a gate cannot escape the fit by becoming instantaneous with ever larger
+alpha and beta.
+
+0. *generic start* (:mod:`hhsym.estimate.search`) — the sign of
+   :math:`dx_\infty/dV` of every gate (activating or inactivating) is a discrete
+   hypothesis, :math:`2^{n_\mathrm{gates}}` of them.  For each, a Boltzmann
+   steady state with a log-quadratic time constant per gate (the generic
+   two-state shape) constrained to that sign pattern is searched
+   (``10 * n_starts`` random draws on the most active ``stretch`` ms of each
+   trace, the best ``n_starts`` refined by successive halving); the networks
+   are fitted to the winner and trained for ``screen_iter`` stage-1
+   iterations on the same stretch.  The hypothesis with the lowest *network*
+   cost is kept (the family cost alone separates role-swapped solutions
+   poorly).  With a ``prior`` the networks fit the prior's rates instead;
 1. *gate-driven stage* — all network weights, gates driven by the measured
    V, residuals on the charge balance over windows of ``window`` ms;
 2. *multiple shooting* — the free-running hybrid model from the measured V
@@ -24,21 +36,23 @@ import os
 import tempfile
 import time
 import warnings
+from itertools import product
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
 from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError, TraceFileError, invalid
 from hhsym.estimate.checks import as_recordings
-from hhsym.estimate.network import RateNetwork
+from hhsym.estimate.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
 from hhsym.estimate.optimize import levenberg_marquardt
 from hhsym.estimate.problem import ShootingProblem
-from hhsym.estimate.search import global_search
+from hhsym.estimate.search import _stretch, family_search
 from hhsym.model import ConductanceModel, check_model
 
 __all__ = ["RateEstimator", "load"]
 
-_FORMAT = "hhsym.fit/1"
+_FORMAT = "hhsym.fit/2"
+_FORMAT_V1 = "hhsym.fit/1"  # log-rate networks per rate (still readable)
 
 
 def _rate_names(model):
@@ -63,12 +77,25 @@ class RateEstimator(BaseEstimator):
     n_shooting : int
         Stage-2 windows per trace (0 skips stage 2).
     max_iter : tuple of 3 int
-        Iteration limits of the log-linear start, stage 1 and stage 2.
+        Iteration limits of the generic-family search, stage 1 and stage 2.
     ridge : float
         Ridge penalty on the hidden-layer parameters (per unit of the
         mean-square residual, mV²).
     n_starts : int
-        Starts refined in the generic-family search (``10 * n_starts`` screened).
+        Starts refined per role hypothesis in the generic-family search
+        (``10 * n_starts`` screened).
+    tau_min : float
+        Floor of every learned time constant (ms); no learned rate exceeds
+        ``1 / tau_min``.  Generic (0.01 ms is far below any channel's kinetics
+        and below typical sampling steps).
+    screen_iter : int
+        Stage-1 iterations of the networks per role hypothesis.
+    stretch : float
+        Length (ms) of the most active stretch of each trace used to compare
+        the role hypotheses.
+    spike_weight : float
+        Weight (0–1] of stage-1 windows in which V exceeds -30 mV (1: all
+        windows weigh the same).
     prior : ConductanceModel, optional
         If given, networks are first fitted to its rates (1/ms) over the data's
         range instead of being initialised generically.
@@ -88,7 +115,15 @@ class RateEstimator(BaseEstimator):
         The template with every rate replaced by its network as a sympy
         expression (simulate it with :func:`hhsym.simulate.simulate`).
     networks_ : dict
-        Rate name -> :class:`~hhsym.estimate.network.RateNetwork`.
+        Rate name -> :class:`~hhsym.estimate.network.GateRate` (callable
+        ``r(V)``, ``to_sympy()``; its pair of networks in ``.gate``).
+    gates_ : dict
+        Gate name -> :class:`~hhsym.estimate.network.GateNetworks`.
+    roles_ : dict
+        Gate name -> +1 (x_inf rises with V at the search's solution) or -1;
+        the chosen role hypothesis (``None`` with a prior).
+    hypotheses_ : list of dict
+        Per role hypothesis: ``signs``, family cost, network cost.
     v_range_ : tuple of float
         Supported voltage range (mV): the 0.5–99.5 percentiles of the
         recorded V.  Outside the networks' trained range each log-rate
@@ -101,7 +136,8 @@ class RateEstimator(BaseEstimator):
 
     def __init__(self, model=None, hidden=(16, 16), window=0.25, shooting_window=3.0, n_shooting=40,
                  max_iter=(40, 60, 8), ridge=1e-8, n_starts=32, prior=None, burn_in=0.0,
-                 time_limit=None, random_state=None, verbose=0):
+                 time_limit=None, tau_min=TAU_MIN, screen_iter=10, stretch=60.0, spike_weight=1.0,
+                 random_state=None, verbose=0):
         self.model = model
         self.hidden = hidden
         self.window = window
@@ -113,6 +149,10 @@ class RateEstimator(BaseEstimator):
         self.prior = prior
         self.burn_in = burn_in
         self.time_limit = time_limit
+        self.tau_min = tau_min
+        self.screen_iter = screen_iter
+        self.stretch = stretch
+        self.spike_weight = spike_weight
         self.random_state = random_state
         self.verbose = verbose
 
@@ -131,6 +171,12 @@ class RateEstimator(BaseEstimator):
         it = tuple(self.max_iter)
         if len(it) != 3 or any(int(i) < 0 for i in it):
             raise invalid("max_iter", self.max_iter, "three non-negative integers (start, stage 1, stage 2)")
+        if not isinstance(self.tau_min, (int, float)) or not np.isfinite(self.tau_min) or self.tau_min <= 0:
+            raise invalid("tau_min", self.tau_min, "a positive number of milliseconds (e.g. 0.01)")
+        if not isinstance(self.spike_weight, (int, float)) or not 0 < self.spike_weight <= 1:
+            raise invalid("spike_weight", self.spike_weight, "a weight in (0, 1]")
+        if not isinstance(self.stretch, (int, float)) or not np.isfinite(self.stretch) or self.stretch <= 0:
+            raise invalid("stretch", self.stretch, "a positive number of milliseconds")
         if self.prior is not None:
             check_model(self.prior, "prior")
         return hidden, tuple(int(i) for i in it)
@@ -153,56 +199,62 @@ class RateEstimator(BaseEstimator):
         rng = self.random_state if isinstance(self.random_state, np.random.Generator) \
             else np.random.default_rng(self.random_state)
         names = _rate_names(self.model)
+        gate_names = [g.name for g in self.model.gates]
+        ng = len(gate_names)
         V_all = np.concatenate([d[1] for d in data])
         lo, hi = float(V_all.min()), float(V_all.max())
         center, scale = 0.5 * (lo + hi), 0.5 * (hi - lo) * 1.02
-        nets = [RateNetwork(hidden, center, scale,
-                            RateNetwork.initial_theta(hidden, rng, log_rate0=np.log(0.5)))
-                for _ in names]
-        P = nets[0].n_params
-        mask = np.concatenate([n.penalised() for n in nets]).astype(float)
-        norms = np.array([[n.center, n.scale, n.delta] for n in nets])
-        problem = ShootingProblem(self.model, data, nets[0].sizes, norms, window=self.window,
-                                  burn_in=self.burn_in, shooting_window=self.shooting_window,
-                                  n_shooting=int(self.n_shooting))
+        tau_min = float(self.tau_min)
+        proto = RateNetwork(hidden, center, scale)
+        P = proto.n_params
+        mask = np.tile(proto.penalised(), 2 * ng).astype(float)
+        norms = np.tile([proto.center, proto.scale, proto.delta], (2 * ng, 1))
+        opts = dict(window=self.window, burn_in=self.burn_in, parametrisation="gate", tau_min=tau_min,
+                    spike_weight=float(self.spike_weight))
+        problem = ShootingProblem(self.model, data, proto.sizes, norms, shooting_window=self.shooting_window,
+                                  n_shooting=int(self.n_shooting), **opts)
         history = []
-        theta = np.concatenate([n.theta for n in nets])
         kw = dict(verbose=self.verbose, history=history)
+        theta = np.concatenate([RateNetwork.initial_theta(hidden, rng, log_rate0=v)
+                                for _ in range(ng) for v in (0.0, 0.0)])
+        self.roles_, self.hypotheses_ = None, []
+        grid = np.linspace(lo, hi, 200)
         if self.prior is not None:
-            theta = self._pretrain(nets, names, lo, hi, self.prior.evaluate_rates)
+            target = self.prior.evaluate_rates(grid)
+            for g in gate_names:
+                for kind in ("alpha", "beta"):
+                    if f"{kind}_{g}" not in target:
+                        raise invalid("prior", self.prior, f"a model with a rate {kind}_{g!r} (same gates as model)")
+            curves = []
+            for g in gate_names:
+                a, b = target[f"alpha_{g}"], target[f"beta_{g}"]
+                tau = 1.0 / (a + b)
+                curves += [np.log(a) - np.log(b), np.log(np.maximum(tau - tau_min, 1e-3 * tau_min))]
+            theta = self._pretrain(hidden, center, scale, grid, curves, theta)
         elif max_iter[0] > 0:
-            rates, c0 = global_search(problem.arr, data, center, scale, rng, n_starts=10 * int(self.n_starts),
-                                      n_refine=max(2, int(self.n_starts)), window=self.window,
-                                      max_iter=max_iter[0], verbose=self.verbose, history=history)
-            if self.verbose:
-                print(f"[hhsym.fit] generic-family start: stage-1 cost {c0:.4g} on the screening stretch",
-                      flush=True)
-
-            def target(V, rates=rates):
-                a, b = rates(V)
-                return {n: (a if n.startswith("alpha") else b)[i // 2] for i, n in enumerate(names)}
-
-            theta = self._pretrain(nets, names, lo, hi, target)
+            theta = self._role_search(problem.arr, data, hidden, center, scale, proto, norms, mask, grid, theta,
+                                      gate_names, rng, max_iter, opts, kw)
         stage1 = lambda th, jac: problem.evaluate(th, jac, 1)  # noqa: E731
         try:
             theta, cost = levenberg_marquardt(stage1, theta, self.ridge, mask, max_iter=max_iter[1],
-                                              label="stage1", mu0=1e-2, time_limit=self.time_limit, **kw)
+                                              label="stage1", mu0=1e-2, time_limit=self._left(t_start, 0.75),
+                                              **kw)
         except FloatingPointError:
             raise SimulationError("the initial rate networks give non-finite gate trajectories on "
                                   "these traces; try another random_state or a prior") from None
         if max_iter[2] > 0 and problem.n2 > 0:
-            left = None if self.time_limit is None else max(self.time_limit - (time.perf_counter() - t_start), 0.0)
             stage2 = lambda th, jac: problem.evaluate(th, jac, 2)  # noqa: E731
             try:
                 theta, cost = levenberg_marquardt(stage2, theta, self.ridge, mask, max_iter=max_iter[2],
-                                                  label="stage2", mu0=1e-2, time_limit=left, **kw)
+                                                  label="stage2", mu0=1e-2, time_limit=self._left(t_start, 1.0),
+                                                  **kw)
             except FloatingPointError:
                 warnings.warn("multiple shooting skipped: the stage-1 model diverges when run freely "
                               "(the rates are not yet good enough); returning the stage-1 fit",
                               IdentifiabilityWarning, stacklevel=2)
-        self._set_fitted(names, [RateNetwork(hidden, center, scale, theta[i * P:(i + 1) * P])
-                                 for i in range(len(names))],
-                         tuple(float(v) for v in np.percentile(V_all, [0.5, 99.5])), history)
+        gates = [GateNetworks(hidden, center, scale, theta[2 * j * P:(2 * j + 1) * P],
+                              theta[(2 * j + 1) * P:(2 * j + 2) * P], tau_min) for j in range(ng)]
+        self._set_fitted(gate_names, gates, tuple(float(v) for v in np.percentile(V_all, [0.5, 99.5])), history)
         self.cost_ = float(cost)
         self.fit_time_ = time.perf_counter() - t_start
         if self.verbose:
@@ -210,40 +262,111 @@ class RateEstimator(BaseEstimator):
                   f"{self.v_range_[1]:.1f}] mV, {self.fit_time_:.1f} s", flush=True)
         return self
 
-    def _loglinear_start(self, problem, theta, P, n_rates, mask, max_iter, rng, kw):
-        free = np.concatenate([[i * P + P - 2, i * P + P - 1] for i in range(n_rates)])
-        best, best_cost = theta, np.inf
-        for k in range(max(1, int(self.n_starts))):
-            th = theta.copy()
-            th[free[0::2]] = rng.uniform(np.log(0.05), np.log(5.0), n_rates)
-            th[free[1::2]] = rng.normal(0.0, 2.0, n_rates)
-            if problem.evaluate(th, False, 1) is None:
-                continue
-            th, cost = levenberg_marquardt(lambda t, j: problem.evaluate(t, j, 1), th, self.ridge, mask,
-                                           max_iter=max_iter, label=f"start{k}", mu0=1.0, free=free, **kw)
-            if cost < best_cost:
-                best, best_cost = th, cost
-        return best
+    def _left(self, t_start, share):
+        """Seconds left of ``share`` of the time budget (None without a budget)."""
+        if self.time_limit is None:
+            return None
+        return max(share * self.time_limit - (time.perf_counter() - t_start), 0.0)
 
-    def _pretrain(self, nets, names, lo, hi, rates):
-        grid = np.linspace(lo, hi, 200)
-        target = rates(grid)
+    def _role_search(self, arr, data, hidden, center, scale, proto, norms, mask, grid, theta0, gate_names, rng,
+                     max_iter, opts, kw):
+        """Generic start: role hypotheses ranked by network cost (module docstring).
+
+        1. every sign pattern of dx_inf/dV: two family searches (two seeds)
+           constrained to it; patterns whose best family cost exceeds
+           ``PRUNE`` times the best are dropped (clearly wrong roles), at most
+           ``MAX_PATTERNS`` kept; each of their family solutions is a candidate;
+        2. successive halving on the networks: every candidate is pretrained
+           on its family curves and trained for ``screen_iter`` stage-1
+           iterations on the stretch; the better half continues with twice
+           as many iterations, until one is left.
+        """
+        ng = len(gate_names)
+        short = _stretch(data, float(self.stretch))
+        screen = ShootingProblem(self.model, short, proto.sizes, norms, n_shooting=0, **opts)
+        stage1 = lambda th, jac: screen.evaluate(th, jac, 1)  # noqa: E731
+        patterns = [np.array(sg, dtype=float) for sg in product((1.0, -1.0), repeat=ng)]
+        seeds = rng.integers(0, 2**63 - 1, size=2 * len(patterns))
+        label = lambda sg: "".join("+" if v > 0 else "-" for v in sg)  # noqa: E731
+        fkw = dict(n_starts=10 * int(self.n_starts), n_refine=max(2, int(self.n_starts)), window=self.window,
+                   max_iter=max_iter[0], tau_min=float(self.tau_min), history=kw["history"])
+        found, cands = [], []
+        for k, sg in enumerate(patterns):
+            mine = []
+            for r in range(2):
+                fam, p, c = family_search(arr, short, center, scale,
+                                          np.random.default_rng(int(seeds[2 * k + r])), signs=sg,
+                                          label=f"roles{label(sg)}{'ab'[r]}.", **fkw)
+                mine.append((c, k, fam, p))
+            c = min(m[0] for m in mine)
+            found.append((c, k, mine))
+            self.hypotheses_.append({"signs": dict(zip(gate_names, sg.tolist())), "family_cost": float(c),
+                                     "network_cost": None})
+        found.sort(key=lambda t: t[0])
+        for c, k, mine in [f for f in found if f[0] <= self.PRUNE * found[0][0]][:self.MAX_PATTERNS]:
+            cands += mine
+        pool = []
+        for c, k, fam, p in cands:
+            z, lt = fam.curves(p, grid)
+            pool.append([np.inf, k, self._pretrain(hidden, center, scale, grid,
+                                                    [cc for j in range(ng) for cc in (z[j], lt[j])], theta0)])
+        iters = max(1, int(self.screen_iter))
+        while True:
+            for item in pool:
+                try:
+                    item[2], item[0] = levenberg_marquardt(stage1, item[2], self.ridge, mask, max_iter=iters,
+                                                           label=f"roles{label(patterns[item[1]])}", mu0=1e-2, **kw)
+                except FloatingPointError:
+                    item[0] = np.inf
+                h = self.hypotheses_[item[1]]
+                h["network_cost"] = float(item[0]) if h["network_cost"] is None else min(h["network_cost"],
+                                                                                          float(item[0]))
+            pool.sort(key=lambda t: t[0])
+            if self.verbose:
+                print(f"[hhsym.fit] roles after {iters} it:",
+                      " ".join(f"{label(patterns[k])} {c:.3g}" for c, k, _ in pool), flush=True)
+            if len(pool) == 1:
+                break
+            pool = pool[:(len(pool) + 1) // 2]
+            iters *= 2
+        self.roles_ = dict(zip(gate_names, patterns[pool[0][1]].tolist()))
+        return pool[0][2]
+
+    #: Role patterns whose family cost exceeds this multiple of the best are not trained as networks.
+    PRUNE = 20.0
+    #: At most this many role patterns are trained as networks.
+    MAX_PATTERNS = 4
+
+    @staticmethod
+    def _pretrain(hidden, center, scale, grid, curves, theta0):
+        """Fit each network's output to a target curve on ``grid`` (mV); returns all parameters."""
         out = []
-        for net, name in zip(nets, names):
-            if name not in target:
-                raise invalid("prior", self.prior, f"a model with a rate {name!r} (same gates as model)")
-            y = np.log(np.maximum(target[name], 1e-300))
+        P = len(theta0) // len(curves)
+        for i, y in enumerate(curves):
+            net = RateNetwork(hidden, center, scale, theta0[i * P:(i + 1) * P])
+            y = np.clip(np.asarray(y, dtype=float), -30.0, 30.0)
 
             def fun(th, jac, net=net, y=y):
                 net.theta[:] = th
                 f, _, G = net.log_rate(grid, grad=True)
                 return (f - y, G) if jac else f - y
 
-            th, _ = levenberg_marquardt(fun, net.theta.copy(), 1e-10, net.penalised(), max_iter=200, mu0=1.0)
+            th, _ = levenberg_marquardt(fun, net.theta.copy(), 1e-10, net.penalised(), max_iter=100, mu0=1.0)
             out.append(th)
         return np.concatenate(out)
 
-    def _set_fitted(self, names, nets, v_range, history):
+    def _set_fitted(self, gate_names, gates, v_range, history):
+        self.gates_ = dict(zip(gate_names, gates))
+        self.networks_ = {f"{kind}_{g}": GateRate(net, kind) for g, net in self.gates_.items()
+                          for kind in ("alpha", "beta")}
+        self.v_range_ = v_range
+        self.history_ = history
+        self.model_ = self.model.with_rates({k: n.to_sympy() for k, n in self.networks_.items()},
+                                            name=f"{self.model.name} (learned rates)")
+
+    def _set_fitted_v1(self, names, nets, v_range, history):
+        """Fitted state from log-rate networks (files of format hhsym.fit/1)."""
+        self.gates_ = {}
         self.networks_ = dict(zip(names, nets))
         self.v_range_ = v_range
         self.history_ = history
@@ -285,12 +408,15 @@ class RateEstimator(BaseEstimator):
         params["max_iter"] = list(self.max_iter)
         if not isinstance(params.get("random_state"), (int, type(None))):
             params["random_state"] = None
-        meta = {"format": _FORMAT, "model": self.model.to_dict(), "names": list(self.networks_),
+        v1 = not self.gates_
+        meta = {"format": _FORMAT_V1 if v1 else _FORMAT, "model": self.model.to_dict(),
+                "names": list(self.networks_ if v1 else self.gates_),
+                "roles": getattr(self, "roles_", None), "hypotheses": getattr(self, "hypotheses_", []),
                 "v_range": list(self.v_range_), "history": self.history_, "params": params,
                 "prior": None if self.prior is None else self.prior.to_dict(),
                 "cost": getattr(self, "cost_", None), "fit_time": getattr(self, "fit_time_", None)}
         arrays = {"meta": np.array(json.dumps(meta))}
-        for k, net in self.networks_.items():
+        for k, net in (self.networks_ if v1 else self.gates_).items():
             for field, value in net.state().items():
                 arrays[f"{k}.{field}"] = value
         folder = os.path.dirname(os.path.abspath(path))
@@ -322,10 +448,15 @@ def load(path):
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            if meta.get("format") != _FORMAT:
-                raise TraceFileError(f"{path}: not a hhsym fit file (format {meta.get('format')!r})")
-            nets = [RateNetwork.from_state({f: z[f"{k}.{f}"] for f in ("hidden", "norm", "theta")})
-                    for k in meta["names"]]
+            fmt = meta.get("format")
+            if fmt == _FORMAT:
+                nets = [GateNetworks.from_state({f: z[f"{k}.{f}"] for f in ("hidden", "norm", "theta_x", "theta_tau")})
+                        for k in meta["names"]]
+            elif fmt == _FORMAT_V1:
+                nets = [RateNetwork.from_state({f: z[f"{k}.{f}"] for f in ("hidden", "norm", "theta")})
+                        for k in meta["names"]]
+            else:
+                raise TraceFileError(f"{path}: not a hhsym fit file (format {fmt!r})")
     except (OSError, KeyError, ValueError) as exc:
         if isinstance(exc, TraceFileError):
             raise
@@ -335,7 +466,12 @@ def load(path):
     params["max_iter"] = tuple(params["max_iter"])
     prior = None if meta["prior"] is None else ConductanceModel.from_dict(meta["prior"])
     est = RateEstimator(model=ConductanceModel.from_dict(meta["model"]), prior=prior, **params)
-    est._set_fitted(meta["names"], nets, tuple(meta["v_range"]), meta["history"])
+    if fmt == _FORMAT:
+        est._set_fitted(meta["names"], nets, tuple(meta["v_range"]), meta["history"])
+        est.roles_ = meta.get("roles")
+        est.hypotheses_ = meta.get("hypotheses", [])
+    else:
+        est._set_fitted_v1(meta["names"], nets, tuple(meta["v_range"]), meta["history"])
     est.cost_ = meta["cost"]
     est.fit_time_ = meta["fit_time"]
     return est

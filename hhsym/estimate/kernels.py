@@ -3,10 +3,22 @@ r"""Numba kernels for training rate networks (arrays and floats in, arrays out).
 The conductance-model structure is passed as arrays, so one compiled kernel
 serves every model: channel conductances ``ch_g`` (mS/cm²) and reversal
 potentials ``ch_E`` (mV), and per gate its channel index ``gate_ch`` and power
-``gate_pow``.  Gate ``j`` has rates ``alpha_j = exp(f_{2j})``,
-``beta_j = exp(f_{2j+1})`` given by networks whose parameter rows are
-``thetas[2j]`` and ``thetas[2j+1]``; the global parameter vector is
-``thetas.ravel()``, so gate ``j`` owns columns ``[2jP, 2jP + 2P)``.
+``gate_pow``.  Gate ``j`` owns two networks, parameter rows ``thetas[2j]``
+and ``thetas[2j+1]`` (outputs :math:`f_1, f_2`); the global parameter vector
+is ``thetas.ravel()``, so gate ``j`` owns columns ``[2jP, 2jP + 2P)``.  Two
+parametrisations (``mode``):
+
+* ``mode = 1`` (*gate*, what :class:`~hhsym.estimate.RateEstimator` trains):
+  :math:`x_\infty = \sigma(f_1)`, :math:`\tau = \tau_\min + e^{f_2}` (ms),
+  so :math:`\alpha = x_\infty/\tau`, :math:`\beta = (1 - x_\infty)/\tau` and
+  no rate exceeds :math:`1/\tau_\min`;
+* ``mode = 0`` (*log-rate*): :math:`\alpha = e^{f_1}`, :math:`\beta = e^{f_2}`
+  (single :class:`~hhsym.estimate.RateNetwork` per rate).
+
+Both are handled through :func:`_gate_rates`, which returns
+:math:`x_\infty`, :math:`\lambda = 1/\tau = \alpha + \beta`, their V
+derivatives and the coefficients of :math:`\partial f_{1,2}/\partial\theta` in
+their parameter derivatives.
 
 Two passes, both with forward (tangent-linear) sensitivities, i.e. the exact
 derivatives of the *discrete* maps they implement:
@@ -31,6 +43,44 @@ from numba import njit
 from hhsym.estimate.netkernels import log_rate
 
 __all__ = ["gate_pass", "shoot_pass"]
+
+
+#: Largest network output used in an exponential (overflow guard).
+_FMAX = 60.0
+
+
+@njit(cache=True)
+def _gate_rates(mode, tau_min, th1, th2, sizes, n1, n2, Vv, g1, g2, gtmp, work):
+    """Steady state and relaxation rate of one gate at ``Vv`` (mV).
+
+    Writes df_1/dθ_1 -> ``g1``, df_2/dθ_2 -> ``g2``.
+
+    Returns
+    -------
+    xinf, lam, dxinf_dV, dlam_dV, cx1, cx2, cl1, cl2
+        ``lam = 1/tau`` (1/ms); dxinf/dθ_i = cx_i g_i, dlam/dθ_i = cl_i g_i.
+    """
+    f1, d1 = log_rate(th1, sizes, Vv, n1[0], n1[1], n1[2], g1, gtmp, work)
+    f2, d2 = log_rate(th2, sizes, Vv, n2[0], n2[1], n2[2], g2, gtmp, work)
+    if mode == 0:
+        a = np.exp(min(f1, _FMAX))
+        b = np.exp(min(f2, _FMAX))
+        lam = a + b
+        xinf = a / lam
+        q = xinf * (1.0 - xinf)
+        return xinf, lam, q * (d1 - d2), a * d1 + b * d2, q, -q, a, b
+    # mode 1: logit x_inf and log(tau - tau_min)
+    if f1 >= 0.0:
+        e = np.exp(-f1)
+        xinf = 1.0 / (1.0 + e)
+    else:
+        e = np.exp(f1)
+        xinf = e / (1.0 + e)
+    q = xinf * (1.0 - xinf)
+    et = np.exp(min(f2, _FMAX))
+    lam = 1.0 / (tau_min + et)
+    cl2 = -lam * lam * et
+    return xinf, lam, q * d1, cl2 * d2, q, 0.0, 0.0, cl2
 
 
 @njit(cache=True)
@@ -59,7 +109,7 @@ def _currents(Vv, x, ch_g, ch_E, gate_ch, gate_pow, dIdx):
 
 @njit(cache=True)
 def gate_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, rec_idx,
-              want_jac, Q_rec, G_rec, X_rec, S_rec):
+              want_jac, Q_rec, G_rec, X_rec, S_rec, mode=0, tau_min=0.0):
     """Stage-1 pass over one trace (see module docstring).
 
     Parameters
@@ -69,6 +119,8 @@ def gate_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, 
     dt, C : float
         Sampling step (ms), capacitance (µF/cm²).
     thetas : ndarray (2 ng, P); sizes : int array; norms : (2 ng, 3) [center, scale, delta].
+    mode, tau_min : int, float
+        Parametrisation (module docstring) and the time-constant floor (ms).
     rec_idx : int array, increasing sample indices at which to record.
     want_jac : bool
     Q_rec : (nrec,) out, charge integral (mV).  G_rec : (nrec, 2 ng P) out, dQ/dθ.
@@ -91,19 +143,17 @@ def gate_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, 
     work = np.empty(2 * int(sizes.sum()) + 2)
     H = np.zeros(ng * 2 * P if want_jac else 0)
     dF0 = np.zeros(ng * 2 * P if want_jac else 0)
+    g1 = ga
+    g2b = gb
     # initial state: steady state at V[0]
     for j in range(ng):
-        la, _ = log_rate(thetas[2 * j], sizes, V[0], norms[2 * j, 0], norms[2 * j, 1], norms[2 * j, 2], ga, g2, work)
-        lb, _ = log_rate(thetas[2 * j + 1], sizes, V[0], norms[2 * j + 1, 0], norms[2 * j + 1, 1],
-                         norms[2 * j + 1, 2], gb, g2, work)
-        a = np.exp(la)
-        b = np.exp(lb)
-        x[j] = a / (a + b)
+        xinf, lam, _, _, cx1, cx2, _, _ = _gate_rates(mode, tau_min, thetas[2 * j], thetas[2 * j + 1], sizes,
+                                                       norms[2 * j], norms[2 * j + 1], V[0], g1, g2b, g2, work)
+        x[j] = xinf
         if want_jac:
-            q = x[j] * (1.0 - x[j])
             for p in range(P):
-                S[j, p] = q * ga[p]
-                S[j, P + p] = -q * gb[p]
+                S[j, p] = cx1 * g1[p]
+                S[j, P + p] = cx2 * g2b[p]
     Qsum = 0.0
     F0 = 0.0
     r = 0
@@ -143,30 +193,24 @@ def gate_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, 
             break
         Vm = 0.5 * (V[k] + V[k + 1])
         for j in range(ng):
-            ia = 2 * j
-            ib = 2 * j + 1
-            la, _ = log_rate(thetas[ia], sizes, Vm, norms[ia, 0], norms[ia, 1], norms[ia, 2], ga, g2, work)
-            lb, _ = log_rate(thetas[ib], sizes, Vm, norms[ib, 0], norms[ib, 1], norms[ib, 2], gb, g2, work)
-            a = np.exp(la)
-            b = np.exp(lb)
-            lam = a + b
-            xinf = a / lam
+            xinf, lam, _, _, cx1, cx2, cl1, cl2 = _gate_rates(mode, tau_min, thetas[2 * j], thetas[2 * j + 1],
+                                                               sizes, norms[2 * j], norms[2 * j + 1], Vm,
+                                                               g1, g2b, g2, work)
             E = np.exp(-lam * dt)
             dev = x[j] - xinf
             if want_jac:
-                q = xinf * (1.0 - xinf) * (1.0 - E)
-                da = q - dev * dt * a * E
-                db = -q - dev * dt * b * E
+                c1 = (1.0 - E) * cx1 - dev * dt * E * cl1
+                c2 = (1.0 - E) * cx2 - dev * dt * E * cl2
                 for p in range(P):
-                    S[j, p] = E * S[j, p] + da * ga[p]
-                    S[j, P + p] = E * S[j, P + p] + db * gb[p]
+                    S[j, p] = E * S[j, p] + c1 * g1[p]
+                    S[j, P + p] = E * S[j, P + p] + c2 * g2b[p]
             x[j] = xinf + dev * E
     return ok
 
 
 @njit(cache=True)
 def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, want,
-         Y, K, dy, dIdx, gr, g2, work):
+         Y, K, dy, dIdx, gr, g2, work, mode, tau_min):
     """Hybrid-model right-hand side dy and tangent K = f_y Y + f_theta."""
     ng = x.shape[0]
     P = thetas.shape[1]
@@ -181,28 +225,26 @@ def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, want
     for j in range(ng):
         ia = 2 * j
         ib = 2 * j + 1
-        la, dla = log_rate(thetas[ia], sizes, Vv, norms[ia, 0], norms[ia, 1], norms[ia, 2], gr[ia], g2, work)
-        lb, dlb = log_rate(thetas[ib], sizes, Vv, norms[ib, 0], norms[ib, 1], norms[ib, 2], gr[ib], g2, work)
-        a = np.exp(la)
-        b = np.exp(lb)
+        xinf, lam, dxV, dlV, cx1, cx2, cl1, cl2 = _gate_rates(mode, tau_min, thetas[ia], thetas[ib], sizes,
+                                                               norms[ia], norms[ib], Vv, gr[ia], gr[ib], g2, work)
         xj = x[j]
-        dy[1 + j] = a * (1.0 - xj) - b * xj
+        dev = xinf - xj
+        dy[1 + j] = lam * dev
         if want:
-            lam = a + b
-            dxdV = a * dla * (1.0 - xj) - b * dlb * xj
+            dxdV = dlV * dev + lam * dxV
             for p in range(Y.shape[1]):
                 K[1 + j, p] = -lam * Y[1 + j, p] + dxdV * Y[0, p]
-            wa = a * (1.0 - xj)
-            wb = -b * xj
+            w1 = cl1 * dev + lam * cx1
+            w2 = cl2 * dev + lam * cx2
             base = ia * P
             for p in range(P):
-                K[1 + j, base + p] += wa * gr[ia, p]
-                K[1 + j, base + P + p] += wb * gr[ib, p]
+                K[1 + j, base + p] += w1 * gr[ia, p]
+                K[1 + j, base + P + p] += w2 * gr[ib, p]
 
 
 @njit(cache=True)
 def shoot_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
-               starts, L, stride, X0, S0, want_jac, R, J):
+               starts, L, stride, X0, S0, want_jac, R, J, mode=0, tau_min=0.0):
     """Stage-2 multiple shooting over windows of one trace.
 
     Parameters
@@ -215,6 +257,8 @@ def shoot_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
         A residual every ``stride`` steps; ``L // stride`` per window.
     X0 : (nw, ng) gate states at the starts; S0 : (nw, ng, 2P) their
         sensitivities to their own gate's parameters.
+    mode, tau_min : int, float
+        Parametrisation (module docstring) and the time-constant floor (ms).
     R : (nw, L // stride) out: V_model − V_meas (mV).
     J : (nw * (L // stride), 2 ng P) out: dR/dθ (if ``want_jac``).
 
@@ -266,7 +310,7 @@ def shoot_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
                                 Yt[q, p] = Y[q, p] + dt * c * Ks[st - 1, q, p]
                 Iv = I[k] + c * (I[k + 1] - I[k])
                 _rhs(yt[0], yt[1:], Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
-                     want_jac, Yt, Ks[st], ks[st], dIdx, gr, g2, work)
+                     want_jac, Yt, Ks[st], ks[st], dIdx, gr, g2, work, mode, tau_min)
             for q in range(ns):
                 y[q] += dt / 6.0 * (ks[0, q] + 2.0 * ks[1, q] + 2.0 * ks[2, q] + ks[3, q])
             if want_jac:

@@ -13,6 +13,18 @@ structure as arrays and evaluates, for a flat parameter vector ``theta``
 
 Residuals are divided by the square root of their count so that the cost is
 a mean square and the ridge penalty means the same for any amount of data.
+
+Each gate's two networks are read in one of two parametrisations (see
+:mod:`hhsym.estimate.kernels`): ``"gate"`` (logit x_inf and
+log(tau - tau_min), what :class:`~hhsym.estimate.RateEstimator` trains) or
+``"log_rate"`` (log alpha and log beta, one :class:`~hhsym.estimate.RateNetwork`
+per rate; the default, kept for callers that hold such networks).
+
+Optionally (``spike_weight`` < 1) stage-1 windows in which V reaches above
+``spike_threshold`` are down-weighted: residuals there are dominated by the
+fast Na/K currents of the upstroke and, with the data's finite step, can
+swamp the sub-threshold windows that carry most of the information about the
+slow gates and the threshold.
 """
 
 from __future__ import annotations
@@ -76,10 +88,23 @@ class ShootingProblem:
         Spacing (ms) of stage-2 residuals within a window.
     shooting_weight : float
         Relative weight of the stage-2 cost.
+    parametrisation : {"log_rate", "gate"}
+        How each gate's two networks define its rates (module docstring).
+    tau_min : float
+        Time-constant floor (ms) of the ``"gate"`` parametrisation.
+    spike_weight : float
+        Weight (0–1] of the stage-1 windows in which V exceeds ``spike_threshold``.
+    spike_threshold : float
+        Potential (mV) above which a window counts as part of a spike.
     """
 
     def __init__(self, model, data, sizes, norms, window=0.25, burn_in=0.0, shooting_window=3.0,
-                 n_shooting=40, shooting_stride=0.1, shooting_weight=1.0):
+                 n_shooting=40, shooting_stride=0.1, shooting_weight=1.0, parametrisation="log_rate",
+                 tau_min=0.01, spike_weight=1.0, spike_threshold=-30.0):
+        if parametrisation not in ("log_rate", "gate"):
+            raise ValueError(f"parametrisation must be 'log_rate' or 'gate', got {parametrisation!r}")
+        self.mode = 0 if parametrisation == "log_rate" else 1
+        self.tau_min = float(tau_min)
         self.arr = model_arrays(model)
         self.ng = len(self.arr["gate_names"])
         self.sizes = np.asarray(sizes, dtype=np.int64)
@@ -101,10 +126,14 @@ class ShootingProblem:
             else:
                 starts = np.zeros(0, dtype=np.int64)
             rec = np.unique(np.concatenate([bounds, starts]))
+            w1 = np.ones(max(len(bounds) - 1, 0))
+            if spike_weight != 1.0 and len(bounds) > 1:
+                vmax = np.maximum.reduceat(V[b0:bounds[-1] + 1], bounds[:-1] - b0)
+                w1[vmax > spike_threshold] = float(spike_weight)
             self.traces.append(dict(dt=dt, V=V, I=I, bounds=bounds, starts=starts, rec=rec,
                                     ib=np.searchsorted(rec, bounds), is_=np.searchsorted(rec, starts),
-                                    Ls=Ls, stride=stride, dV=np.diff(V[bounds])))
-        self.n1 = sum(len(tr["bounds"]) - 1 for tr in self.traces)
+                                    Ls=Ls, stride=stride, dV=np.diff(V[bounds]), w1=w1))
+        self.n1 = sum(float(np.sum(tr["w1"] ** 2)) for tr in self.traces)
         self.n2 = sum(len(tr["starts"]) * (tr["Ls"] // tr["stride"]) for tr in self.traces)
 
     def P(self):
@@ -122,7 +151,7 @@ class ShootingProblem:
         X = np.empty((nrec, self.ng))
         S = np.empty((nrec if jac else 0, self.ng, 2 * P))
         ok = gate_pass(tr["V"], tr["I"], tr["dt"], a["C"], a["ch_g"], a["ch_E"], a["gate_ch"], a["gate_pow"],
-                       thetas, self.sizes, self.norms, tr["rec"], jac, Q, G, X, S)
+                       thetas, self.sizes, self.norms, tr["rec"], jac, Q, G, X, S, self.mode, self.tau_min)
         return ok, Q, G, X, S
 
     def evaluate(self, theta, jac=True, stage=1):
@@ -152,9 +181,10 @@ class ShootingProblem:
             if not ok:
                 return (None, None) if jac else None
             ib = tr["ib"]
-            rs.append(s1 * (tr["dV"] - np.diff(Q[ib])))
+            w = s1 * tr["w1"]
+            rs.append(w * (tr["dV"] - np.diff(Q[ib])))
             if jac:
-                Js.append(-s1 * np.diff(G[ib], axis=0))
+                Js.append(-w[:, None] * np.diff(G[ib], axis=0))
             if stage == 2 and len(tr["starts"]):
                 nres = tr["Ls"] // tr["stride"]
                 R = np.empty((len(tr["starts"]), nres))
@@ -162,7 +192,8 @@ class ShootingProblem:
                 Sk = np.ascontiguousarray(S[tr["is_"]]) if jac else np.empty((len(tr["starts"]), self.ng, 0))
                 ok = shoot_pass(tr["V"], tr["I"], tr["dt"], a["C"], a["ch_g"], a["ch_E"], a["gate_ch"],
                                 a["gate_pow"], thetas, self.sizes, self.norms, tr["starts"], tr["Ls"],
-                                tr["stride"], np.ascontiguousarray(X[tr["is_"]]), Sk, jac, R, J2)
+                                tr["stride"], np.ascontiguousarray(X[tr["is_"]]), Sk, jac, R, J2,
+                                self.mode, self.tau_min)
                 if not ok:
                     return (None, None) if jac else None
                 rs.append(s2 * R.ravel())

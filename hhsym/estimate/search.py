@@ -7,7 +7,7 @@ and time constant in a smooth, generic family of the normalised potential
 .. math::
 
     x_\infty(V) = \sigma\Big(\sum_{i \le d_x} a_i u^i\Big), \qquad
-    \log \tau(V) = \sum_{i \le d_\tau} b_i u^i ,
+    \log (\tau(V) - \tau_\min) = \sum_{i \le d_\tau} b_i u^i ,
 
 so :math:`\alpha = x_\infty/\tau` and :math:`\beta = (1 - x_\infty)/\tau` are
 positive and the gate stays in (0, 1) by construction.  With
@@ -22,6 +22,14 @@ midpoints by a small numba recursion; Jacobians are by forward differences
 (a dozen or two parameters).  :func:`global_search` screens many random
 starts on a stretch of the data, refines the best few with
 Levenberg–Marquardt, then refines the winner with cubic polynomials.
+
+*Role hypotheses.*  The charge balance alone separates the right basin only
+weakly from ones where gates swap roles (an activation gate fitted as an
+inactivation gate and vice versa).  The sign of :math:`dx_\infty/dV` of each
+gate is therefore a discrete hypothesis: with ``signs`` given, the slope
+:math:`a_1` of a Boltzmann family is ``signs[j] * exp(p)``, so a search stays
+inside one sign pattern (:func:`family_search`); the estimator compares the
+patterns after a short network stage, not by the family cost.
 """
 
 from __future__ import annotations
@@ -89,10 +97,20 @@ class GateFamily:
         Polynomial degrees of logit x_inf and of log tau.
     window, burn_in : float
         Charge-balance window and leading time left out (ms).
+    signs : array of ±1, optional
+        Sign of dx_inf/dV per gate (only with ``deg[0] == 1``); the slope
+        parameter is then the log of the slope's magnitude.
+    tau_min : float
+        Time-constant floor (ms).
     """
 
-    def __init__(self, arrays, data, center, scale, deg=(1, 2), window=0.25, burn_in=0.0):
+    def __init__(self, arrays, data, center, scale, deg=(1, 2), window=0.25, burn_in=0.0, signs=None,
+                 tau_min=0.0):
         self.a = arrays
+        self.signs = None if signs is None else np.asarray(signs, dtype=float)
+        self.tau_min = float(tau_min)
+        if self.signs is not None and int(deg[0]) != 1:
+            raise ValueError("signs need a Boltzmann (degree-1) steady state")
         self.ng = len(arrays["gate_names"])
         self.c, self.s = float(center), float(scale)
         self.deg = tuple(int(d) for d in deg)
@@ -114,6 +132,9 @@ class GateFamily:
         """logit x_inf and log tau (log ms), each (n_gates, len(V))."""
         u = (np.asarray(V, dtype=float) - self.c) / self.s
         p = np.asarray(p, dtype=float).reshape(self.ng, self.n_per_gate)
+        if self.signs is not None:
+            p = p.copy()
+            p[:, 1] = self.signs * np.exp(np.clip(p[:, 1], -30.0, 30.0))
         dz = self.deg[0] + 1
         z = sum(p[:, i:i + 1] * u ** i for i in range(dz))
         lt = sum(p[:, dz + i:dz + i + 1] * u ** i for i in range(self.deg[1] + 1))
@@ -122,6 +143,7 @@ class GateFamily:
     def rates(self, p, V):
         """alpha, beta (1/ms), each (n_gates, len(V))."""
         z, lt = self.curves(p, V)
+        lt = np.logaddexp(np.log(self.tau_min), lt) if self.tau_min > 0 else lt
         return np.exp(-np.logaddexp(0.0, -z) - lt), np.exp(-np.logaddexp(0.0, z) - lt)
 
     def residuals(self, p):
@@ -131,7 +153,7 @@ class GateFamily:
         for dt, V, I, Vm, L, b0, nres in self.traces:
             z, lt = self.curves(p, Vm)
             xinf = np.ascontiguousarray(1.0 / (1.0 + np.exp(-z)))
-            E = np.ascontiguousarray(np.exp(-dt * np.exp(-lt)))
+            E = np.ascontiguousarray(np.exp(-dt / (self.tau_min + np.exp(lt))))
             z0, _ = self.curves(p, V[:1])
             x0 = np.ascontiguousarray(1.0 / (1.0 + np.exp(-z0[:, 0])))
             o = np.zeros(nres)
@@ -171,9 +193,13 @@ class GateFamily:
         dz = self.deg[0] + 1
         for j in range(self.ng):
             Vh = rng.uniform(v_lo, v_hi)
-            k = rng.choice([-1.0, 1.0]) * np.exp(rng.uniform(np.log(2.0), np.log(30.0)))
+            sign = rng.choice([-1.0, 1.0])
+            k = np.exp(rng.uniform(np.log(2.0), np.log(30.0)))
+            if self.signs is not None:
+                sign = self.signs[j]
+            k *= sign
             p[j, 0] = (self.c - Vh) / k
-            p[j, 1] = self.s / k
+            p[j, 1] = self.s / k if self.signs is None else np.log(self.s / abs(k))
             p[j, dz] = rng.uniform(np.log(0.05), np.log(20.0))
             if self.deg[1] >= 1:
                 p[j, dz + 1] = rng.uniform(-1.5, 1.5)
@@ -185,6 +211,9 @@ class GateFamily:
         """Parameters ``p`` of family ``other`` (lower degrees) in this family."""
         p = np.asarray(p, dtype=float).reshape(other.ng, other.n_per_gate)
         q = np.zeros((self.ng, self.n_per_gate))
+        if other.signs is not None:
+            p = p.copy()
+            p[:, 1] = other.signs * np.exp(p[:, 1])
         dz_o, dz = other.deg[0] + 1, self.deg[0] + 1
         q[:, :dz_o] = p[:, :dz_o]
         q[:, dz:dz + other.deg[1] + 1] = p[:, dz_o:]
@@ -207,6 +236,73 @@ def _stretch(data, length):
         s = int(np.argmax(counts))
         out.append((dt, np.ascontiguousarray(V[s:s + n]), np.ascontiguousarray(I[s:s + n])))
     return out
+
+
+def family_search(arrays, data, center, scale, rng, signs=None, n_starts=300, n_refine=32, window=0.25,
+                  max_iter=40, tau_min=0.0, v_lim=None, verbose=0, history=None, label="search"):
+    """Multi-start search of the Boltzmann / log-quadratic family (optionally sign-constrained).
+
+    Parameters
+    ----------
+    arrays : dict
+        Model structure (:func:`hhsym.estimate.problem.model_arrays`).
+    data : list of (dt, V, I)
+        The recordings to fit (e.g. a stretch of each trace).
+    center, scale : float
+        V normalisation (mV).
+    rng : numpy.random.Generator
+    signs : array of ±1, optional
+        Sign of dx_inf/dV per gate (``None``: free).
+    n_starts, n_refine : int
+        Random starts screened; best ones refined by successive halving.
+    window : float
+        Charge-balance window (ms).
+    max_iter : int
+        Levenberg–Marquardt iterations of the longest refinement.
+    tau_min : float
+        Time-constant floor (ms).
+    v_lim : (float, float), optional
+        Range (mV) of the random half-activation potentials (default: the data's).
+
+    Returns
+    -------
+    fam : GateFamily
+    p : ndarray
+        Best parameters.
+    cost : float
+        Its cost.
+    """
+    if v_lim is None:
+        v_lim = (min(float(d[1].min()) for d in data), max(float(d[1].max()) for d in data))
+    fam = GateFamily(arrays, data, center, scale, deg=(1, 2), window=window, signs=signs, tau_min=tau_min)
+    starts = []
+    for _ in range(int(n_starts)):
+        p = fam.random_start(rng, *v_lim)
+        starts.append((fam.cost(p), p))
+    starts.sort(key=lambda t: t[0])
+    kw = dict(verbose=verbose, history=history)
+    pool = [p for _, p in starts[:max(1, int(n_refine))]]
+    iters = max(2, int(max_iter) // 8)
+    done = [(c, p) for c, p in starts[:1]]
+    rnd = 0
+    while pool:
+        out = []
+        for k, p in enumerate(pool):
+            try:
+                q, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size), max_iter=iters, mu0=1e-2,
+                                           label=f"{label}{rnd}.{k}", **kw)
+            except FloatingPointError:
+                continue
+            out.append((c, q))
+        if not out:
+            break
+        done = sorted(out, key=lambda t: t[0])
+        if len(done) <= 1 or len(pool) <= 2:
+            break
+        pool = [q for _, q in done[:max(1, len(done) // 4)]]
+        iters *= 2
+        rnd += 1
+    return fam, done[0][1], done[0][0]
 
 
 def global_search(arrays, data, center, scale, rng, n_starts=300, n_refine=32, stretch=60.0, window=0.25,
