@@ -55,10 +55,6 @@ _FORMAT = "hhsym.fit/2"
 _FORMAT_V1 = "hhsym.fit/1"  # log-rate networks per rate (still readable)
 
 
-def _rate_names(model):
-    return [f"{kind}_{g.name}" for g in model.gates for kind in ("alpha", "beta")]
-
-
 class RateEstimator(BaseEstimator):
     """Learn a conductance model's rate functions as neural networks of V.
 
@@ -198,7 +194,6 @@ class RateEstimator(BaseEstimator):
         data = as_recordings(traces)
         rng = self.random_state if isinstance(self.random_state, np.random.Generator) \
             else np.random.default_rng(self.random_state)
-        names = _rate_names(self.model)
         gate_names = [g.name for g in self.model.gates]
         ng = len(gate_names)
         V_all = np.concatenate([d[1] for d in data])
