@@ -7,7 +7,6 @@ reason (the traceback only with ``--debug``).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 

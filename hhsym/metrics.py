@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from hhsym.errors import InvalidArgumentError, invalid
+from hhsym.model import gating_from_rates
 
 __all__ = ["rate_errors", "steady_state_curves", "time_constant_curves", "spike_times",
            "coincidence_factor"]
@@ -99,10 +100,6 @@ def rate_errors(model, true_model, v_range=(-75.0, 20.0), step=1.0, min_share=No
     return out
 
 
-def _gate_names(rates):
-    return [k[len("alpha_"):] for k in rates if k.startswith("alpha_")]
-
-
 def steady_state_curves(model, V):
     r"""Gate steady states :math:`x_\infty = \alpha/(\alpha+\beta)` at ``V`` (mV).
 
@@ -117,8 +114,8 @@ def steady_state_curves(model, V):
     dict
         Gate name -> ndarray (dimensionless).
     """
-    r = _rates_of(model, np.asarray(V, dtype=float))
-    return {g: r[f"alpha_{g}"] / (r[f"alpha_{g}"] + r[f"beta_{g}"]) for g in _gate_names(r)}
+    gating = gating_from_rates(_rates_of(model, np.asarray(V, dtype=float)))
+    return {g: xinf for g, (xinf, _) in gating.items()}
 
 
 def time_constant_curves(model, V):
@@ -135,8 +132,8 @@ def time_constant_curves(model, V):
     dict
         Gate name -> ndarray (ms).
     """
-    r = _rates_of(model, np.asarray(V, dtype=float))
-    return {g: 1.0 / (r[f"alpha_{g}"] + r[f"beta_{g}"]) for g in _gate_names(r)}
+    gating = gating_from_rates(_rates_of(model, np.asarray(V, dtype=float)))
+    return {g: tau for g, (_, tau) in gating.items()}
 
 
 def spike_times(t, V, threshold=0.0):

@@ -28,7 +28,7 @@ import sympy
 from hhsym.errors import InvalidArgumentError, ModelError, UnknownNameError, invalid
 from hhsym.symbolic import V, check_identifier, parse_expression, safe_expression, sympify_exact
 
-__all__ = ["Gate", "Channel", "ConductanceModel", "V"]
+__all__ = ["Gate", "Channel", "ConductanceModel", "V", "gating_from_rates"]
 
 _RESERVED = {"V", "I", "t", "C_m"}
 
@@ -343,8 +343,7 @@ class ConductanceModel:
         dict
             Gate name -> ndarray (dimensionless).
         """
-        r = self.evaluate_rates(V_values)
-        return {g.name: r[f"alpha_{g.name}"] / (r[f"alpha_{g.name}"] + r[f"beta_{g.name}"]) for g in self.gates}
+        return {g: xinf for g, (xinf, _) in gating_from_rates(self.evaluate_rates(V_values)).items()}
 
     def time_constants(self, V_values):
         """Gate time constants :math:`\\tau_x = 1/(\\alpha+\\beta)` (ms) at ``V_values`` (mV).
@@ -354,8 +353,7 @@ class ConductanceModel:
         dict
             Gate name -> ndarray (ms).
         """
-        r = self.evaluate_rates(V_values)
-        return {g.name: 1.0 / (r[f"alpha_{g.name}"] + r[f"beta_{g.name}"]) for g in self.gates}
+        return {g: tau for g, (_, tau) in gating_from_rates(self.evaluate_rates(V_values)).items()}
 
     # ------------------------------------------------------------------ symbolic system
     def param_symbols(self):
@@ -538,6 +536,28 @@ def _from_text(gate, kind):
         return sympify_exact(gate[kind])
     except (sympy.SympifyError, SyntaxError, TypeError) as exc:
         raise ModelError(f"cannot read {kind}_{gate.get('name')} = {gate[kind]!r}: {exc}") from None
+
+
+def gating_from_rates(rates):
+    """Steady states and time constants of every gate from its rates.
+
+    Parameters
+    ----------
+    rates : dict
+        ``alpha_x``/``beta_x`` -> array (1/ms), same shapes.
+
+    Returns
+    -------
+    dict
+        Gate name -> ``(x_inf, tau)``: dimensionless and ms arrays.
+    """
+    gates = [k[len("alpha_"):] for k in rates if k.startswith("alpha_")]
+    out = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for g in gates:
+            a, b = np.asarray(rates[f"alpha_{g}"], dtype=float), np.asarray(rates[f"beta_{g}"], dtype=float)
+            out[g] = (a / (a + b), 1.0 / (a + b))
+    return out
 
 
 def _vectorised(func):

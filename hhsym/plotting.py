@@ -8,6 +8,7 @@ import numpy as np
 
 from hhsym.atomic import atomic_write
 from hhsym.errors import HHSymError
+from hhsym.model import gating_from_rates
 
 __all__ = ["plot_traces", "plot_rates", "plot_gating", "save_figure"]
 
@@ -144,15 +145,6 @@ def _drawable(values, lo=1e-8, hi=1e8):
         return np.where(np.isfinite(values) & (values > lo) & (values < hi), values, np.nan)
 
 
-def _gating(rates):
-    gates = sorted({k.split("_", 1)[1] for k in rates if k.startswith("alpha_")})
-    out = {}
-    for g in gates:
-        a, b = np.asarray(rates[f"alpha_{g}"]), np.asarray(rates[f"beta_{g}"])
-        out[g] = (a / (a + b), 1.0 / (a + b))
-    return out
-
-
 def plot_gating(rates, V_grid, path=None, reference=None, v_range=None, extra=None):
     """Steady states x_inf(V) and time constants tau(V) (ms) of every gate.
 
@@ -174,7 +166,7 @@ def plot_gating(rates, V_grid, path=None, reference=None, v_range=None, extra=No
     matplotlib.figure.Figure or None
     """
     plt = _pyplot()
-    curves = _gating(rates)
+    curves = gating_from_rates(rates)
     fig, (ax_x, ax_t) = plt.subplots(1, 2, figsize=(9, 3.4))
     for k, (g, (xinf, tau)) in enumerate(curves.items()):
         color = f"C{k}"
@@ -182,7 +174,7 @@ def plot_gating(rates, V_grid, path=None, reference=None, v_range=None, extra=No
         ax_t.semilogy(V_grid, tau, color=color)
         for other, style, label in ((extra, ":", "distilled"), (reference, "--", "true")):
             if other is not None:
-                ox, ot = _gating(other)[g]
+                ox, ot = gating_from_rates(other)[g]
                 ax_x.plot(V_grid, ox, style, color=color, lw=1, label=f"{g} {label}")
                 ax_t.semilogy(V_grid, _drawable(ot), style, color=color, lw=1)
     for ax in (ax_x, ax_t):

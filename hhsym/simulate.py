@@ -9,7 +9,7 @@ import numpy as np
 import sympy
 
 from hhsym.codegen import METHODS, compile_model
-from hhsym.errors import ArgumentTypeError, InvalidArgumentError, SimulationError, UnknownNameError, invalid
+from hhsym.errors import ArgumentTypeError, SimulationError, UnknownNameError, invalid
 from hhsym.model import check_model
 from hhsym.stimuli import Stimulus, encode_stimuli
 from hhsym.symbolic import V

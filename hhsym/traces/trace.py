@@ -22,6 +22,30 @@ from hhsym.traces.csv_io import write_csv
 from hhsym.traces.npz_io import write_npz
 
 
+class TimeGrid:
+    """Properties of the sample times ``t`` (ms) shared by :class:`Trace` and ``TraceSet``."""
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples (per trace)."""
+        return int(self.t.size)
+
+    @property
+    def duration(self) -> float:
+        """``t[-1] - t[0]`` (ms)."""
+        return float(self.t[-1] - self.t[0])
+
+    @property
+    def is_uniform(self) -> bool:
+        """Whether all sampling steps equal the mean step within relative 1e-6."""
+        return _uniform_step(self.t)[0]
+
+    @property
+    def dt(self) -> float:
+        """The uniform sampling step (ms); raises if the sampling is not uniform."""
+        return _dt_or_raise(self.t, type(self).__name__)
+
+
 def _add_noise_record(meta, sigma_V, seed):
     """Copy of ``meta`` whose ``"noise"`` list ends with this noise record."""
     meta = dict(meta)
@@ -54,7 +78,7 @@ def _extras_text(obj):
     return states + meta
 
 
-class Trace:
+class Trace(TimeGrid):
     r"""One recording: time, membrane voltage, injected current (and hidden states).
 
     The arrays are copied and stored read-only; derive new traces with the
@@ -101,26 +125,6 @@ class Trace:
         self.meta = _meta(meta)
 
     # -- properties ----------------------------------------------------------
-    @property
-    def n_samples(self) -> int:
-        """Number of samples."""
-        return int(self.t.size)
-
-    @property
-    def duration(self) -> float:
-        """``t[-1] - t[0]`` (ms)."""
-        return float(self.t[-1] - self.t[0])
-
-    @property
-    def is_uniform(self) -> bool:
-        """Whether all sampling steps equal the mean step within relative 1e-6."""
-        return _uniform_step(self.t)[0]
-
-    @property
-    def dt(self) -> float:
-        """The uniform sampling step (ms); raises if the sampling is not uniform."""
-        return _dt_or_raise(self.t, "Trace")
-
     def __len__(self):
         return self.n_samples
 

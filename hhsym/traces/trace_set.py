@@ -10,22 +10,20 @@ import numpy as np
 from hhsym.errors import ArgumentTypeError, InvalidArgumentError, invalid
 from hhsym.traces.checks import (
     _array,
-    _dt_or_raise,
     _extension,
     _meta,
     _states,
     _times,
-    _uniform_step,
 )
 from hhsym.traces.npz_io import write_npz
-from hhsym.traces.trace import Trace, _extras_text, _grid_text, _with_noise
+from hhsym.traces.trace import TimeGrid, Trace, _extras_text, _grid_text, _with_noise
 
 
 class TraceIndexError(InvalidArgumentError, IndexError):
     """An index into a :class:`TraceSet` is out of range."""
 
 
-class TraceSet:
+class TraceSet(TimeGrid):
     r"""Several traces sharing one time grid.
 
     Parameters
@@ -119,26 +117,6 @@ class TraceSet:
     def n_traces(self) -> int:
         """Number of traces."""
         return int(self.V.shape[0])
-
-    @property
-    def n_samples(self) -> int:
-        """Number of samples per trace."""
-        return int(self.t.size)
-
-    @property
-    def duration(self) -> float:
-        """``t[-1] - t[0]`` (ms)."""
-        return float(self.t[-1] - self.t[0])
-
-    @property
-    def is_uniform(self) -> bool:
-        """Whether all sampling steps equal the mean step within relative 1e-6."""
-        return _uniform_step(self.t)[0]
-
-    @property
-    def dt(self) -> float:
-        """The uniform sampling step (ms); raises if the sampling is not uniform."""
-        return _dt_or_raise(self.t, "TraceSet")
 
     # -- sequence protocol -------------------------------------------------------
     def __len__(self):
