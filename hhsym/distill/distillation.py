@@ -153,8 +153,8 @@ def _check_number(name, value, lo=0.0, what="a positive number"):
 
 
 def _loss_options(estimator):
-    """The estimator's loss windows (ms), with the estimator's defaults."""
-    defaults = {"window": 0.25, "burn_in": 0.0, "shooting_window": 3.0, "n_shooting": 40}
+    """The estimator's loss windows (ms) and weights, with the estimator's defaults."""
+    defaults = {"window": 0.25, "burn_in": 0.0, "shooting_window": 3.0, "n_shooting": 40, "spike_weight": 1.0}
     out = {}
     for k, v in defaults.items():
         val = getattr(estimator, k, v)
@@ -341,7 +341,8 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
     rates = {}
     for k in names:
         expr, constants = built[k]
-        dev = np.max(np.abs(evaluate_expr(expr, grid) / learned[k] - 1.0))
+        with np.errstate(all="ignore"):
+            dev = np.max(np.abs(evaluate_expr(expr, grid) / learned[k] - 1.0))
         rates[k] = RateResult(k, fits[k], chosen[k], expr, constants, dev, literature[k])
     model = _closed_form_model(template, {k: r.expr for k, r in rates.items()})
     timings = {"sampling": t_sampling, "backend": t_backend, "refine": t_refine,

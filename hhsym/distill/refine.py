@@ -21,6 +21,7 @@ expressions (Operon, PySR) have each of their floating-point constants freed.
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import time
@@ -198,24 +199,20 @@ def _replace(expr, mapping):
 def network_loss(estimator, data, options):
     """The estimator's own final-stage cost (mV², without ridge) of its networks, or None.
 
-    Uses :class:`hhsym.estimate.problem.ShootingProblem` on the fitted
-    networks when the estimator has them (``networks_``); otherwise the
-    same loss on ``estimator.model_`` when that exists; else ``None``.
+    Evaluated by :class:`hhsym.estimate.problem.ShootingProblem` on the fitted
+    networks when the estimator holds them (per gate, ``gates_`` with
+    ``xnet``/``tnet``, or per rate, ``networks_`` of
+    :class:`~hhsym.estimate.network.RateNetwork`); otherwise the same loss
+    (:class:`ShootingLoss`) on ``estimator.model_`` when that exists (one
+    compilation of the network model); else ``None``.
     """
-    nets = getattr(estimator, "networks_", None)
-    if nets:
-        try:
-            from hhsym.estimate.problem import ShootingProblem
-
-            order = [f"{k}_{g.name}" for g in estimator.model.gates for k in ("alpha", "beta")]
-            first = nets[order[0]]
-            norms = np.array([[nets[k].center, nets[k].scale, nets[k].delta] for k in order])
-            theta = np.concatenate([nets[k].theta for k in order])
-            prob = ShootingProblem(estimator.model, data, first.sizes, norms, **options)
-            r = prob.evaluate(theta, False, 2)
-            return None if r is None else 0.5 * float(r @ r)
-        except (ImportError, AttributeError, KeyError, TypeError):
-            pass  # an estimator of another make: fall through
+    try:
+        prob, theta = _estimator_problem(estimator, data, options)
+    except (ImportError, AttributeError, KeyError, TypeError, ValueError):
+        prob = None  # an estimator of another make: fall through
+    if prob is not None:
+        r = prob.evaluate(theta, False, 2)
+        return None if r is None else 0.5 * float(r @ r)
     learned = getattr(estimator, "model_", None)
     if learned is not None:
         try:
@@ -223,6 +220,27 @@ def network_loss(estimator, data, options):
         except SimulationError:
             return None
     return None
+
+
+def _estimator_problem(estimator, data, options):
+    """(ShootingProblem, theta) of a fitted RateEstimator, or (None, None)."""
+    from hhsym.estimate.problem import ShootingProblem
+
+    accepted = inspect.signature(ShootingProblem).parameters
+    kwargs = {k: v for k, v in options.items() if k in accepted}
+    gate_names = [g.name for g in estimator.model.gates]
+    gates = getattr(estimator, "gates_", None)
+    if gates:  # per gate: logit x_inf and log(tau - tau_min) networks
+        nets = [n for g in gate_names for n in (gates[g].xnet, gates[g].tnet)]
+        kwargs.update(parametrisation="gate", tau_min=float(gates[gate_names[0]].tau_min))
+    else:
+        per_rate = getattr(estimator, "networks_", None)
+        if not per_rate:
+            return None, None
+        nets = [per_rate[f"{k}_{g}"] for g in gate_names for k in ("alpha", "beta")]
+    norms = np.array([[n.center, n.scale, n.delta] for n in nets])
+    theta = np.concatenate([np.asarray(n.theta, dtype=float) for n in nets])
+    return ShootingProblem(estimator.model, data, nets[0].sizes, norms, **kwargs), theta
 
 
 def refine_constants(template, params, data, options, max_iter=30, time_limit=None, verbose=0,
@@ -285,7 +303,8 @@ def refine_constants(template, params, data, options, max_iter=30, time_limit=No
     if trust is not None and anchor is not None:
         log_net = {k: np.log(np.asarray(anchor[k], dtype=float)) for k in params}
         r0 = loss.rates(grid, p0[None, :])
-        band = {k: max(math.log1p(trust), float(np.max(np.abs(np.log(r0[k][0]) - log_net[k])))) for k in params}
+        with np.errstate(all="ignore"):
+            band = {k: max(math.log1p(trust), float(np.max(np.abs(np.log(r0[k][0]) - log_net[k])))) for k in params}
         try:
             weight = math.sqrt(200.0 * max(loss.cost(p0), 1e-12) / (len(params) * len(grid))) / trust
         except SimulationError:

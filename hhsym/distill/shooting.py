@@ -86,11 +86,15 @@ class ShootingLoss:
         Relative weight of the stage-2 cost.
     charge_weight : float
         Relative weight of the stage-1 cost (1 as in the estimator; 0 leaves
-        multiple shooting alone, see :func:`hhsym.distill.distill`).
+        multiple shooting alone).
+    spike_weight, spike_threshold : float
+        Weight (0-1] of the stage-1 windows in which V exceeds
+        ``spike_threshold`` (mV), as the estimator's option of that name.
     """
 
     def __init__(self, model, data, free=(), window=0.25, burn_in=0.0, shooting_window=3.0,
-                 n_shooting=40, shooting_stride=0.1, shooting_weight=1.0, charge_weight=1.0):
+                 n_shooting=40, shooting_stride=0.1, shooting_weight=1.0, charge_weight=1.0,
+                 spike_weight=1.0, spike_threshold=-30.0):
         self.model = model
         self.free = tuple(free)
         missing = [p for p in self.free if p not in model.rate_params]
@@ -126,9 +130,13 @@ class ShootingLoss:
             t_win = dt * np.arange(Ls + 1)
             stims = [FromArray(t_win, I[s:s + Ls + 1]) for s in starts]
             target = np.array([Vm[s + stride * np.arange(1, nres + 1)] for s in starts]).reshape(len(starts), nres)
-            self.traces.append(dict(dt=dt, V=Vm, I=I, bounds=bounds, starts=starts, Ls=Ls, stride=stride,
+            w1 = np.ones(max(len(bounds) - 1, 0))
+            if spike_weight != 1.0 and len(bounds) > 1:
+                vmax = np.maximum.reduceat(Vm[b0:bounds[-1] + 1], bounds[:-1] - b0)
+                w1[vmax > spike_threshold] = float(spike_weight)
+            self.traces.append(dict(dt=dt, V=Vm, I=I, bounds=bounds, starts=starts, Ls=Ls, stride=stride, w1=w1,
                                     nres=nres, stims=stims, target=target, dV=np.diff(Vm[bounds])))
-        self.n1 = sum(len(tr["bounds"]) - 1 for tr in self.traces)
+        self.n1 = sum(float(np.sum(tr["w1"] ** 2)) for tr in self.traces)
         self.n2 = sum(len(tr["starts"]) * tr["nres"] for tr in self.traces)
 
     def _structure(self):
@@ -156,27 +164,29 @@ class ShootingLoss:
         xinf = np.empty((S, G, n - 1))
         decay = np.empty((S, G, n - 1))
         x0 = np.empty((S, G))
-        for j, g in enumerate(self.gates):
-            a, b = self._rates(f"alpha_{g}", mid, P), self._rates(f"beta_{g}", mid, P)
-            lam = a + b
-            xinf[:, j] = a / lam
-            decay[:, j] = np.exp(-lam * dt)
-            a0, b0 = self._rates(f"alpha_{g}", v0, P), self._rates(f"beta_{g}", v0, P)
-            x0[:, j] = (a0 / (a0 + b0))[:, 0]
+        with np.errstate(all="ignore"):  # checked for finiteness just below
+            for j, g in enumerate(self.gates):
+                a, b = self._rates(f"alpha_{g}", mid, P), self._rates(f"beta_{g}", mid, P)
+                lam = a + b
+                xinf[:, j] = a / lam
+                decay[:, j] = np.exp(-lam * dt)
+                a0, b0 = self._rates(f"alpha_{g}", v0, P), self._rates(f"beta_{g}", v0, P)
+                x0[:, j] = (a0 / (a0 + b0))[:, 0]
         if not (np.all(np.isfinite(xinf)) and np.all(np.isfinite(decay)) and np.all(np.isfinite(x0))):
             raise SimulationError("the rates are not finite on the measured voltages")
         X = np.empty((S, G, n))
         _gate_recursion(np.ascontiguousarray(x0), np.ascontiguousarray(xinf), np.ascontiguousarray(decay), X)
         I_ion = np.zeros((S, n))
-        for g_max, E, gates in self.channels:
-            cond = np.full((S, n), g_max)
-            for j, power in gates:
-                cond = cond * X[:, j] ** power
-            I_ion += cond * (Vm - E)
-        F = (I - I_ion) / self.C
-        Q = np.concatenate([np.zeros((S, 1)), np.cumsum(0.5 * dt * (F[:, 1:] + F[:, :-1]), axis=1)], axis=1)
-        b = tr["bounds"]
-        r1 = tr["dV"][None, :] - np.diff(Q[:, b], axis=1)
+        with np.errstate(all="ignore"):  # non-finite values are rejected by residuals()
+            for g_max, E, gates in self.channels:
+                cond = np.full((S, n), g_max)
+                for j, power in gates:
+                    cond = cond * X[:, j] ** power
+                I_ion += cond * (Vm - E)
+            F = (I - I_ion) / self.C
+            Q = np.concatenate([np.zeros((S, 1)), np.cumsum(0.5 * dt * (F[:, 1:] + F[:, :-1]), axis=1)], axis=1)
+            b = tr["bounds"]
+            r1 = tr["dV"][None, :] - np.diff(Q[:, b], axis=1)
         return X, r1
 
     def shoot(self, tr, P, X):
@@ -193,7 +203,8 @@ class ShootingLoss:
         out = simulate(self.model, tr["stims"] * S, t_stop=tr["Ls"] * dt, dt=dt, method="rk4",
                        y0=y0, params=params or None, dt_out=stride * dt)
         Vsim = np.atleast_2d(out.V)[:, 1:tr["nres"] + 1]
-        return (Vsim.reshape(S, nw, -1) - tr["target"][None]).reshape(S, -1)
+        with np.errstate(all="ignore"):
+            return (Vsim.reshape(S, nw, -1) - tr["target"][None]).reshape(S, -1)
 
     # ------------------------------------------------------------------ public
     def residuals(self, P=None):
@@ -224,7 +235,7 @@ class ShootingLoss:
         parts1, parts2 = [], []
         for tr in self.traces:
             X, r1 = self.gate_pass(tr, P)
-            parts1.append(s1 * r1)
+            parts1.append(s1 * tr["w1"] * r1)
             parts2.append(s2 * self.shoot(tr, P, X))
         r = np.concatenate(parts1 + parts2, axis=1)
         if not np.all(np.isfinite(r)):
@@ -275,4 +286,5 @@ class ShootingLoss:
         R = self.residuals(P)
         if extra is not None:
             R = np.concatenate([R, extra(P)], axis=1)
-        return R[0], ((R[1:] - R[0]) / steps[:, None]).T
+        with np.errstate(all="ignore"):
+            return R[0], ((R[1:] - R[0]) / steps[:, None]).T
