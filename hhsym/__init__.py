@@ -41,7 +41,9 @@ __all__ = [
     "V",
     "library",
     "RateEstimator",
+    "distill",
     "load",
+    "load_model",
     "metrics",
     "read_trace",
     "read_traces",
@@ -57,6 +59,8 @@ _LAZY = {
     "RateEstimator": ("hhsym.estimate", "RateEstimator"),
     "load": ("hhsym.estimate", "load"),
     "metrics": ("hhsym.metrics", None),
+    "distill": ("hhsym.distill", None),  # a callable module: hhsym.distill(estimator, ...)
+    "load_model": ("hhsym.distill", "load_model"),
 }
 
 

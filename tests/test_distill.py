@@ -332,3 +332,11 @@ def test_distill_files_from_a_saved_fit(hh, traces, tmp_path):
     assert dist.v_range == pytest.approx(est.v_range_)
     plain = distill_files(tmp_path / "fit.npz", backend="forms")  # no traces: no refinement
     assert plain.refinement is None
+
+
+def test_top_level_distill_is_callable_and_still_the_package():
+    import hhsym
+
+    assert callable(hhsym.distill)
+    assert hhsym.distill.get_backend("forms").__class__.__name__ == "FormsBackend"
+    assert hhsym.load_model is hhsym.distill.load_model

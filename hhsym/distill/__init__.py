@@ -16,6 +16,9 @@ range (mV) and return a :class:`RateFit`: a Pareto front of
 'exponential'
 """
 
+import sys
+import types
+
 from hhsym.distill.backends import AutoBackend, get_backend
 from hhsym.distill.base import V, Backend, Candidate, RateFit
 from hhsym.distill.distillation import Distillation, RateResult, distill, select_candidate
@@ -43,3 +46,13 @@ __all__ = [
     "candidates_from_equations",
     "pysr_status",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``hhsym.distill(estimator, ...)`` call :func:`distill` while ``hhsym.distill.X`` stays the package."""
+
+    def __call__(self, *args, **kwargs):
+        return distill(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
