@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 
 from hhsym.errors import ArgumentTypeError, invalid
+from hhsym.validate import check_seed
 
 _BP_RTOL = 1e-11
 
@@ -61,12 +62,7 @@ def _nonnegative(name, value, unit):
 
 
 def _seed(value):
-    accepted = "a non-negative integer"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise invalid("seed", value, accepted, cls=ArgumentTypeError)
-    if int(value) < 0:
-        raise invalid("seed", value, accepted)
-    return int(value)
+    return check_seed(value)
 
 
 def _t_stop(value):

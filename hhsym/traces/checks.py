@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from hhsym.errors import ArgumentTypeError, InvalidArgumentError, invalid
+from hhsym.validate import check_seed
 
 _UNIFORM_RTOL = 1e-6
 _CORE = ("t", "V", "I")
@@ -128,12 +129,7 @@ def _nonneg(name, value, unit):
 
 
 def _seed(value):
-    accepted = "a non-negative integer"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise invalid("seed", value, accepted, cls=ArgumentTypeError)
-    if int(value) < 0:
-        raise invalid("seed", value, accepted)
-    return int(value)
+    return check_seed(value)
 
 
 def _uniform_step(t):
