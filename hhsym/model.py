@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy
+from sympy.core.parameters import distribute
 
 from hhsym.errors import InvalidArgumentError, ModelError, UnknownNameError, invalid
 from hhsym.symbolic import V, check_identifier, parse_expression, safe_expression, sympify_exact
@@ -424,7 +425,7 @@ class ConductanceModel:
             lines.append((rf"\frac{{d{g.name}}}{{dt}}", sympy.latex(a * (1 - x) - b * x, mul_symbol="dot")))
         for g in self.gates:
             for kind, sym in (("alpha", r"\alpha"), ("beta", r"\beta")):
-                expr = self._rates[f"{kind}_{g.name}"]
+                expr = _for_display(self._rates[f"{kind}_{g.name}"])
                 lines.append((rf"{sym}_{{{g.name}}}", sympy.latex(expr)))
         if environment == "lines":
             return lines
@@ -536,6 +537,13 @@ def _from_text(gate, kind):
         return sympify_exact(gate[kind])
     except (sympy.SympifyError, SyntaxError, TypeError) as exc:
         raise ModelError(f"cannot read {kind}_{gate.get('name')} = {gate[kind]!r}: {exc}") from None
+
+
+def _for_display(expr, digits=6):
+    """``expr`` with its floating-point constants shown to ``digits`` significant digits."""
+    floats = {f: sympy.Float(float(f"{float(f):.{digits}g}")) for f in expr.atoms(sympy.Float)}
+    with distribute(False):
+        return expr.xreplace(floats)
 
 
 def gating_from_rates(rates):
