@@ -95,7 +95,7 @@ def run_demo(out="hhsym-demo", verbose=True, t_stop=150.0, noise=0.5, seed=0, fi
 
     say("2/4 fitting rate networks to V(t), I(t) (generic start; the gates are never observed)...")
     start = time.perf_counter()
-    estimator = RateEstimator(truth, hidden=(8,), n_starts=16, random_state=seed, time_limit=fit_budget,
+    estimator = RateEstimator(truth, hidden=(8,), n_starts=8, random_state=seed, time_limit=fit_budget,
                               verbose=1 if verbose else 0).fit(traces)
     timings["fit"] = time.perf_counter() - start
     say(f"    loss {estimator.cost_:.4g}, supported range [{estimator.v_range_[0]:.1f}, "

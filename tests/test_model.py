@@ -150,3 +150,21 @@ def test_dict_round_trip_is_exact(hh):
     assert again == model
     assert again.rates == model.rates and again.params == model.params
     assert again.structure_key() == model.structure_key()
+
+
+def test_singularity_fallback_when_sympy_cannot_expand(monkeypatch):
+    """If sympy's series fails, a linear bridge across the window still gives the limit (~1e-7)."""
+    import hhsym.symbolic as symbolic
+
+    def refuse(*args, **kwargs):
+        raise NotImplementedError
+
+    monkeypatch.setattr(symbolic, "_taylor", refuse)
+    expr = parse_expression("0.03*(V + 37.1)/(1 - exp(-(V + 37.1)/7.3)) + 0.2/(1 + exp(-(V + 70)/1.1))")
+    symbolic.removable_singularities.cache_clear()
+    symbolic.safe_expression.cache_clear()
+    f = sympy.lambdify(V, symbolic.safe_expression(expr), "numpy")
+    exact = 0.03 * 7.3 + 0.2 / (1 + math.exp(-(-37.1 + 70) / 1.1))
+    assert float(f(np.array(-37.1))) == pytest.approx(exact, rel=1e-6)
+    symbolic.removable_singularities.cache_clear()
+    symbolic.safe_expression.cache_clear()
