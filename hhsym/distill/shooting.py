@@ -40,6 +40,7 @@ import sympy
 from numba import njit
 
 from hhsym.errors import SimulationError, invalid
+from hhsym.estimate.problem import window_layout
 from hhsym.simulate import simulate
 from hhsym.stimuli import FromArray
 from hhsym.symbolic import V, safe_expression
@@ -115,25 +116,13 @@ class ShootingLoss:
         self.charge_weight = float(charge_weight)
         self.traces = []
         for dt, Vm, I in data:
-            n = Vm.shape[0]
-            L = max(1, int(round(window / dt)))
-            b0 = min(int(round(burn_in / dt)), n - 1)
-            bounds = np.arange(b0, n, L, dtype=np.int64)
-            Ls = max(2, int(round(shooting_window / dt)))
-            stride = min(max(1, int(round(shooting_stride / dt))), Ls)
-            last = n - 1 - Ls
-            if n_shooting > 0 and last >= b0:
-                starts = np.unique(np.linspace(b0, last, int(n_shooting)).round().astype(np.int64))
-            else:
-                starts = np.zeros(0, dtype=np.int64)
+            bounds, starts, Ls, stride, w1 = window_layout(Vm, dt, window, burn_in, shooting_window,
+                                                           shooting_stride, n_shooting, spike_weight,
+                                                           spike_threshold)
             nres = Ls // stride
             t_win = dt * np.arange(Ls + 1)
             stims = [FromArray(t_win, I[s:s + Ls + 1]) for s in starts]
             target = np.array([Vm[s + stride * np.arange(1, nres + 1)] for s in starts]).reshape(len(starts), nres)
-            w1 = np.ones(max(len(bounds) - 1, 0))
-            if spike_weight != 1.0 and len(bounds) > 1:
-                vmax = np.maximum.reduceat(Vm[b0:bounds[-1] + 1], bounds[:-1] - b0)
-                w1[vmax > spike_threshold] = float(spike_weight)
             self.traces.append(dict(dt=dt, V=Vm, I=I, bounds=bounds, starts=starts, Ls=Ls, stride=stride, w1=w1,
                                     nres=nres, stims=stims, target=target, dV=np.diff(Vm[bounds])))
         self.n1 = sum(float(np.sum(tr["w1"] ** 2)) for tr in self.traces)

@@ -63,6 +63,46 @@ def model_arrays(model):
     }
 
 
+def window_layout(V, dt, window, burn_in, shooting_window, shooting_stride, n_shooting, spike_weight,
+                  spike_threshold):
+    """Sample indices of the stage-1 windows and stage-2 shooting windows of one trace.
+
+    Parameters
+    ----------
+    V : ndarray
+        Recorded voltage (mV) on a uniform grid of step ``dt`` (ms).
+    dt, window, burn_in, shooting_window, shooting_stride : float
+        Sampling step, charge-balance window, left-out start, shooting window
+        and residual stride (ms).
+    n_shooting : int
+        Shooting windows per trace.
+    spike_weight, spike_threshold : float
+        Weight of charge windows whose V exceeds ``spike_threshold`` (mV).
+
+    Returns
+    -------
+    tuple
+        ``(bounds, starts, Ls, stride, w1)``: window edges, shooting starts,
+        shooting length and stride (samples), charge-window weights.
+    """
+    n = V.shape[0]
+    L = max(1, int(round(window / dt)))
+    b0 = min(int(round(burn_in / dt)), n - 1)
+    bounds = np.arange(b0, n, L, dtype=np.int64)
+    Ls = max(2, int(round(shooting_window / dt)))
+    stride = min(max(1, int(round(shooting_stride / dt))), Ls)
+    last = n - 1 - Ls
+    if n_shooting > 0 and last >= b0:
+        starts = np.unique(np.linspace(b0, last, int(n_shooting)).round().astype(np.int64))
+    else:
+        starts = np.zeros(0, dtype=np.int64)
+    w1 = np.ones(max(len(bounds) - 1, 0))
+    if spike_weight != 1.0 and len(bounds) > 1:
+        vmax = np.maximum.reduceat(V[b0:bounds[-1] + 1], bounds[:-1] - b0)
+        w1[vmax > spike_threshold] = float(spike_weight)
+    return bounds, starts, Ls, stride, w1
+
+
 class ShootingProblem:
     """Stage-1 and stage-2 residuals for a list of uniformly sampled traces.
 
@@ -113,23 +153,10 @@ class ShootingProblem:
         self.shooting_weight = float(shooting_weight)
         self.traces = []
         for dt, V, I in data:
-            n = V.shape[0]
-            L = max(1, int(round(window / dt)))
-            b0 = min(int(round(burn_in / dt)), n - 1)
-            bounds = np.arange(b0, n, L, dtype=np.int64)
-            Ls = max(2, int(round(shooting_window / dt)))
-            stride = max(1, int(round(shooting_stride / dt)))
-            stride = min(stride, Ls)
-            last = n - 1 - Ls
-            if n_shooting > 0 and last >= b0:
-                starts = np.unique(np.linspace(b0, last, int(n_shooting)).round().astype(np.int64))
-            else:
-                starts = np.zeros(0, dtype=np.int64)
+            bounds, starts, Ls, stride, w1 = window_layout(V, dt, window, burn_in, shooting_window,
+                                                           shooting_stride, n_shooting, spike_weight,
+                                                           spike_threshold)
             rec = np.unique(np.concatenate([bounds, starts]))
-            w1 = np.ones(max(len(bounds) - 1, 0))
-            if spike_weight != 1.0 and len(bounds) > 1:
-                vmax = np.maximum.reduceat(V[b0:bounds[-1] + 1], bounds[:-1] - b0)
-                w1[vmax > spike_threshold] = float(spike_weight)
             self.traces.append(dict(dt=dt, V=V, I=I, bounds=bounds, starts=starts, rec=rec,
                                     ib=np.searchsorted(rec, bounds), is_=np.searchsorted(rec, starts),
                                     Ls=Ls, stride=stride, dV=np.diff(V[bounds]), w1=w1))
