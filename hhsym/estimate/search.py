@@ -238,6 +238,43 @@ def _stretch(data, length):
     return out
 
 
+def _successive_halving(fam, starts, n_refine, max_iter, label, kw):
+    """Refine the best ``n_refine`` of the sorted ``(cost, params)`` starts by successive halving.
+
+    Many short Levenberg–Marquardt runs first; the best quarter continues with twice the
+    iterations, until two or fewer remain.  Falls back to the best start if every run fails.
+
+    Returns
+    -------
+    (params, cost)
+    """
+    pool = [p for _, p in starts[:max(1, int(n_refine))]]
+    iters = max(2, int(max_iter) // 8)
+    done = [(c, p) for c, p in starts[:1]]
+    rnd = 0
+    while pool:
+        out = []
+        for k, p in enumerate(pool):
+            try:
+                q, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size), max_iter=iters, mu0=1e-2,
+                                           label=f"{label}{rnd}.{k}", **kw)
+            except FloatingPointError:
+                continue
+            out.append((c, q))
+        if not out:
+            break
+        done = sorted(out, key=lambda t: t[0])
+        if kw.get("verbose", 0) > 1:
+            print(f"[hhsym.fit] {label} round {rnd}: {iters} iter, costs",
+                  " ".join(f"{c:.3g}" for c, _ in done[:12]))
+        if len(done) <= 1 or len(pool) <= 2:
+            break
+        pool = [q for _, q in done[:max(1, len(done) // 4)]]
+        iters *= 2
+        rnd += 1
+    return done[0][1], done[0][0]
+
+
 def family_search(arrays, data, center, scale, rng, signs=None, n_starts=300, n_refine=32, window=0.25,
                   max_iter=40, tau_min=0.0, v_lim=None, verbose=0, history=None, label="search"):
     """Multi-start search of the Boltzmann / log-quadratic family (optionally sign-constrained).
@@ -281,28 +318,8 @@ def family_search(arrays, data, center, scale, rng, signs=None, n_starts=300, n_
         starts.append((fam.cost(p), p))
     starts.sort(key=lambda t: t[0])
     kw = dict(verbose=verbose, history=history)
-    pool = [p for _, p in starts[:max(1, int(n_refine))]]
-    iters = max(2, int(max_iter) // 8)
-    done = [(c, p) for c, p in starts[:1]]
-    rnd = 0
-    while pool:
-        out = []
-        for k, p in enumerate(pool):
-            try:
-                q, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size), max_iter=iters, mu0=1e-2,
-                                           label=f"{label}{rnd}.{k}", **kw)
-            except FloatingPointError:
-                continue
-            out.append((c, q))
-        if not out:
-            break
-        done = sorted(out, key=lambda t: t[0])
-        if len(done) <= 1 or len(pool) <= 2:
-            break
-        pool = [q for _, q in done[:max(1, len(done) // 4)]]
-        iters *= 2
-        rnd += 1
-    return fam, done[0][1], done[0][0]
+    best, cost = _successive_halving(fam, starts, n_refine, max_iter, label, kw)
+    return fam, best, cost
 
 
 def global_search(arrays, data, center, scale, rng, n_starts=300, n_refine=32, stretch=60.0, window=0.25,
@@ -345,28 +362,7 @@ def global_search(arrays, data, center, scale, rng, n_starts=300, n_refine=32, s
         starts.append((fam.cost(p), p))
     starts.sort(key=lambda t: t[0])
     kw = dict(verbose=verbose, history=history)
-    # successive halving: many short refinements, the best few continued
-    pool = [p for _, p in starts[:max(1, int(n_refine))]]
-    iters = max(2, int(max_iter) // 8)
-    rnd = 0
-    while True:
-        done = []
-        for k, p in enumerate(pool):
-            try:
-                q, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size), max_iter=iters, mu0=1e-2,
-                                           label=f"search{rnd}.{k}", **kw)
-            except FloatingPointError:
-                continue
-            done.append((c, q))
-        done.sort(key=lambda t: t[0])
-        if verbose > 1:
-            print(f"[hhsym.fit] search round {rnd}: {iters} iter, costs", " ".join(f"{c:.3g}" for c, _ in done[:12]))
-        if len(done) <= 1 or len(pool) <= 2:
-            break
-        pool = [q for _, q in done[:max(1, len(done) // 4)]]
-        iters *= 2
-        rnd += 1
-    best = done[0][1]
+    best, _ = _successive_halving(fam, starts, n_refine, max_iter, "search", kw)
     fam3 = GateFamily(arrays, short, center, scale, deg=(3, 3), window=window)
     p3, c3 = levenberg_marquardt(fam3.lm_fun(), fam3.lift(best, fam), 0.0, np.zeros(fam3.ng * fam3.n_per_gate),
                                  max_iter=max_iter, mu0=1e-2, label="search+", **kw)
