@@ -7,7 +7,7 @@ import hhsym.library as library
 from hhsym.errors import ArgumentTypeError, HHSymError, InvalidArgumentError, SimulationError, UnknownNameError
 from hhsym.model import Channel, ConductanceModel, Gate
 from hhsym.simulate import resting_state, simulate
-from hhsym.stimuli import FromArray, OUNoise, Sine, Step
+from hhsym.stimuli import FromArray, OUNoise, PulseTrain, Ramp, Sine, Step
 from hhsym.traces import Trace, TraceSet
 
 from conftest import scipy_reference
@@ -94,6 +94,47 @@ def test_batch_equals_one_by_one(hh, method):
         one = simulate(hh, s, 20.0, method=method)
         np.testing.assert_array_equal(batch.V[k], one.V)
         np.testing.assert_array_equal(batch.states["m"][k], one.states["m"])
+
+
+@pytest.mark.parametrize("method", ["rk4", "exp_euler"])
+def test_large_batch_equals_one_by_one(hh, method):
+    """Neurons in full SIMD blocks give the same bits as a neuron simulated alone."""
+    amps = np.linspace(6.0, 14.0, 37)  # one full block of 32 and a partial one
+    batch = simulate(hh, [Step(a, 1.0, 9.0) for a in amps], 10.0, method=method)
+    for k in (0, 17, 31, 36):
+        one = simulate(hh, Step(amps[k], 1.0, 9.0), 10.0, method=method)
+        np.testing.assert_array_equal(batch.V[k], one.V)
+        np.testing.assert_array_equal(batch.states["h"][k], one.states["h"])
+
+
+@pytest.mark.parametrize("method", ["rk4", "exp_euler"])
+def test_piecewise_constant_stimuli_take_no_shortcut_in_accuracy(hh, method):
+    """Steps and pulses (evaluated once per constant segment) give exactly the values of the
+    general path, which a zero ramp added to the same stimulus forces; edges on and off the grid."""
+    stims = [Step(10.0, 2.0, 7.3) + PulseTrain(5.0, 0.37, 1.3, start=1.005, stop=15.0),
+             PulseTrain(20.0, 0.5, 2.0, start=1.0),
+             Step(8.0, 0.0, np.inf) + Step(-4.0, 3.0, 3.0 + 1e-13)]
+    fast = simulate(hh, stims, 20.0, method=method)
+    slow = simulate(hh, [s + Ramp(0.0, 0.0, 0.0, 100.0) for s in stims], 20.0, method=method)
+    np.testing.assert_array_equal(fast.V, slow.V)
+    for name in hh.states[1:]:
+        np.testing.assert_array_equal(fast.states[name], slow.states[name])
+
+
+@pytest.mark.parametrize("method", ["rk4", "exp_euler", "dopri5"])
+def test_record_keeps_the_named_states_and_V(hh, method):
+    stims = [Step(a, 2.0, 8.0) for a in (5.0, 10.0)]
+    full = simulate(hh, stims, 10.0, method=method)
+    only_v = simulate(hh, stims, 10.0, method=method, record=())
+    assert only_v.states == {}
+    np.testing.assert_array_equal(only_v.V, full.V)
+    some = simulate(hh, stims[0], 10.0, method=method, record=["h"])
+    assert set(some.states) == {"h"}
+    np.testing.assert_array_equal(some.states["h"], full.states["h"][0])
+    with pytest.raises(UnknownNameError, match="q"):
+        simulate(hh, stims, 10.0, method=method, record=("q",))
+    with pytest.raises(ArgumentTypeError, match="record"):
+        simulate(hh, stims, 10.0, method=method, record="m")
 
 
 def test_parameter_batch_equals_with_params(hh):

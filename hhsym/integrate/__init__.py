@@ -12,7 +12,10 @@ generated module that also defines the model functions the kernel calls:
     relaxation form ``dy/dt = K (T - y)`` of every state (exact for gates,
     and for V with the gates frozen);
 ``stim_in(i, t, lo, hi, ptr, kind, par, data)``
-    stimulus ``i`` at ``t`` as seen from inside the step ``[lo, hi]``;
+    stimulus ``i`` at ``t`` as seen from inside the step ``[lo, hi]``
+    (with ``stim_at``, ``piecewise_constant`` and ``constant_segment`` from
+    :mod:`.stimulus_kernel`, which the fixed-step driver uses to evaluate
+    steps and pulse trains once per constant segment);
 ``N_STATES``
     number of states (V first).
 
@@ -20,5 +23,5 @@ The fixed-step methods (:mod:`.rk4`, :mod:`.exp_euler`) each define one
 ``step`` over the shared driver :mod:`.engine_fixed`; the adaptive
 :mod:`.dopri5` has its own driver.  Array conventions: states ``(n_states, n)``,
 parameters ``(n_params, n)`` in the order of ``model.params``, output
-``(n_states, n, n_samples)``; voltages in mV, time in ms, currents µA/cm².
+``(n_recorded_states, n, n_samples)``; voltages in mV, time in ms, currents µA/cm².
 """

@@ -12,7 +12,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["stim_at", "stim_in", "next_breakpoint"]
+__all__ = ["stim_at", "stim_in", "next_breakpoint", "piecewise_constant", "constant_segment"]
 
 # Kind codes, identical to those of hhsym.stimuli (a test checks it).  They are
 # spelled out here rather than imported so that changing them changes this
@@ -192,3 +192,59 @@ def next_breakpoint(i, t, bp_ptr, bp):
     if a < bp_ptr[i + 1]:
         return bp[a]
     return np.inf
+
+
+@numba.njit(cache=True)
+def piecewise_constant(i, ptr, kind):
+    """Whether stimulus ``i`` is constant between its breakpoints (only steps and pulse trains).
+
+    Parameters
+    ----------
+    i : int
+        Index of the stimulus in the table.
+    ptr, kind : numpy.ndarray
+        The fields of a :class:`hhsym.stimuli.StimulusTable`.
+
+    Returns
+    -------
+    bool
+    """
+    for j in range(ptr[i], ptr[i + 1]):
+        if kind[j] != STEP and kind[j] != PULSES:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def constant_segment(i, t, bp_ptr, bp):
+    """The breakpoints ``(lo, hi)`` around ``t``: last one ``<= t`` and first one ``> t`` (ms).
+
+    ``-inf`` / ``inf`` where there is none.  For a stimulus for which
+    :func:`piecewise_constant` holds, the current is constant on
+    ``(lo + tol, hi)``, with ``tol`` the breakpoint merging tolerance
+    (``1e-11 * max(1, |lo|)`` ms, see ``Stimulus.breakpoints``).
+
+    Parameters
+    ----------
+    i : int
+        Index of the stimulus in the table.
+    t : float
+        Time (ms).
+    bp_ptr, bp : numpy.ndarray
+        The breakpoint fields of a :class:`hhsym.stimuli.StimulusTable`.
+
+    Returns
+    -------
+    tuple of float
+    """
+    a = bp_ptr[i]
+    b = bp_ptr[i + 1]
+    while a < b:
+        mid = (a + b) // 2
+        if bp[mid] <= t:
+            a = mid + 1
+        else:
+            b = mid
+    lo = bp[a - 1] if a > bp_ptr[i] else -np.inf
+    hi = bp[a] if a < bp_ptr[i + 1] else np.inf
+    return lo, hi
