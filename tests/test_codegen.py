@@ -26,12 +26,25 @@ def _apply(f_id, x, out):
             out[i] = vexpm1_ratio(x[i])
 
 
-def test_vexp_is_accurate_to_2_ulp():
-    x = np.concatenate([np.random.default_rng(0).uniform(-700, 700, 200_000), np.linspace(-5, 5, 10_001)])
+@numba.njit(fastmath={"contract"})  # as in the generated kernels: multiply-adds may fuse
+def _vexp_fused(x, out):
+    for i in range(x.size):
+        out[i] = vexp(x[i])
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_vexp_is_accurate_to_2_ulp(fused):
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-700, 700, 200_000), np.linspace(-5, 5, 10_001),
+                        rng.uniform(-0.35, 0.35, 100_000), [0.0, -708.0, 709.0]])
     out = np.empty_like(x)
-    _apply(0, x, out)
+    if fused:
+        _vexp_fused(x, out)
+    else:
+        _apply(0, x, out)
     rel = np.abs(out / np.exp(x) - 1)
     assert rel.max() <= 2 * np.finfo(float).eps
+    assert out[-3] == 1.0
 
 
 def test_vtanh_and_linoid_kernel():

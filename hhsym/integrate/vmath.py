@@ -3,10 +3,14 @@
 ``math.exp`` compiles to a libm call that LLVM cannot vectorise (PyPI's
 llvmlite ships no SVML), so a loop over neurons that calls it runs one neuron
 at a time.  :func:`vexp` computes exp with plain arithmetic (Cody–Waite range
-reduction, a degree-13 Taylor polynomial on |r| <= ln2/2, and 2**k assembled
-from the exponent bits), which LLVM turns into SIMD code.  Relative error is
-below 2 ulp on [-708, 709] (checked against ``math.exp`` in the tests); inputs
-are clamped to that range, so results never overflow to inf.
+reduction, a degree-11 polynomial on |r| <= ln2/2, and 2**k assembled from the
+exponent bits), which LLVM turns into SIMD code.  The polynomial interpolates
+exp at the 12 Chebyshev nodes of that interval (computed in 50-digit
+arithmetic, mpmath); its own relative error is 4e-18, far below rounding, so
+degree 11 does what the degree-13 Taylor polynomial used before did with two
+multiply-adds less.  Relative error is below 2 ulp on [-708, 709], with or
+without fused multiply-adds (checked against ``numpy.exp`` in the tests);
+inputs are clamped to that range, so results never overflow to inf.
 """
 
 from __future__ import annotations
@@ -49,18 +53,16 @@ def vexp(x):
     x = min(max(x, -708.0), 709.0)
     k = math.floor(x * _LOG2E + 0.5)
     r = (x - k * _LN2_HI) - k * _LN2_LO
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
+    p = 2.5110037605963777e-08
+    p = p * r + 2.763263963904103e-07
+    p = p * r + 2.755724091857897e-06
+    p = p * r + 2.4801485482328494e-05
+    p = p * r + 0.00019841269890047113
+    p = p * r + 0.0013888888952314775
+    p = p * r + 0.008333333333319601
+    p = p * r + 0.0416666666664881
+    p = p * r + 0.1666666666666668
+    p = p * r + 0.5000000000000019
     p = p * r + 1.0
     p = p * r + 1.0
     return p * _bits_to_float((numba.int64(k) + 1023) << 52)
