@@ -115,11 +115,18 @@ def resting_state(model, I0=0.0, params=None, n=1):
         State name -> array of shape ``(n,)`` (V in mV, gates dimensionless).
     """
     P = _param_matrix(model, params, n)
+    I0 = np.broadcast_to(np.asarray(I0, dtype=float), (n,))
+    # solve once per distinct (I0, parameters) pair: large batches usually share a few
+    first, inverse = np.unique(np.column_stack([I0, P.T]), axis=0, return_index=True,
+                               return_inverse=True)[1:]
+    inverse = inverse.reshape(-1)
+    n_all, n = n, first.size
+    P = P[:, first]
+    I0 = I0[first][:, None]
     names = list(model.params)
     extra = [P[names.index(k)][:, None] for k in model.rate_params]
     xinf = _steady_functions(model)
     grid = np.arange(-150.0, 100.0 + 1e-9, 0.25)[None, :]
-    I0 = np.broadcast_to(np.asarray(I0, dtype=float), (n,))[:, None]
 
     def net_current(Vg, rows):
         total = np.zeros(np.broadcast_shapes(Vg.shape, (rows.size, 1)))
@@ -138,8 +145,9 @@ def resting_state(model, I0=0.0, params=None, n=1):
     cross = (f[:, :-1] > 0) & (f[:, 1:] <= 0)
     if not np.all(cross.any(axis=1)):
         bad = int(np.flatnonzero(~cross.any(axis=1))[0])
+        trace = int(np.flatnonzero(inverse == bad)[0])
         raise SimulationError(
-            f"no resting potential in [-150, 100] mV for trace {bad} (I0={float(I0[bad, 0]):g} µA/cm²): "
+            f"no resting potential in [-150, 100] mV for trace {trace} (I0={float(I0[bad, 0]):g} µA/cm²): "
             "pass y0 explicitly"
         )
     k = cross.argmax(axis=1)
@@ -155,13 +163,12 @@ def resting_state(model, I0=0.0, params=None, n=1):
     out = {"V": Vrest}
     for g, fn in xinf.items():
         out[g] = np.asarray(fn(Vrest, *[e[:, 0] for e in extra]), dtype=float) * np.ones(n)
-    return out
+    return {k: v[inverse] for k, v in out.items()} if n != n_all else out
 
 
-def _initial_states(model, y0, stimuli, params, n):
+def _initial_states(model, y0, I0, params, n):
+    """(n_states, n) initial states; I0 (n,) is the current at t = 0 (µA/cm²)."""
     states = model.states
-    I0 = np.array([s(0.0) for s in stimuli], dtype=float)
-    I0 = np.broadcast_to(I0, (n,)) if I0.size == 1 else I0
     if y0 is None:
         rest = resting_state(model, I0, params, n)
         return np.array([rest[s] for s in states])
@@ -307,7 +314,12 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
         stimuli = stimuli * n
     single = single and n == 1 and not any(np.asarray(v).size > 1 for v in (params or {}).values())
     P = _param_matrix(model, params, n)
-    Y0 = np.ascontiguousarray(_initial_states(model, y0, stimuli, params, n))
+    # the injected current at the samples: returned in the traces, and I(0) sets the resting state
+    t = np.arange(n_samples) * dt_out
+    by_id = {}
+    I = np.array([by_id[id(s)] if id(s) in by_id else by_id.setdefault(id(s), s(t)) for s in stimuli])
+    I.flags.writeable = False
+    Y0 = np.ascontiguousarray(_initial_states(model, y0, I[:, 0], params, n))
     table = encode_stimuli(stimuli, t_last)
     kernel = compile_model(model, method)
     FAIL = np.full(n, -1, dtype=np.int64)
@@ -335,10 +347,6 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
             f"simulation of trace {i} diverged at t = {t_bad:g} ms with {where}: V not finite or a gate "
             f"left [0, 1] ({int((FAIL >= 0).sum())} of {n} traces failed); {hint}"
         )
-    t = np.arange(n_samples) * dt_out
-    by_id = {}
-    I = np.array([by_id[id(s)] if id(s) in by_id else by_id.setdefault(id(s), s(t)) for s in stimuli])
-    I.flags.writeable = False
     meta = {"model": model.name, "method": method, "dt": dt, "dt_out": dt_out}
     if method == "dopri5":
         meta.update(rtol=rtol, atol=atol, steps=STATS[0].tolist(), rejected=STATS[1].tolist())
