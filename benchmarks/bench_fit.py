@@ -1,7 +1,7 @@
 """Benchmark of issue 3: rate recovery, held-out spike coincidence and fit time.
 
 Run:  python benchmarks/bench_fit.py [--budget SECONDS] [--hidden 16,16] [--models HH,made-up]
-                                     [--noise 0,0.5]
+                                     [--noise 0,0.5] [--no-peer] [--peer-factor 2] [--peer-max 240]
 
 For Hodgkin–Huxley and for a model with made-up rate constants (same channel
 structure, every rate constant changed), two 300 ms training traces under
@@ -17,7 +17,11 @@ noisy current (OU) are simulated with hhsym, fitted noise-free and with
 * fit wall time (s) on this machine.
 
 The peer of the issue (same network trained by backpropagation through an
-ODE solver with PyTorch + torchdiffeq) is run only when both are importable.
+ODE solver with PyTorch + torchdiffeq; benchmarks/_torch_peer.py) is run after
+each fit, for ``--peer-factor`` times hhsym's fit time (at most ``--peer-max``
+s), only when both are importable (``pip install torch==2.13.0 torchdiffeq``;
+never a dependency of hhsym); it prints its rate error at hhsym's fit time and its time to reach
+hhsym's error (or that it did not within its budget).
 """
 
 from __future__ import annotations
@@ -77,13 +81,17 @@ def score(est, model, held):
     return grid_err, in_range, x_err, tau_err, gamma, n_spikes, sim_time
 
 
-def torch_peer():
-    try:
-        import torch  # noqa: F401
-        import torchdiffeq  # noqa: F401
-    except ImportError:
-        return "skipped (torch + torchdiffeq not installed)"
-    return "available but not run in this version of the benchmark"
+def torch_peer(model, train, hidden, est, our_err, factor, cap):
+    """The issue's peer (benchmarks/_torch_peer.py): same networks, backprop through torchdiffeq."""
+    from _torch_peer import fit_torch_peer
+
+    fit = fit_torch_peer(model, train, hidden=hidden, time_budget=min(factor * est.fit_time_, cap), seed=0)
+    last = fit.history_[-1]
+    reach = fit.time_to_reach(our_err)
+    return (f"{fit.n_steps_} Adam steps in {fit.fit_time_:.0f} s, loss {last['loss']:.3g} mV^2; "
+            f"err at our time ({est.fit_time_:.0f} s) {fit.error_at(est.fit_time_):.3g}, at end {last['err']:.3g} "
+            f"(ours {our_err:.3g}); time to reach ours: "
+            + (f"{reach:.0f} s" if reach is not None else f"not reached in {fit.fit_time_:.0f} s"))
 
 
 def main():
@@ -93,7 +101,15 @@ def main():
     ap.add_argument("--models", default="HH,made-up")
     ap.add_argument("--noise", default="0,0.5", help="noise levels on V (mV)")
     ap.add_argument("--starts", type=int, default=16, help="n_starts (refined family starts per role pattern)")
+    ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=None,
+                    help="run the torch + torchdiffeq peer (default: when both import)")
+    ap.add_argument("--peer-factor", type=float, default=2.0, help="peer's training budget / hhsym's fit time")
+    ap.add_argument("--peer-max", type=float, default=240.0, help="cap on the peer's training budget (s)")
     args = ap.parse_args()
+    from _torch_peer import available
+    peer_ok, peer_why = available()
+    peer_on = peer_ok if args.peer is None else args.peer and peer_ok
+    peers = []
     hidden = tuple(int(h) for h in args.hidden.split(",") if h)
     models = {"HH": hodgkin_huxley, "made-up": made_up_model}
     rows = []
@@ -114,6 +130,10 @@ def main():
             print(f"  max rel err [-75,20]      {{{', '.join(f'{k}: {v:.3g}' for k, v in err.items())}}}")
             print(f"  ... where rate >= 5% a+b  {{{', '.join(f'{k}: {v:.3g}' for k, v in err_in.items())}}}",
                   flush=True)
+            if peer_on:
+                peers.append((name, noise, torch_peer(model, train, hidden, est, max(err.values()),
+                                                    args.peer_factor, args.peer_max)))
+                print("  torch peer:", peers[-1][2], flush=True)
     print()
     print(f"{'model':8s} {'noise':>5s} {'err[-75,20]':>11s} {'err(>=5%)':>10s} {'|dx_inf|':>9s} "
           f"{'tau rel':>9s} {'Gamma':>6s} {'spikes t/l':>10s} {'fit s':>6s}")
@@ -122,7 +142,10 @@ def main():
               f"{f'{sp[0]}/{sp[1]}':>10s} {ft:6.1f}")
     print()
     print("targets (issue 3): err <= 0.02 noise-free, <= 0.05 at 0.5 mV; Gamma >= 0.98; fit <= 60 s")
-    print("torch + torchdiffeq peer:", torch_peer())
+    print("torch + torchdiffeq peer (same networks, backprop through odeint, max rel err [-75,20]):",
+          peer_why if peer_on else (peer_why if not peer_ok else "skipped (--no-peer)"))
+    for name, noise, line in peers:
+        print(f"  {name:8s} {noise:5.1f}  {line}")
 
 
 if __name__ == "__main__":
