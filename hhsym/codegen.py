@@ -266,7 +266,7 @@ def generate_source(model, method):
         "import numba",
         "import numpy as np",
         "from hhsym.integrate.vmath import vexp, vtanh",
-        "from hhsym.integrate.stimulus_kernel import constant_segment, piecewise_constant, stim_at, stim_in",
+        "from hhsym.integrate.stimulus_kernel import piecewise_constant, stage_currents, stim_in",
         "",
         f"N_STATES = {len(states)}",
         f"N_PARAMS = {len(params)}",

@@ -7,11 +7,12 @@ block, so the model's loop over neurons vectorises), blocks in parallel
 step uses only the current at the start of the step (``I3[0]``), 3 when it
 also uses the midpoint and end values (``I3[1]``, ``I3[2]``).
 
-Stimuli that are constant between their breakpoints (steps, pulse trains and
-sums of them, see ``piecewise_constant``) are evaluated once per constant
-segment instead of three times per step; a step that comes within a small
-margin of a breakpoint evaluates them as before (``stim_in``), so the values
-seen by the method are the same.
+The stimulus values of a block's step come from ``stage_currents`` (one call
+per step, compiled once for all models): stimuli that are constant between
+their breakpoints (steps, pulse trains and sums of them) are evaluated once
+per constant segment instead of three times per step; a step that comes
+within a small margin of a breakpoint evaluates them as ``stim_in`` does, so
+the values seen by the method are the same.
 
 Only the states listed in ``rec`` are stored (``OUT[q]`` holds state
 ``rec[q]``).  Failure detection looks at every state: at every recorded
@@ -59,48 +60,19 @@ def fixed_run(Y0, P, ptr, kind, par, data, bp_ptr, bp, rec, t0, dt, n_steps, rec
                 Pb[k, j] = P[k, j0 + j]
         W = np.empty((WORK, ns, nb))
         I3 = np.empty((3, nb))
-        # piecewise-constant stimuli: value on the open segment (seg_lo, seg_hi) of breakpoints
+        # piecewise-constant stimuli: value on the open segment (seg[0], seg[1]) of breakpoints
         pconst = np.empty(nb, dtype=np.bool_)
-        seg_lo = np.empty(nb)
-        seg_hi = np.empty(nb)
-        seg_val = np.zeros(nb)
+        seg = np.zeros((3, nb))
         for j in range(nb):
             pconst[j] = piecewise_constant(j0 + j, ptr, kind)
-            seg_lo[j] = np.inf  # empty segment: look it up at the first step
-            seg_hi[j] = -np.inf
+            seg[0, j] = np.inf  # empty segment: look it up at the first step
+            seg[1, j] = -np.inf
         failed = 0
         r = 0
         for n in range(n_steps):
             t = t0 + n * dt
             t1 = t0 + (n + 1) * dt
-            tm = 0.5 * (t + t1)
-            # a step uses the cached value only if [t - margin, t1 + margin] lies inside the
-            # segment; the margin exceeds the breakpoint merging tolerance (1e-11 max(1, |t|))
-            margin = 1e-9 * (max(1.0, abs(t), abs(t1)) + dt)
-            a = t - margin
-            z = t1 + margin
-            for j in range(nb):
-                i = j0 + j
-                if pconst[j]:
-                    if not (a > seg_lo[j] and z < seg_hi[j]):
-                        lo, hi = constant_segment(i, tm, bp_ptr, bp)
-                        if a > lo and z < hi:
-                            seg_lo[j] = lo
-                            seg_hi[j] = hi
-                            seg_val[j] = stim_at(i, tm, ptr, kind, par, data)
-                        else:  # near a breakpoint: evaluate the stages one by one
-                            seg_lo[j] = np.inf
-                            seg_hi[j] = -np.inf
-                    if a > seg_lo[j] and z < seg_hi[j]:
-                        I3[0, j] = seg_val[j]
-                        if STIM_STAGES == 3:
-                            I3[1, j] = seg_val[j]
-                            I3[2, j] = seg_val[j]
-                        continue
-                I3[0, j] = stim_in(i, t, t, t1, ptr, kind, par, data)
-                if STIM_STAGES == 3:
-                    I3[1, j] = stim_in(i, tm, t, t1, ptr, kind, par, data)
-                    I3[2, j] = stim_in(i, t1, t, t1, ptr, kind, par, data)
+            stage_currents(j0, t, t1, STIM_STAGES, ptr, kind, par, data, bp_ptr, bp, pconst, seg, I3)
             step(Y, I3, Pb, dt, W)
             if (n + 1) % rec_every == 0:
                 r = (n + 1) // rec_every
