@@ -316,8 +316,10 @@ def generate_source(model, method):
             node.name for node in ast.parse(text).body
             if isinstance(node, ast.FunctionDef) and node.name != kernel.ENTRY
         ]
+    # the helpers (step, _flush, ...) allocate nothing: compiled without reference counting
+    # (_nrt=False), a call per step from the driver costs no atomic inc/decrefs of its arrays
     for name in helpers:
-        lines.append(f"{name} = {_JIT[1:]}({name})")
+        lines.append(f"{name} = numba.njit({_FLAGS}, _nrt=False)({name})")
     lines.append(f"run = numba.njit({_FLAGS}, parallel=True)({kernel.ENTRY})")
     return "\n".join(lines) + "\n"
 
