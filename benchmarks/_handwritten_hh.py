@@ -12,7 +12,9 @@ Two variants, both classical RK4 at a fixed step, neurons in parallel
 ``hh_rk4_block``
     structure-of-arrays blocks of ``BLOCK`` neurons, states in small local
     arrays, ``hhsym.integrate.vmath.vexp`` (plain arithmetic, vectorisable),
-    so the inner loop over the neurons of a block becomes SIMD code.
+    so the inner loop over the neurons of a block becomes SIMD code;
+    ``hh_rk4_block_fma`` is the same compiled with fused multiply-adds, as
+    hhsym's generated kernels are.
 
 Stimulus: a step of ``amp[i]`` µA/cm² on ``[t_on, t_off)`` ms for neuron i,
 seen from inside each step like hhsym's kernels (right limit at the step's
@@ -30,7 +32,7 @@ import numpy as np
 
 from hhsym.integrate.vmath import vexp
 
-__all__ = ["hh_rk4_scalar", "hh_rk4_block", "resting_state", "BLOCK"]
+__all__ = ["hh_rk4_scalar", "hh_rk4_block", "hh_rk4_block_fma", "resting_state", "BLOCK"]
 
 C_M = 1.0
 G_NA, G_K, G_L = 120.0, 36.0, 0.3
@@ -186,6 +188,12 @@ def hh_rk4_block(V0, m0, h0, n0, amp, t_on, t_off, dt, n_steps, VOUT):
                 y[3, j] = n + s * (y[11, j] + dn)
             for j in range(nb):
                 VOUT[j0 + j, k + 1] = y[0, j]
+
+
+#: :func:`hh_rk4_block` compiled with fused multiply-adds allowed (``fastmath={"contract"}``), the
+#: flag hhsym's generated kernels use; not cached on disk (numba's cache index would not tell the
+#: two builds of one function apart), so it compiles in every process.
+hh_rk4_block_fma = numba.njit(parallel=True, fastmath={"contract"})(hh_rk4_block.py_func)
 
 
 def resting_state(V=-65.0):

@@ -14,10 +14,13 @@ Contenders
 * hhsym ``simulate()`` with ``rk4``, ``exp_euler`` (dt 0.01) and ``dopri5``
   (rtol 1e-6, atol 1e-8); figure = the whole ``simulate()`` call (input
   checks, stimulus encoding, kernel, output of every state at every step),
-  and separately the generated kernel alone (``module.run``).
+  and separately the generated kernel alone (``module.run``); rk4 and
+  exp_euler also with ``record=()`` ("V only": V recorded at every step,
+  like the hand-written kernels; every state is still checked for blow-up).
 * a hand-written numba HH kernel (``_handwritten_hh.py``): RK4, ``prange``
   over neurons, ``math.exp`` ("scalar"), and a structure-of-arrays variant
-  with ``hhsym.integrate.vmath.vexp`` ("block").  V recorded every step.
+  with ``hhsym.integrate.vmath.vexp`` ("block"), also compiled with fused
+  multiply-adds like hhsym's kernels ("block FMA").  V recorded every step.
 * scipy ``solve_ivp`` (RK45 and LSODA, rtol 1e-6, atol 1e-8, output at every
   0.01 ms): N = 1 directly; N = 1000 extrapolated linearly from a few
   neurons solved one by one (per-neuron error control, as in hhsym's dopri5),
@@ -164,25 +167,31 @@ def bench_hhsym(methods, sizes, t_stop, dt, repeats, budget, log):
             kernel_times.append(time.perf_counter() - t0)
             return r
 
+        # default: every state recorded at every step; "V only": record=() (as the hand-written kernels)
+        records = (None, ()) if method != "dopri5" else (None,)
         for n in sizes:
             stims = [Step(float(a), T_ON, T_OFF) for a in amplitudes(n)]
-            kernel_times.clear()
-            if orig is not None:
-                module.run = timed
-            try:
-                wall, reps, tr = best_of(
-                    lambda: simulate(model, stims, t_stop=t_stop, dt=dt, method=method, **kw), repeats, budget)
-            finally:
+            for record in records:
+                kernel_times.clear()
                 if orig is not None:
-                    module.run = orig
-            note = ""
-            if method == "dopri5":
-                st = np.asarray(tr.meta.get("steps", [np.nan]))
-                note = f"mean {st.mean():.0f} accepted+rejected steps/neuron"
-            rows.append(Row(f"hhsym {method}", n, wall, steps, threads, note, compile_times[method],
-                            min(kernel_times) if kernel_times else None))
-            spikes[(method, n)] = n_spikes(tr.V)
-            log(f"  hhsym {method:9s} N={n:5d}: {wall:.3f} s (best of {reps})")
+                    module.run = timed
+                try:
+                    wall, reps, tr = best_of(
+                        lambda: simulate(model, stims, t_stop=t_stop, dt=dt, method=method, record=record, **kw),
+                        repeats, budget)
+                finally:
+                    if orig is not None:
+                        module.run = orig
+                note = "all states recorded" if record is None else "V only recorded (record=())"
+                if method == "dopri5":
+                    st = np.asarray(tr.meta.get("steps", [np.nan]))
+                    note = f"mean {st.mean():.0f} accepted+rejected steps/neuron"
+                name = f"hhsym {method}" + ("" if record is None else " V only")
+                rows.append(Row(name, n, wall, steps, threads, note, compile_times[method],
+                                min(kernel_times) if kernel_times else None))
+                if record is None:
+                    spikes[(method, n)] = n_spikes(tr.V)
+                log(f"  {name:20s} N={n:5d}: {wall:.3f} s (best of {reps})")
     return rows, spikes, compile_times
 
 
@@ -219,7 +228,8 @@ def bench_handwritten(sizes, t_stop, dt, repeats, budget, log):
     steps = int(round(t_stop / dt))
     m0, h0, n0 = H.resting_state(-65.0)
     rows, spikes = [], {}
-    for name, fn in (("hand-written rk4 scalar", H.hh_rk4_scalar), ("hand-written rk4 block", H.hh_rk4_block)):
+    for name, fn in (("hand-written rk4 scalar", H.hh_rk4_scalar), ("hand-written rk4 block", H.hh_rk4_block),
+                     ("hand-written rk4 block FMA", H.hh_rk4_block_fma)):
         compile_s = None
         for n in sizes:
             amp = amplitudes(n)
@@ -428,6 +438,8 @@ def report(rows, n_big, threads, quick):
     n = n_big
     rk4, ee, dp = (find(rows, f"hhsym {m}", n) for m in ("rk4", "exp_euler", "dopri5"))
     hw_s, hw_b = find(rows, "hand-written rk4 scalar", n), find(rows, "hand-written rk4 block", n)
+    hw_f = find(rows, "hand-written rk4 block FMA", n)
+    rk4v, eev = find(rows, "hhsym rk4 V only", n), find(rows, "hhsym exp_euler V only", n)
     nrn = [r for r in rows if r.name.startswith("NEURON") and r.n == n]
     # NEURON's best configuration (1 thread or numba's thread count), whole call and per core
     nrn_eq = max(nrn, key=lambda r: r.rate) if nrn else None
@@ -450,7 +462,10 @@ def report(rows, n_big, threads, quick):
                 line(f"hhsym {m} / {peer.name} (1 thread; per core: divide by {threads})", ratio(row, peer))
     line("generated rk4 kernel / hand-written scalar (math.exp)", ratio(rk4, hw_s, use_kernel=True))
     line("generated rk4 kernel / hand-written block (vexp, SoA)", ratio(rk4, hw_b, use_kernel=True))
+    line("generated rk4 kernel, V only / hand-written block (V only)", ratio(rk4v, hw_b, use_kernel=True))
+    line("generated rk4 kernel, V only / hand-written block FMA", ratio(rk4v, hw_f, use_kernel=True))
     line("hhsym rk4 whole simulate() / hand-written block kernel", ratio(rk4, hw_b))
+    line("hhsym rk4 whole simulate(record=()) / hand-written block", ratio(rk4v, hw_b))
 
     print(f"\nTargets (issue 2, N = {n}, per core = / {threads} numba threads)" +
           ("  [--quick: not meaningful]" if quick else ""))
@@ -463,13 +478,23 @@ def report(rows, n_big, threads, quick):
             checks.append((f"rk4 >= {TARGET_VS_NEURON:g}x NEURON (per core)", r, r >= TARGET_VS_NEURON, f"{r:.2f}x"))
         else:
             checks.append((f"rk4 >= {TARGET_VS_NEURON:g}x NEURON", None, None, "NEURON not run"))
+    if rk4v is not None:
+        checks.append((f"rk4, V only, >= {TARGET_RK4:.0e} per core", rk4v.per_core,
+                       rk4v.per_core >= TARGET_RK4, f"{rk4v.per_core:.3g}"))
     if ee is not None:
         checks.append((f"exp_euler >= {TARGET_EXP_EULER:.0e} neuron-steps/s per core", ee.per_core,
                        ee.per_core >= TARGET_EXP_EULER, f"{ee.per_core:.3g}"))
+    if eev is not None:
+        checks.append((f"exp_euler, V only, >= {TARGET_EXP_EULER:.0e} per core", eev.per_core,
+                       eev.per_core >= TARGET_EXP_EULER, f"{eev.per_core:.3g}"))
     for hw in (hw_s, hw_b):
         r = ratio(rk4, hw, use_kernel=True)
         if r is not None:
             checks.append((f"generated rk4 kernel no slower than {hw.name}", r, r >= 1.0, f"{r:.2f}x"))
+    for hw in (hw_b, hw_f):
+        r = ratio(rk4v, hw, use_kernel=True)
+        if r is not None:
+            checks.append((f"same, both V only: vs {hw.name}", r, r >= 1.0, f"{r:.2f}x"))
     for label, _, ok, shown in checks:
         print(f"  {'----' if ok is None else mark(ok)}  {label:58s} {shown:>10s}")
     return out, checks
