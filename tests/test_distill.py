@@ -230,7 +230,8 @@ def test_shooting_loss_equals_the_estimators(hh):
     theirs = network_loss(fitted, data, options)
     learned = hh.with_rates({k: n.to_sympy() for k, n in fitted.networks_.items()})
     ours = ShootingLoss(learned, data, **options).cost()
-    assert theirs > 1.0 and ours == pytest.approx(theirs, rel=1e-10)
+    # the estimator tabulates its stage-1 rates on 0.05 mV nodes (hhsym.estimate.tables): ~1e-6 apart
+    assert theirs > 1.0 and ours == pytest.approx(theirs, rel=1e-5)
 
 
 def test_refinement_lowers_the_loss_and_fixes_constants(hh, traces):

@@ -48,7 +48,7 @@ def trace():
     return _hh_trace()
 
 
-def _problem(trace, hidden=(4, 3), parametrisation="log_rate", spike_weight=1.0):
+def _problem(trace, hidden=(4, 3), parametrisation="log_rate", dv_scale=None):
     model = hodgkin_huxley()
     rng = np.random.default_rng(3)
     sizes = np.array((1,) + hidden + (1,))
@@ -56,14 +56,14 @@ def _problem(trace, hidden=(4, 3), parametrisation="log_rate", spike_weight=1.0)
     norms = np.tile([-20.0, 60.0, 0.05], (6, 1))
     pr = ShootingProblem(model, [(0.025, trace.V, trace.I)], sizes, norms, window=0.25,
                          shooting_window=1.0, n_shooting=4, shooting_stride=0.1, parametrisation=parametrisation,
-                         tau_min=0.05, spike_weight=spike_weight)
+                         tau_min=0.05, dv_scale=dv_scale)
     return pr, theta
 
 
 @pytest.mark.parametrize("stage", [1, 2])
-@pytest.mark.parametrize("parametrisation,spike_weight", [("log_rate", 1.0), ("gate", 1.0), ("gate", 0.3)])
-def test_sensitivities_match_finite_differences(trace, stage, parametrisation, spike_weight):
-    pr, theta = _problem(trace, parametrisation=parametrisation, spike_weight=spike_weight)
+@pytest.mark.parametrize("parametrisation,dv_scale", [("log_rate", None), ("gate", None), ("gate", 1.0)])
+def test_sensitivities_match_finite_differences(trace, stage, parametrisation, dv_scale):
+    pr, theta = _problem(trace, parametrisation=parametrisation, dv_scale=dv_scale)
     r, J = pr.evaluate(theta, True, stage)
     rng = np.random.default_rng(0)
     for i in rng.choice(theta.size, 10, replace=False):
@@ -205,13 +205,12 @@ def test_recovery_from_perturbed_prior():
 
 
 def test_generic_search_is_reproducible_and_physical(trace):
-    from hhsym.estimate.problem import model_arrays
     from hhsym.estimate.search import global_search
 
     data = [(0.025, trace.V, trace.I)]
     out = []
     for _ in range(2):
-        rates, cost = global_search(model_arrays(hodgkin_huxley()), data, -20.0, 60.0, np.random.default_rng(5),
+        rates, cost = global_search(hodgkin_huxley(), data, -20.0, 60.0, np.random.default_rng(5),
                                     n_starts=40, n_refine=4, max_iter=8)
         a, b = rates(np.linspace(-80, 40, 13))
         assert np.all(a > 0) and np.all(b > 0) and np.isfinite(cost)
@@ -220,16 +219,18 @@ def test_generic_search_is_reproducible_and_physical(trace):
 
 
 def test_recovery_from_generic_start():
-    """HH, 100 ms of noisy current with spikes, no prior: the gate roles are recovered.
+    """HH, 200 ms of noisy current with spikes, no prior: the gate roles are recovered.
 
-    x_inf within 0.2 and the rates within 10 % where they matter are still a
-    known miss (issue 3): reported as xfail after the hard checks.
+    x_inf within 0.2 and the rates within 10 % where they matter take more
+    iterations than CI affords here: reported as xfail after the hard checks.
     """
     from hhsym.metrics import rate_errors
+    from hhsym.simulate import simulate
+    from hhsym.stimuli import OUNoise
 
     model = hodgkin_huxley()
-    tr = _hh_trace(t_stop=100.0, dt=0.025, seed=4)
-    est = RateEstimator(model, hidden=(6,), max_iter=(24, 40, 0), n_starts=12, random_state=0)
+    tr = simulate(model, OUNoise(mean=8.0, sigma=6.0, tau=3.0, seed=4), 200.0, dt=0.005, dt_out=0.025)
+    est = RateEstimator(model, hidden=(6,), max_iter=(24, 60, 0), n_starts=12, random_state=0)
     est.fit(tr)
     err = rate_errors(est, model, (-60.0, 10.0), min_share=0.05)
     grid = np.arange(-65.0, 10.5, 1.0)
@@ -237,8 +238,12 @@ def test_recovery_from_generic_start():
     x_err = max(float(np.max(np.abs(xs_fit[g] - xs_true[g]))) for g in xs_true)
     print("generic start: cost", est.cost_, "roles", est.roles_, "x_inf err", x_err, "errors", err)
     assert est.roles_ == {"m": 1.0, "h": -1.0, "n": 1.0}  # activating m, n; inactivating h
+    settled = [h for h in est.hypotheses_ if h["full_cost"] is not None]
+    assert len(settled) >= 2  # the right roles win against others, on all the data
+    assert min(settled, key=lambda h: h["full_cost"])["signs"] == est.roles_
+    assert x_err < 0.2
     rates = est.predict_rates(np.linspace(-120, 80, 201))
     assert all(np.all(np.isfinite(r) & (r > 0) & (r <= 1 / est.tau_min)) for r in rates.values())
-    if x_err >= 0.2 or max(err.values()) >= 0.1:
-        pytest.xfail(f"known miss (issue 3): x_inf error {x_err:.2f}, max rate error {max(err.values()):.2f} "
-                     "where rates matter (targets 0.2, 0.1)")
+    if max(err.values()) >= 0.1:
+        pytest.xfail(f"known miss (issue 3): max rate error {max(err.values()):.2f} where rates matter "
+                     "after 60 iterations (target 0.1)")

@@ -48,6 +48,7 @@ from hhsym.distill.backends import BACKENDS, get_backend
 from hhsym.distill.base import Backend, evaluate_expr
 from hhsym.distill.families import FAMILIES
 from hhsym.distill.result import Distillation, RateResult
+from hhsym.estimate.problem import DV_SCALE
 from hhsym.errors import (
     ArgumentTypeError,
     IdentifiabilityWarning,
@@ -153,12 +154,16 @@ def _check_number(name, value, lo=0.0, what="a positive number"):
 
 
 def _loss_options(estimator):
-    """The estimator's loss windows (ms) and weights, with the estimator's defaults."""
-    defaults = {"window": 0.25, "burn_in": 0.0, "shooting_window": 3.0, "n_shooting": 40, "spike_weight": 1.0}
+    """The estimator's loss windows (ms), weights and sub-steps, with the estimator's defaults."""
+    defaults = {"window": 0.25, "burn_in": 0.0, "shooting_window": 3.0, "n_shooting": 40}
     out = {}
     for k, v in defaults.items():
         val = getattr(estimator, k, v)
         out[k] = v if val is None else (int(val) if k == "n_shooting" else float(val))
+    dv = getattr(estimator, "dv_scale", DV_SCALE)
+    out["dv_scale"] = None if dv is None else float(dv)
+    sub = getattr(estimator, "substeps", None)
+    out["substeps"] = None if sub is None else int(sub)
     return out
 
 

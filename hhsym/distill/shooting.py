@@ -40,7 +40,8 @@ import sympy
 from numba import njit
 
 from hhsym.errors import SimulationError, invalid
-from hhsym.estimate.problem import window_layout
+from hhsym.estimate.problem import DV_SCALE, window_layout
+from hhsym.estimate.tables import refine, substeps_for
 from hhsym.simulate import simulate
 from hhsym.stimuli import FromArray
 from hhsym.symbolic import V, safe_expression
@@ -88,14 +89,17 @@ class ShootingLoss:
     charge_weight : float
         Relative weight of the stage-1 cost (1 as in the estimator; 0 leaves
         multiple shooting alone).
-    spike_weight, spike_threshold : float
-        Weight (0-1] of the stage-1 windows in which V exceeds
-        ``spike_threshold`` (mV), as the estimator's option of that name.
+    dv_scale : float or None
+        Voltage scale (mV) of the stage-1 window weights, as the estimator's
+        option of that name (:func:`hhsym.estimate.problem.window_weights`).
+    substeps : int, optional
+        Stage-1 sub-steps per sample (:func:`hhsym.estimate.tables.refine`);
+        default as in the estimator.
     """
 
     def __init__(self, model, data, free=(), window=0.25, burn_in=0.0, shooting_window=3.0,
                  n_shooting=40, shooting_stride=0.1, shooting_weight=1.0, charge_weight=1.0,
-                 spike_weight=1.0, spike_threshold=-30.0):
+                 dv_scale=DV_SCALE, substeps=None):
         self.model = model
         self.free = tuple(free)
         missing = [p for p in self.free if p not in model.rate_params]
@@ -117,13 +121,14 @@ class ShootingLoss:
         self.traces = []
         for dt, Vm, I in data:
             bounds, starts, Ls, stride, w1 = window_layout(Vm, dt, window, burn_in, shooting_window,
-                                                           shooting_stride, n_shooting, spike_weight,
-                                                           spike_threshold)
+                                                           shooting_stride, n_shooting, dv_scale)
+            M = substeps_for(dt) if substeps is None else int(substeps)
+            Vf, If = refine(Vm, I, M)
             nres = Ls // stride
             t_win = dt * np.arange(Ls + 1)
             stims = [FromArray(t_win, I[s:s + Ls + 1]) for s in starts]
             target = np.array([Vm[s + stride * np.arange(1, nres + 1)] for s in starts]).reshape(len(starts), nres)
-            self.traces.append(dict(dt=dt, V=Vm, I=I, bounds=bounds, starts=starts, Ls=Ls, stride=stride, w1=w1,
+            self.traces.append(dict(dt=dt, V=Vm, I=I, M=M, Vf=Vf, If=If, bounds=bounds, starts=starts, Ls=Ls, stride=stride, w1=w1,
                                     nres=nres, stims=stims, target=target, dV=np.diff(Vm[bounds])))
         self.n1 = sum(float(np.sum(tr["w1"] ** 2)) for tr in self.traces)
         self.n2 = sum(len(tr["starts"]) * tr["nres"] for tr in self.traces)
@@ -146,7 +151,7 @@ class ShootingLoss:
 
     def gate_pass(self, tr, P):
         """Stage-1 gates (S, G, n) and charge residuals (S, n_windows) of one trace."""
-        Vm, I, dt = tr["V"], tr["I"], tr["dt"]
+        Vm, I, dt, M = tr["Vf"], tr["If"], tr["dt"] / tr["M"], tr["M"]
         S, G, n = P.shape[0], len(self.gates), Vm.shape[0]
         mid = 0.5 * (Vm[1:] + Vm[:-1])
         v0 = Vm[:1]
@@ -174,9 +179,9 @@ class ShootingLoss:
                 I_ion += cond * (Vm - E)
             F = (I - I_ion) / self.C
             Q = np.concatenate([np.zeros((S, 1)), np.cumsum(0.5 * dt * (F[:, 1:] + F[:, :-1]), axis=1)], axis=1)
-            b = tr["bounds"]
+            b = tr["bounds"] * M
             r1 = tr["dV"][None, :] - np.diff(Q[:, b], axis=1)
-        return X, r1
+        return X[:, :, ::M], r1
 
     def shoot(self, tr, P, X):
         """Stage-2 residuals (S, n_windows * n_res) of one trace, one simulate call."""

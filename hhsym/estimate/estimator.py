@@ -14,12 +14,11 @@ alpha and beta.
    hypothesis, :math:`2^{n_\mathrm{gates}}` of them.  For each, a Boltzmann
    steady state with a log-quadratic time constant per gate (the generic
    two-state shape) constrained to that sign pattern is searched
-   (``10 * n_starts`` random draws on the most active ``stretch`` ms of each
-   trace, the best ``n_starts`` refined by successive halving); the networks
-   are fitted to the winner and trained for ``screen_iter`` stage-1
-   iterations on the same stretch.  The hypothesis with the lowest *network*
-   cost is kept (the family cost alone separates role-swapped solutions
-   poorly).  With a ``prior`` the networks fit the prior's rates instead;
+   (``3 * n_starts`` random draws on the most active ``stretch`` ms of each
+   trace refined by successive halving).  Patterns
+   whose family cost is close to the best are refitted on all the data and
+   the lowest cost wins; the networks are fitted to its curves.  With a
+   ``prior`` the networks fit the prior's rates instead;
 1. *gate-driven stage* — all network weights, gates driven by the measured
    V, residuals on the charge balance over windows of ``window`` ms;
 2. *multiple shooting* — the free-running hybrid model from the measured V
@@ -45,8 +44,8 @@ from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError
 from hhsym.estimate.checks import as_recordings
 from hhsym.estimate.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
 from hhsym.estimate.optimize import levenberg_marquardt
-from hhsym.estimate.problem import ShootingProblem
-from hhsym.estimate.search import _stretch, family_search
+from hhsym.estimate.problem import DV_SCALE, ShootingProblem
+from hhsym.estimate.search import GateFamily, _stretch, family_search
 from hhsym.model import ConductanceModel, check_model
 
 __all__ = ["RateEstimator", "load"]
@@ -78,20 +77,23 @@ class RateEstimator(BaseEstimator):
         Ridge penalty on the hidden-layer parameters (per unit of the
         mean-square residual, mV²).
     n_starts : int
-        Starts refined per role hypothesis in the generic-family search
-        (``10 * n_starts`` screened).
+        The generic-family search refines ``3 * n_starts`` random starts per
+        role hypothesis.
     tau_min : float
         Floor of every learned time constant (ms); no learned rate exceeds
         ``1 / tau_min``.  Generic (0.01 ms is far below any channel's kinetics
         and below typical sampling steps).
-    screen_iter : int
-        Stage-1 iterations of the networks per role hypothesis.
     stretch : float
-        Length (ms) of the most active stretch of each trace used to compare
-        the role hypotheses.
-    spike_weight : float
-        Weight (0–1] of stage-1 windows in which V exceeds -30 mV (1: all
-        windows weigh the same).
+        Length (ms) of the most active stretch of each trace on which the
+        role hypotheses are searched.
+    dv_scale : float or None
+        Voltage scale (mV) of the stage-1 window weights
+        1/sqrt(1 + (ΔV/v_s)²) (:func:`hhsym.estimate.problem.window_weights`):
+        windows count by their relative error, so spikes do not drown the
+        sub-threshold dynamics.  ``None``: uniform weights.
+    substeps : int, optional
+        Stage-1 sub-steps per recorded sample (V by cubic spline, I linear);
+        default: sub-steps of at most 0.00625 ms (:mod:`hhsym.estimate.tables`).
     prior : ConductanceModel, optional
         If given, networks are first fitted to its rates (1/ms) over the data's
         range instead of being initialised generically.
@@ -119,7 +121,7 @@ class RateEstimator(BaseEstimator):
         Gate name -> +1 (x_inf rises with V at the search's solution) or -1;
         the chosen role hypothesis (``None`` with a prior).
     hypotheses_ : list of dict
-        Per role hypothesis: ``signs``, family cost, network cost.
+        Per role hypothesis: ``signs``, ``family_cost`` (on the stretch) and ``full_cost`` (on all the data, for the close contenders).
     v_range_ : tuple of float
         Supported voltage range (mV): the 0.5–99.5 percentiles of the
         recorded V.  Outside the networks' trained range each log-rate
@@ -131,9 +133,9 @@ class RateEstimator(BaseEstimator):
     """
 
     def __init__(self, model=None, hidden=(16, 16), window=0.25, shooting_window=3.0, n_shooting=40,
-                 max_iter=(40, 60, 8), ridge=1e-8, n_starts=32, prior=None, burn_in=0.0,
-                 time_limit=None, tau_min=TAU_MIN, screen_iter=10, stretch=60.0, spike_weight=1.0,
-                 random_state=None, verbose=0):
+                 max_iter=(40, 60, 8), ridge=1e-8, n_starts=16, prior=None, burn_in=0.0,
+                 time_limit=None, tau_min=TAU_MIN, stretch=60.0, dv_scale=DV_SCALE,
+                 substeps=None, random_state=None, verbose=0):
         self.model = model
         self.hidden = hidden
         self.window = window
@@ -146,9 +148,9 @@ class RateEstimator(BaseEstimator):
         self.burn_in = burn_in
         self.time_limit = time_limit
         self.tau_min = tau_min
-        self.screen_iter = screen_iter
         self.stretch = stretch
-        self.spike_weight = spike_weight
+        self.dv_scale = dv_scale
+        self.substeps = substeps
         self.random_state = random_state
         self.verbose = verbose
 
@@ -169,8 +171,12 @@ class RateEstimator(BaseEstimator):
             raise invalid("max_iter", self.max_iter, "three non-negative integers (start, stage 1, stage 2)")
         if not isinstance(self.tau_min, (int, float)) or not np.isfinite(self.tau_min) or self.tau_min <= 0:
             raise invalid("tau_min", self.tau_min, "a positive number of milliseconds (e.g. 0.01)")
-        if not isinstance(self.spike_weight, (int, float)) or not 0 < self.spike_weight <= 1:
-            raise invalid("spike_weight", self.spike_weight, "a weight in (0, 1]")
+        if self.dv_scale is not None and (isinstance(self.dv_scale, bool) or not isinstance(self.dv_scale, (int, float))
+                                          or not np.isfinite(self.dv_scale) or self.dv_scale <= 0):
+            raise invalid("dv_scale", self.dv_scale, "a positive number of millivolts (e.g. 1.0) or None")
+        if self.substeps is not None and (isinstance(self.substeps, bool)
+                                          or not isinstance(self.substeps, (int, np.integer)) or self.substeps < 1):
+            raise invalid("substeps", self.substeps, "a positive integer or None (automatic)")
         if not isinstance(self.stretch, (int, float)) or not np.isfinite(self.stretch) or self.stretch <= 0:
             raise invalid("stretch", self.stretch, "a positive number of milliseconds")
         if self.prior is not None:
@@ -205,7 +211,7 @@ class RateEstimator(BaseEstimator):
         mask = np.tile(proto.penalised(), 2 * ng).astype(float)
         norms = np.tile([proto.center, proto.scale, proto.delta], (2 * ng, 1))
         opts = dict(window=self.window, burn_in=self.burn_in, parametrisation="gate", tau_min=tau_min,
-                    spike_weight=float(self.spike_weight))
+                    dv_scale=None if self.dv_scale is None else float(self.dv_scale), substeps=self.substeps)
         problem = ShootingProblem(self.model, data, proto.sizes, norms, shooting_window=self.shooting_window,
                                   n_shooting=int(self.n_shooting), **opts)
         history = []
@@ -227,8 +233,8 @@ class RateEstimator(BaseEstimator):
                 curves += [np.log(a) - np.log(b), np.log(np.maximum(tau - tau_min, 1e-3 * tau_min))]
             theta = self._pretrain(hidden, center, scale, grid, curves, theta)
         elif max_iter[0] > 0:
-            theta = self._role_search(problem.arr, data, hidden, center, scale, proto, norms, mask, grid, theta,
-                                      gate_names, rng, max_iter, opts, kw)
+            theta = self._role_search(data, hidden, center, scale, grid, theta, gate_names, rng, max_iter, opts,
+                                      kw)
         stage1 = lambda th, jac: problem.evaluate(th, jac, 1)  # noqa: E731
         try:
             theta, cost = levenberg_marquardt(stage1, theta, self.ridge, mask, max_iter=max_iter[1],
@@ -263,74 +269,66 @@ class RateEstimator(BaseEstimator):
             return None
         return max(share * self.time_limit - (time.perf_counter() - t_start), 0.0)
 
-    def _role_search(self, arr, data, hidden, center, scale, proto, norms, mask, grid, theta0, gate_names, rng,
-                     max_iter, opts, kw):
-        """Generic start: role hypotheses ranked by network cost (module docstring).
+    def _role_search(self, data, hidden, center, scale, grid, theta0, gate_names, rng, max_iter, opts, kw):
+        """Generic start: the role hypotheses ranked by their family cost (module docstring).
 
-        1. every sign pattern of dx_inf/dV: two family searches (two seeds)
-           constrained to it; patterns whose best family cost exceeds
-           ``PRUNE`` times the best are dropped (clearly wrong roles), at most
-           ``MAX_PATTERNS`` kept; each of their family solutions is a candidate;
-        2. successive halving on the networks: every candidate is pretrained
-           on its family curves and trained for ``screen_iter`` stage-1
-           iterations on the stretch; the better half continues with twice
-           as many iterations, until one is left.
+        1. every sign pattern of dx_inf/dV: a family search constrained to
+           it on the most active ``stretch`` ms of each trace;
+        2. patterns within ``ROLE_MARGIN`` of the best family cost (at most
+           ``MAX_PATTERNS``) are refitted on all the data, then lifted to
+           the richer ``RICH_DEGREES`` family (free signs) and refitted
+           again; the lowest cost wins (on HH the right roles win by 5-10x
+           there, while the Boltzmann family alone can rank them wrong);
+        3. the networks are fitted to the winner's x_inf and tau curves.
         """
         ng = len(gate_names)
         short = _stretch(data, float(self.stretch))
-        screen = ShootingProblem(self.model, short, proto.sizes, norms, n_shooting=0, **opts)
-        stage1 = lambda th, jac: screen.evaluate(th, jac, 1)  # noqa: E731
         patterns = [np.array(sg, dtype=float) for sg in product((1.0, -1.0), repeat=ng)]
-        seeds = rng.integers(0, 2**63 - 1, size=2 * len(patterns))
+        seeds = rng.integers(0, 2**63 - 1, size=len(patterns))
         label = lambda sg: "".join("+" if v > 0 else "-" for v in sg)  # noqa: E731
-        fkw = dict(n_starts=10 * int(self.n_starts), n_refine=max(2, int(self.n_starts)), window=self.window,
-                   max_iter=max_iter[0], tau_min=float(self.tau_min), history=kw["history"])
-        found, cands = [], []
+        fopts = dict(window=self.window, tau_min=float(self.tau_min), dv_scale=opts["dv_scale"],
+                     substeps=opts["substeps"])
+        found = []
         for k, sg in enumerate(patterns):
-            mine = []
-            for r in range(2):
-                fam, p, c = family_search(arr, short, center, scale,
-                                          np.random.default_rng(int(seeds[2 * k + r])), signs=sg,
-                                          label=f"roles{label(sg)}{'ab'[r]}.", **fkw)
-                mine.append((c, k, fam, p))
-            c = min(m[0] for m in mine)
-            found.append((c, k, mine))
+            fam, p, c = family_search(self.model, short, center, scale, np.random.default_rng(int(seeds[k])),
+                                      signs=sg, n_starts=3 * int(self.n_starts), n_refine=3 * int(self.n_starts),
+                                      max_iter=max_iter[0], history=kw["history"], label=f"roles{label(sg)}.",
+                                      **fopts)
+            found.append([c, k, p, None])
             self.hypotheses_.append({"signs": dict(zip(gate_names, sg.tolist())), "family_cost": float(c),
-                                     "network_cost": None})
+                                     "full_cost": None})
         found.sort(key=lambda t: t[0])
-        for c, k, mine in [f for f in found if f[0] <= self.PRUNE * found[0][0]][:self.MAX_PATTERNS]:
-            cands += mine
-        pool = []
-        for c, k, fam, p in cands:
-            z, lt = fam.curves(p, grid)
-            pool.append([np.inf, k, self._pretrain(hidden, center, scale, grid,
-                                                    [cc for j in range(ng) for cc in (z[j], lt[j])], theta0)])
-        iters = max(1, int(self.screen_iter))
-        while True:
-            for item in pool:
-                try:
-                    item[2], item[0] = levenberg_marquardt(stage1, item[2], self.ridge, mask, max_iter=iters,
-                                                           label=f"roles{label(patterns[item[1]])}", mu0=1e-2, **kw)
-                except FloatingPointError:
-                    item[0] = np.inf
-                h = self.hypotheses_[item[1]]
-                h["network_cost"] = float(item[0]) if h["network_cost"] is None else min(h["network_cost"],
-                                                                                          float(item[0]))
-            pool.sort(key=lambda t: t[0])
-            if self.verbose:
-                print(f"[hhsym.fit] roles after {iters} it:",
-                      " ".join(f"{label(patterns[k])} {c:.3g}" for c, k, _ in pool), flush=True)
-            if len(pool) == 1:
-                break
-            pool = pool[:(len(pool) + 1) // 2]
-            iters *= 2
-        self.roles_ = dict(zip(gate_names, patterns[pool[0][1]].tolist()))
-        return pool[0][2]
+        contenders = [f for f in found if f[0] <= self.ROLE_MARGIN * found[0][0]][:self.MAX_PATTERNS]
+        if self.verbose:
+            print("[hhsym.fit] role hypotheses (family cost):",
+                  " ".join(f"{label(patterns[k])} {c:.3g}" for c, k, _, _ in found), flush=True)
+        best = None
+        for c, k, p, _ in contenders:
+            fam = GateFamily(self.model, data, center, scale, deg=(1, 2), signs=patterns[k], **fopts)
+            p, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size), max_iter=max(2, max_iter[0] // 2),
+                                       mu0=1e-2, label=f"roles{label(patterns[k])}*", **kw)
+            rich = GateFamily(self.model, data, center, scale, deg=self.RICH_DEGREES, **fopts)
+            q, c = levenberg_marquardt(rich.lm_fun(), rich.lift(p, fam), 0.0, np.zeros(rich.ng * rich.n_per_gate),
+                                       max_iter=max_iter[0], mu0=1e-2, label=f"roles{label(patterns[k])}**", **kw)
+            self.hypotheses_[k]["full_cost"] = float(c)
+            if best is None or c < best[0]:
+                best = (c, k, q, rich)
+        _, k, q, rich = best
+        if self.verbose:
+            print("[hhsym.fit] role hypotheses (all data, richer family):",
+                  " ".join(f"{label(patterns[h])} {self.hypotheses_[h]['full_cost']:.3g}" for _, h, _, _ in contenders),
+                  flush=True)
+        z, lt = rich.curves(q, grid)
+        self.roles_ = dict(zip(gate_names, patterns[k].tolist()))
+        return self._pretrain(hidden, center, scale, grid, [cc for j in range(ng) for cc in (z[j], lt[j])], theta0)
 
-    #: Role patterns whose family cost exceeds this multiple of the best are not trained as networks.
-    PRUNE = 20.0
-    #: At most this many role patterns are trained as networks.
-    MAX_PATTERNS = 4
+    #: Role patterns whose family cost is within this factor of the best are refitted on all the data
+    #: (the Boltzmann family can rank them wrong, so by default the best ``MAX_PATTERNS`` all are).
+    ROLE_MARGIN = np.inf
+    #: At most this many role patterns are refitted on all the data.
+    MAX_PATTERNS = 3
+    #: Polynomial degrees (logit x_inf, log tau) of the family that settles the role hypotheses.
+    RICH_DEGREES = (3, 3)
 
     @staticmethod
     def _pretrain(hidden, center, scale, grid, curves, theta0):

@@ -20,20 +20,22 @@ log(tau - tau_min), what :class:`~hhsym.estimate.RateEstimator` trains) or
 ``"log_rate"`` (log alpha and log beta, one :class:`~hhsym.estimate.RateNetwork`
 per rate; the default, kept for callers that hold such networks).
 
-Optionally (``spike_weight`` < 1) stage-1 windows in which V reaches above
-``spike_threshold`` are down-weighted: residuals there are dominated by the
-fast Na/K currents of the upstroke and, with the data's finite step, can
-swamp the sub-threshold windows that carry most of the information about the
-slow gates and the threshold.
+Stage-1 windows are weighted by their voltage change
+(:func:`window_weights`), and stage 1 runs on the recording refined in time
+with gate quantities tabulated over voltage (:mod:`hhsym.estimate.tables`).
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
-from hhsym.estimate.kernels import gate_pass, shoot_pass
+from hhsym.estimate.kernels import shoot_pass
+from hhsym.estimate.tables import VoltageTable, gate_pass_table, node_tables, refine, substeps_for
 
-__all__ = ["ShootingProblem", "model_arrays"]
+__all__ = ["ShootingProblem", "model_arrays", "window_layout", "window_weights", "DV_SCALE"]
 
 
 def model_arrays(model):
@@ -63,8 +65,45 @@ def model_arrays(model):
     }
 
 
-def window_layout(V, dt, window, burn_in, shooting_window, shooting_stride, n_shooting, spike_weight,
-                  spike_threshold):
+#: Threads running the stage-1 passes of different traces (the kernels release the GIL).
+_POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="hhsym-stage1")
+
+#: Default voltage scale (mV) of the charge-window weights (see :func:`window_weights`).
+DV_SCALE = 1.0
+
+
+def window_weights(dV, dv_scale=DV_SCALE):
+    r"""Weights of the stage-1 charge windows: :math:`1/\sqrt{1 + (\Delta V/v_s)^2}`.
+
+    A window's residual is dominated by the currents flowing in it: through a
+    spike upstroke the charge moved is a thousand times the sub-threshold one,
+    and so is the residual of any small error in the fast gates (and, with
+    noise on V, the noise carried into the ionic current through the large
+    conductances).  Left unweighted, those few windows dominate the loss, and
+    the loss has deep false minima (e.g. an instantaneous activation gate with
+    a fast inactivation gate doing its work).  Weighting each window by the
+    inverse of its voltage change (beyond ``dv_scale``) makes every window
+    count by its *relative* error, so the slow sub-threshold dynamics weigh as
+    much as the spikes.  The minimum of noise-free data stays at the truth.
+
+    Parameters
+    ----------
+    dV : ndarray
+        Voltage change across each window (mV).
+    dv_scale : float or None
+        Scale :math:`v_s` (mV); ``None`` gives uniform weights.
+
+    Returns
+    -------
+    ndarray
+    """
+    dV = np.asarray(dV, dtype=float)
+    if dv_scale is None:
+        return np.ones(dV.shape)
+    return 1.0 / np.sqrt(1.0 + (dV / float(dv_scale)) ** 2)
+
+
+def window_layout(V, dt, window, burn_in, shooting_window, shooting_stride, n_shooting, dv_scale=DV_SCALE):
     """Sample indices of the stage-1 windows and stage-2 shooting windows of one trace.
 
     Parameters
@@ -76,8 +115,8 @@ def window_layout(V, dt, window, burn_in, shooting_window, shooting_stride, n_sh
         and residual stride (ms).
     n_shooting : int
         Shooting windows per trace.
-    spike_weight, spike_threshold : float
-        Weight of charge windows whose V exceeds ``spike_threshold`` (mV).
+    dv_scale : float or None
+        Voltage scale (mV) of the charge-window weights (:func:`window_weights`).
 
     Returns
     -------
@@ -96,10 +135,7 @@ def window_layout(V, dt, window, burn_in, shooting_window, shooting_stride, n_sh
         starts = np.unique(np.linspace(b0, last, int(n_shooting)).round().astype(np.int64))
     else:
         starts = np.zeros(0, dtype=np.int64)
-    w1 = np.ones(max(len(bounds) - 1, 0))
-    if spike_weight != 1.0 and len(bounds) > 1:
-        vmax = np.maximum.reduceat(V[b0:bounds[-1] + 1], bounds[:-1] - b0)
-        w1[vmax > spike_threshold] = float(spike_weight)
+    w1 = window_weights(np.diff(V[bounds]), dv_scale)
     return bounds, starts, Ls, stride, w1
 
 
@@ -132,15 +168,17 @@ class ShootingProblem:
         How each gate's two networks define its rates (module docstring).
     tau_min : float
         Time-constant floor (ms) of the ``"gate"`` parametrisation.
-    spike_weight : float
-        Weight (0–1] of the stage-1 windows in which V exceeds ``spike_threshold``.
-    spike_threshold : float
-        Potential (mV) above which a window counts as part of a spike.
+    dv_scale : float or None
+        Voltage scale (mV) of the charge-window weights (:func:`window_weights`).
+    substeps : int, optional
+        Stage-1 sub-steps per recorded sample (:func:`hhsym.estimate.tables.refine`);
+        default: enough for sub-steps of at most
+        :data:`hhsym.estimate.tables.SUBSTEP` ms.
     """
 
     def __init__(self, model, data, sizes, norms, window=0.25, burn_in=0.0, shooting_window=3.0,
                  n_shooting=40, shooting_stride=0.1, shooting_weight=1.0, parametrisation="log_rate",
-                 tau_min=0.01, spike_weight=1.0, spike_threshold=-30.0):
+                 tau_min=0.01, dv_scale=DV_SCALE, substeps=None):
         if parametrisation not in ("log_rate", "gate"):
             raise ValueError(f"parametrisation must be 'log_rate' or 'gate', got {parametrisation!r}")
         self.mode = 0 if parametrisation == "log_rate" else 1
@@ -154,12 +192,22 @@ class ShootingProblem:
         self.traces = []
         for dt, V, I in data:
             bounds, starts, Ls, stride, w1 = window_layout(V, dt, window, burn_in, shooting_window,
-                                                           shooting_stride, n_shooting, spike_weight,
-                                                           spike_threshold)
+                                                           shooting_stride, n_shooting, dv_scale)
             rec = np.unique(np.concatenate([bounds, starts]))
-            self.traces.append(dict(dt=dt, V=V, I=I, bounds=bounds, starts=starts, rec=rec,
+            M = substeps_for(dt) if substeps is None else int(substeps)
+            Vf, If = refine(V, I, M)
+            self.traces.append(dict(dt=dt, V=V, I=I, bounds=bounds, starts=starts, rec=rec, M=M, Vf=Vf, If=If,
                                     ib=np.searchsorted(rec, bounds), is_=np.searchsorted(rec, starts),
                                     Ls=Ls, stride=stride, dV=np.diff(V[bounds]), w1=w1))
+        lo = min(float(tr["Vf"].min()) for tr in self.traces)
+        hi = max(float(tr["Vf"].max()) for tr in self.traces)
+        self.table = VoltageTable(lo, hi)
+        for tr in self.traces:
+            Vf = tr["Vf"]
+            tr["idx"], tr["wt"] = self.table.lookup(0.5 * (Vf[1:] + Vf[:-1]))
+            i0, w0 = self.table.lookup(Vf[:1])
+            tr["idx0"], tr["wt0"] = int(i0[0]), float(w0[0])
+            tr["rec_f"] = np.ascontiguousarray(tr["rec"] * tr["M"])
         self.n1 = sum(float(np.sum(tr["w1"] ** 2)) for tr in self.traces)
         self.n2 = sum(len(tr["starts"]) * (tr["Ls"] // tr["stride"]) for tr in self.traces)
 
@@ -168,17 +216,27 @@ class ShootingProblem:
         from hhsym.estimate.netkernels import n_params
         return n_params(self.sizes)
 
-    def _gates(self, thetas, tr, jac, states):
+    def tables(self, thetas, jac):
+        """Node tables of every gate (:func:`hhsym.estimate.tables.node_tables`)."""
+        K = len(self.table.nodes)
+        P2 = 2 * thetas.shape[1]
+        XI = np.empty((self.ng, K))
+        LA = np.empty((self.ng, K))
+        DX = np.empty((self.ng, K if jac else 0, P2))
+        DL = np.empty((self.ng, K if jac else 0, P2))
+        node_tables(thetas, self.sizes, self.norms, self.table.nodes, self.mode, self.tau_min, jac, XI, LA, DX, DL)
+        return XI, LA, DX, DL
+
+    def _gates(self, tabs, tr, jac, NP):
         a = self.arr
         nrec = len(tr["rec"])
-        P = thetas.shape[1]
-        NP = thetas.size
         Q = np.empty(nrec)
         G = np.empty((nrec if jac else 0, NP))
         X = np.empty((nrec, self.ng))
-        S = np.empty((nrec if jac else 0, self.ng, 2 * P))
-        ok = gate_pass(tr["V"], tr["I"], tr["dt"], a["C"], a["ch_g"], a["ch_E"], a["gate_ch"], a["gate_pow"],
-                       thetas, self.sizes, self.norms, tr["rec"], jac, Q, G, X, S, self.mode, self.tau_min)
+        S = np.empty((nrec if jac else 0, self.ng, tabs[2].shape[2]))
+        ok = gate_pass_table(tr["Vf"], tr["If"], tr["dt"] / tr["M"], a["C"], a["ch_g"], a["ch_E"], a["gate_ch"],
+                             a["gate_pow"], tr["idx"], tr["wt"], tr["idx0"], tr["wt0"], *tabs, tr["rec_f"], jac,
+                             Q, G, X, S)
         return ok, Q, G, X, S
 
     def evaluate(self, theta, jac=True, stage=1):
@@ -199,12 +257,38 @@ class ShootingProblem:
         J : ndarray, only if ``jac``
         """
         thetas = np.ascontiguousarray(theta.reshape(2 * self.ng, -1))
+        tabs = self.tables(thetas, jac)
+        return self.evaluate_tables(tabs, jac, thetas if stage == 2 else None)
+
+    def evaluate_tables(self, tabs, jac=True, thetas=None):
+        """Stage-1 residuals (and Jacobian) from node tables; stage 1 + 2 given the networks.
+
+        Parameters
+        ----------
+        tabs : tuple
+            ``(XI, LA, DX, DL)`` node tables of any parametrisation
+            (:func:`hhsym.estimate.tables.node_tables`); Jacobian columns
+            follow ``DX``'s last axis, gate by gate.
+        jac : bool
+            Also return the Jacobian.
+        thetas : ndarray (2 ng, P), optional
+            The networks behind the tables; if given, the stage-2 (multiple
+            shooting) residuals are appended.
+
+        Returns
+        -------
+        r : ndarray or None
+        J : ndarray or None, only if ``jac``
+        """
+        if not all(np.all(np.isfinite(t)) for t in tabs):
+            return (None, None) if jac else None
+        NP = self.ng * tabs[2].shape[2]
         rs, Js = [], []
-        s1 = 1.0 / np.sqrt(max(self.n1, 1))
+        s1 = 1.0 / np.sqrt(max(self.n1, 1e-12))
         s2 = np.sqrt(self.shooting_weight / max(self.n2, 1))
         a = self.arr
-        for tr in self.traces:
-            ok, Q, G, X, S = self._gates(thetas, tr, jac, stage == 2)
+        gates = _POOL.map(lambda tr: self._gates(tabs, tr, jac, NP), self.traces)
+        for tr, (ok, Q, G, X, S) in zip(self.traces, gates):
             if not ok:
                 return (None, None) if jac else None
             ib = tr["ib"]
@@ -212,7 +296,7 @@ class ShootingProblem:
             rs.append(w * (tr["dV"] - np.diff(Q[ib])))
             if jac:
                 Js.append(-w[:, None] * np.diff(G[ib], axis=0))
-            if stage == 2 and len(tr["starts"]):
+            if thetas is not None and len(tr["starts"]):
                 nres = tr["Ls"] // tr["stride"]
                 R = np.empty((len(tr["starts"]), nres))
                 J2 = np.empty((R.size if jac else 0, thetas.size))

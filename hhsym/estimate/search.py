@@ -16,10 +16,10 @@ positive and the gate stays in (0, 1) by construction.  With
 constant (bell-shaped, monotone or flat) — the generic two-state gating shape,
 nothing specific to one model.
 
-The cost is the stage-1 charge balance of :mod:`hhsym.estimate.kernels`
-(gates driven by the measured V), evaluated here from the rates at the step
-midpoints by a small numba recursion; Jacobians are by forward differences
-(a dozen or two parameters).  :func:`global_search` screens many random
+The cost is the estimator's stage-1 charge balance (gates driven by the
+measured V, weighted windows, sub-steps), evaluated by the same table kernel
+(:mod:`hhsym.estimate.tables`) with the family's curves tabulated over the
+voltage nodes, so Jacobians are exact and cost one pass.  :func:`global_search` screens many random
 starts on a stretch of the data, refines the best few with
 Levenberg–Marquardt, then refines the winner with cubic polynomials.
 
@@ -35,51 +35,11 @@ patterns after a short network stage, not by the family cost.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from hhsym.estimate.optimize import levenberg_marquardt
+from hhsym.estimate.problem import DV_SCALE, ShootingProblem
 
 __all__ = ["GateFamily", "global_search"]
-
-
-@njit(cache=True)
-def _charge_residuals(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, x0, xinf, E, L, b0, out):
-    """Charge-balance residuals (mV) over windows of L steps from sample b0.
-
-    Gates start at ``x0`` and follow ``x_{k+1} = xinf_k + (x_k - xinf_k) E_k``
-    (exponential midpoint rule); returns the number of residuals written.
-    """
-    n = V.shape[0]
-    ng = xinf.shape[0]
-    x = x0.copy()
-    Q = 0.0
-    r = 0
-    F_prev = 0.0
-    Qa = 0.0
-    Va = 0.0
-    for k in range(n):
-        I_ion = 0.0
-        for c in range(ch_g.shape[0]):
-            cond = ch_g[c]
-            for j in range(ng):
-                if gate_ch[j] == c:
-                    cond *= x[j] ** gate_pow[j]
-            I_ion += cond * (V[k] - ch_E[c])
-        F = (I[k] - I_ion) / C
-        if k > 0:
-            Q += 0.5 * dt * (F + F_prev)
-        F_prev = F
-        if k >= b0 and (k - b0) % L == 0:
-            if k > b0 and r < out.shape[0]:
-                out[r] = (V[k] - Va) - (Q - Qa)
-                r += 1
-            Qa = Q
-            Va = V[k]
-        if k == n - 1:
-            break
-        for j in range(ng):
-            x[j] = xinf[j, k] + (x[j] - xinf[j, k]) * E[j, k]
-    return r
 
 
 class GateFamily:
@@ -87,8 +47,8 @@ class GateFamily:
 
     Parameters
     ----------
-    arrays : dict
-        Model structure from :func:`hhsym.estimate.problem.model_arrays`.
+    model : ConductanceModel
+        Template (structure, conductances, reversal potentials, powers).
     data : list of (dt, V, I)
         Step (ms), V (mV), I (µA/cm²).
     center, scale : float
@@ -102,26 +62,27 @@ class GateFamily:
         parameter is then the log of the slope's magnitude.
     tau_min : float
         Time-constant floor (ms).
+    dv_scale : float or None
+        Window weights as in the estimator (:func:`hhsym.estimate.problem.window_weights`).
+    substeps : int, optional
+        Sub-steps per sample (:func:`hhsym.estimate.tables.refine`); default as in the estimator.
     """
 
-    def __init__(self, arrays, data, center, scale, deg=(1, 2), window=0.25, burn_in=0.0, signs=None,
-                 tau_min=0.0):
-        self.a = arrays
+    def __init__(self, model, data, center, scale, deg=(1, 2), window=0.25, burn_in=0.0, signs=None,
+                 tau_min=0.0, dv_scale=DV_SCALE, substeps=None):
         self.signs = None if signs is None else np.asarray(signs, dtype=float)
         self.tau_min = float(tau_min)
         if self.signs is not None and int(deg[0]) != 1:
             raise ValueError("signs need a Boltzmann (degree-1) steady state")
-        self.ng = len(arrays["gate_names"])
         self.c, self.s = float(center), float(scale)
         self.deg = tuple(int(d) for d in deg)
-        self.traces = []
-        for dt, V, I in data:
-            L = max(1, int(round(window / dt)))
-            b0 = min(int(round(burn_in / dt)), len(V) - 1)
-            nres = (len(V) - 1 - b0) // L
-            if nres > 0:
-                self.traces.append((dt, V, I, 0.5 * (V[1:] + V[:-1]), L, b0, nres))
-        self.n_res = sum(t[-1] for t in self.traces)
+        ng = len(model.gates)
+        self.problem = ShootingProblem(model, data, np.array([1, 1], dtype=np.int64), np.zeros((2 * ng, 3)),
+                                       window=window, burn_in=burn_in, n_shooting=0, parametrisation="gate",
+                                       tau_min=tau_min, dv_scale=dv_scale, substeps=substeps)
+        self.ng = ng
+        u = (self.problem.table.nodes - self.c) / self.s
+        self._powers = np.array([u ** i for i in range(max(self.deg) + 1)])  # (deg + 1, K)
 
     @property
     def n_per_gate(self):
@@ -146,40 +107,47 @@ class GateFamily:
         lt = np.logaddexp(np.log(self.tau_min), lt) if self.tau_min > 0 else lt
         return np.exp(-np.logaddexp(0.0, -z) - lt), np.exp(-np.logaddexp(0.0, z) - lt)
 
+    def tables(self, p, jac):
+        """Node tables of the family (:func:`hhsym.estimate.tables.node_tables` layout)."""
+        p = np.asarray(p, dtype=float).reshape(self.ng, self.n_per_gate)
+        dz = self.deg[0] + 1
+        U = self._powers
+        z = p[:, :dz] @ U[:dz]
+        if self.signs is not None:  # slope = sign * exp(p1)
+            slope = self.signs * np.exp(np.clip(p[:, 1], -30.0, 30.0))
+            z = z + (slope - p[:, 1])[:, None] * U[1]
+        lt = p[:, dz:] @ U[:self.deg[1] + 1]
+        zc, ltc = np.clip(z, -40.0, 40.0), np.clip(lt, -25.0, 25.0)
+        xinf = 1.0 / (1.0 + np.exp(-zc))
+        et = np.exp(ltc)
+        lam = 1.0 / (self.tau_min + et)
+        K = U.shape[1]
+        DX = np.zeros((self.ng, K if jac else 0, self.n_per_gate))
+        DL = np.zeros((self.ng, K if jac else 0, self.n_per_gate))
+        if jac:
+            q = xinf * (1.0 - xinf) * (zc == z)
+            cl = -lam * lam * et * (ltc == lt)
+            for i in range(dz):
+                DX[:, :, i] = q * U[i]
+            if self.signs is not None:
+                DX[:, :, 1] *= slope[:, None]
+            for i in range(self.deg[1] + 1):
+                DL[:, :, dz + i] = cl * U[i]
+        return np.ascontiguousarray(xinf), np.ascontiguousarray(lam), DX, DL
+
     def residuals(self, p):
-        """Scaled residuals (mV / sqrt(count)); large finite values if non-finite."""
-        a = self.a
-        out = []
-        for dt, V, I, Vm, L, b0, nres in self.traces:
-            z, lt = self.curves(p, Vm)
-            xinf = np.ascontiguousarray(1.0 / (1.0 + np.exp(-z)))
-            E = np.ascontiguousarray(np.exp(-dt / (self.tau_min + np.exp(lt))))
-            z0, _ = self.curves(p, V[:1])
-            x0 = np.ascontiguousarray(1.0 / (1.0 + np.exp(-z0[:, 0])))
-            o = np.zeros(nres)
-            _charge_residuals(V, I, dt, a["C"], a["ch_g"], a["ch_E"], a["gate_ch"], a["gate_pow"],
-                              x0, xinf, E, L, b0, o)
-            out.append(o)
-        r = np.concatenate(out) / np.sqrt(max(self.n_res, 1))
-        return np.where(np.isfinite(r), r, 1e6)
+        """Scaled stage-1 residuals (mV / sqrt(count)); ``None`` if non-finite."""
+        return self.problem.evaluate_tables(self.tables(p, False), False)
 
     def cost(self, p):
+        """Half the sum of squared residuals (``inf`` if non-finite)."""
         r = self.residuals(p)
-        return 0.5 * float(r @ r)
+        return np.inf if r is None else 0.5 * float(r @ r)
 
     def lm_fun(self):
-        """``fun(p, jac)`` for :func:`levenberg_marquardt` (forward-difference Jacobian)."""
+        """``fun(p, jac)`` for :func:`levenberg_marquardt` (exact Jacobian of the discrete map)."""
         def fun(p, jac):
-            r = self.residuals(p)
-            if not jac:
-                return r
-            J = np.empty((r.size, p.size))
-            for i in range(p.size):
-                h = 1e-6 * max(1.0, abs(p[i]))
-                q = p.copy()
-                q[i] += h
-                J[:, i] = (self.residuals(q) - r) / h
-            return r, J
+            return self.problem.evaluate_tables(self.tables(p, jac), jac)
         return fun
 
     def random_start(self, rng, v_lo, v_hi):
@@ -241,7 +209,7 @@ def _stretch(data, length):
 def _successive_halving(fam, starts, n_refine, max_iter, label, kw):
     """Refine the best ``n_refine`` of the sorted ``(cost, params)`` starts by successive halving.
 
-    Many short Levenberg–Marquardt runs first; the best quarter continues with twice the
+    Many short Levenberg–Marquardt runs first; the best third continues with twice the
     iterations, until two or fewer remain.  Falls back to the best start if every run fails.
 
     Returns
@@ -249,7 +217,7 @@ def _successive_halving(fam, starts, n_refine, max_iter, label, kw):
     (params, cost)
     """
     pool = [p for _, p in starts[:max(1, int(n_refine))]]
-    iters = max(2, int(max_iter) // 8)
+    iters = max(3, int(max_iter) // 6)
     done = [(c, p) for c, p in starts[:1]]
     rnd = 0
     while pool:
@@ -269,20 +237,21 @@ def _successive_halving(fam, starts, n_refine, max_iter, label, kw):
                   " ".join(f"{c:.3g}" for c, _ in done[:12]))
         if len(done) <= 1 or len(pool) <= 2:
             break
-        pool = [q for _, q in done[:max(1, len(done) // 4)]]
+        pool = [q for _, q in done[:max(1, (len(done) + 2) // 3)]]
         iters *= 2
         rnd += 1
     return done[0][1], done[0][0]
 
 
-def family_search(arrays, data, center, scale, rng, signs=None, n_starts=300, n_refine=32, window=0.25,
-                  max_iter=40, tau_min=0.0, v_lim=None, verbose=0, history=None, label="search"):
+def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_refine=32, window=0.25,
+                  max_iter=40, tau_min=0.0, v_lim=None, verbose=0, history=None, label="search",
+                  dv_scale=DV_SCALE, substeps=None):
     """Multi-start search of the Boltzmann / log-quadratic family (optionally sign-constrained).
 
     Parameters
     ----------
-    arrays : dict
-        Model structure (:func:`hhsym.estimate.problem.model_arrays`).
+    model : ConductanceModel
+        Template (structure, conductances, reversal potentials, powers).
     data : list of (dt, V, I)
         The recordings to fit (e.g. a stretch of each trace).
     center, scale : float
@@ -291,7 +260,9 @@ def family_search(arrays, data, center, scale, rng, signs=None, n_starts=300, n_
     signs : array of ±1, optional
         Sign of dx_inf/dV per gate (``None``: free).
     n_starts, n_refine : int
-        Random starts screened; best ones refined by successive halving.
+        Random starts drawn; the first ``n_refine`` with finite cost are
+        refined by successive halving (a raw start's cost does not predict
+        where Levenberg–Marquardt takes it, so none is preferred by it).
     window : float
         Charge-balance window (ms).
     max_iter : int
@@ -300,6 +271,8 @@ def family_search(arrays, data, center, scale, rng, signs=None, n_starts=300, n_
         Time-constant floor (ms).
     v_lim : (float, float), optional
         Range (mV) of the random half-activation potentials (default: the data's).
+    dv_scale, substeps :
+        Window weights and sub-steps (:class:`GateFamily`).
 
     Returns
     -------
@@ -311,25 +284,29 @@ def family_search(arrays, data, center, scale, rng, signs=None, n_starts=300, n_
     """
     if v_lim is None:
         v_lim = (min(float(d[1].min()) for d in data), max(float(d[1].max()) for d in data))
-    fam = GateFamily(arrays, data, center, scale, deg=(1, 2), window=window, signs=signs, tau_min=tau_min)
+    fam = GateFamily(model, data, center, scale, deg=(1, 2), window=window, signs=signs, tau_min=tau_min,
+                     dv_scale=dv_scale, substeps=substeps)
     starts = []
-    for _ in range(int(n_starts)):
+    for _ in range(int(n_starts)):  # the cost of a raw start says nothing of where LM takes it: keep draw order
         p = fam.random_start(rng, *v_lim)
-        starts.append((fam.cost(p), p))
-    starts.sort(key=lambda t: t[0])
+        c = fam.cost(p)
+        if np.isfinite(c):
+            starts.append((c, p))
+    if not starts:
+        raise FloatingPointError("no random start of the gate family gives finite residuals")
     kw = dict(verbose=verbose, history=history)
     best, cost = _successive_halving(fam, starts, n_refine, max_iter, label, kw)
     return fam, best, cost
 
 
-def global_search(arrays, data, center, scale, rng, n_starts=300, n_refine=32, stretch=60.0, window=0.25,
+def global_search(model, data, center, scale, rng, n_starts=300, n_refine=32, stretch=60.0, window=0.25,
                   max_iter=40, verbose=0, history=None):
     """Multi-start search of the generic gate family; returns a rate function.
 
     Parameters
     ----------
-    arrays : dict
-        Model structure (:func:`hhsym.estimate.problem.model_arrays`).
+    model : ConductanceModel
+        Template (structure, conductances, reversal potentials, powers).
     data : list of (dt, V, I)
     center, scale : float
         V normalisation (mV).
@@ -355,7 +332,7 @@ def global_search(arrays, data, center, scale, rng, n_starts=300, n_refine=32, s
     lo = min(float(d[1].min()) for d in data)
     hi = max(float(d[1].max()) for d in data)
     short = _stretch(data, stretch)
-    fam = GateFamily(arrays, short, center, scale, deg=(1, 2), window=window)
+    fam = GateFamily(model, short, center, scale, deg=(1, 2), window=window)
     starts = []
     for _ in range(int(n_starts)):
         p = fam.random_start(rng, lo, hi)
@@ -363,7 +340,7 @@ def global_search(arrays, data, center, scale, rng, n_starts=300, n_refine=32, s
     starts.sort(key=lambda t: t[0])
     kw = dict(verbose=verbose, history=history)
     best, _ = _successive_halving(fam, starts, n_refine, max_iter, "search", kw)
-    fam3 = GateFamily(arrays, short, center, scale, deg=(3, 3), window=window)
+    fam3 = GateFamily(model, short, center, scale, deg=(3, 3), window=window)
     p3, c3 = levenberg_marquardt(fam3.lm_fun(), fam3.lift(best, fam), 0.0, np.zeros(fam3.ng * fam3.n_per_gate),
                                  max_iter=max_iter, mu0=1e-2, label="search+", **kw)
     return (lambda V: fam3.rates(p3, V)), c3
