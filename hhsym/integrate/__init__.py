@@ -11,11 +11,6 @@ generated module that also defines the model functions the kernel calls:
 ``relax_block(Y, I, P, K, T)``
     relaxation form ``dy/dt = K (T - y)`` of every state (exact for gates,
     and for V with the gates frozen);
-``rhs_tuple(y, p, I_j)``, ``relax_tuple(y, p, I_j)``
-    the same for one neuron whose states ``y`` and parameters ``p`` are
-    tuples (inlined), with the tuple helpers ``load_state``, ``load_params``,
-    ``store_state``, ``axpy`` and ``exp_relax``: the fixed-step methods keep
-    a neuron's stages in registers in one loop over the block;
 ``stim_in(i, t, lo, hi, ptr, kind, par, data)``
     stimulus ``i`` at ``t`` as seen from inside the step ``[lo, hi]``
     (with ``stim_at``, ``piecewise_constant`` and ``constant_segment`` from

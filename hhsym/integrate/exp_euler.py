@@ -14,12 +14,16 @@ ENTRY = engine_fixed.ENTRY
 
 # --- kernel source below ---
 STIM_STAGES = 1
-WORK = 0
+WORK = 2
 
 
 def step(Y, I3, P, dt, W):
     """Advance the block Y (n_states, n) by one exponential-Euler step of dt (ms), in place."""
-    for j in range(Y.shape[1]):
-        y = load_state(Y, j)
-        k, target = relax_tuple(y, load_params(P, j), I3[0, j])
-        store_state(Y, j, exp_relax(y, k, target, dt))
+    ns = Y.shape[0]
+    nb = Y.shape[1]
+    K = W[0]
+    T = W[1]
+    relax_block(Y, I3[0], P, K, T)
+    for s in range(ns):
+        for j in range(nb):
+            Y[s, j] = T[s, j] + (Y[s, j] - T[s, j]) * vexp(-dt * K[s, j])
