@@ -1,6 +1,6 @@
 """Benchmark of issue 3: rate recovery, held-out spike coincidence and fit time.
 
-Run:  python benchmarks/bench_fit.py [--budget SECONDS] [--hidden 16,16] [--models HH,made-up]
+Run:  python benchmarks/bench_fit.py [--budget SECONDS] [--hidden 16] [--models HH,made-up]
                                      [--noise 0,0.5] [--no-peer] [--peer-factor 2] [--peer-max 240]
 
 For Hodgkin–Huxley and for a model with made-up rate constants (same channel
@@ -14,7 +14,10 @@ noisy current (OU) are simulated with hhsym, fitted noise-free and with
 * max |x_inf error| and max relative tau error over [-75, 20] mV;
 * Γ (±2 ms) between the learned and the true model on a held-out stimulus
   (step + OU noise, 300 ms);
-* fit wall time (s) on this machine.
+* fit wall time (s) on this machine;
+* the distillation of each fit (issue 4): how many rates land in their true
+  literature form, the closed-form model's max relative rate error over
+  [-75, 20] mV and its held-out Γ, and the distillation time.
 
 The peer of the issue (same network trained by backpropagation through an
 ODE solver with PyTorch + torchdiffeq; benchmarks/_torch_peer.py) is run after
@@ -52,8 +55,9 @@ def made_up_model():
 
 
 def data(model, noise, dt=0.025):
-    train = [simulate(model, OUNoise(mean=7.0 + 3 * k, sigma=6.0, tau=3.0, seed=11 + k), 300.0, dt=dt)
-             for k in range(2)]
+    # integrated at dt/5 and sampled at dt (a recording samples a continuous process)
+    train = [simulate(model, OUNoise(mean=7.0 + 3 * k, sigma=6.0, tau=3.0, seed=11 + k), 300.0, dt=dt / 5,
+                      dt_out=dt) for k in range(2)]
     if noise:
         train = [tr.with_noise(noise, seed=100 + k) for k, tr in enumerate(train)]
     held = Step(8.0, 20.0, 280.0) + OUNoise(mean=0.0, sigma=4.0, tau=2.0, seed=99)
@@ -70,8 +74,8 @@ def score(est, model, held):
     tau_err = max(float(np.max(np.abs(ta_f[g] / ta_t[g] - 1.0))) for g in ta_t)
     try:
         t0 = time.perf_counter()
-        a = simulate(model, held, 300.0, dt=0.01)
-        b = simulate(est.model_, held, 300.0, dt=0.01)
+        a = simulate(model, held, 300.0, dt=0.005, dt_out=0.025)
+        b = est.replay(a)  # the hybrid model under the same current, rk4 at 0.025 ms, no compilation
         sim_time = time.perf_counter() - t0
         gamma = coincidence_factor(spike_times(a.t, a.V), spike_times(b.t, b.V), 2.0, 300.0)
         n_spikes = (len(spike_times(a.t, a.V)), len(spike_times(b.t, b.V)))
@@ -79,6 +83,32 @@ def score(est, model, held):
         gamma, n_spikes, sim_time = float("nan"), (0, 0), float("nan")
         print(f"  held-out simulation failed: {type(exc).__name__}: {exc}")
     return grid_err, in_range, x_err, tau_err, gamma, n_spikes, sim_time
+
+
+def distilled(est, model, train, held):
+    """Distil the fit (Julia-free default backend) and score the closed-form model."""
+    import hhsym
+
+    t0 = time.perf_counter()
+    dist = hhsym.distill(est, traces=train, time_limit=20.0, max_iter=15)
+    seconds = time.perf_counter() - t0
+    true_forms = hhsym.distill(_Exact(model, est.v_range_), backend="forms", refine=False).forms
+    right = sum(dist.forms[k] == f for k, f in true_forms.items())
+    err = rate_errors(dist.model, model, (-75.0, 20.0))
+    a = simulate(model, held, 300.0, dt=0.005, dt_out=0.025)
+    b = simulate(dist.model, held, 300.0, dt=0.005, dt_out=0.025)
+    gamma = coincidence_factor(spike_times(a.t, a.V), spike_times(b.t, b.V), 2.0, 300.0)
+    return dist, right, len(true_forms), max(err.values()), gamma, seconds
+
+
+class _Exact:
+    """The true rates as an 'estimator': which literature form each true rate is (forms backend)."""
+
+    def __init__(self, model, v_range):
+        self.model, self.v_range_ = model, v_range
+
+    def predict_rates(self, V):
+        return self.model.evaluate_rates(V)
 
 
 def torch_peer(model, train, hidden, est, our_err, factor, cap):
@@ -97,10 +127,10 @@ def torch_peer(model, train, hidden, est, our_err, factor, cap):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=float, default=55.0, help="time_limit of each fit (s)")
-    ap.add_argument("--hidden", default="16,16")
+    ap.add_argument("--hidden", default="16")
     ap.add_argument("--models", default="HH,made-up")
     ap.add_argument("--noise", default="0,0.5", help="noise levels on V (mV)")
-    ap.add_argument("--starts", type=int, default=16, help="n_starts (refined family starts per role pattern)")
+    ap.add_argument("--starts", type=int, default=8, help="n_starts (refined family starts per role pattern)")
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=None,
                     help="run the torch + torchdiffeq peer (default: when both import)")
     ap.add_argument("--peer-factor", type=float, default=2.0, help="peer's training budget / hhsym's fit time")
@@ -118,30 +148,37 @@ def main():
         for noise in (float(x) for x in args.noise.split(",")):
             train, held = data(model, noise)
             est = RateEstimator(model, hidden=hidden, time_limit=args.budget, random_state=0,
-                                max_iter=(40, 200, 10), n_starts=args.starts)
+                                max_iter=(40, 5000, 10), n_starts=args.starts)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 est.fit(train)
             err, err_in, x_err, tau_err, gamma, spikes, _ = score(est, model, held)
+            dist, right, n_rates, d_err, d_gamma, d_time = distilled(est, model, train, held)
             rows.append((name, noise, max(err.values()), np.nanmax(list(err_in.values())), x_err, tau_err,
-                         gamma, spikes, est.fit_time_))
+                         gamma, spikes, est.fit_time_, right, n_rates, d_err, d_gamma, d_time))
             print(f"{name:8s} noise {noise:.1f} mV: fit {est.fit_time_:.1f} s, cost {est.cost_:.3g}, roles "
                   f"{est.roles_}", flush=True)
             print(f"  max rel err [-75,20]      {{{', '.join(f'{k}: {v:.3g}' for k, v in err.items())}}}")
             print(f"  ... where rate >= 5% a+b  {{{', '.join(f'{k}: {v:.3g}' for k, v in err_in.items())}}}",
                   flush=True)
+            print(f"  distilled ({d_time:.1f} s): {right}/{n_rates} forms right, max rel err [-75,20] {d_err:.3g}, "
+                  f"held-out Gamma {d_gamma:.3f}")
+            for k, r in dist.rates.items():
+                print(f"    {k:8s} {r.chosen.form:28s} {r.expr}")
             if peer_on:
                 peers.append((name, noise, torch_peer(model, train, hidden, est, max(err.values()),
                                                     args.peer_factor, args.peer_max)))
                 print("  torch peer:", peers[-1][2], flush=True)
     print()
     print(f"{'model':8s} {'noise':>5s} {'err[-75,20]':>11s} {'err(>=5%)':>10s} {'|dx_inf|':>9s} "
-          f"{'tau rel':>9s} {'Gamma':>6s} {'spikes t/l':>10s} {'fit s':>6s}")
-    for name, noise, e, ein, xe, te, g, sp, ft in rows:
+          f"{'tau rel':>9s} {'Gamma':>6s} {'spikes t/l':>10s} {'fit s':>6s} | {'forms':>5s} {'d.err':>7s} "
+          f"{'d.Gamma':>7s} {'d. s':>5s}")
+    for name, noise, e, ein, xe, te, g, sp, ft, right, n_rates, de, dg, dtm in rows:
         print(f"{name:8s} {noise:5.1f} {e:11.3g} {ein:10.3g} {xe:9.3g} {te:9.3g} {g:6.3f} "
-              f"{f'{sp[0]}/{sp[1]}':>10s} {ft:6.1f}")
+              f"{f'{sp[0]}/{sp[1]}':>10s} {ft:6.1f} | {f'{right}/{n_rates}':>5s} {de:7.3g} {dg:7.3f} {dtm:5.1f}")
     print()
     print("targets (issue 3): err <= 0.02 noise-free, <= 0.05 at 0.5 mV; Gamma >= 0.98; fit <= 60 s")
+    print("targets (issue 4, distilled 'd.'): 6/6 forms, constants within 2 % (5 % at 0.5 mV); Gamma >= 0.98")
     print("torch + torchdiffeq peer (same networks, backprop through odeint, max rel err [-75,20]):",
           peer_why if peer_on else (peer_why if not peer_ok else "skipped (--no-peer)"))
     for name, noise, line in peers:

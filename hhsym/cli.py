@@ -183,7 +183,7 @@ def _cmd_report(args):
 def _cmd_demo(args):
     from hhsym.demo import run_demo
 
-    run_demo(args.out, verbose=True)
+    run_demo(args.out, verbose=True, noise=args.noise)
     return 0
 
 
@@ -247,6 +247,8 @@ def _parser():
     demo = sub.add_parser("demo", help="the whole pipeline on simulated HH data, with a report",
                           epilog=_EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--out", default="hhsym-demo", help="output folder (default ./hhsym-demo)")
+    demo.add_argument("--noise", type=float, default=0.0,
+                      help="Gaussian noise on the recorded V (mV, default 0; see the README's limitations)")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

@@ -15,6 +15,7 @@ import numpy as np
 from hhsym.atomic import atomic_write
 from hhsym.errors import HHSymError, SimulationError
 from hhsym.metrics import coincidence_factor, spike_times
+from hhsym.model import ConductanceModel
 from hhsym.simulate import simulate
 from hhsym.stimuli import FromArray
 
@@ -30,7 +31,9 @@ def replay(model, trace, method="rk4"):
 
     Parameters
     ----------
-    model : ConductanceModel
+    model : ConductanceModel or RateEstimator
+        A fitted estimator is run by its compile-free :meth:`replay` (the
+        same RK4 scheme; compiling a new network model takes tens of seconds).
     trace : Trace
         Recording on a uniform grid (ms, mV, µA/cm²).
     method : str
@@ -41,6 +44,11 @@ def replay(model, trace, method="rk4"):
     Trace or None
         None when the model diverges under this current (reported in the text).
     """
+    if not isinstance(model, ConductanceModel) and getattr(model, "gates_", None) and method == "rk4":
+        try:
+            return model.replay(trace)
+        except SimulationError:
+            return None
     stim = FromArray(trace.t - trace.t[0], trace.I)
     try:
         return simulate(model, stim, float(trace.t[-1] - trace.t[0]), dt=trace.dt, method=method,
@@ -100,7 +108,7 @@ def write_report(out, recordings, estimator, distillation=None, truth=None, held
     metrics = {}
     start = time.perf_counter()
     lo, hi = (float(v) for v in estimator.v_range_)
-    models = {"hybrid (networks)": estimator.model_}
+    models = {"hybrid (networks)": estimator if getattr(estimator, "gates_", None) else estimator.model_}
     if closed is not None:
         models["distilled (closed forms)"] = closed
 

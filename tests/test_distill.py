@@ -89,6 +89,26 @@ def traces(hh):
 
 
 # ---------------------------------------------------------------------- forms
+def test_sampling_only_where_rates_matter(hh):
+    """Network values where a rate is < 5 % of alpha + beta do not steer the choice of form."""
+    class Wild(StubEstimator):  # wrong by up to 50x where each rate does not matter
+        def predict_rates(self, V_values):
+            out = super().predict_rates(V_values)
+            for g in ("m", "h", "n"):
+                a, b = out[f"alpha_{g}"], out[f"beta_{g}"]
+                for k, r in ((f"alpha_{g}", a), (f"beta_{g}", b)):
+                    out[k] = np.where(r < 0.01 * (a + b), r * np.exp(-2.0 - 2.0 * np.cos(V_values / 3.0)), r)
+            return out
+
+    dist = distill(Wild(hh, error=0.02), backend="forms", refine=False)
+    blind = distill(Wild(hh, error=0.02), backend="forms", refine=False, min_share=None)
+    assert blind.forms != dist.forms  # sampling everywhere, the wild values do steer the forms
+    assert dist.forms == {k: form for k, (form, _) in HH.items()}
+    assert _max_constant_error(dist.constants) < 0.10
+    with pytest.raises(InvalidArgumentError, match="min_share"):
+        distill(StubEstimator(hh), backend="forms", refine=False, min_share=0.7)
+
+
 def test_recovers_six_hh_forms_within_one_percent(exact):
     assert isinstance(exact, Distillation)
     assert exact.forms == {k: form for k, (form, _) in HH.items()}
@@ -97,7 +117,7 @@ def test_recovers_six_hh_forms_within_one_percent(exact):
 
 
 def test_simplest_rule_recovers_forms_from_imperfect_networks(hh):
-    dist = distill(StubEstimator(hh, error=0.02), backend="forms", refine=False)
+    dist = distill(StubEstimator(hh, error=0.02), backend="forms", refine=False, min_share=None)
     assert dist.forms == {k: form for k, (form, _) in HH.items()}
     assert _max_constant_error(dist.constants) < 0.05
     for r in dist.rates.values():
@@ -236,7 +256,7 @@ def test_shooting_loss_equals_the_estimators(hh):
 
 def test_refinement_lowers_the_loss_and_fixes_constants(hh, traces):
     stub = StubEstimator(hh, error=0.03)
-    dist = distill(stub, backend="forms", traces=traces, refine=True, max_iter=8)
+    dist = distill(stub, backend="forms", traces=traces, refine=True, max_iter=20)
     ref = dist.refinement
     assert ref["accepted"] and ref["loss_refined"] <= ref["loss_distilled"]
     assert ref["loss_refined"] < 0.2 * ref["loss_distilled"]

@@ -175,6 +175,24 @@ def test_save_load_round_trip(trace, tmp_path):
     assert back.roles_ == est.roles_ and set(back.gates_) == {"m", "h", "n"}
 
 
+def test_replay_matches_simulate_of_model_(trace):
+    """The compile-free replay of the hybrid model is simulate(model_, rk4) on the recording's grid."""
+    from hhsym.simulate import simulate
+    from hhsym.stimuli import FromArray
+    from hhsym.traces.trace import Trace
+
+    model = hodgkin_huxley()
+    est = RateEstimator(model, hidden=(3,), prior=model, max_iter=(0, 2, 0), random_state=0)
+    est.fit(trace)
+    rec = Trace(np.asarray(trace.t), np.asarray(trace.V), np.asarray(trace.I))
+    ours = est.replay(rec)
+    ref = simulate(est.model_, FromArray(rec.t - rec.t[0], rec.I), float(rec.t[-1] - rec.t[0]), dt=rec.dt,
+                   method="rk4", y0={"V": float(rec.V[0])})
+    assert np.sum((ref.V[:-1] < 0) & (ref.V[1:] >= 0)) >= 1  # spikes: a demanding comparison
+    np.testing.assert_allclose(ours.V, ref.V, rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(ours.t, rec.t)
+
+
 def test_fit_is_reproducible(trace):
     kw = dict(hidden=(3,), max_iter=(3, 3, 0), n_starts=1, random_state=7)
     a = RateEstimator(hodgkin_huxley(), **kw).fit(trace).predict_rates([-60.0, 0.0])

@@ -167,9 +167,25 @@ def _loss_options(estimator):
     return out
 
 
+#: Fewest samples of a rate's identifiable range before distil falls back to the whole range.
+MIN_SAMPLES = 20
+
+
+def _identifiable(learned, template, min_share, n):
+    """Rate name -> boolean mask of the samples where the rate is >= ``min_share`` of alpha + beta."""
+    masks = {}
+    for g in template.gates:
+        a, b = (np.asarray(learned[f"{kind}_{g.name}"], dtype=float) for kind in ("alpha", "beta"))
+        for kind, r in (("alpha", a), ("beta", b)):
+            m = np.ones(n, dtype=bool) if min_share is None else r >= float(min_share) * (a + b)
+            masks[f"{kind}_{g.name}"] = m if m.sum() >= MIN_SAMPLES else np.ones(n, dtype=bool)
+    return masks
+
+
 # ---------------------------------------------------------------------- distill
 def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, select="simplest",
-            tolerance=0.02, open_margin=0.05, trust=0.05, max_iter=30, time_limit=None, verbose=0):
+            tolerance=0.02, open_margin=0.05, trust=0.05, max_iter=30, time_limit=None, min_share=0.05,
+            verbose=0):
     r"""Turn learned rate networks into closed-form expressions and a model.
 
     Parameters
@@ -206,6 +222,13 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         Maximum Levenberg–Marquardt steps of the refinement.
     time_limit : float, optional
         Soft wall-time budget of the refinement (s).
+    min_share : float or None
+        Each rate is sampled only where it is at least this share of its
+        gate's :math:`\alpha + \beta` (by the networks): elsewhere it barely
+        moves its gate, the recording cannot identify it, and the network's
+        values there are extrapolation that would steer the choice of form.
+        Falls back to the whole supported range when fewer than
+        ``MIN_SAMPLES`` samples remain; ``None`` samples the whole range.
     verbose : int
         Progress lines when > 0.
 
@@ -300,16 +323,21 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         raise invalid("estimator", estimator, f"predict_rates giving every rate of its model (lacks {missing})")
     t_sampling = time.perf_counter() - t0
 
+    if min_share is not None and (isinstance(min_share, bool) or not isinstance(min_share, (int, float))
+                                  or not 0 <= min_share < 0.5):
+        raise invalid("min_share", min_share, "a share in [0, 0.5) (e.g. 0.05) or None")
+    masks = _identifiable(learned, template, min_share, grid.size)
     fits, chosen, t_backend, literature = {}, {}, {}, {}
     for k in names:
         r_k = np.asarray(learned[k], dtype=float)
-        fits[k] = engine.fit_rate(grid, r_k, k)
+        mk = masks[k]
+        fits[k] = engine.fit_rate(grid[mk], r_k[mk], k)
         t_backend[k] = fits[k].seconds
         literature[k] = []
         if select == "simplest" and fits[k].backend == "forms" and \
                 not all(is_family_form(c.form) for c in fits[k].front):
             # the fallback ran: its open forms may dominate (hide) literature forms
-            lit = _literature_backend(engine).fit_rate(grid, r_k, k)
+            lit = _literature_backend(engine).fit_rate(grid[mk], r_k[mk], k)
             literature[k] = [c for c in lit.front if c not in fits[k].front]
             t_backend[k] += lit.seconds
         chosen[k] = select_candidate(fits[k], select, tolerance, open_margin, literature[k])
@@ -325,7 +353,8 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         t0 = time.perf_counter()
         options = _loss_options(estimator)
         result = refine_constants(template, params, data, options, max_iter=max_iter, time_limit=time_limit,
-                                  verbose=verbose, anchor=learned, grid=grid, trust=trust)
+                                  verbose=verbose, grid=grid, trust=trust,
+                                  anchor=learned)
         accepted = bool(np.isfinite(result["loss_refined"]) and result["loss_refined"] <= result["loss_initial"])
         if result["problem"]:
             warnings.warn(f"refinement skipped: the distilled model fails on the traces "
