@@ -182,6 +182,17 @@ def _identifiable(learned, template, min_share, n):
     return masks
 
 
+#: Largest factor between a rate fitted on its identifiable range and the network elsewhere.
+WILD_FACTOR = 100.0
+
+
+def _tame(expr, grid, learned):
+    """Whether ``expr`` stays within ``WILD_FACTOR`` of the network on the whole supported range."""
+    with np.errstate(all="ignore"):
+        ratio = evaluate_expr(expr, grid) / learned
+    return bool(np.all(np.isfinite(ratio)) and np.all(np.abs(np.log(ratio)) <= math.log(WILD_FACTOR)))
+
+
 # ---------------------------------------------------------------------- distill
 def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, select="simplest",
             tolerance=0.02, open_margin=0.05, trust=0.05, max_iter=30, time_limit=None, min_share=0.05,
@@ -228,7 +239,10 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         moves its gate, the recording cannot identify it, and the network's
         values there are extrapolation that would steer the choice of form.
         Falls back to the whole supported range when fewer than
-        ``MIN_SAMPLES`` samples remain; ``None`` samples the whole range.
+        ``MIN_SAMPLES`` samples remain, or when the expression found departs
+        from the network by more than ``WILD_FACTOR`` somewhere else on the
+        supported range (a form that extrapolates wildly can make the model
+        diverge); ``None`` samples the whole range.
     verbose : int
         Progress lines when > 0.
 
@@ -330,17 +344,21 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
     fits, chosen, t_backend, literature = {}, {}, {}, {}
     for k in names:
         r_k = np.asarray(learned[k], dtype=float)
-        mk = masks[k]
-        fits[k] = engine.fit_rate(grid[mk], r_k[mk], k)
-        t_backend[k] = fits[k].seconds
-        literature[k] = []
-        if select == "simplest" and fits[k].backend == "forms" and \
-                not all(is_family_form(c.form) for c in fits[k].front):
-            # the fallback ran: its open forms may dominate (hide) literature forms
-            lit = _literature_backend(engine).fit_rate(grid[mk], r_k[mk], k)
-            literature[k] = [c for c in lit.front if c not in fits[k].front]
-            t_backend[k] += lit.seconds
-        chosen[k] = select_candidate(fits[k], select, tolerance, open_margin, literature[k])
+        t_backend[k] = 0.0
+        for mk in (masks[k], None):  # identifiable range first; whole range if that extrapolates wildly
+            sel = slice(None) if mk is None else mk
+            fits[k] = engine.fit_rate(grid[sel], r_k[sel], k)
+            t_backend[k] += fits[k].seconds
+            literature[k] = []
+            if select == "simplest" and fits[k].backend == "forms" and \
+                    not all(is_family_form(c.form) for c in fits[k].front):
+                # the fallback ran: its open forms may dominate (hide) literature forms
+                lit = _literature_backend(engine).fit_rate(grid[sel], r_k[sel], k)
+                literature[k] = [c for c in lit.front if c not in fits[k].front]
+                t_backend[k] += lit.seconds
+            chosen[k] = select_candidate(fits[k], select, tolerance, open_margin, literature[k])
+            if mk is None or mk.all() or _tame(chosen[k].expr, grid, r_k):
+                break
         if verbose:
             print(f"[hhsym.distill] {k}: {chosen[k].form} {chosen[k].expr} ({fits[k].seconds:.2f} s)", flush=True)
 
