@@ -101,7 +101,11 @@ class RateEstimator(BaseEstimator):
         Time (ms) at the start of each trace left out of the residuals (the
         gates start at steady state at the first sample).
     time_limit : float, optional
-        Soft wall-time budget (s) of stages 1 and 2 together.
+        Soft wall-time budget (s) of the whole fit, counted from the start of
+        ``fit``: the generic start runs to completion, then stage 1 stops at
+        85 % of the budget and stage 2 at 100 % (checked between iterations).
+        A fit ended by the budget depends on the machine's speed; one ended
+        by ``max_iter`` does not.
     random_state : int, numpy.random.Generator or None
         Seed of the network initialisation; fixes the fit.
     verbose : int
