@@ -274,7 +274,7 @@ class RateEstimator(BaseEstimator):
         return max(share * self.time_limit - (time.perf_counter() - t_start), 0.0)
 
     def _role_search(self, data, hidden, center, scale, grid, theta0, gate_names, rng, max_iter, opts, kw):
-        """Generic start: the role hypotheses ranked by their family cost (module docstring).
+        """Generic start: role hypotheses searched in a Boltzmann family, settled by a cubic one (module docstring).
 
         1. every sign pattern of dx_inf/dV: a family search constrained to
            it on the most active ``stretch`` ms of each trace;
@@ -296,10 +296,14 @@ class RateEstimator(BaseEstimator):
         for k, sg in enumerate(patterns):
             # the screening runs on the raw sampling grid: at family-level costs the discretisation
             # bias is negligible, and it is four times cheaper
-            fam, p, c = family_search(self.model, short, center, scale, np.random.default_rng(int(seeds[k])),
-                                      signs=sg, n_starts=3 * int(self.n_starts), n_refine=3 * int(self.n_starts),
-                                      max_iter=max_iter[0], history=kw["history"], label=f"roles{label(sg)}.",
-                                      **dict(fopts, substeps=1))
+            try:
+                fam, p, c = family_search(self.model, short, center, scale, np.random.default_rng(int(seeds[k])),
+                                          signs=sg, n_starts=3 * int(self.n_starts),
+                                          n_refine=3 * int(self.n_starts), max_iter=max_iter[0],
+                                          history=kw["history"], label=f"roles{label(sg)}.",
+                                          **dict(fopts, substeps=1))
+            except FloatingPointError:  # no start of this pattern gives finite residuals
+                p, c = None, np.inf
             if self.verbose:
                 print(f"[hhsym.fit] role hypothesis {label(sg)} ({k + 1}/{len(patterns)}): family cost {c:.3g}",
                       flush=True)
@@ -307,25 +311,34 @@ class RateEstimator(BaseEstimator):
             self.hypotheses_.append({"signs": dict(zip(gate_names, sg.tolist())), "family_cost": float(c),
                                      "full_cost": None})
         found.sort(key=lambda t: t[0])
-        contenders = [f for f in found if f[0] <= self.ROLE_MARGIN * found[0][0]][:self.MAX_PATTERNS]
+        contenders = [f for f in found if np.isfinite(f[0]) and f[0] <= self.ROLE_MARGIN * found[0][0]]
+        contenders = contenders[:self.MAX_PATTERNS]
         if self.verbose:
             print("[hhsym.fit] role hypotheses (family cost):",
                   " ".join(f"{label(patterns[k])} {c:.3g}" for c, k, _, _ in found), flush=True)
         best = None
         for c, k, p, _ in contenders:
             fam = GateFamily(self.model, data, center, scale, deg=(1, 2), signs=patterns[k], **fopts)
-            p, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size), max_iter=max(2, max_iter[0] // 2),
-                                       mu0=1e-2, label=f"roles{label(patterns[k])}*", **kw)
             rich = GateFamily(self.model, data, center, scale, deg=self.RICH_DEGREES, **fopts)
-            q, c = levenberg_marquardt(rich.lm_fun(), rich.lift(p, fam), 0.0, np.zeros(rich.ng * rich.n_per_gate),
-                                       max_iter=max_iter[0], mu0=1e-2, label=f"roles{label(patterns[k])}**", **kw)
+            try:
+                p, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size),
+                                           max_iter=max(2, max_iter[0] // 2), mu0=1e-2,
+                                           label=f"roles{label(patterns[k])}*", **kw)
+                q, c = levenberg_marquardt(rich.lm_fun(), rich.lift(p, fam), 0.0,
+                                           np.zeros(rich.ng * rich.n_per_gate), max_iter=max_iter[0], mu0=1e-2,
+                                           label=f"roles{label(patterns[k])}**", **kw)
+            except FloatingPointError:  # non-finite on all the data: not a contender
+                continue
             self.hypotheses_[k]["full_cost"] = float(c)
             if best is None or c < best[0]:
                 best = (c, k, q, rich)
+        if best is None:
+            raise SimulationError("no gate-role hypothesis gives finite gate trajectories on these traces; "
+                                  "check the template's conductances and reversal potentials, or pass a prior")
         _, k, q, rich = best
         if self.verbose:
             print("[hhsym.fit] role hypotheses (all data, richer family):",
-                  " ".join(f"{label(patterns[h])} {self.hypotheses_[h]['full_cost']:.3g}" for _, h, _, _ in contenders),
+                  " ".join(f"{label(patterns[h])} {self.hypotheses_[h]['full_cost']}" for _, h, _, _ in contenders),
                   flush=True)
         z, lt = rich.curves(q, grid)
         self.roles_ = dict(zip(gate_names, patterns[k].tolist()))
