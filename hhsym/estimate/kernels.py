@@ -20,15 +20,12 @@ Both are handled through :func:`_gate_rates`, which returns
 derivatives and the coefficients of :math:`\partial f_{1,2}/\partial\theta` in
 their parameter derivatives.
 
-Two passes, both with forward (tangent-linear) sensitivities, i.e. the exact
+Both stages use forward (tangent-linear) sensitivities, i.e. the exact
 derivatives of the *discrete* maps they implement:
 
-* :func:`gate_pass` (stage 1): gates driven by the measured V, stepped with
-  the exponential midpoint rule (Rush–Larsen with rates at
-  :math:`(V_k + V_{k+1})/2`, second order); the charge integral
-  :math:`Q(t) = \int_0^t (I - I_\mathrm{ion}(V, x))/C_m\,dt` (mV) by the
-  trapezoid rule.  Returns Q, dQ/dθ, and gate states with their
-  sensitivities at requested samples.
+* stage 1 (gates driven by the measured V) runs on voltage tables:
+  :func:`hhsym.estimate.tables.gate_pass_table`, built on :func:`_gate_rates`
+  and :func:`_currents` here;
 * :func:`shoot_pass` (stage 2): the full hybrid model (V free) from given
   initial states over short windows, classical RK4 on the data grid with
   the current linearly interpolated at half steps.  Returns V_model − V_meas
@@ -42,7 +39,7 @@ from numba import njit
 
 from hhsym.estimate.netkernels import log_rate
 
-__all__ = ["gate_pass", "shoot_pass"]
+__all__ = ["shoot_pass"]
 
 
 #: Largest network output used in an exponential (overflow guard).
@@ -105,107 +102,6 @@ def _currents(Vv, x, ch_g, ch_E, gate_ch, gate_pow, dIdx):
                 d *= x[i] ** gate_pow[i]
         dIdx[j] = d * (Vv - ch_E[c])
     return I_ion, G_tot
-
-
-@njit(cache=True)
-def gate_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, rec_idx,
-              want_jac, Q_rec, G_rec, X_rec, S_rec, mode=0, tau_min=0.0):
-    """Stage-1 pass over one trace (see module docstring).
-
-    Parameters
-    ----------
-    V, I : ndarray (n,)
-        Measured potential (mV) and injected current (µA/cm²).
-    dt, C : float
-        Sampling step (ms), capacitance (µF/cm²).
-    thetas : ndarray (2 ng, P); sizes : int array; norms : (2 ng, 3) [center, scale, delta].
-    mode, tau_min : int, float
-        Parametrisation (module docstring) and the time-constant floor (ms).
-    rec_idx : int array, increasing sample indices at which to record.
-    want_jac : bool
-    Q_rec : (nrec,) out, charge integral (mV).  G_rec : (nrec, 2 ng P) out, dQ/dθ.
-    X_rec : (nrec, ng) out, gates.  S_rec : (nrec, ng, 2P) out, d gate / d own params.
-
-    Returns
-    -------
-    bool
-        False if a non-finite value appeared.
-    """
-    n = V.shape[0]
-    ng = gate_ch.shape[0]
-    P = thetas.shape[1]
-    x = np.empty(ng)
-    S = np.zeros((ng, 2 * P))
-    dIdx = np.empty(ng)
-    ga = np.empty(P)
-    gb = np.empty(P)
-    g2 = np.empty(P)
-    work = np.empty(2 * int(sizes.sum()) + 2)
-    H = np.zeros(ng * 2 * P if want_jac else 0)
-    dF0 = np.zeros(ng * 2 * P if want_jac else 0)
-    g1 = ga
-    g2b = gb
-    # initial state: steady state at V[0]
-    for j in range(ng):
-        xinf, lam, _, _, cx1, cx2, _, _ = _gate_rates(mode, tau_min, thetas[2 * j], thetas[2 * j + 1], sizes,
-                                                       norms[2 * j], norms[2 * j + 1], V[0], g1, g2b, g2, work)
-        x[j] = xinf
-        if want_jac:
-            for p in range(P):
-                S[j, p] = cx1 * g1[p]
-                S[j, P + p] = cx2 * g2b[p]
-    Qsum = 0.0
-    F0 = 0.0
-    r = 0
-    nrec = rec_idx.shape[0]
-    ok = True
-    for k in range(n):
-        I_ion, _ = _currents(V[k], x, ch_g, ch_E, gate_ch, gate_pow, dIdx)
-        F = (I[k] - I_ion) / C
-        if k == 0:
-            F0 = F
-        Qsum += dt * F
-        if want_jac:
-            for j in range(ng):
-                w = -dt * dIdx[j] / C
-                base = j * 2 * P
-                for p in range(2 * P):
-                    H[base + p] += w * S[j, p]
-                if k == 0:
-                    for p in range(2 * P):
-                        dF0[base + p] = -dIdx[j] / C * S[j, p]
-        while r < nrec and rec_idx[r] == k:
-            Q_rec[r] = Qsum - 0.5 * dt * (F0 + F)
-            for j in range(ng):
-                X_rec[r, j] = x[j]
-            if want_jac:
-                for j in range(ng):
-                    base = j * 2 * P
-                    w = -dIdx[j] / C
-                    for p in range(2 * P):
-                        G_rec[r, base + p] = H[base + p] - 0.5 * dt * (dF0[base + p] + w * S[j, p])
-                        S_rec[r, j, p] = S[j, p]
-            r += 1
-        if k == n - 1:
-            break
-        if not np.isfinite(Qsum):
-            ok = False
-            break
-        Vm = 0.5 * (V[k] + V[k + 1])
-        for j in range(ng):
-            xinf, lam, _, _, cx1, cx2, cl1, cl2 = _gate_rates(mode, tau_min, thetas[2 * j], thetas[2 * j + 1],
-                                                               sizes, norms[2 * j], norms[2 * j + 1], Vm,
-                                                               g1, g2b, g2, work)
-            E = np.exp(-lam * dt)
-            dev = x[j] - xinf
-            if want_jac:
-                c1 = (1.0 - E) * cx1 - dev * dt * E * cl1
-                c2 = (1.0 - E) * cx2 - dev * dt * E * cl2
-                for p in range(P):
-                    S[j, p] = E * S[j, p] + c1 * g1[p]
-                    S[j, P + p] = E * S[j, P + p] + c2 * g2b[p]
-            x[j] = xinf + dev * E
-    return ok
 
 
 @njit(cache=True)

@@ -207,10 +207,10 @@ def _stretch(data, length):
 
 
 def _successive_halving(fam, starts, n_refine, max_iter, label, kw):
-    """Refine the best ``n_refine`` of the sorted ``(cost, params)`` starts by successive halving.
+    """Refine the first ``n_refine`` of the ``(cost, params)`` starts by successive halving.
 
     Many short Levenberg–Marquardt runs first; the best third continues with twice the
-    iterations, until two or fewer remain.  Falls back to the best start if every run fails.
+    iterations, until two or fewer remain.  Falls back to the first start if every run fails.
 
     Returns
     -------

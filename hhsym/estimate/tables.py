@@ -160,12 +160,14 @@ def node_tables(thetas, sizes, norms, nodes, mode, tau_min, want_jac, XI, LA, DX
 @njit(cache=True, nogil=True)
 def gate_pass_table(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, idx, wt, idx0, wt0, XI, LA, DX, DL, rec_idx,
                     want_jac, Q_rec, G_rec, X_rec, S_rec):
-    """Stage-1 pass over one (refined) trace with tabulated gate quantities.
+    r"""Stage-1 pass over one (refined) trace with tabulated gate quantities.
 
-    The same discrete map as :func:`hhsym.estimate.kernels.gate_pass`
-    (exponential midpoint rule for the gates, charge by the trapezoid rule),
-    with the gate quantities at the midpoint of step ``k`` interpolated from
-    the node tables at ``(idx[k], wt[k])``.
+    Gates by the exponential midpoint rule (Rush–Larsen with the gate
+    quantities at the midpoint of step ``k``, interpolated from the node
+    tables at ``(idx[k], wt[k])``; second order), the charge
+    :math:`Q(t) = \int_0^t (I - I_\mathrm{ion}(V, x))/C_m\,dt` (mV) by the
+    trapezoid rule; forward sensitivities are the exact derivatives of this
+    discrete map.
 
     Parameters
     ----------

@@ -182,6 +182,23 @@ def stim_in(i, t, lo, hi, ptr, kind, par, data):
 
 
 @numba.njit(cache=True, _nrt=False)
+def _first_after(i, t, bp_ptr, bp):
+    """Index into ``bp`` of stimulus ``i``'s first breakpoint strictly after ``t`` (ms), by bisection.
+
+    ``bp_ptr[i + 1]`` when there is none.
+    """
+    a = bp_ptr[i]
+    b = bp_ptr[i + 1]
+    while a < b:
+        mid = (a + b) // 2
+        if bp[mid] <= t:
+            a = mid + 1
+        else:
+            b = mid
+    return a
+
+
+@numba.njit(cache=True, _nrt=False)
 def next_breakpoint(i, t, bp_ptr, bp):
     """First breakpoint of stimulus ``i`` strictly after ``t`` (ms), or ``inf``.
 
@@ -199,14 +216,7 @@ def next_breakpoint(i, t, bp_ptr, bp):
     float
         The breakpoint time (ms), ``inf`` if there is none after ``t``.
     """
-    a = bp_ptr[i]
-    b = bp_ptr[i + 1]
-    while a < b:
-        mid = (a + b) // 2
-        if bp[mid] <= t:
-            a = mid + 1
-        else:
-            b = mid
+    a = _first_after(i, t, bp_ptr, bp)
     if a < bp_ptr[i + 1]:
         return bp[a]
     return np.inf
@@ -255,14 +265,7 @@ def constant_segment(i, t, bp_ptr, bp):
     -------
     tuple of float
     """
-    a = bp_ptr[i]
-    b = bp_ptr[i + 1]
-    while a < b:
-        mid = (a + b) // 2
-        if bp[mid] <= t:
-            a = mid + 1
-        else:
-            b = mid
+    a = _first_after(i, t, bp_ptr, bp)
     lo = bp[a - 1] if a > bp_ptr[i] else -np.inf
     hi = bp[a] if a < bp_ptr[i + 1] else np.inf
     return lo, hi
