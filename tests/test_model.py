@@ -168,3 +168,39 @@ def test_singularity_fallback_when_sympy_cannot_expand(monkeypatch):
     assert float(f(np.array(-37.1))) == pytest.approx(exact, rel=1e-6)
     symbolic.removable_singularities.cache_clear()
     symbolic.safe_expression.cache_clear()
+
+
+@pytest.mark.parametrize("text, root", [
+    ("0.1*(V + 40)/(1 - exp(-(V + 40)/10))", -40),
+    ("0.100707*(V + 40.0765)/(1 - exp(-(V + 40.0765)/9.93909))", -40.0765),
+    ("(V + 1)**2/(1 - exp(-(V + 1)))", -1),
+    ("(V + 1)**2/(1 - exp(-(V + 1)))**2", -1),  # double zero of the denominator: sympy.series path
+])
+def test_taylor_quotient_matches_sympy_series(text, root):
+    """The quotient-of-series Taylor polynomial equals sympy's series (it replaces it for speed)."""
+    from hhsym.symbolic import _taylor
+
+    expr = parse_expression(text)
+    root = sympy.Float(root) if isinstance(root, float) else sympy.Integer(root)
+    fast = _taylor(expr, root)
+    slow = sympy.expand(sympy.series(expr, V, root, 4).removeO())
+    for dv in (-0.5, 0.0, 0.25):
+        at = root + sympy.Float(dv)
+        assert float(fast.subs(V, at)) == pytest.approx(float(slow.subs(V, at)), rel=1e-12, abs=1e-15)
+
+
+def test_taylor_quotient_with_parameters_and_where_sympy_series_fails():
+    """Symbolic singular points, and a sum sympy.series cannot expand, get their exact limits."""
+    from hhsym.symbolic import _taylor
+
+    a, b = sympy.symbols("a_x b_x", real=True)
+    expr = a * (V + b) / (1 - sympy.exp(-(V + b) / 10))
+    poly = _taylor(expr, -b)
+    assert sympy.simplify(poly.subs(V, -b) - 10 * a) == 0
+    assert sympy.simplify(sympy.diff(poly, V).subs(V, -b) - a / 2) == 0  # d/dV of a*u/(1-e^(-u/10)) at 0
+    expr = parse_expression("0.03*(V + 37.1)/(1 - exp(-(V + 37.1)/7.3)) + 0.2/(1 + exp(-(V + 70)/1.1))")
+    poly = _taylor(expr, sympy.Float(-37.1))
+    exact = 0.03 * 7.3 + 0.2 / (1 + math.exp(-(-37.1 + 70) / 1.1))
+    assert float(poly.subs(V, -37.1)) == pytest.approx(exact, rel=1e-12)
+    near = -37.1 + 0.3
+    assert float(poly.subs(V, near)) == pytest.approx(float(expr.subs(V, near)), rel=1e-8)
