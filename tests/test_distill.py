@@ -109,6 +109,26 @@ def test_sampling_only_where_rates_matter(hh):
         distill(StubEstimator(hh), backend="forms", refine=False, min_share=0.7)
 
 
+def test_form_may_leave_a_collapsed_network_where_the_rate_does_not_matter(hh):
+    """A network that collapses (1e-5x) where its rate is negligible does not force the whole-range fallback.
+
+    As the demo's alpha_h does at depolarised potentials: the exponential fitted where
+    alpha_h matters is 1e3-1e5x the network there, but still a tiny share of alpha_h + beta_h.
+    """
+    class Collapsed(StubEstimator):
+        def predict_rates(self, V_values):
+            out = super().predict_rates(V_values)
+            for g in ("m", "h", "n"):
+                a, b = out[f"alpha_{g}"], out[f"beta_{g}"]
+                for k, r in ((f"alpha_{g}", a), (f"beta_{g}", b)):
+                    out[k] = np.where(r < 0.01 * (a + b), r * 1e-5, r)
+            return out
+
+    dist = distill(Collapsed(hh, error=0.02), backend="forms", refine=False)
+    assert dist.forms == {k: form for k, (form, _) in HH.items()}
+    assert _max_constant_error(dist.constants) < 0.10
+
+
 def test_recovers_six_hh_forms_within_one_percent(exact):
     assert isinstance(exact, Distillation)
     assert exact.forms == {k: form for k, (form, _) in HH.items()}

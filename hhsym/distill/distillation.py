@@ -186,11 +186,29 @@ def _identifiable(learned, template, min_share, n):
 WILD_FACTOR = 100.0
 
 
-def _tame(expr, grid, learned):
-    """Whether ``expr`` stays within ``WILD_FACTOR`` of the network on the whole supported range."""
+def _partner(name):
+    """``beta_x`` for ``alpha_x`` and vice versa."""
+    kind, gate = name.split("_", 1)
+    return f"{'beta' if kind == 'alpha' else 'alpha'}_{gate}"
+
+
+def _tame(expr, grid, learned, partner=None, mask=None, min_share=None):
+    """Whether ``expr`` fitted on its identifiable range is harmless on the whole supported range.
+
+    Everywhere it must stay within ``WILD_FACTOR`` of the network, except
+    where the rate was left out (``~mask``): there it may leave the
+    network (which is unconstrained) as long as it stays unimportant next
+    to its partner rate, i.e. at most ``2 * min_share`` of their sum — so a
+    rate that is negligible in the data stays negligible in the model.
+    """
     with np.errstate(all="ignore"):
-        ratio = evaluate_expr(expr, grid) / learned
-    return bool(np.all(np.isfinite(ratio)) and np.all(np.abs(np.log(ratio)) <= math.log(WILD_FACTOR)))
+        f = evaluate_expr(expr, grid)
+        ratio = f / learned
+        ok = np.isfinite(ratio) & (np.abs(np.log(ratio)) <= math.log(WILD_FACTOR))
+        if partner is not None and mask is not None and min_share is not None:
+            share = f / (f + partner)
+            ok |= ~mask & np.isfinite(share) & (share <= 2.0 * float(min_share))
+    return bool(np.all(ok))
 
 
 # ---------------------------------------------------------------------- distill
@@ -241,8 +259,9 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         Falls back to the whole supported range when fewer than
         ``MIN_SAMPLES`` samples remain, or when the expression found departs
         from the network by more than ``WILD_FACTOR`` somewhere else on the
-        supported range (a form that extrapolates wildly can make the model
-        diverge); ``None`` samples the whole range.
+        supported range without staying below ``2 * min_share`` of its
+        gate's rates there (a form that extrapolates wildly can make the
+        model diverge); ``None`` samples the whole range.
     verbose : int
         Progress lines when > 0.
 
@@ -357,7 +376,8 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
                 literature[k] = [c for c in lit.front if c not in fits[k].front]
                 t_backend[k] += lit.seconds
             chosen[k] = select_candidate(fits[k], select, tolerance, open_margin, literature[k])
-            if mk is None or mk.all() or _tame(chosen[k].expr, grid, r_k):
+            if mk is None or mk.all() or _tame(chosen[k].expr, grid, r_k, np.asarray(learned[_partner(k)]),
+                                               mk, min_share):
                 break
         if verbose:
             print(f"[hhsym.distill] {k}: {chosen[k].form} {chosen[k].expr} ({fits[k].seconds:.2f} s)", flush=True)
