@@ -121,7 +121,7 @@ class ShootingLoss:
         self.traces = []
         for dt, Vm, I in data:
             bounds, starts, Ls, stride, w1 = window_layout(Vm, dt, window, burn_in, shooting_window,
-                                                           shooting_stride, n_shooting, dv_scale)
+                                                           shooting_stride, n_shooting, dv_scale, I=I)
             M = substeps_for(dt) if substeps is None else int(substeps)
             Vf, If = refine(Vm, I, M)
             nres = Ls // stride

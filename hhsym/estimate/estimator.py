@@ -25,7 +25,10 @@ alpha and beta.
    and the stage-1 gates over ``n_shooting`` windows of ``shooting_window``
    ms per trace, added to the stage-1 residuals.
 
-Each stage is Levenberg–Marquardt with Jacobians from forward sensitivities.
+Each stage is Levenberg–Marquardt with Jacobians from forward sensitivities;
+stage 1 adds geodesic acceleration (:func:`hhsym.estimate.optimize.levenberg_marquardt`),
+which on the demo's data reaches in 100 iterations the rate errors plain
+Levenberg–Marquardt reached in 400.
 """
 
 from __future__ import annotations
@@ -75,7 +78,10 @@ class RateEstimator(BaseEstimator):
         Iteration limits of the generic-family search, stage 1 and stage 2.
     ridge : float
         Ridge penalty on the hidden-layer parameters (per unit of the
-        mean-square residual, mV²).
+        mean-square residual, mV²).  On noise-free data the stage-1 cost at
+        the true rates is ~4e-9 mV² (discretisation), so a larger ridge
+        (1e-8) biased the rates by ~5 % and a much smaller one (1e-11) let the
+        networks bend the slow rates by ~10 % to fit the discretisation error.
     n_starts : int
         The generic-family search refines ``3 * n_starts`` random starts per
         role hypothesis.
@@ -137,7 +143,7 @@ class RateEstimator(BaseEstimator):
     """
 
     def __init__(self, model=None, hidden=(16, 16), window=0.25, shooting_window=3.0, n_shooting=40,
-                 max_iter=(40, 60, 8), ridge=1e-8, n_starts=16, prior=None, burn_in=0.0,
+                 max_iter=(40, 60, 8), ridge=1e-9, n_starts=16, prior=None, burn_in=0.0,
                  time_limit=None, tau_min=TAU_MIN, stretch=60.0, dv_scale=DV_SCALE,
                  substeps=None, random_state=None, verbose=0):
         self.model = model
@@ -243,7 +249,7 @@ class RateEstimator(BaseEstimator):
         try:
             theta, cost = levenberg_marquardt(stage1, theta, self.ridge, mask, max_iter=max_iter[1],
                                               label="stage1", mu0=1e-2, time_limit=self._left(t_start, 0.85),
-                                              **kw)
+                                              geodesic=True, **kw)
         except FloatingPointError:
             raise SimulationError("the initial rate networks give non-finite gate trajectories on "
                                   "these traces; try another random_state or a prior") from None

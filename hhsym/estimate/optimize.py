@@ -50,9 +50,29 @@ def single_blas_thread(func):
     return wrapper
 
 
+#: Largest ratio ||acceleration|| / ||velocity|| (scaled norms) of an accepted geodesic step.
+GEODESIC_RATIO = 0.75
+#: Relative probe length of the finite-difference second directional derivative.
+GEODESIC_PROBE = 0.1
+
+
+def _acceleration(fun, theta, r, J, v, c, low, d):
+    """Geodesic acceleration for the velocity ``v`` (None: too large or not finite)."""
+    h = GEODESIC_PROBE
+    r_h = fun(theta + h * v, False)
+    if r_h is None:
+        return None
+    rpp = (2.0 / h) * ((r_h - r) / h - J @ v)
+    acc = -scipy.linalg.cho_solve((c, low), J.T @ rpp, check_finite=False)
+    sd = np.sqrt(d)
+    if not np.all(np.isfinite(acc)) or 2.0 * np.linalg.norm(sd * acc) > GEODESIC_RATIO * np.linalg.norm(sd * v):
+        return None
+    return acc
+
+
 @single_blas_thread
 def levenberg_marquardt(fun, theta0, ridge, mask, max_iter=50, ftol=1e-6, verbose=0, label="",
-                        history=None, mu0=1e-3, time_limit=None, free=None):
+                        history=None, mu0=1e-3, time_limit=None, free=None, geodesic=False):
     """Minimise a ridge-penalised least-squares cost.
 
     Parameters
@@ -83,6 +103,12 @@ def levenberg_marquardt(fun, theta0, ridge, mask, max_iter=50, ftol=1e-6, verbos
         Stop after this many seconds (checked between iterations).
     free : ndarray of int, optional
         Indices of the parameters to optimise (the others stay fixed).
+    geodesic : bool
+        Add the geodesic acceleration of Transtrum & Sethna (2012,
+        arXiv:1201.5885) to each step: the residuals' second directional
+        derivative along the step, by one extra evaluation, corrects the
+        step for the curvature of the valley it follows; a step whose
+        correction exceeds ``GEODESIC_RATIO`` of it is rejected as too long.
 
     Returns
     -------
@@ -142,6 +168,12 @@ def levenberg_marquardt(fun, theta0, ridge, mask, max_iter=50, ftol=1e-6, verbos
             except (np.linalg.LinAlgError, ValueError):
                 mu *= 10.0
                 continue
+            if geodesic:
+                acc = _acceleration(fun, theta, r, J, step, c, low, d)
+                if acc is None:
+                    mu *= 4.0
+                    continue
+                step = step + 0.5 * acc
             trial = theta + step
             r_new = fun(trial, False)
             c_new = _cost(r_new, trial, ridge, mask)
