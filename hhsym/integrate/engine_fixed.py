@@ -130,6 +130,7 @@ def _count_bad(Y):
 
 def _flush(buf, OUT, j0, r0, count):
     """Copy ``count`` buffered samples of a block (rows of buf) to OUT[:, j0:j0+nb, r0:r0+count]."""
+    restrict_arrays()
     for q in range(buf.shape[0]):
         for j in range(buf.shape[2]):
             for c in range(count):
