@@ -91,3 +91,26 @@ def test_second_process_loads_compiled_kernels_from_disk(hh, tmp_path):
 def test_cache_dir_follows_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("HHSYM_CACHE_DIR", str(tmp_path))
     assert cache_dir() == tmp_path
+
+
+def test_kernel_hints_reach_llvm():
+    """wide_vectors / restrict_arrays mark the compiled function (512-bit preference, noalias data)."""
+    from hhsym.integrate.vmath import restrict_arrays, wide_vectors
+
+    @numba.njit
+    def axpy(a, x, y):
+        wide_vectors()
+        restrict_arrays()
+        for i in range(x.size):
+            y[i] += a * x[i]
+
+    x = np.arange(20.0)
+    y = np.ones(20)
+    axpy(2.0, x, y)
+    np.testing.assert_array_equal(y, 1.0 + 2.0 * x)
+    ir = next(iter(axpy.inspect_llvm().values()))
+    header = next(line for line in ir.splitlines() if line.startswith("define") and "axpy" in line
+                  and "cpython" not in line and "cfunc" not in line)
+    assert "noalias" in header.split("%arg.x.4")[0].rsplit(",", 1)[-1]
+    assert "noalias" in header.split("%arg.y.4")[0].rsplit(",", 1)[-1]
+    assert '"prefer-vector-width"="512"' in ir

@@ -5,7 +5,9 @@ Each method lives in its own module whose kernel source (below the marker
 generated module that also defines the model functions the kernel calls:
 
 ``rhs_block(Y, I, P, D)``
-    derivatives of every neuron (column) of the state block ``Y``;
+    derivatives of every neuron (column) of the state block ``Y`` (``D``
+    must not overlap the inputs: the block functions promise LLVM that
+    their arrays do not overlap, see :func:`.vmath.restrict_arrays`);
 ``rhs_point(Y, I, P, D, j)``
     the same for column ``j`` only;
 ``relax_block(Y, I, P, K, T)``

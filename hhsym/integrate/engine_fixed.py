@@ -28,7 +28,7 @@ ENTRY = "fixed_run"
 
 # --- kernel source below ---
 GATE_TOL = 1e-6
-CHUNK = 64
+CHUNK = 32
 
 
 def fixed_run(Y0, P, ptr, kind, par, data, bp_ptr, bp, rec, t0, dt, n_steps, rec_every, block, OUT, FAIL):
@@ -36,28 +36,31 @@ def fixed_run(Y0, P, ptr, kind, par, data, bp_ptr, bp, rec, t0, dt, n_steps, rec
 
     OUT has shape (rec.size, n_neurons, n_samples): the states ``rec`` (int
     indices into the state vector).  Samples are gathered per block in a
-    small buffer of CHUNK samples and copied out in contiguous runs.
+    small buffer of CHUNK samples (one contiguous row per sample, so storing
+    a sample is a vector copy) and written out in contiguous runs.
     """
     ns = Y0.shape[0]
     nr = rec.shape[0]
     n_par = P.shape[0]
     N = Y0.shape[1]
-    n_rec = OUT.shape[2]
     n_blocks = (N + block - 1) // block
     for b in numba.prange(n_blocks):
+        wide_vectors()
         j0 = b * block
         j1 = min(N, j0 + block)
         nb = j1 - j0
         Y = np.empty((ns, nb))
         Pb = np.empty((n_par, nb))
-        buf = np.empty((nr, nb, CHUNK))
-        for j in range(nb):
-            for s in range(ns):
+        buf = np.empty((nr, CHUNK, nb))
+        for s in range(ns):
+            for j in range(nb):
                 Y[s, j] = Y0[s, j0 + j]
-            for q in range(nr):
-                buf[q, j, 0] = Y0[rec[q], j0 + j]
-            for k in range(n_par):
+        for k in range(n_par):
+            for j in range(nb):
                 Pb[k, j] = P[k, j0 + j]
+        for q in range(nr):
+            for j in range(nb):
+                buf[q, 0, j] = Y0[rec[q], j0 + j]
         W = np.empty((WORK, ns, nb))
         I3 = np.empty((3, nb))
         # piecewise-constant stimuli: value on the open segment (seg[0], seg[1]) of breakpoints
@@ -67,50 +70,68 @@ def fixed_run(Y0, P, ptr, kind, par, data, bp_ptr, bp, rec, t0, dt, n_steps, rec
             pconst[j] = piecewise_constant(j0 + j, ptr, kind)
             seg[0, j] = np.inf  # empty segment: look it up at the first step
             seg[1, j] = -np.inf
+        span = np.empty(2)
+        span[0] = np.inf
+        span[1] = -np.inf
         failed = 0
-        r = 0
+        r = 0  # index of the last sample taken
+        c = 0  # its row in buf
+        wait = rec_every  # steps to the next sample
         for n in range(n_steps):
             t = t0 + n * dt
             t1 = t0 + (n + 1) * dt
-            stage_currents(j0, t, t1, STIM_STAGES, ptr, kind, par, data, bp_ptr, bp, pconst, seg, I3)
+            stage_currents(j0, t, t1, STIM_STAGES, ptr, kind, par, data, bp_ptr, bp, pconst, seg, span, I3)
             step(Y, I3, Pb, dt, W)
-            if (n + 1) % rec_every == 0:
-                r = (n + 1) // rec_every
-                c = r % CHUNK
-                if c == 0:  # buffer full: flush samples r - CHUNK .. r - 1
-                    _flush(buf, OUT, j0, r - CHUNK, CHUNK)
-                for q in range(nr):
-                    s = rec[q]
-                    for j in range(nb):
-                        buf[q, j, c] = Y[s, j]
-                # blow-up check on every state: a branch-free count first (vectorises)
-                nbad = 0
+            wait -= 1
+            if wait > 0:
+                continue
+            wait = rec_every
+            r += 1
+            c += 1
+            if c == CHUNK:  # buffer full: write samples r - CHUNK .. r - 1
+                _flush(buf, OUT, j0, r - CHUNK, CHUNK)
+                c = 0
+            for q in range(nr):
+                s = rec[q]
                 for j in range(nb):
-                    ok = abs(Y[0, j]) < np.inf
+                    buf[q, c, j] = Y[s, j]
+            if _count_bad(Y) > 0:
+                for j in range(nb):
+                    bad = not (abs(Y[0, j]) < np.inf)
                     for s in range(1, ns):
                         x = Y[s, j]
-                        ok = ok & (x >= -GATE_TOL) & (x <= 1.0 + GATE_TOL)
-                    nbad += 0 if ok else 1
-                if nbad > 0:
-                    for j in range(nb):
-                        bad = not (abs(Y[0, j]) < np.inf)
-                        for s in range(1, ns):
-                            x = Y[s, j]
-                            if not (x >= -GATE_TOL and x <= 1.0 + GATE_TOL):
-                                bad = True
-                        if bad and FAIL[j0 + j] < 0:
-                            FAIL[j0 + j] = n + 1
-                            failed += 1
-                    if failed == nb:
-                        break
-        done = min(r + 1, n_rec)
-        start = (done - 1) - ((done - 1) % CHUNK)
-        _flush(buf, OUT, j0, start, done - start)
+                        if not (x >= -GATE_TOL and x <= 1.0 + GATE_TOL):
+                            bad = True
+                    if bad and FAIL[j0 + j] < 0:
+                        FAIL[j0 + j] = n + 1
+                        failed += 1
+                if failed == nb:
+                    break
+        _flush(buf, OUT, j0, r - c, c + 1)
+
+
+def _count_bad(Y):
+    """Number of (state, neuron) entries of the block Y that signal a blow-up.
+
+    V not finite, or a gate not finite or outside ``[-GATE_TOL, 1 + GATE_TOL]``;
+    branch-free loops over the neurons, so they vectorise.
+    """
+    wide_vectors()
+    nb = Y.shape[1]
+    nbad = 0
+    for j in range(nb):
+        nbad += 0 if abs(Y[0, j]) < np.inf else 1
+    for s in range(1, Y.shape[0]):
+        for j in range(nb):
+            x = Y[s, j]
+            nbad += 0 if (x >= -GATE_TOL) & (x <= 1.0 + GATE_TOL) else 1
+    return nbad
 
 
 def _flush(buf, OUT, j0, r0, count):
-    """Copy ``count`` buffered samples of a block to OUT[:, j0:j0+nb, r0:r0+count]."""
-    for s in range(buf.shape[0]):
-        for j in range(buf.shape[1]):
+    """Copy ``count`` buffered samples of a block (rows of buf) to OUT[:, j0:j0+nb, r0:r0+count]."""
+    restrict_arrays()
+    for q in range(buf.shape[0]):
+        for j in range(buf.shape[2]):
             for c in range(count):
-                OUT[s, j0 + j, r0 + c] = buf[s, j, c]
+                OUT[q, j0 + j, r0 + c] = buf[q, c, j]

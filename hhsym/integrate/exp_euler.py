@@ -19,6 +19,8 @@ WORK = 2
 
 def step(Y, I3, P, dt, W):
     """Advance the block Y (n_states, n) by one exponential-Euler step of dt (ms), in place."""
+    wide_vectors()
+    restrict_arrays()
     ns = Y.shape[0]
     nb = Y.shape[1]
     K = W[0]

@@ -17,6 +17,8 @@ WORK = 5
 
 def step(Y, I3, P, dt, W):
     """Advance the block Y (n_states, n) by one RK4 step of dt (ms), in place."""
+    wide_vectors()
+    restrict_arrays()
     ns = Y.shape[0]
     nb = Y.shape[1]
     K1 = W[0]

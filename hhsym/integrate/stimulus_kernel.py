@@ -272,7 +272,7 @@ def constant_segment(i, t, bp_ptr, bp):
 
 
 @numba.njit(cache=True, _nrt=False)
-def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst, seg, I3):
+def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst, seg, span, I3):
     """Stimulus values of neurons ``i0 .. i0 + nb - 1`` inside the step ``[t, t1]`` (ms).
 
     ``I3[0, j]`` is the value at the start of the step, and with
@@ -287,6 +287,9 @@ def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst
     segment, with a margin well above the breakpoint merging tolerance
     (``1e-11 max(1, |t|)``); a step near a breakpoint evaluates its stages
     one by one, so the values are those of :func:`stim_in` in every case.
+    When every neuron of the block took its cached value, ``span`` holds the
+    intersection of their segments, and a later step inside it returns at
+    once: ``I3`` already holds its values (initialise ``span = (inf, -inf)``).
 
     Parameters
     ----------
@@ -295,19 +298,26 @@ def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst
     t, t1 : float
         Start and end of the step (ms).
     n_stages : int
-        1 (start value only) or 3.
+        1 (start value only) or 3; the same at every call for one ``I3``.
     ptr, kind, par, data, bp_ptr, bp : numpy.ndarray
         The fields of a :class:`hhsym.stimuli.StimulusTable`.
     pconst : numpy.ndarray of bool, shape (nb,)
     seg : numpy.ndarray, shape (3, nb)
         Segment cache, updated in place.
+    span : numpy.ndarray, shape (2,)
+        Block segment cache, updated in place.
     I3 : numpy.ndarray, shape (3, nb)
         Output.
     """
-    tm = 0.5 * (t + t1)
     margin = 1e-9 * (max(1.0, abs(t), abs(t1)) + (t1 - t))
     a = t - margin
     z = t1 + margin
+    if a > span[0] and z < span[1]:
+        return
+    tm = 0.5 * (t + t1)
+    lo_all = -np.inf
+    hi_all = np.inf
+    all_cached = True
     for j in range(I3.shape[1]):
         i = i0 + j
         if pconst[j]:
@@ -325,8 +335,13 @@ def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst
                 if n_stages == 3:
                     I3[1, j] = seg[2, j]
                     I3[2, j] = seg[2, j]
+                lo_all = max(lo_all, seg[0, j])
+                hi_all = min(hi_all, seg[1, j])
                 continue
+        all_cached = False
         I3[0, j] = _stim_in(i, t, t, t1, ptr, kind, par, data)
         if n_stages == 3:
             I3[1, j] = _stim_in(i, tm, t, t1, ptr, kind, par, data)
             I3[2, j] = _stim_in(i, t1, t, t1, ptr, kind, par, data)
+    span[0] = lo_all if all_cached else np.inf
+    span[1] = hi_all if all_cached else -np.inf

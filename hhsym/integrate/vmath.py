@@ -23,7 +23,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["vexp", "vtanh", "vexpm1_ratio"]
+__all__ = ["vexp", "vtanh", "vexpm1_ratio", "wide_vectors", "restrict_arrays"]
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 0.6931471803691238  # high bits of ln 2 (exact in 32 bits of mantissa)
@@ -41,10 +41,69 @@ def _bits_to_float(typingctx, bits):
     return sig, codegen
 
 
+#: LLVM function attribute set by :func:`wide_vectors`.
+_WIDE = '"prefer-vector-width"="512"'
+
+
+@intrinsic
+def wide_vectors(typingctx):
+    """Let LLVM vectorise the calling function with 512-bit vectors where the CPU has them.
+
+    A call compiles to nothing; it marks the function being compiled with the
+    LLVM attribute ``"prefer-vector-width"="512"``.  LLVM's default for CPUs
+    with AVX-512 is 256-bit vectors (the whole process would need
+    ``NUMBA_CPU_FEATURES`` to change it); for the arithmetic-bound loops over
+    a block of neurons, 512-bit vectors measured 1.7x faster (Xeon, Emerald
+    Rapids).  On CPUs without AVX-512 the attribute changes nothing.
+    """
+    sig = types.none()
+
+    def codegen(context, builder, signature, args):
+        # llvmlite's FunctionAttributes accepts only flag attributes; the string attribute is
+        # written verbatim into the function header, which LLVM's parser accepts
+        set.add(builder.function.attributes, _WIDE)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def restrict_arrays(typingctx):
+    """Promise LLVM that the calling function's array arguments do not overlap in memory.
+
+    A call compiles to nothing; it marks the data pointer of every array
+    argument of the function being compiled ``noalias`` (C's ``restrict``),
+    so LLVM vectorises its loops without run-time overlap checks between
+    every pair of rows it reads and writes (for a model's ``rhs_block``, a few
+    hundred instructions per call, as many as the loop's work on 16 neurons).
+    Only call it in functions whose callers never pass overlapping arrays of
+    which one is written.  numba names the data pointer of array argument
+    ``x`` ``arg.x.4`` (field 4 of its array structure: meminfo, parent,
+    nitems, itemsize, data, shape, strides); arguments not named so are left
+    alone.
+    """
+    sig = types.none()
+
+    def codegen(context, builder, signature, args):
+        for arg in builder.function.args:
+            name = arg.name.split(".")
+            if len(name) == 3 and name[0] == "arg" and name[2] == "4" and isinstance(arg.type, ir.PointerType):
+                arg.add_attribute("noalias")
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 if numba.config.DISABLE_JIT:  # pure-Python debugging: same bits via struct
 
     def _bits_to_float(bits):  # noqa: F811
         return struct.unpack("<d", struct.pack("<q", int(bits)))[0]
+
+    def wide_vectors():  # noqa: F811
+        return None
+
+    def restrict_arrays():  # noqa: F811
+        return None
 
 
 @numba.njit(cache=True, inline="always")
