@@ -120,7 +120,7 @@ def resting_state(model, I0=0.0, params=None, n=1):
     first, inverse = np.unique(np.column_stack([I0, P.T]), axis=0, return_index=True,
                                return_inverse=True)[1:]
     inverse = inverse.reshape(-1)
-    n = first.size
+    n_all, n = n, first.size
     P = P[:, first]
     I0 = I0[first][:, None]
     names = list(model.params)
@@ -163,8 +163,7 @@ def resting_state(model, I0=0.0, params=None, n=1):
     out = {"V": Vrest}
     for g, fn in xinf.items():
         out[g] = np.asarray(fn(Vrest, *[e[:, 0] for e in extra]), dtype=float) * np.ones(n)
-    # np.unique sorts the pairs: map them back to the traces even when all are distinct
-    return {k: v[inverse] for k, v in out.items()}
+    return {k: v[inverse] for k, v in out.items()} if n != n_all else out
 
 
 def _initial_states(model, y0, I0, params, n):

@@ -220,17 +220,3 @@ def test_blow_up_is_reported_with_time_and_method(hh):
         simulate(hh, Step(50.0, 1.0, 20.0), 20.0, dt=0.2, method="rk4")
     text = str(info.value)
     assert "rk4" in text and "dt=0.2" in text and "t = " in text
-
-
-def test_resting_state_follows_the_trace_order(hh):
-    """Distinct (I0, params) pairs in unsorted order get their own resting states."""
-    rest = resting_state(hh, I0=[3.0, 1.0, 3.0, 0.0], params={"g_K": [36.0, 36.0, 30.0, 36.0]}, n=4)
-    for k, (i0, gk) in enumerate([(3.0, 36.0), (1.0, 36.0), (3.0, 30.0), (0.0, 36.0)]):
-        one = resting_state(hh.with_params(g_K=gk), I0=i0)
-        for name in hh.states:
-            assert rest[name][k] == one[name][0]
-    stims = [Step(3.0, 0.0, np.inf), Step(1.0, 0.0, np.inf)]
-    batch = simulate(hh, stims, 5.0)
-    for k, s in enumerate(stims):
-        np.testing.assert_array_equal(batch.V[k], simulate(hh, s, 5.0).V)
-
