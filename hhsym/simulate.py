@@ -92,12 +92,19 @@ def _steady_functions(model):
     return xinf
 
 
+#: Resting states kept per model (entries of ``model._hhsym_rest``); the dict is
+#: emptied when it would grow beyond this.
+REST_CACHE_SIZE = 4096
+
+
 def resting_state(model, I0=0.0, params=None, n=1):
     """Steady state(s) of ``model`` under a constant current.
 
     The membrane potential solves ``I0 = sum_k g_k prod_j x_inf,j(V)^p_j (V - E_k)``;
     of several solutions the most hyperpolarised one with a stable slope is
-    taken; gates are at their steady states.
+    taken; gates are at their steady states.  Each distinct (I0, parameters)
+    pair is solved once, and its solution is kept on the model for later calls
+    (up to ``REST_CACHE_SIZE`` pairs).
 
     Parameters
     ----------
@@ -117,12 +124,35 @@ def resting_state(model, I0=0.0, params=None, n=1):
     P = _param_matrix(model, params, n)
     I0 = np.broadcast_to(np.asarray(I0, dtype=float), (n,))
     # solve once per distinct (I0, parameters) pair: large batches usually share a few
-    first, inverse = np.unique(np.column_stack([I0, P.T]), axis=0, return_index=True,
-                               return_inverse=True)[1:]
+    rows = np.column_stack([I0, P.T])
+    first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)[1:]
     inverse = inverse.reshape(-1)
-    n_all, n = n, first.size
-    P = P[:, first]
-    I0 = I0[first][:, None]
+    keys = [rows[i].tobytes() for i in first]
+    cache = getattr(model, "_hhsym_rest", None)
+    if cache is None:
+        cache = model._hhsym_rest = {}
+    found = {key: cache[key] for key in keys if key in cache}
+    todo = [u for u, key in enumerate(keys) if key not in found]
+    if todo:
+        solved = _solve_rest(model, I0[first[todo]], P[:, first[todo]], first[todo])
+        new = {keys[u]: tuple(float(v[m]) for v in solved.values()) for m, u in enumerate(todo)}
+        if len(cache) + len(new) > REST_CACHE_SIZE:
+            cache.clear()
+        cache.update(new)
+        found.update(new)
+    names = ["V", *_steady_functions(model)]
+    values = np.array([found[key] for key in keys]).reshape(len(keys), len(names))[inverse]
+    return {name: values[:, k].copy() for k, name in enumerate(names)}
+
+
+def _solve_rest(model, I0, P, traces):
+    """Resting states for ``I0`` (µA/cm², shape (m,)) and parameters ``P`` (n_params, m).
+
+    ``traces`` (m,) are the trace indices named in the error when a column
+    has no resting potential.  Returns state name -> array (m,), V first.
+    """
+    n = I0.size
+    I0 = I0[:, None]
     names = list(model.params)
     extra = [P[names.index(k)][:, None] for k in model.rate_params]
     xinf = _steady_functions(model)
@@ -145,10 +175,9 @@ def resting_state(model, I0=0.0, params=None, n=1):
     cross = (f[:, :-1] > 0) & (f[:, 1:] <= 0)
     if not np.all(cross.any(axis=1)):
         bad = int(np.flatnonzero(~cross.any(axis=1))[0])
-        trace = int(np.flatnonzero(inverse == bad)[0])
         raise SimulationError(
-            f"no resting potential in [-150, 100] mV for trace {trace} (I0={float(I0[bad, 0]):g} µA/cm²): "
-            "pass y0 explicitly"
+            f"no resting potential in [-150, 100] mV for trace {int(traces[bad])} "
+            f"(I0={float(I0[bad, 0]):g} µA/cm²): pass y0 explicitly"
         )
     k = cross.argmax(axis=1)
     lo = grid[0, k].copy()
@@ -163,7 +192,7 @@ def resting_state(model, I0=0.0, params=None, n=1):
     out = {"V": Vrest}
     for g, fn in xinf.items():
         out[g] = np.asarray(fn(Vrest, *[e[:, 0] for e in extra]), dtype=float) * np.ones(n)
-    return {k: v[inverse] for k, v in out.items()} if n != n_all else out
+    return out
 
 
 def _initial_states(model, y0, I0, params, n):
@@ -203,6 +232,40 @@ def _initial_states(model, y0, I0, params, n):
     for k, name in enumerate(states):
         Y0[k] = values[name]
     return Y0
+
+
+def _sample_stimuli(stimuli, t):
+    """The injected currents (µA/cm²) of ``stimuli`` at the times ``t`` (ms).
+
+    Each distinct stimulus object is evaluated once, straight into its row of
+    the result (no list of rows stacked afterwards); repeats copy that row.
+
+    Parameters
+    ----------
+    stimuli : list of Stimulus
+        One per trace (the same object may appear several times).
+    t : numpy.ndarray
+        Sorted finite sample times (ms), shape ``(n_samples,)``.
+
+    Returns
+    -------
+    I : numpy.ndarray
+        Read-only float64 array of shape ``(len(stimuli), n_samples)``.
+    finite : bool
+        Whether every value of ``I`` is finite (as told by each stimulus'
+        ``_sample_into``).
+    """
+    I = np.empty((len(stimuli), t.size))
+    first = {}
+    finite = True
+    for i, s in enumerate(stimuli):
+        j = first.setdefault(id(s), i)
+        if j == i:
+            finite = s._sample_into(t, I[i]) and finite
+        else:
+            I[i] = I[j]
+    I.flags.writeable = False
+    return I, finite
 
 
 def _recorded_states(model, record):
@@ -316,9 +379,7 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
     P = _param_matrix(model, params, n)
     # the injected current at the samples: returned in the traces, and I(0) sets the resting state
     t = np.arange(n_samples) * dt_out
-    by_id = {}
-    I = np.array([by_id[id(s)] if id(s) in by_id else by_id.setdefault(id(s), s(t)) for s in stimuli])
-    I.flags.writeable = False
+    I, I_finite = _sample_stimuli(stimuli, t)
     Y0 = np.ascontiguousarray(_initial_states(model, y0, I[:, 0], params, n))
     table = encode_stimuli(stimuli, t_last)
     kernel = compile_model(model, method)
@@ -354,7 +415,12 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
         OUT = OUT[rec]
     OUT.flags.writeable = False  # traces keep read-only arrays without copying them again
     states = {model.states[k]: OUT[q] for q, k in enumerate(rec.tolist())}
+    # The kernels checked every sample after the first (V finite, gates in [0, 1], else FAIL
+    # above); the first is Y0.  So when Y0 and I are finite the traces need not scan them
+    # again; otherwise the usual constructors report the bad value.
+    kind = Trace if single else TraceSet
+    build = kind._from_finite if I_finite and np.isfinite(Y0).all() else kind
     if single:
-        return Trace(t, states["V"][0], I[0], {k: v[0] for k, v in states.items() if k != "V"},
+        return build(t, states["V"][0], I[0], {k: v[0] for k, v in states.items() if k != "V"},
                      {**meta, "stimulus": repr(stimuli[0])})
-    return TraceSet(t, states["V"], I, {k: v for k, v in states.items() if k != "V"}, meta)
+    return build(t, states["V"], I, {k: v for k, v in states.items() if k != "V"}, meta)

@@ -220,3 +220,62 @@ def test_blow_up_is_reported_with_time_and_method(hh):
         simulate(hh, Step(50.0, 1.0, 20.0), 20.0, dt=0.2, method="rk4")
     text = str(info.value)
     assert "rk4" in text and "dt=0.2" in text and "t = " in text
+
+
+def test_resting_state_follows_the_trace_order(hh):
+    """Distinct (I0, params) pairs in unsorted order get their own resting states."""
+    rest = resting_state(hh, I0=[3.0, 1.0, 3.0, 0.0], params={"g_K": [36.0, 36.0, 30.0, 36.0]}, n=4)
+    for k, (i0, gk) in enumerate([(3.0, 36.0), (1.0, 36.0), (3.0, 30.0), (0.0, 36.0)]):
+        one = resting_state(hh.with_params(g_K=gk), I0=i0)
+        for name in hh.states:
+            assert rest[name][k] == one[name][0]
+    stims = [Step(3.0, 0.0, np.inf), Step(1.0, 0.0, np.inf)]
+    batch = simulate(hh, stims, 5.0)
+    for k, s in enumerate(stims):
+        np.testing.assert_array_equal(batch.V[k], simulate(hh, s, 5.0).V)
+
+
+def test_resting_state_is_kept_on_the_model(hh, monkeypatch):
+    import sys
+
+    sim = sys.modules["hhsym.simulate"]
+    model = hh.with_params(g_L=0.31)  # a fresh model: empty cache
+    first = resting_state(model, I0=[0.0, 2.0], n=2)
+    assert len(model._hhsym_rest) == 2
+    calls = []
+    solve = sim._solve_rest
+    monkeypatch.setattr(sim, "_solve_rest", lambda *a: calls.append(a[1].size) or solve(*a))
+    again = resting_state(model, I0=[2.0, 0.0, 1.0], n=3)
+    assert calls == [1]  # only I0 = 1 is new
+    assert again["V"][0] == first["V"][1] and again["n"][1] == first["n"][0]
+    monkeypatch.setattr(sim, "REST_CACHE_SIZE", 3)
+    resting_state(model, I0=[4.0, 5.0], n=2)  # would exceed 3 entries: the cache starts over
+    assert len(model._hhsym_rest) == 2
+
+
+def test_no_resting_potential_names_the_trace(hh):
+    with pytest.raises(SimulationError, match="trace 2 .*I0=-500"):
+        resting_state(hh, I0=[0.0, 1.0, -500.0, -500.0], n=4)
+
+
+def test_non_finite_current_samples_are_reported_as_before(hh):
+    """simulate() skips the NaN/inf scan of I only when every stimulus vouches for its values."""
+    class Spiky(Step):
+        def _evaluate(self, t):
+            out = super()._evaluate(t)
+            out[-3] = np.inf
+            return out
+
+    with pytest.raises(InvalidArgumentError, match=r"I\[998\] is inf"):
+        simulate(hh, Spiky(1.0, 1.0, 5.0), 10.0)
+    with pytest.raises(InvalidArgumentError, match=r"I\[1, 998\] is inf"):
+        simulate(hh, [Step(1.0, 1.0, 5.0), Spiky(1.0, 1.0, 5.0)], 10.0)
+
+
+def test_repeated_stimulus_objects_are_sampled_once(hh):
+    ou = OUNoise(5.0, 3.0, 2.0, seed=1)
+    batch = simulate(hh, [ou, Step(5.0, 1.0, 9.0), ou], 10.0, method="exp_euler")
+    np.testing.assert_array_equal(batch.I[0], ou(batch.t))
+    np.testing.assert_array_equal(batch.I[2], batch.I[0])
+    np.testing.assert_array_equal(batch.V[2], batch.V[0])
+    np.testing.assert_array_equal(batch.V[0], simulate(hh, ou, 10.0, method="exp_euler").V)

@@ -508,3 +508,96 @@ def test_next_breakpoint(kernel):
 def test_stimulus_is_abstract():
     with pytest.raises(TypeError):
         Stimulus()
+
+
+# --------------------------------------------------------------------------- #
+# fast paths used by simulate(): _sample_into, breakpoints, shared encodings
+# --------------------------------------------------------------------------- #
+def _grids():
+    """Sorted sample grids in [0, 100] ms: uniform (breakpoints on samples), non-uniform."""
+    rng = np.random.default_rng(7)
+    return [np.arange(10001) * 0.01, np.arange(4001) * 0.025, np.arange(301) * (1 / 3),
+            np.sort(rng.uniform(0.0, 100.0, 3000)), np.array([5.0, 50.0])]
+
+
+class _ShiftedStep(Step):
+    """A subclass that changes the values: Step's fast sampling must not be used."""
+
+    def _evaluate(self, t):
+        return super()._evaluate(t) + 1.0
+
+
+@pytest.mark.parametrize("stim", all_kinds() + [
+    Step(2.5, -10.0, 0.0), Step(-0.0, 0.0, 100.0), Step(7.0, 200.0, np.inf),
+    Step(1.0, 0.01 * 3, 0.01 * 7), _ShiftedStep(1.0, 5.0, 50.0)])
+def test_sample_into_equals_call_bit_for_bit(stim):
+    for t in _grids():
+        out = np.full(t.size, np.nan)
+        finite = stim._sample_into(t, out)
+        ref = stim(t)
+        assert finite is True
+        np.testing.assert_array_equal(out, ref)
+        assert np.array_equal(np.signbit(out), np.signbit(ref))
+
+
+def test_sample_into_reports_non_finite_values():
+    class Bad(Step):
+        def _evaluate(self, t):
+            out = super()._evaluate(t)
+            out[1] = np.nan
+            return out
+
+    out = np.empty(11)
+    assert Bad(1.0, 0.0, 1.0)._sample_into(np.arange(11.0), out) is False
+    assert Step(1.0, 0.0, 1.0)._sample_into(np.arange(11.0), out) is True
+
+
+def _reference_breakpoints(b, t_stop):
+    """The numpy formulation of Stimulus.breakpoints before its plain-Python rewrite."""
+    b = np.unique(np.asarray(b, dtype=np.float64).ravel())
+    b = b[(b > 1e-11) & (b < t_stop - 1e-11 * max(1.0, t_stop))]
+    if b.size < 2:
+        return b
+    keep = [float(b[0])]
+    for x in b[1:].tolist():
+        if x - keep[-1] > 1e-11 * max(1.0, abs(x)):
+            keep.append(x)
+    return np.array(keep, dtype=np.float64)
+
+
+def test_breakpoints_match_the_numpy_formulation():
+    class Raw(Step):
+        def __init__(self, b):
+            super().__init__(1.0, 0.0, 1.0)
+            self.b = b
+
+        def _breakpoints(self, t_stop):
+            return self.b
+
+    rng = np.random.default_rng(3)
+    for k in range(200):
+        b = rng.choice([0.0, -0.0, 1e-12, 5.0, 5.0 + 1e-11, 5.0 + 3e-11, 100.0, 100.0 - 1e-10,
+                        np.inf, -np.inf, np.nan, -3.0], size=rng.integers(0, 12))
+        b = np.concatenate([b, rng.uniform(-10.0, 120.0, rng.integers(0, 30))])
+        got = Raw(b.reshape(-1, 1) if k % 2 else b).breakpoints(100.0)
+        ref = _reference_breakpoints(b, 100.0)
+        assert got.dtype == np.float64 and got.shape == ref.shape
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_encode_shares_a_repeated_stimulus(kernel):
+    ou = OUNoise(1.0, 2.0, 5.0, seed=3, dt=0.1)
+    other = FromArray(np.linspace(0.0, 120.0, 1201), np.linspace(0.0, 1.0, 1201))
+    stims = [ou, Step(1.0, 5.0, 50.0) + ou, ou, other, ou]
+    tab = encode_stimuli(stims, 100.0)
+    # ou's table is stored once, the sum's copy of it once more, other's once
+    assert tab.data.size == 2 * ou.encode(100.0)[0].data.size + other.encode(100.0)[0].data.size
+    separate = [encode_stimuli([s], 100.0) for s in stims]
+    tt = np.linspace(0.0, 100.0, 777)
+    for i, s in enumerate(stims):
+        sep = separate[i]
+        np.testing.assert_array_equal(tab.kind[tab.ptr[i]:tab.ptr[i + 1]], sep.kind)
+        np.testing.assert_array_equal(tab.bp[tab.bp_ptr[i]:tab.bp_ptr[i + 1]], sep.bp)
+        shared = [kernel.stim_at(i, x, tab.ptr, tab.kind, tab.par, tab.data) for x in tt]
+        alone = [kernel.stim_at(0, x, sep.ptr, sep.kind, sep.par, sep.data) for x in tt]
+        np.testing.assert_array_equal(shared, alone)

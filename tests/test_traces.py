@@ -497,3 +497,32 @@ def test_meta_json_in_csv(tmp_path):
     tr.save(tmp_path / "m.csv")
     assert read_trace(tmp_path / "m.csv").meta == meta
     json.dumps(read_trace(tmp_path / "m.csv").meta, allow_nan=False)
+
+
+def test_from_finite_equals_the_checked_constructor():
+    """The constructors simulate() uses skip only the NaN/inf scans of V, I and states."""
+    tr = make_trace()
+    fast = Trace._from_finite(tr.t, tr.V, tr.I, tr.states, tr.meta)
+    assert type(fast) is Trace
+    assert_same(fast, tr)
+    assert fast.V is tr.V  # read-only float64 input is kept, as by Trace()
+    n = tr.t.size
+    V2 = np.stack([tr.V, tr.V + 1.0])
+    V2.flags.writeable = False
+    st = {"m": np.stack([tr.states["m"]] * 2)}
+    fast_set = TraceSet._from_finite(tr.t, V2, np.zeros((2, n)), st, {"a": 1})
+    ref_set = TraceSet(tr.t, V2, np.zeros((2, n)), st, {"a": 1})
+    assert type(fast_set) is TraceSet and fast_set.V is V2
+    for a, b in zip(fast_set, ref_set):
+        assert_same(a, b)
+    for arr in (fast_set.t, fast_set.V, fast_set.I, fast_set.states["m"]):
+        assert not arr.flags.writeable
+    # everything but finiteness is still checked
+    with pytest.raises(InvalidArgumentError, match="t"):
+        Trace._from_finite(tr.t[::-1], tr.V, tr.I)
+    with pytest.raises(InvalidArgumentError, match="same length"):
+        Trace._from_finite(tr.t, tr.V[:-1], tr.I)
+    with pytest.raises(InvalidArgumentError, match="shape"):
+        TraceSet._from_finite(tr.t, V2, np.zeros((3, n)))
+    with pytest.raises(InvalidArgumentError, match="states"):
+        TraceSet._from_finite(tr.t, V2, np.zeros((2, n)), {"V": V2})

@@ -59,6 +59,28 @@ class Stimulus(abc.ABC):
     def _evaluate(self, t: np.ndarray) -> np.ndarray:
         """Values at the finite float64 times ``t`` (1-D or more)."""
 
+    def _sample_into(self, t, out):
+        """Write the values (µA/cm²) at the sorted times ``t`` (ms) into ``out``.
+
+        The values are those of ``self(t)``, bit for bit; :func:`hhsym.simulate`
+        fills its array of currents row by row with it.  Subclasses may use
+        that ``t`` is sorted (finite float64, 1-D) to be faster.
+
+        Parameters
+        ----------
+        t : numpy.ndarray
+            Sorted finite float64 times (ms), shape ``(n,)``.
+        out : numpy.ndarray
+            Float64 array of shape ``(n,)``, overwritten.
+
+        Returns
+        -------
+        bool
+            Whether every value written is finite.
+        """
+        out[...] = self._evaluate(t)
+        return bool(np.isfinite(out).all())
+
     # -- composition ---------------------------------------------------------
     def __add__(self, other):
         if isinstance(other, Stimulus):
@@ -100,13 +122,13 @@ class Stimulus(abc.ABC):
         integrator stopping at each never has to take a step that short.
         """
         t_stop = _t_stop(t_stop)
-        b = np.unique(np.asarray(self._breakpoints(t_stop), dtype=np.float64).ravel())
-        b = b[(b > _bp_tol(0.0)) & (b < t_stop - _bp_tol(t_stop))]
-        if b.size < 2:
-            return b
-        keep = [float(b[0])]
-        for x in b[1:].tolist():
-            if x - keep[-1] > _bp_tol(x):
+        lo, hi = _bp_tol(0.0), t_stop - _bp_tol(t_stop)
+        b = np.asarray(self._breakpoints(t_stop), dtype=np.float64).ravel().tolist()
+        # plain Python: most stimuli have a handful of breakpoints, where numpy's
+        # per-call costs dominate (and the merge below is a Python loop anyway)
+        keep = []
+        for x in sorted({x for x in b if lo < x < hi}):
+            if not keep or x - keep[-1] > _bp_tol(x):
                 keep.append(x)
         return np.array(keep, dtype=np.float64)
 

@@ -95,7 +95,9 @@ def encode_stimuli(stimuli, t_stop):
     Returns
     -------
     StimulusTable
-        The CSR-style arrays.
+        The CSR-style arrays.  A stimulus object listed several times is
+        encoded once: its rows are repeated and point to one copy of its
+        tables in ``data``.
     """
     t_stop = _t_stop(t_stop)
     if stimuli is None or isinstance(stimuli, Stimulus):
@@ -111,25 +113,34 @@ def encode_stimuli(stimuli, t_stop):
     bp_ptr = [0]
     bps = []
     offset = 0
+    rows_of = {}  # id of a stimulus -> its (kind, par) rows and breakpoints, encoded once
     for i, s in enumerate(stimuli):
-        if s is None:
-            comps, b = [], np.empty(0)
-        elif isinstance(s, Stimulus):
-            comps, b = s.encode(t_stop), s.breakpoints(t_stop)
+        if s is not None and id(s) in rows_of:
+            # the same object again (e.g. one stimulus for a parameter sweep): share its
+            # rows, and with them its tables in data
+            rows, b = rows_of[id(s)]
+        elif s is None or isinstance(s, Stimulus):
+            comps, b = ([], np.empty(0)) if s is None else (s.encode(t_stop), s.breakpoints(t_stop))
+            rows = []
+            for c in comps:
+                par = list(c.par)
+                if c.kind in (TABLE_UNIFORM, TABLE_SORTED):
+                    par[0] = float(offset)
+                    datas.append(c.data)
+                    offset += c.data.size
+                rows.append((c.kind, par))
+            b = np.asarray(b, dtype=np.float64)
+            if s is not None:
+                rows_of[id(s)] = rows, b
         else:
             raise invalid(
                 f"stimuli[{i}]", s, "a Stimulus or None", cls=ArgumentTypeError
             )
-        for c in comps:
-            par = list(c.par)
-            if c.kind in (TABLE_UNIFORM, TABLE_SORTED):
-                par[0] = float(offset)
-            kinds.append(c.kind)
+        for kind, par in rows:
+            kinds.append(kind)
             pars.append(par)
-            datas.append(c.data)
-            offset += c.data.size
         ptr.append(len(kinds))
-        bps.append(np.asarray(b, dtype=np.float64))
+        bps.append(b)
         bp_ptr.append(bp_ptr[-1] + len(b))
     return StimulusTable(
         ptr=np.asarray(ptr, dtype=np.int64),

@@ -21,8 +21,14 @@ _CORE = ("t", "V", "I")
 _BAD_NAME_CHARS = set(',#/\\"\'')
 
 
-def _array(name, value, unit, ndim):
-    """Finite float64 copy of ``value`` with ``ndim`` dimensions, or an error."""
+def _array(name, value, unit, ndim, check_finite=True):
+    """Finite float64 copy of ``value`` with ``ndim`` dimensions, or an error.
+
+    A read-only C-contiguous float64 array (whose base, if any, is read-only)
+    is kept without copying.  ``check_finite=False`` skips the scan for
+    NaN/inf, for arrays known to be finite (simulation output the kernel
+    checked); everything else is checked as usual.
+    """
     shape = "1-D array" if ndim == 1 else "2-D array (n_traces, n_samples)"
     accepted = f"a {shape} of finite numbers ({unit})"
     try:
@@ -36,6 +42,8 @@ def _array(name, value, unit, ndim):
     if not (arr.dtype == np.float64 and arr.flags.c_contiguous and not arr.flags.writeable
             and (arr.base is None or not arr.base.flags.writeable)):
         arr = np.array(arr, dtype=np.float64, order="C")  # a private copy; read-only input is kept
+    if not check_finite:
+        return arr
     bad = np.zeros((0,)) if np.isfinite(arr).all() else np.argwhere(~np.isfinite(arr))
     if bad.size:
         idx = tuple(int(i) for i in bad[0])
@@ -76,7 +84,8 @@ def _check_state_name(name):
     return name
 
 
-def _states(states, shape):
+def _states(states, shape, check_finite=True):
+    """Checked read-only arrays of ``states`` (name -> array of ``shape``); see :func:`_array`."""
     if states is None:
         return {}
     if not isinstance(states, dict):
@@ -85,7 +94,7 @@ def _states(states, shape):
     for name, value in states.items():
         _check_state_name(name)
         arg = f"states[{name!r}]"
-        arr = _array(arg, value, "state units", len(shape))
+        arr = _array(arg, value, "state units", len(shape), check_finite)
         if arr.shape != shape:
             raise invalid(arg, value, f"an array of shape {shape} like V", hint=f"got {arr.shape}")
         arr.flags.writeable = False

@@ -109,10 +109,27 @@ class Trace(TimeGrid):
     """
 
     def __init__(self, t, V, I, states=None, meta=None):
+        self._init(t, V, I, states, meta, check_finite=True)
+
+    @classmethod
+    def _from_finite(cls, t, V, I, states=None, meta=None):
+        """A trace whose ``V``, ``I`` and ``states`` are known to be finite.
+
+        Same as ``Trace(t, V, I, states, meta)`` but without scanning ``V``,
+        ``I`` and ``states`` for NaN/inf: :func:`hhsym.simulate` uses it for
+        kernel output (checked by the kernel sample by sample) and currents it
+        has checked.  Everything else (``t``, shapes, names, meta) is checked
+        as usual.
+        """
+        self = cls.__new__(cls)
+        self._init(t, V, I, states, meta, check_finite=False)
+        return self
+
+    def _init(self, t, V, I, states, meta, check_finite):
         self.t = _times(t)
         n = self.t.size
-        self.V = _array("V", V, "mV", 1)
-        self.I = _array("I", I, "µA/cm²", 1)
+        self.V = _array("V", V, "mV", 1, check_finite)
+        self.I = _array("I", I, "µA/cm²", 1, check_finite)
         for name, arr in (("V", self.V), ("I", self.I)):
             if arr.size != n:
                 raise invalid(
@@ -121,7 +138,7 @@ class Trace(TimeGrid):
                 )
         for arr in (self.t, self.V, self.I):
             arr.flags.writeable = False
-        self.states = _states(states, (n,))
+        self.states = _states(states, (n,), check_finite)
         self.meta = _meta(meta)
 
     # -- properties ----------------------------------------------------------
