@@ -440,7 +440,18 @@ class ConductanceModel:
 
     # ------------------------------------------------------------------ identity / io
     def structure_key(self):
-        """str: hash of everything code generation depends on (not parameter values)."""
+        """str: hash of everything code generation depends on (not parameter values).
+
+        Computed once per model (models are immutable): simulate() looks its
+        compiled kernel up by this key on every call, and printing the rates
+        with sympy takes ~2 ms.
+        """
+        key = self.__dict__.get("_structure_key")
+        if key is None:
+            key = self._structure_key = self._compute_structure_key()
+        return key
+
+    def _compute_structure_key(self):
         parts = [repr(self.states), repr(tuple(self.params))]
         for ch in self._channels:
             parts.append(f"{ch.name}:{[(g.name, g.power) for g in ch.gates]}")

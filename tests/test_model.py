@@ -204,3 +204,14 @@ def test_taylor_quotient_with_parameters_and_where_sympy_series_fails():
     assert float(poly.subs(V, -37.1)) == pytest.approx(exact, rel=1e-12)
     near = -37.1 + 0.3
     assert float(poly.subs(V, near)) == pytest.approx(float(expr.subs(V, near)), rel=1e-8)
+
+
+def test_structure_key_is_computed_once_and_tracks_the_rates(hh):
+    model = hh.with_params(g_K=30.0)
+    assert "_structure_key" not in model.__dict__
+    key = model.structure_key()
+    assert model.__dict__["_structure_key"] == key == model._compute_structure_key()
+    assert model.structure_key() is key
+    assert key == hh.structure_key()  # parameter values do not enter
+    other = hh.with_rates({"alpha_n": "0.02*exp(-(V + 65)/80)"})
+    assert other.structure_key() != key
