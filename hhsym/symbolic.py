@@ -188,7 +188,7 @@ def _is_zero(value):
 
 
 def _taylor(expr, root, numerator=None, denominator=None, order=3):
-    """Taylor polynomial of degree ``order`` of ``expr`` about ``V = root`` (may raise NotImplementedError).
+    r"""Taylor polynomial of degree ``order`` of ``expr`` about ``V = root`` (may raise NotImplementedError).
 
     At a simple zero of both the numerator N and the denominator D (the
     linoid case) the polynomial is the quotient of their Taylor series,

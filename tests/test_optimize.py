@@ -63,6 +63,8 @@ def test_current_jumps_are_the_edges_of_steps_only():
     assert current_jumps(ou).size == 0
     assert list(current_jumps(ou + step)) == list(edges)  # 5 µA/cm² steps stand out of the noise
     assert current_jumps(np.full(t.size, 3.0)).size == 0
+    lsb = 0.001 * rng.integers(-1, 2, t.size) * (rng.random(t.size) < 0.05)  # digitiser flicker
+    assert list(current_jumps(step + lsb)) == list(edges)
 
 
 def test_windows_holding_a_current_jump_are_left_out():

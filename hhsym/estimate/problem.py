@@ -109,7 +109,7 @@ JUMP_FACTOR = 8.0
 
 
 def current_jumps(I):
-    """Sample intervals across which the injected current jumps (e.g. the edges of a step).
+    r"""Sample intervals across which the injected current jumps (e.g. the edges of a step).
 
     Where the current jumps between two samples, when in the interval it
     jumped is unknown, and any interpolation of I misplaces charge of up to
@@ -119,9 +119,10 @@ def current_jumps(I):
     edges made 99.9 % of the true rates' stage-1 cost, and the fitted rates
     drifted to cancel them.  A change counts as a jump when it exceeds
     ``JUMP_FACTOR`` robust standard deviations (1.4826 × median absolute
-    deviation) of all sample-to-sample changes, and 1e-9 of the largest
-    current (so a piecewise-constant protocol has exactly its edges, and a
-    smoothly varying or noisy current, sampled finely, has none).
+    deviation) of all sample-to-sample changes and 1 % of the current's
+    range (so a piecewise-constant protocol has exactly its edges, a smoothly
+    varying or noisy current, sampled finely, has none, and the
+    one-digitisation-step flicker of a recorded holding current is no jump).
 
     Parameters
     ----------
@@ -137,7 +138,8 @@ def current_jumps(I):
     if dI.size == 0:
         return np.zeros(0, dtype=np.int64)
     spread = 1.4826 * float(np.median(np.abs(dI - np.median(dI))))
-    floor = 1e-9 * max(float(np.max(np.abs(I))), 1e-300)
+    I = np.asarray(I, dtype=float)
+    floor = max(1e-2 * float(np.max(I) - np.min(I)), 1e-9 * float(np.max(np.abs(I))), 1e-300)
     return np.flatnonzero(np.abs(dI) > max(JUMP_FACTOR * spread, floor)).astype(np.int64)
 
 
