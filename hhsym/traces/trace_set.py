@@ -43,21 +43,6 @@ class TraceSet(TimeGrid):
     def __init__(self, t, V, I, states=None, meta=None):
         self._init(t, V, I, states, meta, check_finite=True)
 
-    @classmethod
-    def _from_finite(cls, t, V, I, states=None, meta=None):
-        """A set whose ``V``, ``I`` and ``states`` are known to be finite.
-
-        Same as ``TraceSet(t, V, I, states, meta)`` but without scanning ``V``,
-        ``I`` and ``states`` for NaN/inf (~10 ms per 80 MB array, i.e. per
-        quantity of 1000 traces of 10^4 samples): :func:`hhsym.simulate` uses
-        it for kernel output (checked by the kernel sample by sample) and
-        currents it has checked.  Everything else (``t``, shapes, names, meta)
-        is checked as usual.
-        """
-        self = cls.__new__(cls)
-        self._init(t, V, I, states, meta, check_finite=False)
-        return self
-
     def _init(self, t, V, I, states, meta, check_finite):
         self.t = _times(t)
         n = self.t.size
