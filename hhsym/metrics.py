@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from hhsym.errors import InvalidArgumentError, invalid
-from hhsym.model import gating_from_rates
+from hhsym.model import gating_from_rates, partner_rate
 
 __all__ = ["rate_errors", "steady_state_curves", "time_constant_curves", "spike_times",
            "coincidence_factor"]
@@ -91,8 +91,7 @@ def rate_errors(model, true_model, v_range=(-75.0, 20.0), step=1.0, min_share=No
         raise invalid("min_share", min_share, "a fraction in [0, 1), e.g. 0.05")
     out = {}
     for k in b:
-        kind, _, gate = k.partition("_")
-        partner = f"{'beta' if kind == 'alpha' else 'alpha'}_{gate}"
+        partner = partner_rate(k)
         total = b[k] + b[partner] if partner in b else b[k]
         keep = b[k] >= min_share * total
         err = np.abs(a[k] - b[k]) / np.abs(b[k])

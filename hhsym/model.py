@@ -29,7 +29,7 @@ from sympy.core.parameters import distribute
 from hhsym.errors import InvalidArgumentError, ModelError, UnknownNameError, invalid
 from hhsym.symbolic import V, check_identifier, parse_expression, safe_expression, sympify_exact
 
-__all__ = ["Gate", "Channel", "ConductanceModel", "V", "gating_from_rates"]
+__all__ = ["Gate", "Channel", "ConductanceModel", "V", "gating_from_rates", "partner_rate"]
 
 _RESERVED = {"V", "I", "t", "C_m"}
 
@@ -555,6 +555,22 @@ def _for_display(expr, digits=6):
     floats = {f: sympy.Float(float(f"{float(f):.{digits}g}")) for f in expr.atoms(sympy.Float)}
     with distribute(False):
         return expr.xreplace(floats)
+
+
+def partner_rate(name):
+    """The other rate of the same gate: ``"beta_x"`` for ``"alpha_x"`` and vice versa.
+
+    Parameters
+    ----------
+    name : str
+        A rate name, ``alpha_<gate>`` or ``beta_<gate>``.
+
+    Returns
+    -------
+    str
+    """
+    kind, _, gate = name.partition("_")
+    return f"{'beta' if kind == 'alpha' else 'alpha'}_{gate}"
 
 
 def gating_from_rates(rates):

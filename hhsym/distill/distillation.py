@@ -56,6 +56,7 @@ from hhsym.errors import (
     UnknownNameError,
     invalid,
 )
+from hhsym.model import partner_rate
 
 __all__ = ["Distillation", "RateResult", "distill", "select_candidate", "is_family_form"]
 
@@ -184,12 +185,6 @@ def _identifiable(learned, template, min_share, n):
 
 #: Largest factor between a rate fitted on its identifiable range and the network elsewhere.
 WILD_FACTOR = 100.0
-
-
-def _partner(name):
-    """``beta_x`` for ``alpha_x`` and vice versa."""
-    kind, gate = name.split("_", 1)
-    return f"{'beta' if kind == 'alpha' else 'alpha'}_{gate}"
 
 
 def _tame(expr, grid, learned, partner=None, mask=None, min_share=None):
@@ -376,7 +371,7 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
                 literature[k] = [c for c in lit.front if c not in fits[k].front]
                 t_backend[k] += lit.seconds
             chosen[k] = select_candidate(fits[k], select, tolerance, open_margin, literature[k])
-            if mk is None or mk.all() or _tame(chosen[k].expr, grid, r_k, np.asarray(learned[_partner(k)]),
+            if mk is None or mk.all() or _tame(chosen[k].expr, grid, r_k, np.asarray(learned[partner_rate(k)]),
                                                mk, min_share):
                 break
         if verbose:
