@@ -114,3 +114,43 @@ def test_spline_family_recovers_hh_rates_from_a_distorted_start():
 def test_bad_knots_rejected(data):
     with pytest.raises(ValueError, match="knots"):
         SplineFamily(hodgkin_huxley(), data, -20.0, 60.0, knots=1)
+
+
+def test_trajectory_problem_jacobian_and_truth(data):
+    """Output-error residuals: exact Jacobian (vs finite differences), and at the true rates (free
+    initial states at the recorded V) they are the RK4 error only."""
+    from hhsym.estimate.trajectory import TrajectoryProblem
+
+    model = hodgkin_huxley()
+    V = np.linspace(-80.0, 40.0, 400)
+    fam = SplineFamily(model, data, -20.0, 62.0, knots=24, tau_min=0.01)
+    pt = fam.project(*_true_curves(model, V, 0.01), V)
+    tp = TrajectoryProblem(fam, window=2.0, substeps=2)
+    assert tp.n_windows == len(range(0, len(data[0][1]) - 1 - 80, 80))
+    q = np.concatenate([pt, tp.initial_states()])
+    r = tp.evaluate(q, False)
+    assert r.size == tp.n_residuals and np.sqrt(np.mean(r ** 2) * r.size) < 2e-3  # mV, rms
+    q = q + np.random.default_rng(0).normal(0.0, 1e-3, q.size)
+    # small steps: the tables are piecewise linear in V, so a larger step crosses their kinks
+    J, Jfd = _fd_check(tp.lm_fun(1e-6), q, h=1e-7)
+    assert np.max(np.abs(J - Jfd)) < 5e-6 * max(1.0, np.max(np.abs(J)))
+
+
+def test_trajectory_fixed_states_and_stride_agree_with_free_states(data):
+    from hhsym.estimate.trajectory import TrajectoryProblem
+
+    model = hodgkin_huxley()
+    V = np.linspace(-80.0, 40.0, 400)
+    fam = SplineFamily(model, data, -20.0, 62.0, knots=12, tau_min=0.01)
+    p = fam.project(*_true_curves(model, V, 0.01), V)
+    free = TrajectoryProblem(fam, window=2.0, substeps=2)
+    fixed = TrajectoryProblem(fam, window=2.0, substeps=2, free_states=False)
+    strided = TrajectoryProblem(fam, window=2.0, substeps=2, stride=4, free_states=False)
+    r_free, J_free = free.evaluate(np.concatenate([p, free.initial_states()]))
+    r_fixed, J_fixed = fixed.evaluate(p)
+    assert fixed.initial_states().size == 0 and J_fixed.shape == (r_fixed.size, p.size)
+    assert np.allclose(r_free, r_fixed, rtol=0, atol=1e-15)
+    assert np.allclose(J_free[:, :p.size], J_fixed, rtol=0, atol=1e-12)
+    r_s = strided.evaluate(p, False) * np.sqrt(strided.n_residuals)
+    every = (r_fixed * np.sqrt(fixed.n_residuals)).reshape(fixed.n_windows, -1)
+    assert np.allclose(r_s.reshape(strided.n_windows, -1), every[:, ::4], rtol=1e-12, atol=1e-15)
