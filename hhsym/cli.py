@@ -213,7 +213,7 @@ def _parser():
     fit.add_argument("traces", nargs="+", metavar="TRACE", help="CSV (t,V,I) or NPZ traces")
     fit.add_argument("--model", default="hh", help="template model whose rates are learned (default: hh)")
     fit.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
-    fit.add_argument("--hidden", type=int, nargs="+", default=[16, 16], help="hidden widths (default 16 16)")
+    fit.add_argument("--hidden", type=int, nargs="+", default=[16], help="hidden widths (default 16)")
     fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     fit.add_argument("--time-limit", type=float, default=None, help="soft wall-time budget in s")
     fit.add_argument("--out", required=True, help="fitted estimator (.npz)")
