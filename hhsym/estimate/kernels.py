@@ -138,6 +138,33 @@ def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, want
                 K[1 + j, base + P + p] += w2 * gr[ib, p]
 
 
+@njit(cache=True, nogil=True)
+def _rk4_stage_state(y, Y, ks, Ks, st, h, want, yt, Yt):
+    """Input of RK4 stage ``st`` (0-3) with step ``h``: ``yt = y + h c_st k_{st-1}``, and its tangent."""
+    c = 0.5 if st == 1 or st == 2 else (1.0 if st == 3 else 0.0)
+    for q in range(y.shape[0]):
+        yt[q] = y[q] + (h * c * ks[st - 1, q] if st > 0 else 0.0)
+    if want:
+        if st == 0:
+            Yt[:, :] = Y
+        else:
+            for q in range(Y.shape[0]):
+                for p in range(Y.shape[1]):
+                    Yt[q, p] = Y[q, p] + h * c * Ks[st - 1, q, p]
+    return c
+
+
+@njit(cache=True, nogil=True)
+def _rk4_combine(y, Y, ks, Ks, h, want):
+    """Classical RK4 update of the state ``y`` and its tangent ``Y`` from the four stages."""
+    for q in range(y.shape[0]):
+        y[q] += h / 6.0 * (ks[0, q] + 2.0 * ks[1, q] + 2.0 * ks[2, q] + ks[3, q])
+    if want:
+        for q in range(Y.shape[0]):
+            for p in range(Y.shape[1]):
+                Y[q, p] += h / 6.0 * (Ks[0, q, p] + 2.0 * Ks[1, q, p] + 2.0 * Ks[2, q, p] + Ks[3, q, p])
+
+
 @njit(cache=True)
 def shoot_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
                starts, L, stride, X0, S0, want_jac, R, J, mode=0, tau_min=0.0):
@@ -179,7 +206,6 @@ def shoot_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
     gr = np.empty((2 * ng, P))
     g2 = np.empty(P)
     work = np.empty(2 * int(sizes.sum()) + 2)
-    cs = np.array([0.0, 0.5, 0.5, 1.0])
     ok = True
     for w in range(starts.shape[0]):
         s0 = starts[w]
@@ -194,25 +220,11 @@ def shoot_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
         for i in range(L):
             k = s0 + i
             for st in range(4):
-                c = cs[st]
-                for q in range(ns):
-                    yt[q] = y[q] + (dt * c * ks[st - 1, q] if st > 0 else 0.0)
-                if want_jac:
-                    if st == 0:
-                        Yt[:, :] = Y
-                    else:
-                        for q in range(ns):
-                            for p in range(m):
-                                Yt[q, p] = Y[q, p] + dt * c * Ks[st - 1, q, p]
+                c = _rk4_stage_state(y, Y, ks, Ks, st, dt, want_jac, yt, Yt)
                 Iv = I[k] + c * (I[k + 1] - I[k])
                 _rhs(yt[0], yt[1:], Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
                      want_jac, Yt, Ks[st], ks[st], dIdx, gr, g2, work, mode, tau_min)
-            for q in range(ns):
-                y[q] += dt / 6.0 * (ks[0, q] + 2.0 * ks[1, q] + 2.0 * ks[2, q] + ks[3, q])
-            if want_jac:
-                for q in range(ns):
-                    for p in range(m):
-                        Y[q, p] += dt / 6.0 * (Ks[0, q, p] + 2.0 * Ks[1, q, p] + 2.0 * Ks[2, q, p] + Ks[3, q, p])
+            _rk4_combine(y, Y, ks, Ks, dt, want_jac)
             if (i + 1) % stride == 0:
                 ir = (i + 1) // stride - 1
                 if ir < nres:

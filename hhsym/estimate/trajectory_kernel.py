@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from hhsym.estimate.kernels import _currents
+from hhsym.estimate.kernels import _currents, _rk4_combine, _rk4_stage_state
 
 __all__ = ["trajectory_pass"]
 
@@ -114,7 +114,6 @@ def trajectory_pass(V, I, dt, M, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA
     Yt = np.zeros((ns, m))
     Ks = np.zeros((4, ns, m))
     dIdx = np.empty(ng)
-    cs = np.array([0.0, 0.5, 0.5, 1.0])
     hs = dt / M
     for w in range(starts.shape[0]):
         s0 = starts[w]
@@ -139,27 +138,12 @@ def trajectory_pass(V, I, dt, M, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA
             k = s0 + i
             for sub in range(M):
                 for st in range(4):
-                    c = cs[st]
-                    for q in range(ns):
-                        yt[q] = y[q] + (hs * c * ks[st - 1, q] if st > 0 else 0.0)
-                    if want_jac:
-                        if st == 0:
-                            Yt[:, :] = Y
-                        else:
-                            for q in range(ns):
-                                for p in range(m):
-                                    Yt[q, p] = Y[q, p] + hs * c * Ks[st - 1, q, p]
+                    c = _rk4_stage_state(y, Y, ks, Ks, st, hs, want_jac, yt, Yt)
                     frac = (sub + c) / M
                     Iv = I[k] + frac * (I[k + 1] - I[k])
                     _rhs(yt[0], yt[1:], Iv, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA, DX, DL,
                          want_jac, Yt, Ks[st], ks[st], dIdx)
-                for q in range(ns):
-                    y[q] += hs / 6.0 * (ks[0, q] + 2.0 * ks[1, q] + 2.0 * ks[2, q] + ks[3, q])
-                if want_jac:
-                    for q in range(ns):
-                        for p in range(m):
-                            Y[q, p] += hs / 6.0 * (Ks[0, q, p] + 2.0 * Ks[1, q, p] + 2.0 * Ks[2, q, p]
-                                                    + Ks[3, q, p])
+                _rk4_combine(y, Y, ks, Ks, hs, want_jac)
             if not np.isfinite(y[0]):
                 return False
             if (i + 1) % stride == 0:
