@@ -153,6 +153,26 @@ def test_bad_traces(trace):
         est.fit(_Tr(t, sub, I))
     with pytest.raises(InvalidArgumentError, match="hidden"):
         RateEstimator(hodgkin_huxley(), hidden=(0,)).fit(trace)
+    with pytest.raises(InvalidArgumentError, match="spline_knots"):
+        RateEstimator(hodgkin_huxley(), spline_knots=(8, 1)).fit(trace)
+
+
+def test_noise_is_estimated_and_warned_about(trace):
+    from hhsym.estimate.checks import NOISE_WARN, noise_level
+
+    assert noise_level(trace.V) < 0.01  # scipy-integrated, sampled at 0.025 ms
+    rng = np.random.default_rng(0)
+    for sigma in (0.05, 0.5):
+        assert noise_level(trace.V + rng.normal(0.0, sigma, trace.V.size)) == pytest.approx(sigma, rel=0.15)
+    est = RateEstimator(hodgkin_huxley(), hidden=(3,), max_iter=(0, 1, 0), spline_knots=())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IdentifiabilityWarning)
+        est.fit(trace)  # clean: no warning
+    assert est.noise_ < NOISE_WARN
+    noisy = _Tr(trace.t, trace.V + rng.normal(0.0, 0.5, trace.V.size), trace.I)
+    with pytest.warns(IdentifiabilityWarning, match="not determined"):
+        est.fit(noisy)
+    assert est.noise_ == pytest.approx(0.5, rel=0.15)
 
 
 def test_save_load_round_trip(trace, tmp_path):

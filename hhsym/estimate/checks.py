@@ -8,12 +8,44 @@ import numpy as np
 
 from hhsym.errors import ArgumentTypeError, IdentifiabilityWarning, InvalidArgumentError, invalid
 
-__all__ = ["as_recordings"]
+__all__ = ["as_recordings", "noise_level", "NOISE_WARN"]
 
 #: Below this peak-to-peak range (mV) a recording is treated as a flat line.
 FLAT_RANGE = 1.0
 #: Relative tolerance on the sampling step.
 DT_RTOL = 1e-6
+#: Estimated sample-to-sample noise on V (mV) from which a fit warns that the rates are not determined.
+#: Measured (benchmarks/bench_fit.py, HH, 2 x 300 ms at 0.025 ms): 0.05 mV of Gaussian noise already left
+#: the rates ~2x off where they matter, 0.5 mV far more; noise-free recordings read 0.000-0.007 mV here
+#: (0.043 mV for a noisy current sampled at 0.1 ms: the signal's own roughness at that step).
+NOISE_WARN = 0.05
+
+
+def noise_level(V):
+    r"""Robust estimate of white measurement noise on a sampled voltage (mV).
+
+    From the second differences :math:`d_k = V_{k+1} - 2V_k + V_{k-1}`:
+    for independent noise of standard deviation :math:`\sigma` they have
+    variance :math:`6\sigma^2`, while a smooth signal sampled finely
+    contributes little; the median absolute deviation ignores spikes.
+    A signal that is rough at the sampling step (a noisy injected current
+    sampled coarsely) reads as some noise too.
+
+    Parameters
+    ----------
+    V : array_like
+        Potential (mV) on a uniform grid.
+
+    Returns
+    -------
+    float
+        Estimated standard deviation of the noise (mV).
+    """
+    V = np.asarray(V, dtype=float)
+    if V.size < 3:
+        return 0.0
+    d2 = V[2:] - 2.0 * V[1:-1] + V[:-2]
+    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6.0))
 
 
 def _one(trace, k):
@@ -71,7 +103,9 @@ def as_recordings(traces, threshold=0.0):
     -----
     IdentifiabilityWarning
         When no trace crosses ``threshold`` upwards (no spikes): the rates are
-        then only constrained over the subthreshold range.
+        then only constrained over the subthreshold range.  When the noise on
+        V (:func:`noise_level`) is at least :data:`NOISE_WARN` mV: the rates
+        are then not determined by the data.
     """
     if hasattr(traces, "t") and np.ndim(getattr(traces, "V")) == 1:
         items = [traces]
@@ -90,6 +124,15 @@ def as_recordings(traces, threshold=0.0):
         raise InvalidArgumentError(
             f"invalid traces: V spans only {span:.3g} mV (a flat line); expected recordings whose "
             "voltage moves (e.g. spikes under a noisy current): a flat line cannot identify any rate")
+    sigma = max(noise_level(d[1]) for d in data)
+    if sigma >= NOISE_WARN:
+        warnings.warn(
+            f"V carries about {sigma:.2g} mV of sample-to-sample noise (robust estimate from second "
+            f"differences): at 0.05 mV the fitted rates were already ~2x off where they matter, and at "
+            "0.5 mV free-form rates are not determined by a few hundred ms of current clamp however they "
+            "are fitted (benchmarks/bench_identifiability.py); a reproduced recording does not mean right "
+            "rates here. Average repeated trials or record with less noise if you can", IdentifiabilityWarning,
+            stacklevel=3)
     spiking = any(np.any((d[1][:-1] < threshold) & (d[1][1:] >= threshold)) for d in data)
     if not spiking:
         warnings.warn(

@@ -50,7 +50,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError, TraceFileError, invalid
-from hhsym.estimate.checks import as_recordings
+from hhsym.estimate.checks import as_recordings, noise_level
 from hhsym.estimate.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
 from hhsym.estimate.optimize import levenberg_marquardt
 from hhsym.estimate.problem import DV_SCALE, ShootingProblem
@@ -158,6 +158,10 @@ class RateEstimator(BaseEstimator):
         the chosen role hypothesis (``None`` with a prior).
     hypotheses_ : list of dict
         Per role hypothesis: ``signs``, ``family_cost`` (on the stretch) and ``full_cost`` (on all the data, for the close contenders).
+    noise_ : float
+        Estimated sample-to-sample noise on the recorded V (mV, the largest
+        over the traces; :func:`hhsym.estimate.checks.noise_level`).  From
+        0.05 mV on, ``fit`` warns that the rates are not determined.
     v_range_ : tuple of float
         Supported voltage range (mV): the 0.5–99.5 percentiles of the
         recorded V.  Outside the networks' trained range each log-rate
@@ -242,6 +246,7 @@ class RateEstimator(BaseEstimator):
         t_start = time.perf_counter()
         hidden, max_iter, knots = self._check_params()
         data = as_recordings(traces)
+        self.noise_ = max(noise_level(d[1]) for d in data)
         rng = self.random_state if isinstance(self.random_state, np.random.Generator) \
             else np.random.default_rng(self.random_state)
         gate_names = [g.name for g in self.model.gates]
@@ -532,7 +537,8 @@ class RateEstimator(BaseEstimator):
                 "roles": getattr(self, "roles_", None), "hypotheses": getattr(self, "hypotheses_", []),
                 "v_range": list(self.v_range_), "history": self.history_, "params": params,
                 "prior": None if self.prior is None else self.prior.to_dict(),
-                "cost": getattr(self, "cost_", None), "fit_time": getattr(self, "fit_time_", None)}
+                "cost": getattr(self, "cost_", None), "fit_time": getattr(self, "fit_time_", None),
+                "noise": getattr(self, "noise_", None)}
         arrays = {"meta": np.array(json.dumps(meta))}
         for k, net in (self.networks_ if v1 else self.gates_).items():
             for field, value in net.state().items():
@@ -594,6 +600,7 @@ def load(path):
         est._set_fitted_v1(meta["names"], nets, tuple(meta["v_range"]), meta["history"])
     est.cost_ = meta["cost"]
     est.fit_time_ = meta["fit_time"]
+    est.noise_ = meta.get("noise")  # None in files written before the noise estimate
     return est
 
 
