@@ -51,10 +51,10 @@ from sklearn.base import BaseEstimator
 
 from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError, TraceFileError, invalid
 from hhsym.estimate.checks import as_recordings, noise_level
+from hhsym.estimate.family import GateFamily, SplineFamily
 from hhsym.estimate.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
 from hhsym.estimate.optimize import levenberg_marquardt
 from hhsym.estimate.problem import DV_SCALE, ShootingProblem
-from hhsym.estimate.family import GateFamily, SplineFamily
 from hhsym.estimate.search import _stretch, family_search
 from hhsym.model import ConductanceModel, check_model
 
