@@ -34,35 +34,37 @@ import warnings
 import numpy as np
 
 from bench_fit import data, made_up_model
-from hhsym.estimate.family import SplineFamily
+from hhsym.estimate.family import SplineFamily, curves_from_rates
 from hhsym.estimate.optimize import levenberg_marquardt
 from hhsym.estimate.trajectory import TrajectoryProblem
 from hhsym.library import hodgkin_huxley
+from hhsym.metrics import rate_errors
 
 TAU_MIN = 0.01
 SMOOTH = 1e-9
 
 
 def true_start(fam, model, V):
-    r = model.evaluate_rates(V)
-    names = [g.name for g in model.gates]
-    z = np.array([np.log(r[f"alpha_{g}"] / r[f"beta_{g}"]) for g in names])
-    lt = np.array([np.log(1.0 / (r[f"alpha_{g}"] + r[f"beta_{g}"]) - TAU_MIN) for g in names])
-    return fam.project(z, lt, V)
+    return fam.project(*curves_from_rates(model.evaluate_rates(V), [g.name for g in model.gates], TAU_MIN), V)
+
+
+class _FamilyRates:
+    """A family's rates at parameters ``p``, in the shape hhsym.metrics expects (``predict_rates``)."""
+
+    def __init__(self, fam, p, model):
+        self.fam, self.p, self.names = fam, p, [g.name for g in model.gates]
+
+    def predict_rates(self, V):
+        a, b = self.fam.rates(self.p, V)
+        return {f"{kind}_{g}": r[j] for j, g in enumerate(self.names) for kind, r in (("alpha", a), ("beta", b))}
 
 
 def rate_error(fam, p, model):
-    grid = np.arange(-75.0, 20.5, 1.0)
-    a, b = fam.rates(p, grid)
-    truth = model.evaluate_rates(grid)
-    worst, worst_in = 0.0, 0.0
-    for j, g in enumerate(g.name for g in model.gates):
-        for kind, r in (("alpha", a[j]), ("beta", b[j])):
-            t = truth[f"{kind}_{g}"]
-            e = np.abs(r / t - 1.0)
-            share = t / (truth[f"alpha_{g}"] + truth[f"beta_{g}"])
-            worst, worst_in = max(worst, float(e.max())), max(worst_in, float(e[share >= 0.05].max()))
-    return worst, worst_in
+    """Max relative rate error over [-75, 20] mV, and where each rate is >= 5 % of alpha + beta."""
+    rates = _FamilyRates(fam, p, model)
+    everywhere = rate_errors(rates, model, (-75.0, 20.0))
+    where = rate_errors(rates, model, (-75.0, 20.0), min_share=0.05)
+    return max(everywhere.values()), float(np.nanmax(list(where.values())))
 
 
 def main():

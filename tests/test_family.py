@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hhsym.estimate.family import GateFamily, SplineFamily
+from hhsym.estimate.family import GateFamily, SplineFamily, curves_from_rates
 from hhsym.library import hodgkin_huxley
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise
@@ -16,13 +16,7 @@ def data():
 
 
 def _true_curves(model, V, tau_min):
-    r = model.evaluate_rates(V)
-    z, lt = [], []
-    for g in (g.name for g in model.gates):
-        a, b = r[f"alpha_{g}"], r[f"beta_{g}"]
-        z.append(np.log(a) - np.log(b))
-        lt.append(np.log(1.0 / (a + b) - tau_min))
-    return np.array(z), np.array(lt)
+    return curves_from_rates(model.evaluate_rates(V), [g.name for g in model.gates], tau_min)
 
 
 def _fd_check(fun, p, h=1e-6):

@@ -51,7 +51,7 @@ from sklearn.base import BaseEstimator
 
 from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError, TraceFileError, invalid
 from hhsym.estimate.checks import as_recordings, noise_level
-from hhsym.estimate.family import GateFamily, SplineFamily
+from hhsym.estimate.family import GateFamily, SplineFamily, curves_from_rates
 from hhsym.estimate.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
 from hhsym.estimate.optimize import levenberg_marquardt
 from hhsym.estimate.problem import DV_SCALE, ShootingProblem
@@ -276,11 +276,8 @@ class RateEstimator(BaseEstimator):
                 for kind in ("alpha", "beta"):
                     if f"{kind}_{g}" not in target:
                         raise invalid("prior", self.prior, f"a model with a rate {kind}_{g!r} (same gates as model)")
-            curves = []
-            for g in gate_names:
-                a, b = target[f"alpha_{g}"], target[f"beta_{g}"]
-                tau = 1.0 / (a + b)
-                curves += [np.log(a) - np.log(b), np.log(np.maximum(tau - tau_min, 1e-3 * tau_min))]
+            z, lt = curves_from_rates(target, gate_names, tau_min)
+            curves = [cc for j in range(ng) for cc in (z[j], lt[j])]
         elif max_iter[0] > 0:
             curves = self._role_search(data, center, scale, grid, gate_names, rng, max_iter, opts, kw)
         if curves is not None:

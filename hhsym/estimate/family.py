@@ -39,11 +39,38 @@ from scipy.interpolate import BSpline
 
 from hhsym.estimate.problem import DV_SCALE, ShootingProblem
 
-__all__ = ["CurveFamily", "GateFamily", "SplineFamily"]
+__all__ = ["CurveFamily", "GateFamily", "SplineFamily", "curves_from_rates"]
 
 #: Clip of logit x_inf (a gate never closer to 0 or 1 than ~4e-18) and of log(tau - tau_min) (log ms).
 Z_CLIP = 40.0
 LT_CLIP = 25.0
+
+
+def curves_from_rates(rates, names, tau_min):
+    """The families' curves of given rates: logit x_inf = log(alpha/beta) and log(tau - tau_min).
+
+    Parameters
+    ----------
+    rates : dict
+        ``alpha_<gate>``, ``beta_<gate>`` -> arrays of rates (1/ms), e.g. from
+        :meth:`hhsym.ConductanceModel.evaluate_rates`.
+    names : sequence of str
+        Gate names, in the order of the result's rows.
+    tau_min : float
+        Time-constant floor (ms); tau = 1/(alpha + beta) is kept above it by
+        at least ``1e-3 * tau_min``.
+
+    Returns
+    -------
+    z, lt : ndarray (len(names), n)
+        logit x_inf and log(tau - tau_min) (log ms).
+    """
+    z, lt = [], []
+    for g in names:
+        a, b = np.asarray(rates[f"alpha_{g}"], dtype=float), np.asarray(rates[f"beta_{g}"], dtype=float)
+        z.append(np.log(a) - np.log(b))
+        lt.append(np.log(np.maximum(1.0 / (a + b) - tau_min, 1e-3 * tau_min)))
+    return np.array(z), np.array(lt)
 
 
 class CurveFamily:
