@@ -89,7 +89,8 @@ def distillation_dict(dist):
     refinement = None
     if dist.refinement is not None:
         refinement = dict(dist.refinement)
-        refinement["loss_units"] = "mV^2 (0.5 * sum of squared scaled residuals, as the estimator's cost_)"
+        refinement["loss_units"] = ("mV (RMS of V_model - V_meas)" if refinement.get("loss") == "output" else
+                                    "mV^2 (0.5 * sum of squared scaled residuals, as the estimator's cost_)")
     provenance = {
         "hhsym_version": getattr(hhsym, "__version__", "unknown"),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017
@@ -180,7 +181,12 @@ def latex_document(dist, standalone=False):
             f"{dist.v_step:g}\\,mV on ${lo:.1f} \\le V \\le {hi:.1f}$\\,mV (V in mV, rates in 1/ms, "
             "t in ms).")
     ref = dist.refinement
-    if ref:
+    if ref and ref.get("loss") == "output":
+        note += (f" Forms and constants fitted by output error against {ref['n_traces']} recording(s): "
+                 f"RMS of $V_\\mathrm{{model}} - V_\\mathrm{{meas}}$ {ref['rms_start']:.4g}\\,mV with the forms "
+                 f"picked on the networks, {ref['rms']:.4g}\\,mV refined"
+                 + ("." if ref["accepted"] else " (refit not kept)."))
+    elif ref:
         net = "n/a" if ref["loss_network"] is None else f"{ref['loss_network']:.4g}"
         note += (f" Constants refitted against {ref['n_traces']} recording(s) with the estimator's "
                  f"multiple-shooting loss: network {net}, distilled {ref['loss_distilled']:.4g}, "

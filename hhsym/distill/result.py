@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-__all__ = ["Distillation", "RateResult"]
+__all__ = ["Distillation", "RateResult", "refinement_line"]
+
+
+def refinement_line(ref):
+    """One line on a :attr:`Distillation.refinement` (its loss before and after)."""
+    if ref.get("loss") == "output":
+        return ("output error (rms of V_model - V_meas, mV): forms from the networks {:.4g}, refined {:.4g} "
+                "({} constants){}".format(ref["rms_start"], ref["rms"], ref["n_constants"],
+                                          "" if ref["accepted"] else " (not kept)"))
+    return "loss (mV^2): network {}, distilled {:.4g}, refined {:.4g}{}".format(
+        "n/a" if ref["loss_network"] is None else f"{ref['loss_network']:.4g}",
+        ref["loss_distilled"], ref["loss_refined"], "" if ref["accepted"] else " (not kept)")
 
 
 class RateResult:
@@ -64,7 +75,10 @@ class Distillation:
         ``loss_network`` (the estimator's cost of its networks, mV², no
         ridge), ``loss_distilled`` (same loss, closed forms as distilled),
         ``loss_refined`` (after refitting), ``accepted``, ``iterations``,
-        ``seconds``; ``None`` when not refined.
+        ``seconds``, ``loss="shooting"``; with the output-error loss
+        (``loss="output"``) instead ``rms_start`` and ``rms`` (mV, of
+        V_model - V_meas before and after), ``bic``, ``n_constants`` and the
+        form-search ``trials``; ``None`` when not refined.
     timings : dict
         Wall times (s): ``sampling``, ``backend`` (per rate), ``refine``, ``total``.
     parametric_model : ConductanceModel
@@ -149,11 +163,8 @@ class Distillation:
         lines = [f"{self.model.name}: rates distilled on [{self.v_range[0]:.1f}, {self.v_range[1]:.1f}] mV"]
         for k, r in self.rates.items():
             lines.append(f"  {k:10s} {r.form:22s} {r.expr}   (max dev. from network {r.max_rel_error:.2%})")
-        ref = self.refinement
-        if ref:
-            lines.append("  loss (mV^2): network {}, distilled {:.4g}, refined {:.4g}{}".format(
-                "n/a" if ref["loss_network"] is None else f"{ref['loss_network']:.4g}",
-                ref["loss_distilled"], ref["loss_refined"], "" if ref["accepted"] else " (not kept)"))
+        if self.refinement:
+            lines.append("  " + refinement_line(self.refinement))
         lines.append(f"  time: {self.timings['total']:.1f} s")
         return "\n".join(lines)
 

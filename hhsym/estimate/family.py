@@ -39,7 +39,7 @@ from scipy.interpolate import BSpline
 
 from hhsym.estimate.problem import DV_SCALE, ShootingProblem
 
-__all__ = ["CurveFamily", "GateFamily", "SplineFamily", "curves_from_rates"]
+__all__ = ["CurveFamily", "GateFamily", "SplineFamily", "TableFamily", "curves_from_rates"]
 
 #: Clip of logit x_inf (a gate never closer to 0 or 1 than ~4e-18) and of log(tau - tau_min) (log ms).
 Z_CLIP = 40.0
@@ -73,14 +73,17 @@ def curves_from_rates(rates, names, tau_min):
     return np.array(z), np.array(lt)
 
 
-class CurveFamily:
-    """Stage-1 cost of per-gate curves linear in their coefficients (abstract base).
+class TableFamily:
+    """Stage-1 cost of gate curves given as node tables (abstract base of every family).
 
-    Subclasses define the basis (:meth:`basis`) and may map free parameters
-    to coefficients (:meth:`coefficients`); this class tabulates the curves on
-    the problem's voltage nodes, evaluates the charge balance and its exact
-    Jacobian, and fits curves given on a grid.  The parameters of gate ``j``
-    are ``[a_j (n_z), b_j (n_t)]``, gates in the model's order.
+    A family maps a parameter vector ``p`` (``n_per_gate`` parameters per
+    gate, gates in the model's order) to the steady state :math:`x_\infty`
+    and rate :math:`\lambda = 1/\tau` of each gate on the voltage nodes of
+    the stage-1 problem (:meth:`tables`), with their derivatives with
+    respect to the gate's own parameters.  This class builds the problem and
+    evaluates the charge balance and its exact Jacobian from those tables;
+    :class:`~hhsym.estimate.trajectory.TrajectoryProblem` evaluates the
+    output error from the same tables.
 
     Parameters
     ----------
@@ -88,8 +91,6 @@ class CurveFamily:
         Template (structure, conductances, reversal potentials, powers).
     data : list of (dt, V, I)
         Step (ms), V (mV), I (µA/cm²) per trace.
-    center, scale : float
-        Normalisation of V (mV): ``u = (V - center) / scale``.
     window, burn_in : float
         Charge-balance window and leading time left out (ms).
     tau_min : float
@@ -100,14 +101,90 @@ class CurveFamily:
         Sub-steps per sample (:func:`hhsym.estimate.tables.refine`); default as in the estimator.
     """
 
-    def __init__(self, model, data, center, scale, window=0.25, burn_in=0.0, tau_min=0.0, dv_scale=DV_SCALE,
-                 substeps=None):
-        self.c, self.s = float(center), float(scale)
+    def __init__(self, model, data, window=0.25, burn_in=0.0, tau_min=0.0, dv_scale=DV_SCALE, substeps=None):
         self.tau_min = float(tau_min)
         self.ng = len(model.gates)
         self.problem = ShootingProblem(model, data, np.array([1, 1], dtype=np.int64), np.zeros((2 * self.ng, 3)),
                                        window=window, burn_in=burn_in, n_shooting=0, parametrisation="gate",
                                        tau_min=tau_min, dv_scale=dv_scale, substeps=substeps)
+
+    # ------------------------------------------------------------------ contract
+    @property
+    def n_per_gate(self):
+        """int: parameters per gate."""
+        raise NotImplementedError
+
+    def rates(self, p, V):
+        """alpha, beta (1/ms) at ``V`` (mV), each (n_gates, len(V))."""
+        raise NotImplementedError
+
+    def tables(self, p, jac):
+        """Node tables ``(x_inf (ng, K), lambda (ng, K) in 1/ms, dx_inf/dp, dlambda/dp (ng, K, n_per_gate))``.
+
+        The derivatives are empty ``(ng, 0, n_per_gate)`` arrays unless ``jac``
+        (:func:`hhsym.estimate.tables.node_tables` layout).
+        """
+        raise NotImplementedError
+
+    def penalty_rows(self):
+        """Rows ``D`` of a roughness penalty ``|D p|²`` (none unless a family defines one)."""
+        return np.zeros((0, self.ng * self.n_per_gate))
+
+    # ------------------------------------------------------------------ cost
+    def residuals(self, p):
+        """Scaled stage-1 residuals (mV / sqrt(count)); ``None`` if non-finite."""
+        return self.problem.evaluate_tables(self.tables(p, False), False)
+
+    def cost(self, p):
+        """Half the sum of squared residuals (``inf`` if non-finite)."""
+        r = self.residuals(p)
+        return np.inf if r is None else 0.5 * float(r @ r)
+
+    def lm_fun(self, smooth=0.0):
+        """``fun(p, jac)`` for :func:`~hhsym.estimate.optimize.levenberg_marquardt` (exact Jacobian).
+
+        Parameters
+        ----------
+        smooth : float
+            Weight of the roughness penalty (:meth:`penalty_rows`), appended
+            to the residuals as ``sqrt(smooth) * D p``.
+        """
+        D = np.sqrt(float(smooth)) * self.penalty_rows() if smooth > 0 else None
+
+        def fun(p, jac):
+            out = self.problem.evaluate_tables(self.tables(p, jac), jac)
+            if D is None:
+                return out
+            if not jac:
+                return None if out is None else np.concatenate([out, D @ p])
+            if out[0] is None:
+                return None, None
+            return np.concatenate([out[0], D @ p]), np.vstack([out[1], D])
+        return fun
+
+
+class CurveFamily(TableFamily):
+    """Per-gate curves linear in their coefficients (abstract base).
+
+    Subclasses define the basis (:meth:`basis`) and may map free parameters
+    to coefficients (:meth:`coefficients`); this class tabulates the curves on
+    the problem's voltage nodes with their exact derivatives, and fits curves
+    given on a grid.  The parameters of gate ``j`` are
+    ``[a_j (n_z), b_j (n_t)]``, gates in the model's order.
+
+    Parameters
+    ----------
+    model, data :
+        As for :class:`TableFamily`.
+    center, scale : float
+        Normalisation of V (mV): ``u = (V - center) / scale``.
+    **kw :
+        ``window``, ``burn_in``, ``tau_min``, ``dv_scale``, ``substeps`` (:class:`TableFamily`).
+    """
+
+    def __init__(self, model, data, center, scale, **kw):
+        self.c, self.s = float(center), float(scale)
+        super().__init__(model, data, **kw)
         self._Bz, self._Bt = self.basis(self.problem.table.nodes)
 
     # ------------------------------------------------------------------ contract
@@ -152,7 +229,7 @@ class CurveFamily:
         return np.exp(-np.logaddexp(0.0, -z) - lt), np.exp(-np.logaddexp(0.0, z) - lt)
 
     def tables(self, p, jac):
-        """Node tables of the family (:func:`hhsym.estimate.tables.node_tables` layout)."""
+        """Node tables of the family (:meth:`TableFamily.tables`)."""
         a, b, da = self.coefficients(p)
         z, lt = a @ self._Bz.T, b @ self._Bt.T
         zc, ltc = np.clip(z, -Z_CLIP, Z_CLIP), np.clip(lt, -LT_CLIP, LT_CLIP)
@@ -168,42 +245,6 @@ class CurveFamily:
             DX[:, :, :self.n_z] = q[:, :, None] * self._Bz[None, :, :] * da[:, None, :]
             DL[:, :, self.n_z:] = cl[:, :, None] * self._Bt[None, :, :]
         return np.ascontiguousarray(xinf), np.ascontiguousarray(lam), DX, DL
-
-    # ------------------------------------------------------------------ cost
-    def residuals(self, p):
-        """Scaled stage-1 residuals (mV / sqrt(count)); ``None`` if non-finite."""
-        return self.problem.evaluate_tables(self.tables(p, False), False)
-
-    def cost(self, p):
-        """Half the sum of squared residuals (``inf`` if non-finite)."""
-        r = self.residuals(p)
-        return np.inf if r is None else 0.5 * float(r @ r)
-
-    def penalty_rows(self):
-        """Rows ``D`` of a roughness penalty ``|D p|²`` (none for the base family)."""
-        return np.zeros((0, self.ng * self.n_per_gate))
-
-    def lm_fun(self, smooth=0.0):
-        """``fun(p, jac)`` for :func:`~hhsym.estimate.optimize.levenberg_marquardt` (exact Jacobian).
-
-        Parameters
-        ----------
-        smooth : float
-            Weight of the roughness penalty (:meth:`penalty_rows`), appended
-            to the residuals as ``sqrt(smooth) * D p``.
-        """
-        D = np.sqrt(float(smooth)) * self.penalty_rows() if smooth > 0 else None
-
-        def fun(p, jac):
-            out = self.problem.evaluate_tables(self.tables(p, jac), jac)
-            if D is None:
-                return out
-            if not jac:
-                return None if out is None else np.concatenate([out, D @ p])
-            if out[0] is None:
-                return None, None
-            return np.concatenate([out[0], D @ p]), np.vstack([out[1], D])
-        return fun
 
 
 class GateFamily(CurveFamily):

@@ -94,6 +94,57 @@ class TrajectoryProblem:
         ok, _, _, X, S = pr._gates(tabs, local, jac, self.n_family)
         return ok, X[w["at"]], (S[w["at"]] if jac else np.zeros((len(w["starts"]), self.family.ng, 0)))
 
+    def blocks(self, p, Y0, jac=True):
+        """Residuals per window, with the Jacobian split into family and initial-state parts.
+
+        Parameters
+        ----------
+        p : ndarray
+            Family parameters.
+        Y0 : ndarray (n_windows, 1 + n_gates) or None
+            Initial states (potential in mV, gate offsets); ignored without ``free_states``.
+        jac : bool
+
+        Returns
+        -------
+        list of (R, Jp, JY) per trace, or None if a value was non-finite
+            ``R (nw, m)`` residuals (mV / sqrt(count)), ``Jp (nw, m, n_family)``
+            their derivatives with respect to ``p`` and ``JY (nw, m, 1 + n_gates)``
+            with respect to each window's own initial state (``None`` unless ``jac``).
+        """
+        fam, pr, ns, nf = self.family, self.family.problem, self.ns, self.n_family
+        tabs = fam.tables(p, jac)
+        a = pr.arr
+        scale = 1.0 / np.sqrt(self.n_residuals)
+        out, off = [], 0
+        for tr, w in zip(pr.traces, self.windows):
+            nw, L = len(w["starts"]), w["L"]
+            ok, X, S = self._gate_starts(tabs, tr, w, jac)
+            if not ok:
+                return None
+            if self.free_states:
+                y0 = np.asarray(Y0[off:off + nw], dtype=float).copy()
+                y0[:, 1:] += X
+            else:
+                y0 = np.column_stack([tr["V"][w["starts"]], X])
+            nres = L // self.stride + 1
+            R = np.empty((nw, nres))
+            Jt = np.empty((R.size if jac else 0, nf))
+            JY = np.empty((R.size if jac else 0, ns))
+            ok = trajectory_pass(tr["V"], tr["I"], tr["dt"], self.substeps, a["C"], a["ch_g"], a["ch_E"],
+                                 a["gate_ch"], a["gate_pow"], pr.table.v0, pr.table.h, *tabs, w["starts"], L,
+                                 self.stride,
+                                 np.ascontiguousarray(y0), np.ascontiguousarray(S), jac, R, Jt, JY)
+            if not ok or not np.all(np.isfinite(R)):
+                return None
+            if jac:
+                out.append((scale * R, scale * Jt.reshape(nw, nres, nf),
+                            scale * JY.reshape(nw, nres, ns) if self.free_states else None))
+            else:
+                out.append((scale * R, None, None))
+            off += nw
+        return out
+
     def evaluate(self, q, jac=True):
         """Residuals (mV / sqrt(count)) and Jacobian at ``q``.
 
@@ -108,49 +159,65 @@ class TrajectoryProblem:
         r : ndarray or None (non-finite)
         J : ndarray or None, only if ``jac``
         """
-        fam, pr, ns, nf = self.family, self.family.problem, self.ns, self.n_family
-        p = q[:nf]
+        nf, ns = self.n_family, self.ns
         Y0 = np.asarray(q[nf:]).reshape(-1, ns) if self.free_states else None
-        tabs = fam.tables(p, jac)
-        a = pr.arr
-        scale = 1.0 / np.sqrt(self.n_residuals)
-        rs = []
-        J = np.zeros((self.n_residuals, q.size)) if jac else None
+        out = self.blocks(q[:nf], Y0, jac)
+        if out is None:
+            return (None, None) if jac else None
+        r = np.concatenate([R.ravel() for R, _, _ in out])
+        if not jac:
+            return r
+        J = np.zeros((self.n_residuals, q.size))
         row = off = 0
-        for tr, w in zip(pr.traces, self.windows):
-            nw, L = len(w["starts"]), w["L"]
-            ok, X, S = self._gate_starts(tabs, tr, w, jac)
-            if not ok:
-                return (None, None) if jac else None
+        for R, Jp, JY in out:
+            nw, nres = R.shape
+            J[row:row + R.size, :nf] = Jp.reshape(R.size, nf)
             if self.free_states:
-                y0 = Y0[off:off + nw].copy()
-                y0[:, 1:] += X
-            else:
-                y0 = np.column_stack([tr["V"][w["starts"]], X])
-            nres = L // self.stride + 1
-            R = np.empty((nw, nres))
-            Jt = np.empty((R.size if jac else 0, nf))
-            JY = np.empty((R.size if jac else 0, ns))
-            ok = trajectory_pass(tr["V"], tr["I"], tr["dt"], self.substeps, a["C"], a["ch_g"], a["ch_E"],
-                                 a["gate_ch"], a["gate_pow"], pr.table.v0, pr.table.h, *tabs, w["starts"], L,
-                                 self.stride,
-                                 np.ascontiguousarray(y0), np.ascontiguousarray(S), jac, R, Jt, JY)
-            if not ok:
-                return (None, None) if jac else None
-            rs.append(scale * R.ravel())
-            if jac:
-                J[row:row + R.size, :nf] = scale * Jt
-                if self.free_states:
-                    rows = np.arange(R.size)
-                    cols = nf + (off + rows // nres) * ns
-                    for k in range(ns):
-                        J[row + rows, cols + k] = scale * JY[:, k]
+                rows = np.arange(R.size)
+                cols = nf + (off + rows // nres) * ns
+                for k in range(ns):
+                    J[row + rows, cols + k] = JY.reshape(R.size, ns)[:, k]
             row += R.size
             off += nw
-        r = np.concatenate(rs)
-        if not np.all(np.isfinite(r)):
-            return (None, None) if jac else None
-        return (r, J) if jac else r
+        return r, J
+
+    def fit(self, p0, Y0=None, free=None, smooth=0.0, max_iter=50, ftol=1e-6, mu0=1e-2, time_limit=None,
+            fit_family=True):
+        """Levenberg–Marquardt on the output error, initial states eliminated window by window.
+
+        Parameters
+        ----------
+        p0 : ndarray
+            Starting family parameters.
+        Y0 : ndarray (n_windows, 1 + n_gates), optional
+            Starting initial states (default :meth:`initial_states`); needs ``free_states``.
+        free : array of int, optional
+            Indices of the family parameters to fit (default all).
+        smooth : float
+            Weight of the family's roughness penalty.
+        max_iter, ftol, mu0, time_limit :
+            As for :func:`hhsym.estimate.window_lm.levenberg_marquardt_windows`.
+        fit_family : bool
+            False fits the initial states only.
+
+        Returns
+        -------
+        p : ndarray
+        Y : ndarray (n_windows, 1 + n_gates)
+        cost : float
+            Half the mean square of ``V_model - V_meas`` (mV²), penalty included.
+        """
+        from hhsym.estimate.window_lm import levenberg_marquardt_windows
+
+        if not self.free_states:
+            raise ValueError("fit needs free initial states (free_states=True)")
+        Y0 = self.initial_states().reshape(-1, self.ns) if Y0 is None else np.asarray(Y0, dtype=float)
+        free = np.arange(self.n_family) if free is None else np.asarray(free, dtype=np.int64)
+        if not fit_family:
+            free = np.zeros(0, dtype=np.int64)
+        D = np.sqrt(float(smooth)) * self.family.penalty_rows() if smooth > 0 else None
+        return levenberg_marquardt_windows(self.blocks, np.asarray(p0, dtype=float), Y0, free, penalty=D,
+                                           max_iter=max_iter, ftol=ftol, mu0=mu0, time_limit=time_limit)
 
     def lm_fun(self, smooth=0.0):
         """``fun(q, jac)`` for :func:`~hhsym.estimate.optimize.levenberg_marquardt`, with the family's
