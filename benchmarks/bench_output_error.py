@@ -100,6 +100,9 @@ def main():
     ap.add_argument("--noise", default="0,0.5", help="noise levels on V (mV)")
     ap.add_argument("--spread", type=float, default=0.2, help="size of the perturbation (see the docstring)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cases", default="perturbed,wrong forms", help="starts to run (see the docstring)")
+    ap.add_argument("--search", action=argparse.BooleanOptionalAction, default=True,
+                    help="search the forms (otherwise only fit the constants)")
     args = ap.parse_args()
     models = {"HH": hodgkin_huxley, "made-up": made_up_model}
     rows = []
@@ -111,11 +114,13 @@ def main():
             V = np.linspace(*np.percentile(allV, [0.5, 99.5]), 200)
             truth = true_fits(model, V)
             start = perturbed(truth, args.spread, np.random.default_rng(args.seed))
-            for case, fits in (("perturbed", start), ("wrong forms", with_wrong_forms(start, V))):
+            cases = {"perturbed": start, "wrong forms": with_wrong_forms(start, V)}
+            for case in args.cases.split(","):
+                fits = cases[case]
                 begin = model.with_rates({k: f.expr() for k, f in fits.items()})
                 err0 = constant_error(fits, truth)
                 t0 = time.perf_counter()
-                fitted, fit, trials = refit_model(begin, train)
+                fitted, fit, trials = refit_model(begin, train, search=args.search)
                 sec = time.perf_counter() - t0
                 right = sum(fit.forms[k] == truth[k].form for k in truth)
                 err = constant_error(fit.fits, truth)

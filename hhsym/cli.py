@@ -157,7 +157,7 @@ def _cmd_distill(args):
         raise UsageError("give --json MODEL.json and/or --latex MODEL.tex")
     start = time.perf_counter()
     dist = distill_files(args.fit, json_path=args.json, latex_path=args.latex, backend=args.backend,
-                         traces=args.trace or (), verbose=0 if args.quiet else 1)
+                         traces=args.trace or (), loss=args.loss, verbose=0 if args.quiet else 1)
     for name, res in dist.rates.items():
         print(f"{name:8s} {res.form:14s} {res.expr}")
     written = " and ".join(p for p in (args.json, args.latex) if p)
@@ -228,6 +228,9 @@ def _parser():
     dis.add_argument("--backend", default="auto", choices=["auto", "forms", "operon", "pysr"])
     dis.add_argument("--trace", action="append", metavar="TRACE",
                      help="the traces the fit was made on: refine the constants against them")
+    dis.add_argument("--loss", default="shooting", choices=["shooting", "output"],
+                     help="refinement loss: the estimator's (default) or output error with a form search "
+                          "(slower; needs forms picked on the networks within ~20%% of the truth)")
     dis.add_argument("--quiet", action="store_true", help="no progress lines")
     dis.set_defaults(func=_cmd_distill)
 

@@ -30,6 +30,8 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert "dt" in capsys.readouterr().err
     assert main(["simulate", "--param", "gNa=1", "--stimulus", "step:1,2,3", "--out", str(tmp_path / "a.csv")]) == 2
     assert main(["frobnicate"]) == 2
+    assert main(["distill", str(tmp_path / "fit.npz"), "--json", str(tmp_path / "m.json"), "--loss", "charge"]) == 2
+    assert "shooting" in capsys.readouterr().err
 
 
 def test_failure_exits_1_with_one_line(tmp_path, capsys):

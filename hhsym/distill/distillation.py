@@ -261,13 +261,14 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
     loss : {"shooting", "output"}
         Loss of the refinement: ``"shooting"`` is the estimator's own
         (above); ``"output"`` is the output error
-        (:mod:`hhsym.distill.output_error`: the model runs freely over 3 ms
-        windows from fitted initial states and is compared with every sample
-        of V, the maximum-likelihood loss under noise on V), with the forms
-        searched on the recordings when ``search``.  The output error needs
-        a start in its basin: measured, it recovers constants from forms
-        within a few per cent of the truth, not from the networks learned on
-        0.5 mV-noisy recordings (``benchmarks/bench_output_error.py``).
+        (:mod:`hhsym.distill.output_error`: the model runs freely over
+        windows from fitted initial states, continued from 1.25 to 40 ms, and
+        is compared with the recorded V, the maximum-likelihood loss under
+        noise on V), with the forms searched on the recordings when
+        ``search``; ``max_iter`` is then per window length.  It needs a
+        start in its basin: measured, it recovers constants from forms ~20 %
+        off the truth, not from the networks learned on 0.5 mV-noisy
+        recordings (``benchmarks/bench_output_error.py``).
     search : bool
         With the output-error loss: swap each rate's form for another
         literature family when that lowers the output error's BIC
@@ -405,7 +406,7 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
 
         t0 = time.perf_counter()
         chosen, output = refine_output_error(template, data, chosen, grid, learned, masks, search=search,
-                                             max_iter=max(int(max_iter), 1) * 2, time_limit=time_limit,
+                                             max_iter=max(int(max_iter), 1), time_limit=time_limit,
                                              verbose=verbose)
         if output["problem"]:
             warnings.warn(f"output-error refinement skipped: {output['problem']}; returning the unrefined "

@@ -74,7 +74,7 @@ def curves_from_rates(rates, names, tau_min):
 
 
 class TableFamily:
-    """Stage-1 cost of gate curves given as node tables (abstract base of every family).
+    r"""Stage-1 cost of gate curves given as node tables (abstract base of every family).
 
     A family maps a parameter vector ``p`` (``n_per_gate`` parameters per
     gate, gates in the model's order) to the steady state :math:`x_\infty`

@@ -87,6 +87,40 @@ class TrajectoryProblem:
             out.append(y.ravel())
         return np.concatenate(out)
 
+    def carry_states(self, other, Y, offsets=False):
+        """Initial states for this problem's windows from states ``Y`` fitted on ``other``'s windows.
+
+        A window that starts where one of ``other``'s does takes its fitted
+        potential (the noise on V averaged out by that fit) and, with
+        ``offsets``, its gate offsets; any other starts at the recorded V
+        with zero offsets.  (Over a longer window an offset fitted on a
+        shorter one can drive the model off, or be what keeps it on.)
+
+        Parameters
+        ----------
+        other : TrajectoryProblem
+            A problem on the same recordings (e.g. with shorter windows).
+        Y : ndarray (other.n_windows, 1 + n_gates)
+        offsets : bool
+            Carry the gate offsets too.
+
+        Returns
+        -------
+        ndarray (n_windows, 1 + n_gates)
+        """
+        out, off = [], 0
+        Y = np.asarray(Y, dtype=float).reshape(-1, self.ns)
+        for tr, w, wo in zip(self.family.problem.traces, self.windows, other.windows):
+            n_o = len(wo["starts"])
+            y = np.zeros((len(w["starts"]), self.ns))
+            y[:, 0] = tr["V"][w["starts"]]
+            i = np.minimum(np.searchsorted(wo["starts"], w["starts"]), max(n_o - 1, 0))
+            hit = (wo["starts"][i] == w["starts"]) if n_o else np.zeros(len(w["starts"]), dtype=bool)
+            y[hit, :1 + (self.ns - 1) * bool(offsets)] = Y[off + i[hit], :1 + (self.ns - 1) * bool(offsets)]
+            out.append(y)
+            off += n_o
+        return np.concatenate(out)
+
     def _gate_starts(self, tabs, tr, w, jac):
         """Gates (and their parameter sensitivities) of the gate-driven pass at the window starts."""
         pr = self.family.problem
