@@ -10,8 +10,10 @@ from hhsym.distill.formfamily import FormFamily
 from hhsym.distill.formfit import FormFit, fit_family
 from hhsym.distill.forms import FormsBackend
 from hhsym.distill.output_error import (
+    OutputErrorFit,
     fit_output_error,
     formfit_from_candidate,
+    misfit,
     refit_model,
     search_forms,
     standard_errors,
@@ -215,3 +217,14 @@ def test_refit_model_rejects_open_forms(hh, traces):
     odd = hh.with_rates({"alpha_m": "0.1*exp(V/20)*(1 + 0.3*sin(V/5))"})
     with pytest.raises(InvalidArgumentError, match="literature forms"):
         refit_model(odd, traces)
+
+
+def test_misfit_compares_the_fit_with_the_noise(traces):
+    noisy = [(tr.dt, tr.with_noise(0.5, seed=1).V, tr.I) for tr in traces]
+    at_noise = OutputErrorFit({}, 0.5 * 0.52**2, 1000, 15, None, 0.0)
+    off = OutputErrorFit({}, 0.5 * 2.0**2, 1000, 15, None, 0.0)
+    assert misfit(at_noise, noisy) is None
+    assert "2 mV RMS" in misfit(off, noisy) and "noise" in misfit(off, noisy)
+    clean = [(tr.dt, tr.V, tr.I) for tr in traces]
+    assert misfit(OutputErrorFit({}, 0.5 * 0.01**2, 1000, 15, None, 0.0), clean) is None
+    assert misfit(at_noise, clean) is not None

@@ -411,6 +411,8 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         if output["problem"]:
             warnings.warn(f"output-error refinement skipped: {output['problem']}; returning the unrefined "
                           "expressions", IdentifiabilityWarning, stacklevel=2)
+        elif output["misfit"]:
+            warnings.warn(output["misfit"], IdentifiabilityWarning, stacklevel=2)
     params = {k: parametrise(k, chosen[k]) for k in names}
     built = {k: params[k].build(params[k].values) for k in names}
     refinement, t_refine, parametric = None, 0.0, None
@@ -418,6 +420,7 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         t_refine = time.perf_counter() - t0
         refinement = {"loss": "output", "rms_start": output["rms_start"], "rms": output["rms"],
                       "bic": output["bic"], "n_constants": output["n_constants"], "trials": output["trials"],
+                      "misfit": output.get("misfit"),
                       "accepted": output["problem"] is None, "seconds": t_refine, "options": output["settings"],
                       "n_traces": len(data), "problem": output["problem"]}
     elif refine:

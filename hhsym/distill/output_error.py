@@ -36,16 +36,18 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 
 from hhsym.distill.families import FAMILIES
 from hhsym.distill.formfamily import FormFamily
 from hhsym.distill.formfit import SUMS, FormFit, fit_family, sse
+from hhsym.errors import IdentifiabilityWarning
 from hhsym.estimate.trajectory import TrajectoryProblem
 
-__all__ = ["OutputErrorFit", "fit_output_error", "formfit_from_candidate", "refine_output_error", "refit_model",
-           "search_forms", "standard_errors"]
+__all__ = ["OutputErrorFit", "fit_output_error", "formfit_from_candidate", "misfit", "refine_output_error",
+           "refit_model", "search_forms", "standard_errors"]
 
 #: Families tried for each rate by :func:`search_forms`.
 SEARCH_FAMILIES = ("exponential", "sigmoid", "linoid")
@@ -321,6 +323,34 @@ def _start_fit(candidate, V, r):
     return best if best is not None else fit_family("constant", V, r)[0]
 
 
+#: A fit whose RMS exceeds ``MISFIT_FACTOR`` x the noise on V plus ``MISFIT_FLOOR`` (mV) is a misfit.
+MISFIT_FACTOR, MISFIT_FLOOR = 1.5, 0.05
+
+
+def misfit(fit, data):
+    """Why ``fit`` does not explain the recordings to their noise level, or ``None``.
+
+    Parameters
+    ----------
+    fit : OutputErrorFit
+    data : list of (dt, V, I)
+        The recordings (V in mV); their noise is estimated by
+        :func:`hhsym.estimate.checks.noise_level`.
+
+    Returns
+    -------
+    str or None
+    """
+    from hhsym.estimate.checks import noise_level
+
+    noise = max(noise_level(d[1]) for d in data)
+    if fit.rms <= MISFIT_FACTOR * noise + MISFIT_FLOOR:
+        return None
+    return (f"the output-error fit leaves {fit.rms:.3g} mV RMS between model and recording, against "
+            f"~{noise:.2g} mV of noise on V: the start was not in the right basin (or the forms are wrong), "
+            "and the constants are not to be trusted")
+
+
 def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit, verbose, references=None):
     """``(OutputErrorFit, trials, rms_start)``: :func:`search_forms` on short windows, then
     :func:`fit_output_error` over all of :data:`WINDOWS` from its best model (or from ``start``).
@@ -376,7 +406,9 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
         against the networks on ``grid``).
     summary : dict
         ``rms_start`` (mV, the starting forms over 1.25 ms windows with
-        fitted initial states), ``rms`` (mV, the fit over the longest windows), ``bic``, ``n_constants``, ``trials``
+        fitted initial states), ``rms`` (mV, the fit over the longest windows),
+        ``misfit`` (:func:`misfit`: why the fit does not reach the noise
+        level, or None), ``bic``, ``n_constants``, ``trials``
         (:func:`search_forms`), ``seconds``, ``settings``; ``problem`` is
         the reason when the start fails on the recordings (``chosen`` is then
         returned unchanged).
@@ -391,7 +423,8 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
     references = {k: np.interp(V, grid, np.asarray(r, dtype=float)) for k, r in learned.items() if k in chosen}
     best, trials, rms_start = _search_or_fit(template, data, start, v_range, search, max_iter, time_limit, verbose,
                                              references)
-    summary = {"rms_start": rms_start, "trials": trials, "problem": None, "n_constants": best.n_constants,
+    summary = {"rms_start": rms_start, "trials": trials, "problem": None, "misfit": None,
+               "n_constants": best.n_constants,
                "settings": {"windows_ms": list(WINDOWS), "max_iter": int(max_iter), "search": bool(search)}}
     if not math.isfinite(best.cost):
         summary.update(rms=math.inf, bic=math.inf, problem="the distilled model fails (non-finite) on the recordings",
@@ -403,7 +436,7 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
                                    params={n: round_sig(v) for n, v in f.params().items()},
                                    backend="output-error", n_params=len(f.theta))
         out[k] = cand if cand is not None else chosen[k]
-    summary.update(rms=best.rms, bic=best.bic, seconds=time.perf_counter() - t0)
+    summary.update(rms=best.rms, bic=best.bic, misfit=misfit(best, data), seconds=time.perf_counter() - t0)
     return out, summary
 
 
@@ -449,6 +482,11 @@ def refit_model(model, traces, search=True, max_iter=100, v_range=None, time_lim
     InvalidArgumentError
         If a rate of ``model`` is not a literature form on ``v_range``, or
         the model fails (non-finite) on the recordings.
+
+    Warns
+    -----
+    IdentifiabilityWarning
+        When the fit does not reach the recordings' noise level (:func:`misfit`).
     """
     from hhsym.distill.forms import FormsBackend
     from hhsym.errors import invalid
@@ -475,6 +513,9 @@ def refit_model(model, traces, search=True, max_iter=100, v_range=None, time_lim
     final, trials, _ = _search_or_fit(model, data, start, v_range, search, max_iter, time_limit, verbose)
     if not math.isfinite(final.cost):
         raise invalid("model", model.name, "a model that runs (finite) on the recordings")
+    why = misfit(final, data)
+    if why:
+        warnings.warn(why, IdentifiabilityWarning, stacklevel=2)
     fitted = model.with_rates({k: f.expr() for k, f in final.fits.items()}, name=f"{model.name} (refitted)")
     return fitted, final, trials
 
