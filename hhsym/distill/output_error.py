@@ -492,7 +492,9 @@ def refit_model(model, traces, search=True, max_iter=100, v_range=None, time_lim
     from hhsym.errors import invalid
     from hhsym.estimate.checks import as_recordings
 
-    data = as_recordings(traces)
+    with warnings.catch_warnings():  # that warning is about free-form rates; closed forms are what is fitted here
+        warnings.filterwarnings("ignore", message=".*sample-to-sample noise", category=IdentifiabilityWarning)
+        data = as_recordings(traces)
     if v_range is None:
         allV = np.concatenate([d[1] for d in data])
         v_range = tuple(float(x) for x in np.percentile(allV, [0.5, 99.5]))
