@@ -16,8 +16,8 @@ from hhsym.distill.output_error import (
     misfit,
     refit_model,
     search_forms,
-    standard_errors,
 )
+from hhsym.distill.uncertainty import standard_errors
 from hhsym.errors import InvalidArgumentError, UnknownNameError
 from hhsym.estimate.optimize import levenberg_marquardt
 from hhsym.estimate.trajectory import TrajectoryProblem

@@ -25,7 +25,8 @@ from hhsym.distill.distillation import Distillation, RateResult, distill, select
 from hhsym.distill.document import distill_files, load_model
 from hhsym.distill.forms import FormsBackend
 from hhsym.distill.operon import OperonBackend
-from hhsym.distill.output_error import fit_output_error, refit_model, search_forms, standard_errors
+from hhsym.distill.output_error import fit_output_error, refit_model, search_forms
+from hhsym.distill.uncertainty import standard_errors
 from hhsym.distill.pysr_backend import PySRBackend, candidates_from_equations, pysr_status
 
 __all__ = [

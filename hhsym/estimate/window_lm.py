@@ -30,7 +30,7 @@ import time
 import numpy as np
 import scipy.linalg
 
-__all__ = ["levenberg_marquardt_windows"]
+__all__ = ["levenberg_marquardt_windows", "schur_information"]
 
 
 def _cost(blocks, p, D):
@@ -60,6 +60,16 @@ def _normal_equations(blocks, p, D, free):
         A += Df.T @ Df
         g += Df.T @ (D @ p)
     return A, g, np.concatenate(Bs), np.concatenate(Cs), np.concatenate(gys)
+
+
+def schur_information(blocks, p, free):
+    """Gauss–Newton information of the free shared parameters with every window's state profiled out.
+
+    ``A - sum_w B_w C_w^{-1} B_w^T`` (:func:`_normal_equations` layout) for the residual ``blocks``
+    of ``fun(p, Y, True)``; its inverse times the residuals' variance is the Cramér–Rao covariance.
+    """
+    A, _, B, C, _ = _normal_equations(blocks, p, None, np.asarray(free, dtype=np.int64))
+    return A - np.einsum("wik,wkl,wjl->ij", B, np.linalg.inv(C), B)
 
 
 def _step(A, g, B, C, gy, dA, dC, mu):
