@@ -14,7 +14,10 @@ model and never from the recordings:
   perturbed rate where it is >= 5 % of its gate's alpha + beta).
 
 Each start goes through ``hhsym.distill.output_error.refit_model`` (form
-search by the BIC of the output error, then a final fit on every sample).
+search by the BIC of the output error over 1.25 ms windows, then the fit
+continued to 40 ms windows).  With ``--network-error E`` swapped-in forms
+start from stand-in networks, the true rates times (1 + E sin(V/9 mV + i)),
+instead of the start model's own rates.
 Printed per case: forms right (of 6), the largest relative error of any
 public constant (A at V = 0 for exponentials, B and k in mV), the held-out
 coincidence factor Gamma (bench_fit.py's held-out current, 2 ms) and the
@@ -101,6 +104,9 @@ def main():
     ap.add_argument("--spread", type=float, default=0.2, help="size of the perturbation (see the docstring)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cases", default="perturbed,wrong forms", help="starts to run (see the docstring)")
+    ap.add_argument("--network-error", type=float, default=None,
+                    help="start swapped-in forms from 'networks': the true rates times (1 + E sin(V/9 mV + i)); "
+                         "default: from the start model's own rates")
     ap.add_argument("--search", action=argparse.BooleanOptionalAction, default=True,
                     help="search the forms (otherwise only fit the constants)")
     args = ap.parse_args()
@@ -120,7 +126,11 @@ def main():
                 begin = model.with_rates({k: f.expr() for k, f in fits.items()})
                 err0 = constant_error(fits, truth)
                 t0 = time.perf_counter()
-                fitted, fit, trials = refit_model(begin, train, search=args.search)
+                refs = None if args.network_error is None else {
+                    k: f.evaluate(V) * (1.0 + args.network_error * np.sin(V / 9.0 + i))
+                    for i, (k, f) in enumerate(truth.items())}
+                fitted, fit, trials = refit_model(begin, train, search=args.search, v_range=(V[0], V[-1]),
+                                                  references=refs)
                 sec = time.perf_counter() - t0
                 right = sum(fit.forms[k] == truth[k].form for k in truth)
                 err = constant_error(fit.fits, truth)

@@ -444,7 +444,8 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
     return out, summary
 
 
-def refit_model(model, traces, search=True, max_iter=100, v_range=None, time_limit=None, verbose=0):
+def refit_model(model, traces, search=True, max_iter=100, v_range=None, references=None, time_limit=None,
+                verbose=0):
     """Fit the rate constants (and, with ``search``, the forms) of a closed-form model to recordings by output error.
 
     The start is ``model`` itself — a literature model of a related cell, or
@@ -468,6 +469,10 @@ def refit_model(model, traces, search=True, max_iter=100, v_range=None, time_lim
     v_range : (float, float), optional
         Voltage range (mV) on which forms are recognised and guarded
         (default: the recordings' 0.5–99.5 % percentiles).
+    references : dict, optional
+        Rate name -> rates (1/ms) on ``np.linspace(*v_range, 200)`` that the
+        search starts swapped-in forms from (:func:`search_forms`), e.g. a
+        network's; by default the model's own.
     time_limit : float, optional
         Soft budget of the search (s).
     verbose : int
@@ -516,7 +521,8 @@ def refit_model(model, traces, search=True, max_iter=100, v_range=None, time_lim
                               f"({k} is not one: best form misses by "
                               f"{'-' if best is None else f'{best.max_rel_error:.2%}'})")
             start[k] = fit
-    final, trials, _ = _search_or_fit(model, data, start, v_range, search, max_iter, time_limit, verbose)
+    final, trials, _ = _search_or_fit(model, data, start, v_range, search, max_iter, time_limit, verbose,
+                                      references)
     if not math.isfinite(final.cost):
         raise invalid("model", model.name, "a model that runs (finite) on the recordings")
     why = misfit(final, data)
