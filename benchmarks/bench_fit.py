@@ -65,6 +65,17 @@ def data(model, noise, dt=0.025):
     return train, held
 
 
+MODELS = {"HH": hodgkin_huxley, "made-up": made_up_model}
+
+
+def cases(models, noises):
+    """``(name, model, noise, train, held)`` for each of the comma-separated ``models`` and ``noises`` (mV)."""
+    for name in models.split(","):
+        model = MODELS[name]()
+        for noise in (float(x) for x in noises.split(",")):
+            yield (name, model, noise, *data(model, noise))
+
+
 def score(est, model, held):
     grid_err = rate_errors(est, model, (-75.0, 20.0))
     in_range = rate_errors(est, model, (-75.0, 20.0), min_share=0.05)
@@ -146,34 +157,30 @@ def main():
     peer_on = peer_ok if args.peer is None else args.peer and peer_ok
     peers = []
     hidden = tuple(int(h) for h in args.hidden.split(",") if h)
-    models = {"HH": hodgkin_huxley, "made-up": made_up_model}
     rows = []
-    for name in args.models.split(","):
-        model = models[name]()
-        for noise in (float(x) for x in args.noise.split(",")):
-            train, held = data(model, noise)
-            est = RateEstimator(model, hidden=hidden, time_limit=args.budget, random_state=0,
-                                max_iter=(40, 5000, 10), n_starts=args.starts)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                est.fit(train)
-            err, err_in, x_err, tau_err, gamma, spikes, _ = score(est, model, held)
-            dist, right, n_rates, d_err, d_gamma, d_time = distilled(est, model, train, held)
-            rows.append((name, noise, max(err.values()), np.nanmax(list(err_in.values())), x_err, tau_err,
-                         gamma, spikes, est.fit_time_, right, n_rates, d_err, d_gamma, d_time))
-            print(f"{name:8s} noise {noise:.1f} mV: fit {est.fit_time_:.1f} s, cost {est.cost_:.3g}, roles "
-                  f"{est.roles_}", flush=True)
-            print(f"  max rel err [-75,20]      {{{', '.join(f'{k}: {v:.3g}' for k, v in err.items())}}}")
-            print(f"  ... where rate >= 5% a+b  {{{', '.join(f'{k}: {v:.3g}' for k, v in err_in.items())}}}",
-                  flush=True)
-            print(f"  distilled ({d_time:.1f} s): {right}/{n_rates} forms right, max rel err [-75,20] {d_err:.3g}, "
-                  f"held-out Gamma {d_gamma:.3f}")
-            for k, r in dist.rates.items():
-                print(f"    {k:8s} {r.chosen.form:28s} {r.expr}")
-            if peer_on:
-                peers.append((name, noise, torch_peer(model, train, hidden, est, max(err.values()),
-                                                    args.peer_factor, args.peer_max)))
-                print("  torch peer:", peers[-1][2], flush=True)
+    for name, model, noise, train, held in cases(args.models, args.noise):
+        est = RateEstimator(model, hidden=hidden, time_limit=args.budget, random_state=0,
+                            max_iter=(40, 5000, 10), n_starts=args.starts)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(train)
+        err, err_in, x_err, tau_err, gamma, spikes, _ = score(est, model, held)
+        dist, right, n_rates, d_err, d_gamma, d_time = distilled(est, model, train, held)
+        rows.append((name, noise, max(err.values()), np.nanmax(list(err_in.values())), x_err, tau_err,
+                     gamma, spikes, est.fit_time_, right, n_rates, d_err, d_gamma, d_time))
+        print(f"{name:8s} noise {noise:.1f} mV: fit {est.fit_time_:.1f} s, cost {est.cost_:.3g}, roles "
+              f"{est.roles_}", flush=True)
+        print(f"  max rel err [-75,20]      {{{', '.join(f'{k}: {v:.3g}' for k, v in err.items())}}}")
+        print(f"  ... where rate >= 5% a+b  {{{', '.join(f'{k}: {v:.3g}' for k, v in err_in.items())}}}",
+              flush=True)
+        print(f"  distilled ({d_time:.1f} s): {right}/{n_rates} forms right, max rel err [-75,20] {d_err:.3g}, "
+              f"held-out Gamma {d_gamma:.3f}")
+        for k, r in dist.rates.items():
+            print(f"    {k:8s} {r.chosen.form:28s} {r.expr}")
+        if peer_on:
+            peers.append((name, noise, torch_peer(model, train, hidden, est, max(err.values()),
+                                                args.peer_factor, args.peer_max)))
+            print("  torch peer:", peers[-1][2], flush=True)
     print()
     print(f"{'model':8s} {'noise':>5s} {'err[-75,20]':>11s} {'err(>=5%)':>10s} {'|dx_inf|':>9s} "
           f"{'tau rel':>9s} {'Gamma':>6s} {'spikes t/l':>10s} {'fit s':>6s} | {'forms':>5s} {'d.err':>7s} "

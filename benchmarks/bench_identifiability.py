@@ -33,11 +33,10 @@ import warnings
 
 import numpy as np
 
-from bench_fit import data, made_up_model
+from bench_fit import cases
 from hhsym.estimate.family import SplineFamily, curves_from_rates
 from hhsym.estimate.optimize import levenberg_marquardt
 from hhsym.estimate.trajectory import TrajectoryProblem
-from hhsym.library import hodgkin_huxley
 from hhsym.metrics import rate_errors
 
 TAU_MIN = 0.01
@@ -75,37 +74,33 @@ def main():
     ap.add_argument("--window", type=float, default=5.0, help="output-error window (ms)")
     ap.add_argument("--iter", type=int, default=40, help="Levenberg-Marquardt iterations per fit")
     args = ap.parse_args()
-    models = {"HH": hodgkin_huxley, "made-up": made_up_model}
     rows = []
-    for name in args.models.split(","):
-        model = models[name]()
-        for noise in (float(x) for x in args.noise.split(",")):
-            train, _ = data(model, noise)
-            recs = [(tr.dt, tr.V, tr.I) for tr in train]
-            V = np.concatenate([tr.V for tr in train])
-            lo, hi = float(V.min()), float(V.max())
-            fam = SplineFamily(model, recs, 0.5 * (lo + hi), 0.51 * (hi - lo), knots=args.knots, tau_min=TAU_MIN)
-            p0 = true_start(fam, model, np.linspace(lo, hi, 400))
-            free = np.zeros(p0.size)
-            t0 = time.perf_counter()
-            c_truth = fam.cost(p0)
-            p, c_fit = levenberg_marquardt(fam.lm_fun(SMOOTH), p0, 0.0, free, max_iter=args.iter, mu0=1e-2,
-                                           geodesic=True)
-            rows.append((name, noise, "charge balance", c_truth, 0.5 * float(np.sum(fam.residuals(p) ** 2)),
-                         *rate_error(fam, p, model), time.perf_counter() - t0))
-            print(rows[-1], flush=True)
-            t0 = time.perf_counter()
-            tp = TrajectoryProblem(fam, window=args.window, substeps=2)
-            fun = tp.lm_fun(SMOOTH)
-            q0 = np.concatenate([p0, tp.initial_states()])
-            states = np.arange(p0.size, q0.size)
-            q0, _ = levenberg_marquardt(fun, q0, 0.0, np.zeros(q0.size), max_iter=args.iter, mu0=1e-2, free=states)
-            r0 = tp.evaluate(q0, False)
-            q, _ = levenberg_marquardt(fun, q0, 0.0, np.zeros(q0.size), max_iter=args.iter, mu0=1e-2)
-            r1 = tp.evaluate(q, False)
-            rows.append((name, noise, f"output error, {args.window:g} ms", 0.5 * float(r0 @ r0),
-                         0.5 * float(r1 @ r1), *rate_error(fam, q[:p0.size], model), time.perf_counter() - t0))
-            print(rows[-1], flush=True)
+    for name, model, noise, train, _ in cases(args.models, args.noise):
+        recs = [(tr.dt, tr.V, tr.I) for tr in train]
+        V = np.concatenate([tr.V for tr in train])
+        lo, hi = float(V.min()), float(V.max())
+        fam = SplineFamily(model, recs, 0.5 * (lo + hi), 0.51 * (hi - lo), knots=args.knots, tau_min=TAU_MIN)
+        p0 = true_start(fam, model, np.linspace(lo, hi, 400))
+        free = np.zeros(p0.size)
+        t0 = time.perf_counter()
+        c_truth = fam.cost(p0)
+        p, c_fit = levenberg_marquardt(fam.lm_fun(SMOOTH), p0, 0.0, free, max_iter=args.iter, mu0=1e-2,
+                                       geodesic=True)
+        rows.append((name, noise, "charge balance", c_truth, 0.5 * float(np.sum(fam.residuals(p) ** 2)),
+                     *rate_error(fam, p, model), time.perf_counter() - t0))
+        print(rows[-1], flush=True)
+        t0 = time.perf_counter()
+        tp = TrajectoryProblem(fam, window=args.window, substeps=2)
+        fun = tp.lm_fun(SMOOTH)
+        q0 = np.concatenate([p0, tp.initial_states()])
+        states = np.arange(p0.size, q0.size)
+        q0, _ = levenberg_marquardt(fun, q0, 0.0, np.zeros(q0.size), max_iter=args.iter, mu0=1e-2, free=states)
+        r0 = tp.evaluate(q0, False)
+        q, _ = levenberg_marquardt(fun, q0, 0.0, np.zeros(q0.size), max_iter=args.iter, mu0=1e-2)
+        r1 = tp.evaluate(q, False)
+        rows.append((name, noise, f"output error, {args.window:g} ms", 0.5 * float(r0 @ r0),
+                     0.5 * float(r1 @ r1), *rate_error(fam, q[:p0.size], model), time.perf_counter() - t0))
+        print(rows[-1], flush=True)
     print()
     print(f"{args.knots}-knot spline rates started at the truth; costs are half mean squares (mV^2); "
           "rate errors: max relative over [-75, 20] mV (where the rate is >= 5 % of alpha + beta)")

@@ -34,11 +34,10 @@ import warnings
 
 import numpy as np
 
-from bench_fit import data, made_up_model
+from bench_fit import cases
 from hhsym.distill.formfit import fit_family
 from hhsym.distill.forms import FormsBackend
 from hhsym.distill.output_error import formfit_from_candidate, refit_model
-from hhsym.library import hodgkin_huxley
 from hhsym.metrics import coincidence_factor, spike_times
 from hhsym.simulate import simulate
 
@@ -110,35 +109,31 @@ def main():
     ap.add_argument("--search", action=argparse.BooleanOptionalAction, default=True,
                     help="search the forms (otherwise only fit the constants)")
     args = ap.parse_args()
-    models = {"HH": hodgkin_huxley, "made-up": made_up_model}
     rows = []
-    for name in args.models.split(","):
-        model = models[name]()
-        for noise in (float(x) for x in args.noise.split(",")):
-            train, held = data(model, noise)
-            allV = np.concatenate([tr.V for tr in train])
-            V = np.linspace(*np.percentile(allV, [0.5, 99.5]), 200)
-            truth = true_fits(model, V)
-            start = perturbed(truth, args.spread, np.random.default_rng(args.seed))
-            cases = {"perturbed": start, "wrong forms": with_wrong_forms(start, V)}
-            for case in args.cases.split(","):
-                fits = cases[case]
-                begin = model.with_rates({k: f.expr() for k, f in fits.items()})
-                err0 = constant_error(fits, truth)
-                t0 = time.perf_counter()
-                refs = None if args.network_error is None else {
-                    k: f.evaluate(V) * (1.0 + args.network_error * np.sin(V / 9.0 + i))
-                    for i, (k, f) in enumerate(truth.items())}
-                fitted, fit, trials = refit_model(begin, train, search=args.search, v_range=(V[0], V[-1]),
-                                                  references=refs)
-                sec = time.perf_counter() - t0
-                right = sum(fit.forms[k] == truth[k].form for k in truth)
-                err = constant_error(fit.fits, truth)
-                rows.append((name, noise, case, err0, right, err, gamma(model, fitted, held), fit.rms, len(trials),
-                             sec))
-                print(rows[-1], flush=True)
-                for k, f in fit.fits.items():
-                    print(f"    {k:8s} {f.form:12s} {f.expr()}")
+    for name, model, noise, train, held in cases(args.models, args.noise):
+        allV = np.concatenate([tr.V for tr in train])
+        V = np.linspace(*np.percentile(allV, [0.5, 99.5]), 200)
+        truth = true_fits(model, V)
+        start = perturbed(truth, args.spread, np.random.default_rng(args.seed))
+        starts = {"perturbed": start, "wrong forms": with_wrong_forms(start, V)}
+        for case in args.cases.split(","):
+            fits = starts[case]
+            begin = model.with_rates({k: f.expr() for k, f in fits.items()})
+            err0 = constant_error(fits, truth)
+            t0 = time.perf_counter()
+            refs = None if args.network_error is None else {
+                k: f.evaluate(V) * (1.0 + args.network_error * np.sin(V / 9.0 + i))
+                for i, (k, f) in enumerate(truth.items())}
+            fitted, fit, trials = refit_model(begin, train, search=args.search, v_range=(V[0], V[-1]),
+                                              references=refs)
+            sec = time.perf_counter() - t0
+            right = sum(fit.forms[k] == truth[k].form for k in truth)
+            err = constant_error(fit.fits, truth)
+            rows.append((name, noise, case, err0, right, err, gamma(model, fitted, held), fit.rms, len(trials),
+                         sec))
+            print(rows[-1], flush=True)
+            for k, f in fit.fits.items():
+                print(f"    {k:8s} {f.form:12s} {f.expr()}")
     print()
     print("start -> refit_model (output error, form search); constants: max relative error of any public constant")
     print(f"{'model':8s} {'noise':>5s} {'start':12s} {'start err':>9s} {'forms':>5s} {'const err':>9s} "
