@@ -36,20 +36,11 @@ import numpy as np
 
 from bench_fit import cases
 from hhsym.distill.formfit import fit_family
-from hhsym.distill.forms import FormsBackend
-from hhsym.distill.output_error import formfit_from_candidate, refit_model
+from hhsym.distill.output_error import model_forms, refit_model
 from hhsym.metrics import coincidence_factor, spike_times
 from hhsym.simulate import simulate
 
 WRONG = {"alpha_m": "sigmoid", "beta_h": "exponential"}
-
-
-def true_fits(model, V):
-    """Rate name -> FormFit of the true rate (its literature form, to rounding)."""
-    rates = model.evaluate_rates(V)
-    backend = FormsBackend(fallback=None)
-    return {k: formfit_from_candidate(backend.fit_rate(V, np.asarray(r, dtype=float), k).best)
-            for k, r in rates.items()}
 
 
 def perturbed(fits, spread, rng):
@@ -113,7 +104,7 @@ def main():
     for name, model, noise, train, held in cases(args.models, args.noise):
         allV = np.concatenate([tr.V for tr in train])
         V = np.linspace(*np.percentile(allV, [0.5, 99.5]), 200)
-        truth = true_fits(model, V)
+        truth = model_forms(model, V)
         start = perturbed(truth, args.spread, np.random.default_rng(args.seed))
         starts = {"perturbed": start, "wrong forms": with_wrong_forms(start, V)}
         for case in args.cases.split(","):

@@ -8,12 +8,12 @@ import pytest
 from hhsym.distill import distill
 from hhsym.distill.formfamily import FormFamily
 from hhsym.distill.formfit import FormFit, fit_family
-from hhsym.distill.forms import FormsBackend
 from hhsym.distill.output_error import (
     OutputErrorFit,
     fit_output_error,
     formfit_from_candidate,
     misfit,
+    model_forms,
     refit_model,
     search_forms,
 )
@@ -46,9 +46,7 @@ def data(traces):
 
 @pytest.fixture(scope="module")
 def truth(hh):
-    rates = hh.evaluate_rates(V_GRID)
-    backend = FormsBackend(fallback=None)
-    return {k: formfit_from_candidate(backend.fit_rate(V_GRID, r, k).best) for k, r in rates.items()}
+    return model_forms(hh, V_GRID)
 
 
 def _perturb(fits, size, seed=0):

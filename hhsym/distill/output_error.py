@@ -50,8 +50,8 @@ from hhsym.distill.formfit import SUMS, FormFit, fit_family, sse
 from hhsym.errors import IdentifiabilityWarning
 from hhsym.estimate.trajectory import TrajectoryProblem
 
-__all__ = ["OutputErrorFit", "fit_output_error", "formfit_from_candidate", "misfit", "refine_output_error",
-           "refit_model", "search_forms"]
+__all__ = ["OutputErrorFit", "fit_output_error", "formfit_from_candidate", "misfit", "model_forms",
+           "refine_output_error", "refit_model", "search_forms"]
 
 #: Families tried for each rate by :func:`search_forms`.
 SEARCH_FAMILIES = ("exponential", "sigmoid", "linoid")
@@ -91,6 +91,47 @@ def _internal(name, pub):
     if name == "exponential":
         return [math.log(pub["A"]), 1.0 / pub["k"]]
     return [math.log(pub["A"]), pub["B"], pub["k"]]
+
+
+def model_forms(model, V, tolerance=1e-3):
+    """Each rate of a model as the literature form it is (:class:`~hhsym.distill.formfit.FormFit`).
+
+    Parameters
+    ----------
+    model : ConductanceModel
+        Rates (1/ms) in V (mV).
+    V : ndarray
+        Voltages (mV) on which each rate is sampled and recognised by the forms backend (no open forms).
+    tolerance : float
+        Largest relative error of the recognised form on the samples.
+
+    Returns
+    -------
+    dict
+        Rate name -> FormFit.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If a rate is no literature form (family or sum of two) within ``tolerance`` on ``V``.
+    """
+    from hhsym.distill.forms import FormsBackend
+    from hhsym.errors import invalid
+
+    rates = model.evaluate_rates(V)
+    backend = FormsBackend(fallback=None)
+    out = {}
+    for g in model.gates:
+        for kind in ("alpha", "beta"):
+            k = f"{kind}_{g.name}"
+            best = backend.fit_rate(V, np.asarray(rates[k], dtype=float), k).best
+            fit = formfit_from_candidate(best) if best is not None else None
+            if fit is None or best.max_rel_error > tolerance:
+                raise invalid("model", model.name, f"rates in literature forms on [{V[0]:g}, {V[-1]:g}] mV "
+                              f"({k} is not one: best form misses by "
+                              f"{'-' if best is None else f'{best.max_rel_error:.2%}'})")
+            out[k] = fit
+    return out
 
 
 class OutputErrorFit:
@@ -497,7 +538,6 @@ def refit_model(model, traces, search=True, max_iter=100, v_range=None, referenc
     IdentifiabilityWarning
         When the fit does not reach the recordings' noise level (:func:`misfit`).
     """
-    from hhsym.distill.forms import FormsBackend
     from hhsym.errors import invalid
     from hhsym.estimate.checks import as_recordings
 
@@ -507,20 +547,7 @@ def refit_model(model, traces, search=True, max_iter=100, v_range=None, referenc
     if v_range is None:
         allV = np.concatenate([d[1] for d in data])
         v_range = tuple(float(x) for x in np.percentile(allV, [0.5, 99.5]))
-    V = np.linspace(float(v_range[0]), float(v_range[1]), 200)
-    rates = model.evaluate_rates(V)
-    backend = FormsBackend(fallback=None)
-    start = {}
-    for g in model.gates:
-        for kind in ("alpha", "beta"):
-            k = f"{kind}_{g.name}"
-            best = backend.fit_rate(V, np.asarray(rates[k], dtype=float), k).best
-            fit = formfit_from_candidate(best) if best is not None else None
-            if fit is None or best.max_rel_error > 1e-3:
-                raise invalid("model", model.name, f"rates in literature forms on {v_range} mV "
-                              f"({k} is not one: best form misses by "
-                              f"{'-' if best is None else f'{best.max_rel_error:.2%}'})")
-            start[k] = fit
+    start = model_forms(model, np.linspace(float(v_range[0]), float(v_range[1]), 200))
     final, trials, _ = _search_or_fit(model, data, start, v_range, search, max_iter, time_limit, verbose,
                                       references)
     if not math.isfinite(final.cost):
