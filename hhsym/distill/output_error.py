@@ -157,9 +157,12 @@ class OutputErrorFit:
         Wall-clock time of the fit (s).
     windows : tuple of float
         Window lengths (ms) run, the last one the fit's.
+    rms_initial : float
+        RMS (mV) of the starting constants over the first window length, initial states fitted
+        (``inf`` if that fails).
     """
 
-    def __init__(self, fits, cost, n_residuals, n_constants, states, seconds, windows=()):
+    def __init__(self, fits, cost, n_residuals, n_constants, states, seconds, windows=(), rms_initial=math.inf):
         self.fits = dict(fits)
         self.forms = {k: f.form for k, f in self.fits.items()}
         self.cost, self.n_residuals, self.n_constants = float(cost), int(n_residuals), int(n_constants)
@@ -168,6 +171,7 @@ class OutputErrorFit:
                     + self.n_constants * math.log(self.n_residuals)) if math.isfinite(self.cost) else math.inf
         self.states, self.seconds = states, float(seconds)
         self.windows = tuple(windows)
+        self.rms_initial = float(rms_initial)
 
     def __repr__(self):
         return f"OutputErrorFit(rms {self.rms:.4g} mV, {self.n_constants} constants, BIC {self.bic:.6g})"
@@ -227,7 +231,7 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=1, stride=2
     t0 = time.perf_counter()
     windows = [float(w) for w in np.atleast_1d(windows)]
     fam = FormFamily(template, data, fits)
-    p, prev, states, cost = fam.pack(fits), None, None, math.inf
+    p, prev, states, cost, rms0 = fam.pack(fits), None, None, math.inf, math.inf
     tp = None
     for n, W in enumerate(windows):
         if n and time_limit is not None and time.perf_counter() - t0 > time_limit:
@@ -235,7 +239,8 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=1, stride=2
         tp = TrajectoryProblem(fam, window=W, substeps=substeps, stride=stride)
         try:
             if prev is None:
-                _, Y, _ = tp.fit(p, None, max_iter=30, fit_family=False)
+                _, Y, c0 = tp.fit(p, None, max_iter=30, fit_family=False)
+                rms0 = math.sqrt(2.0 * c0)
             else:  # carried gate offsets or none, whichever the states fit better
                 tries = []
                 for carry in (True, False):
@@ -250,10 +255,10 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=1, stride=2
             p, states, cost = tp.fit(p, Y, free=fam.used, max_iter=max_iter)
         except FloatingPointError:
             return OutputErrorFit(fam.fits(p), math.inf, tp.n_residuals, fam.n_constants, states,
-                                  time.perf_counter() - t0, windows[:n + 1])
+                                  time.perf_counter() - t0, windows[:n + 1], rms0)
         prev = tp
     return OutputErrorFit(fam.fits(p), cost, tp.n_residuals, fam.n_constants, states, time.perf_counter() - t0,
-                          windows[:n + 1])
+                          windows[:n + 1], rms0)
 
 
 def _guarded(fit, V):
@@ -312,13 +317,14 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
     -------
     best : OutputErrorFit
     trials : list of dict
-        ``{"rate", "form", "bic", "rms", "accepted", "why"}`` per trial model.
+        ``{"rate", "form", "bic", "rms", "accepted", "why"}`` per trial model; the first (``rate`` None) is
+        ``start`` itself, with its ``rms_initial`` (:class:`OutputErrorFit`).
     """
     t0 = time.perf_counter()
     V = np.linspace(float(v_range[0]), float(v_range[1]), 200)
     best = fit_output_error(template, data, start, windows, substeps, stride, max_iter)
-    trials = [{"rate": None, "form": dict(best.forms), "bic": best.bic, "rms": best.rms, "accepted": True,
-               "why": _guarded(best, V)}]
+    trials = [{"rate": None, "form": dict(best.forms), "bic": best.bic, "rms": best.rms,
+               "rms_initial": best.rms_initial, "accepted": True, "why": _guarded(best, V)}]
     if verbose:
         print(f"[hhsym.distill] output error of the forms picked on the networks: {best}", flush=True)
     names = list(start)
@@ -402,13 +408,13 @@ def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit,
 
     ``rms_start`` is the RMS (mV) of ``start`` over the shortest windows, initial states fitted, constants as given.
     """
-    rms_start = fit_output_error(template, data, start, windows=WINDOWS[:1], max_iter=0).rms
     trials = []
     if search:
         best, trials = search_forms(template, data, start, v_range, max_iter=max_iter, references=references,
                                     time_limit=time_limit, verbose=verbose)
         start = best.fits
     final = fit_output_error(template, data, start, max_iter=max_iter)
+    rms_start = trials[0]["rms_initial"] if trials else final.rms_initial
     if verbose:
         print(f"[hhsym.distill] output error over {final.windows} ms windows: {final} ({final.seconds:.1f} s)",
               flush=True)
