@@ -422,11 +422,9 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
     refinement, t_refine, parametric = None, 0.0, None
     if output is not None:
         t_refine = time.perf_counter() - t0
-        refinement = {"loss": "output", "rms_start": output["rms_start"], "rms": output["rms"],
-                      "bic": output["bic"], "n_constants": output["n_constants"], "trials": output["trials"],
-                      "misfit": output.get("misfit"),
-                      "accepted": output["problem"] is None, "seconds": t_refine, "options": output["settings"],
-                      "n_traces": len(data), "problem": output["problem"]}
+        options = output.pop("settings")
+        refinement = dict(output, loss="output", accepted=output["problem"] is None, seconds=t_refine,
+                          options=options, n_traces=len(data))
     elif refine:
         t0 = time.perf_counter()
         options = _loss_options(estimator)
