@@ -12,7 +12,7 @@ window started from a noisy sample).
 
 :class:`TrajectoryProblem` evaluates it, with the exact Jacobian (forward
 sensitivities, :func:`hhsym.estimate.trajectory_kernel.trajectory_pass`), for
-any :class:`~hhsym.estimate.family.CurveFamily`.  It is what
+any :class:`~hhsym.estimate.family.TableFamily` (curves or closed forms).  It is what
 ``benchmarks/bench_identifiability.py`` uses to measure how well V(t) and
 I(t) determine the rates at a given noise level.
 """
@@ -31,7 +31,7 @@ class TrajectoryProblem:
 
     Parameters
     ----------
-    family : CurveFamily
+    family : TableFamily
         Supplies the recordings (its ``problem``), the model structure and the
         gate tables of its parameters.
     window : float
