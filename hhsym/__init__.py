@@ -41,6 +41,7 @@ __all__ = [
     "V",
     "library",
     "RateEstimator",
+    "FormEstimator",
     "distill",
     "load",
     "load_model",
@@ -57,6 +58,7 @@ __version__ = "0.1.0"
 # load on first use, so that ``import hhsym`` stays fast.
 _LAZY = {
     "RateEstimator": ("hhsym.estimate", "RateEstimator"),
+    "FormEstimator": ("hhsym.distill", "FormEstimator"),
     "load": ("hhsym.estimate", "load"),
     "metrics": ("hhsym.metrics", None),
     "distill": ("hhsym.distill", None),  # a callable module: hhsym.distill(estimator, ...)

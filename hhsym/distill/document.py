@@ -32,8 +32,10 @@ from hhsym.errors import ArgumentTypeError, InvalidArgumentError, ModelError, in
 
 __all__ = [
     "FORMAT",
+    "FORMS_FORMAT",
     "distill_files",
     "distillation_dict",
+    "forms_latex",
     "latex_document",
     "load_model",
     "write_json",
@@ -41,6 +43,8 @@ __all__ = [
 ]
 
 FORMAT = "hhsym.distillation/1"
+#: ``format`` of :meth:`hhsym.distill.FormEstimator.to_json` files.
+FORMS_FORMAT = "hhsym.forms/1"
 
 
 def _finite(x):
@@ -163,12 +167,7 @@ def latex_document(dist, standalone=False):
     """
     if not isinstance(standalone, bool):
         raise invalid("standalone", standalone, "True or False", cls=ArgumentTypeError)
-    block = dist.model.latex()
-    for key, r in dist.rates.items():  # rates in the families' layout: e^{-(V + 40.0)/10.0}
-        lhs = _rate_symbol(key)
-        old = f"{lhs} &= {sympy.latex(dist.model.rates[key])}"
-        if block.count(old) == 1:
-            block = block.replace(old, f"{lhs} &= {sympy.latex(r.expr)}")
+    block = _model_block(dist.model, dist.expressions)
     if not standalone:
         return block
     import hhsym
@@ -192,13 +191,68 @@ def latex_document(dist, standalone=False):
                  f"multiple-shooting loss: network {net}, distilled {ref['loss_distilled']:.4g}, "
                  f"refined {ref['loss_refined']:.4g}\\,mV$^2$"
                  + ("." if ref["accepted"] else " (refit not kept)."))
-    citation = f"\n\n{_tex_text(dist.model.citation)}" if dist.model.citation else ""
+    table = ("\\begin{tabular}{lll}\n  rate & form & max.\\ deviation from network \\\\\n\\hline\n"
+             f"{rows}\n\\end{{tabular}}")
+    return _standalone(dist.model, block, table, note)
+
+
+def _model_block(model, expressions):
+    """``model.latex()`` with each rate typeset as ``expressions`` writes it (e^{-(V + 40.0)/10.0})."""
+    block = model.latex()
+    for key, expr in expressions.items():
+        lhs = _rate_symbol(key)
+        old = f"{lhs} &= {sympy.latex(model.rates[key])}"
+        if block.count(old) == 1:
+            block = block.replace(old, f"{lhs} &= {sympy.latex(expr)}")
+    return block
+
+
+def _standalone(model, block, table, note):
+    """A complete ``article`` document: ``block``, a tabular ``table`` and a ``note``."""
+    citation = f"\n\n{_tex_text(model.citation)}" if model.citation else ""
     return (
         "\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n"
-        f"\\section*{{{_tex_text(dist.model.name)}}}\n\n{block}\n\n"
-        "\\begin{tabular}{lll}\n  rate & form & max.\\ deviation from network \\\\\n\\hline\n"
-        f"{rows}\n\\end{{tabular}}\n\n{note}{citation}\n\\end{{document}}\n"
+        f"\\section*{{{_tex_text(model.name)}}}\n\n{block}\n\n{table}\n\n{note}{citation}\n\\end{{document}}\n"
     )
+
+
+def forms_latex(est, standalone=False):
+    """LaTeX of a fitted :class:`~hhsym.distill.form_estimator.FormEstimator` (see its ``latex``).
+
+    Parameters
+    ----------
+    est : FormEstimator
+        Fitted.
+    standalone : bool
+        ``False``: the ``align*`` block; ``True``: a complete document with a
+        table of forms and constants (relative standard deviations) and a note
+        on how they were fitted.
+
+    Returns
+    -------
+    str
+    """
+    import hhsym
+
+    block = _model_block(est.model_, est.sympy())
+    if not standalone:
+        return block
+    sd = est.standard_errors_ or {}
+    rows = []
+    for k, f in est.fit_.fits.items():
+        consts = ", ".join(f"${n} = {v:.4g}$" + (f" ($\\pm${100 * sd[k][n]:.1f}\\,\\%)" if k in sd and n in sd[k]
+                                                 else "") for n, v in f.params().items())
+        rows.append(f"  ${_rate_symbol(k)}$ & {_tex_text(f.form)} & {consts}")
+    table = ("\\begin{tabular}{lll}\n  rate & form & constants (relative SD) \\\\\n\\hline\n"
+             + " \\\\\n".join(rows) + "\n\\end{tabular}")
+    lo, hi = est.v_range_
+    note = (f"Forms and constants fitted by hhsym {_tex_text(getattr(hhsym, '__version__', ''))} directly to the "
+            f"recordings (no networks): gate roles and a start by the charge balance of literature forms, then "
+            f"the output error (the model run freely over windows of up to {max(est.fit_.windows):g}\\,ms from "
+            f"fitted states). RMS of $V_\\mathrm{{model}} - V_\\mathrm{{meas}}$ {est.rms_:.4g}\\,mV against "
+            f"about {est.noise_:.2g}\\,mV of noise on $V$; recorded $V$ from {lo:.1f} to {hi:.1f}\\,mV. "
+            "Standard deviations are Cram\\'er--Rao bounds at the fit (V in mV, rates in 1/ms, t in ms).")
+    return _standalone(est.model_, block, table, note)
 
 
 def _rate_symbol(key):
@@ -240,10 +294,11 @@ def load_model(path):
         raise invalid("path", p, "an existing JSON file written by Distillation.to_json") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidArgumentError(f"cannot read model file {p!r}: {exc}") from None
-    if isinstance(data, dict) and data.get("format") == FORMAT:
+    if isinstance(data, dict) and data.get("format") in (FORMAT, FORMS_FORMAT):
         data = data.get("model")
     if not isinstance(data, dict) or data.get("format") != "hhsym.model/1":
-        raise ModelError(f"{p}: no hhsym model description (expected format {FORMAT!r} or 'hhsym.model/1')")
+        raise ModelError(f"{p}: no hhsym model description "
+                         f"(expected format {FORMAT!r}, {FORMS_FORMAT!r} or 'hhsym.model/1')")
     return ConductanceModel.from_dict(data)
 
 

@@ -17,7 +17,7 @@ from hhsym.estimate.window_lm import schur_information
 __all__ = ["standard_errors"]
 
 
-def standard_errors(template, data, fits, sigma, window=30.0, substeps=2, stride=1):
+def standard_errors(template, data, fits, sigma, window=30.0, substeps=2, stride=1, states=None):
     r"""Cramér–Rao standard deviations of the public constants of a closed-form model, at a noise level on V.
 
     The Fisher information of the output error at ``fits`` — every sample of
@@ -44,6 +44,12 @@ def standard_errors(template, data, fits, sigma, window=30.0, substeps=2, stride
         Window (ms) of each free initial state.
     substeps, stride : int
         RK4 sub-steps per sample; a residual every ``stride`` samples.
+    states : ndarray (n_windows, 1 + n_gates), optional
+        Initial states of the windows to start their fit from, e.g. the
+        ``states`` of an :class:`~hhsym.distill.output_error.OutputErrorFit`
+        over the same windows.  By default each window starts at the recorded
+        V, which on noisy recordings and long windows can leave the model
+        firing at other times than the recording (a wrong information matrix).
 
     Returns
     -------
@@ -56,7 +62,7 @@ def standard_errors(template, data, fits, sigma, window=30.0, substeps=2, stride
     fam = FormFamily(template, data, fits)
     tp = TrajectoryProblem(fam, window=window, substeps=substeps, stride=stride)
     p = fam.pack(fits)
-    _, Y, _ = tp.fit(p, max_iter=40, fit_family=False)
+    _, Y, _ = tp.fit(p, states, max_iter=40, fit_family=False)
     S = schur_information(tp.blocks(p, Y, True), p, fam.used)
     sd = np.sqrt(np.diag(np.linalg.inv(S)) * float(sigma) ** 2 / tp.n_residuals)
     col = {int(j): n for n, j in enumerate(fam.used)}
