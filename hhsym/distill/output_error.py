@@ -160,9 +160,15 @@ class OutputErrorFit:
     rms_initial : float
         RMS (mV) of the starting constants over the first window length, initial states fitted
         (``inf`` if that fails).
+    start : dict
+        Rate name -> the :class:`~hhsym.distill.formfit.FormFit` the fit started from.
+    stopped : str or None
+        Why the continuation stopped before its last window length (a form
+        turned degenerate there; the fit is the previous length's), else None.
     """
 
-    def __init__(self, fits, cost, n_residuals, n_constants, states, seconds, windows=(), rms_initial=math.inf):
+    def __init__(self, fits, cost, n_residuals, n_constants, states, seconds, windows=(), rms_initial=math.inf,
+                 start=None, stopped=None):
         self.fits = dict(fits)
         self.forms = {k: f.form for k, f in self.fits.items()}
         self.cost, self.n_residuals, self.n_constants = float(cost), int(n_residuals), int(n_constants)
@@ -172,6 +178,8 @@ class OutputErrorFit:
         self.states, self.seconds = states, float(seconds)
         self.windows = tuple(windows)
         self.rms_initial = float(rms_initial)
+        self.start = dict(start or {})
+        self.stopped = stopped
 
     def __repr__(self):
         return f"OutputErrorFit(rms {self.rms:.4g} mV, {self.n_constants} constants, BIC {self.bic:.6g})"
@@ -181,7 +189,8 @@ class OutputErrorFit:
 WINDOWS = (1.25, 2.5, 5.0, 10.0, 20.0, 40.0)
 
 
-def fit_output_error(template, data, fits, windows=WINDOWS, substeps=1, stride=2, max_iter=100, time_limit=None):
+def fit_output_error(template, data, fits, windows=WINDOWS, substeps=1, stride=2, max_iter=100, time_limit=None,
+                     v_range=None):
     """Fit every constant of a closed-form model to the recordings by output error, short windows to long.
 
     The output error over long windows carries the information (Cramér–Rao
@@ -221,6 +230,15 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=1, stride=2
         100 brought them within 0.05 %.
     time_limit : float, optional
         Soft wall-time budget (s); later window lengths are skipped once it is spent.
+    v_range : (float, float), optional
+        Voltage range (mV) of the forms' guards (:meth:`FormFit.rejection`):
+        when given, a window length that turns a form degenerate that was not
+        at the length before (a slope of thousands of mV, a midpoint far
+        outside the data) ends the continuation there and the fit of the
+        length before is returned, with ``stopped`` saying why.  Measured on
+        bench_fit's HH at 0.5 mV: restarted at 1.25 ms from its own 1.25 ms
+        fit, the continuation once took beta_h's sigmoid to a slope of 1e4 mV
+        (RMS 0.98 mV) where the first pass had stayed regular.
 
     Returns
     -------
@@ -231,8 +249,14 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=1, stride=2
     t0 = time.perf_counter()
     windows = [float(w) for w in np.atleast_1d(windows)]
     fam = FormFamily(template, data, fits)
+    V = None if v_range is None else np.linspace(float(v_range[0]), float(v_range[1]), 200)
     p, prev, states, cost, rms0 = fam.pack(fits), None, None, math.inf, math.inf
-    tp = None
+    tp, last, run = None, None, []
+
+    def result(p, cost, tp, states, stopped=None):
+        return OutputErrorFit(fam.fits(p), cost, tp.n_residuals, fam.n_constants, states, time.perf_counter() - t0,
+                              run, rms0, start=fits, stopped=stopped)
+
     for n, W in enumerate(windows):
         if n and time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
@@ -252,13 +276,18 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=1, stride=2
                 if not tries:
                     raise FloatingPointError("no carried initial state gives finite residuals")
                 _, Y, _ = min(tries, key=lambda t: t[2])
-            p, states, cost = tp.fit(p, Y, free=fam.used, max_iter=max_iter)
+            q, Yq, cq = tp.fit(p, Y, free=fam.used, max_iter=max_iter)
         except FloatingPointError:
-            return OutputErrorFit(fam.fits(p), math.inf, tp.n_residuals, fam.n_constants, states,
-                                  time.perf_counter() - t0, windows[:n + 1], rms0)
-        prev = tp
-    return OutputErrorFit(fam.fits(p), cost, tp.n_residuals, fam.n_constants, states, time.perf_counter() - t0,
-                          windows[:n + 1], rms0)
+            run.append(W)
+            return result(p, math.inf, tp, states)
+        if V is not None and last is not None:
+            why = _guarded(result(q, cq, tp, Yq), V)
+            if why and not _guarded(last[0], V):
+                return result(*last[1:], stopped=f"at {W:g} ms windows {why}")
+        run.append(W)
+        p, states, cost, prev = q, Yq, cq, tp
+        last = (result(p, cost, tp, states), p, cost, tp, states)
+    return result(p, cost, tp, states)
 
 
 def _guarded(fit, V):
@@ -404,7 +433,8 @@ def misfit(fit, data):
 
 def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit, verbose, references=None):
     """``(OutputErrorFit, trials, rms_start)``: :func:`search_forms` on short windows, then
-    :func:`fit_output_error` over all of :data:`WINDOWS` from its best model (or from ``start``).
+    :func:`fit_output_error` over all of :data:`WINDOWS` (guarded on ``v_range``) from the start of its best
+    model (or from ``start``).
 
     ``rms_start`` is the RMS (mV) of ``start`` over the shortest windows, initial states fitted, constants as given.
     """
@@ -412,12 +442,14 @@ def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit,
     if search:
         best, trials = search_forms(template, data, start, v_range, max_iter=max_iter, references=references,
                                     time_limit=time_limit, verbose=verbose)
-        start = best.fits
-    final = fit_output_error(template, data, start, max_iter=max_iter)
+        # the search's pick continued from where *it* started: its first window length then repeats the
+        # pick's own fit exactly (a second pass from the fitted constants can drift along flat directions)
+        start = best.start or best.fits
+    final = fit_output_error(template, data, start, max_iter=max_iter, v_range=v_range)
     rms_start = trials[0]["rms_initial"] if trials else final.rms_initial
     if verbose:
-        print(f"[hhsym.distill] output error over {final.windows} ms windows: {final} ({final.seconds:.1f} s)",
-              flush=True)
+        print(f"[hhsym.distill] output error over {final.windows} ms windows: {final} ({final.seconds:.1f} s)"
+              + (f"; stopped {final.stopped}" if final.stopped else ""), flush=True)
     return final, trials, rms_start
 
 
