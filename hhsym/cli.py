@@ -32,6 +32,13 @@ _EPILOG_DISTILL = """examples:
   hhsym distill fit.npz --json model.json --trace cell_0.csv --trace cell_1.csv   # refine constants
 """
 
+_EPILOG_FORMS = """examples:
+  hhsym forms cell_0.csv cell_1.csv --json model.json --latex model.tex
+  hhsym forms noisy.npz --model hh --no-search --seed 1 --json model.json
+For noisy recordings (from ~0.05 mV of noise on V, where 'hhsym fit' warns): the
+forms and constants are fitted directly by output error, without networks.
+"""
+
 _EPILOG_REPORT = """examples:
   hhsym report fit.npz cell_0.csv cell_1.csv --model-json model.json --out report/
   hhsym report fit.npz sim.npz --heldout test.csv --truth --model hh --out report/
@@ -165,6 +172,25 @@ def _cmd_distill(args):
     return 0
 
 
+def _cmd_forms(args):
+    from hhsym.distill import FormEstimator
+    from hhsym.distill.document import write_text
+
+    if not (args.json or args.latex):
+        raise UsageError("give --json MODEL.json and/or --latex MODEL.tex")
+    model = _model_from_args(args)
+    traces = _read_traces(args.traces)
+    est = FormEstimator(model, search=args.search, random_state=args.seed, time_limit=args.time_limit,
+                        verbose=0 if args.quiet else 1).fit(traces)
+    if args.json:
+        est.to_json(args.json)
+    if args.latex:
+        write_text(est.latex(standalone=True), args.latex)
+    print(est.summary())
+    print(f"-> {' and '.join(p for p in (args.json, args.latex) if p)}")
+    return 0
+
+
 def _cmd_report(args):
     from hhsym.distill import load_model
     from hhsym.estimate import load
@@ -233,6 +259,20 @@ def _parser():
                           "(slower; needs forms picked on the networks within ~20%% of the truth)")
     dis.add_argument("--quiet", action="store_true", help="no progress lines")
     dis.set_defaults(func=_cmd_distill)
+
+    frm = sub.add_parser("forms", help="fit closed-form rates directly to (noisy) traces (JSON, LaTeX)",
+                         epilog=_EPILOG_FORMS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    frm.add_argument("traces", nargs="+", metavar="TRACE", help="CSV (t,V,I) or NPZ traces")
+    frm.add_argument("--model", default="hh", help="template model whose rates are fitted (default: hh)")
+    frm.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
+    frm.add_argument("--search", action=argparse.BooleanOptionalAction, default=True,
+                     help="search each rate's form by the output error (default) or keep the role forms")
+    frm.add_argument("--seed", type=int, default=0, help="random seed of the role search (default 0)")
+    frm.add_argument("--time-limit", type=float, default=None, help="soft budget in s of each search stage")
+    frm.add_argument("--json", help="write the model description here")
+    frm.add_argument("--latex", help="write a standalone LaTeX document here")
+    frm.add_argument("--quiet", action="store_true", help="no progress lines")
+    frm.set_defaults(func=_cmd_forms)
 
     rep = sub.add_parser("report", help="write a report folder for a fit (and its distilled model)",
                          epilog=_EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter)

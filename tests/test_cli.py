@@ -51,3 +51,18 @@ def test_parse_stimulus():
     s = parse_stimulus("ou:8,3,2,1")
     assert isinstance(s, OUNoise)
     np.testing.assert_array_equal(s(np.arange(10.0)), OUNoise(8.0, 3.0, 2.0, seed=1)(np.arange(10.0)))
+
+
+def test_forms_writes_json_and_latex(tmp_path, capsys):
+    from hhsym.distill import load_model
+
+    tr = tmp_path / "tr.npz"
+    assert main(["simulate", "--stimulus", "ou:9,6,3,11", "--t-stop", "60", "--dt", "0.025", "--out", str(tr)]) == 0
+    assert main(["forms", str(tr)]) == 2 and "--json" in capsys.readouterr().err
+    # a short run: one role pattern (the budget is spent after the first), no form search
+    code = main(["forms", str(tr), "--no-search", "--time-limit", "0.001", "--quiet",
+                 "--json", str(tmp_path / "m.json"), "--latex", str(tmp_path / "m.tex")])
+    assert code == 0, capsys.readouterr()
+    model = load_model(tmp_path / "m.json")
+    assert set(model.rates) == {f"{k}_{g}" for g in "mhn" for k in ("alpha", "beta")}
+    assert (tmp_path / "m.tex").read_text().startswith("\\documentclass{article}")
