@@ -65,16 +65,16 @@ def main():
         g = gamma(model, est.model_, held)
         t = est.timings_
         rows.append((name, noise, right, err, units, est.rms_, est.noise_, g, t["roles"], t["output_error"],
-                     t["total"]))
+                     t["form_search"], t["total"]))
         print(est.summary(), flush=True)
     print()
     print(f"FormEstimator (search={args.search}, n_starts={args.n_starts}, seed {args.seed}); constants: largest "
           "relative error of any public constant, and in units of its Cramér–Rao SD")
     print(f"{'model':8s} {'noise':>5s} {'forms':>5s} {'const err':>9s} {'in SDs':>6s} {'rms mV':>7s} "
-          f"{'noise':>6s} {'Gamma':>6s} {'roles s':>7s} {'o.e. s':>6s} {'total s':>7s}")
-    for name, noise, right, e, u, rms, nz, g, tr, to, tt in rows:
+          f"{'noise':>6s} {'Gamma':>6s} {'roles s':>7s} {'o.e. s':>6s} {'forms s':>7s} {'total s':>7s}")
+    for name, noise, right, e, u, rms, nz, g, tr, to, ts, tt in rows:
         print(f"{name:8s} {noise:5.2f} {right:3d}/6 {e:9.3g} {u:6.2f} {rms:7.4f} {nz:6.3f} {g:6.3f} {tr:7.0f} "
-              f"{to:6.0f} {tt:7.0f}")
+              f"{to:6.0f} {ts:7.0f} {tt:7.0f}")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def test_form_estimator_recovers_hh_from_a_generic_start_under_noise(hh, fitted)
             # within 5 of the fit's own Cramér–Rao SDs, and the SDs themselves sensible (2 x 100 ms at 0.5 mV)
             assert abs(p[n] / t[n] - 1.0) < 5 * sd[k][n] + 1e-3, (k, n, p[n], t[n], sd[k][n])
             assert 0 < sd[k][n] < 0.5
-    assert set(fitted.timings_) == {"roles", "output_error", "uncertainty", "total"}
+    assert set(fitted.timings_) == {"roles", "output_error", "form_search", "uncertainty", "total"}
 
 
 def test_form_estimator_exports(fitted, tmp_path):

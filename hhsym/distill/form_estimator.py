@@ -13,10 +13,13 @@ windows).  :class:`FormEstimator` fits them directly:
    every gate-role pattern, each gate in the literature's commonest pair of
    forms for its role, constants from random starts fitted to the charge
    balance (cheap, wide basin, biased by the noise by some tens of per cent);
-   patterns within ``ROLE_MARGIN`` of the lowest cost are compared by the
-   output error over windows up to 10 ms, the lowest wins;
+   patterns within ``ROLE_MARGIN`` of the lowest cost are fitted by output
+   error (step 3) and the lowest BIC wins;
 2. *forms* (optional, :func:`hhsym.distill.output_error.search_forms`):
-   every swap of one rate's family, compared by the BIC of the output error;
+   every swap of one rate's family, compared by the BIC of the output error
+   over 1.25 ms windows; the pick is continued to 40 ms windows and kept only
+   if its BIC there beats the role forms' (under noise the short windows
+   barely tell forms apart: measured, a wrong beta_h won there by 0.3 %);
 3. *constants* (:func:`hhsym.distill.output_error.fit_output_error`): the
    output error (the model runs freely from a fitted state per window, the
    maximum-likelihood loss under noise on V), continued from 1.25 ms windows
@@ -37,7 +40,7 @@ import sympy
 from sklearn.base import BaseEstimator
 
 from hhsym.distill.charge_search import role_search
-from hhsym.distill.output_error import WINDOWS, _search_or_fit, fit_output_error, misfit
+from hhsym.distill.output_error import WINDOWS, fit_output_error, misfit, search_forms
 from hhsym.errors import (ArgumentTypeError, IdentifiabilityWarning, NotFittedError, SimulationError, invalid)
 from hhsym.estimate.checks import as_recordings, noise_level
 from hhsym.model import check_model
@@ -90,10 +93,13 @@ class FormEstimator(BaseEstimator):
     hypotheses_ : list of RoleHypothesis
         Every pattern's best charge-balance fit, lowest cost first; the
         close contenders also carry ``output_rms`` (mV, the output error
-        they reached over ``CONFIRM_WINDOWS``), the others ``None``.
+        they reached over the longest windows), the others ``None``.
     start_ : dict
-        Rate name -> :class:`~hhsym.distill.formfit.FormFit` of the winning pattern (the form search's start:
-        its charge-balance fit, or its output-error fit over ``CONFIRM_WINDOWS`` when patterns were compared).
+        Rate name -> :class:`~hhsym.distill.formfit.FormFit`: the winning pattern's charge-balance fit
+        (where the output-error fits and the form search start).
+    search_accepted_ : bool or None
+        Whether the form search swapped a form and its pick beat the role forms over the longest windows
+        (None without ``search``).
     fit_ : OutputErrorFit
         The final fit (``rms`` in mV over the longest windows, ``bic``, ``seconds``).
     trials_ : list of dict
@@ -116,7 +122,8 @@ class FormEstimator(BaseEstimator):
     v_range_ : tuple of float
         0.5–99.5 percentiles of the recorded V (mV): where forms are compared and guarded.
     timings_ : dict
-        Wall times (s): ``roles``, ``output_error`` (search and fit), ``uncertainty``, ``total``.
+        Wall times (s): ``roles`` (charge-balance search), ``output_error`` (the contenders' fits),
+        ``form_search``, ``uncertainty``, ``total``.
     fit_time_ : float
         Wall time of ``fit`` (s).
     """
@@ -183,16 +190,34 @@ class FormEstimator(BaseEstimator):
         self.hypotheses_ = role_search(self.model, data, n_starts=self.n_starts, window=float(self.window),
                                        v_lim=self.v_range_, rng=rng, time_limit=self.time_limit,
                                        verbose=self.verbose)
+        t_roles = time.perf_counter()
         if self.hypotheses_[0].fits is None:
             raise SimulationError("no gate-role pattern gives a finite model on these traces; check the "
                                   "template's conductances, reversal potentials and C_m")
-        best, start = self._confirm_roles(data)
+        best, confirmed = self._confirm_roles(data)
         t1 = time.perf_counter()
-        self.roles_, self.start_ = dict(best.signs), start
-        V = np.linspace(*self.v_range_, 200)
-        references = {k: f.evaluate(V) for k, f in self.start_.items()}
-        final, self.trials_, _ = _search_or_fit(self.model, data, self.start_, self.v_range_, self.search,
-                                                int(self.max_iter), self.time_limit, self.verbose, references)
+        self.roles_, self.start_ = dict(best.signs), dict(best.fits)
+        self.trials_, self.search_accepted_ = [], None
+        final = confirmed
+        if self.search:
+            V = np.linspace(*self.v_range_, 200)
+            references = {k: f.evaluate(V) for k, f in self.start_.items()}
+            pick, self.trials_ = search_forms(self.model, data, self.start_, self.v_range_,
+                                              max_iter=int(self.max_iter), references=references,
+                                              time_limit=self.time_limit, verbose=self.verbose)
+            self.search_accepted_ = False
+            if any(t["accepted"] for t in self.trials_[1:]):
+                # the search compares forms over 1.25 ms windows, which barely tell them apart under noise:
+                # its pick is kept only if it also wins over the longest windows
+                searched = fit_output_error(self.model, data, pick.start or pick.fits, max_iter=int(self.max_iter),
+                                            v_range=self.v_range_)
+                self.search_accepted_ = bool(searched.bic < confirmed.bic)
+                if self.search_accepted_:
+                    final = searched
+                if self.verbose:
+                    print(f"[hhsym.forms] searched forms {'kept' if self.search_accepted_ else 'not kept'}: "
+                          f"BIC {searched.bic:.6g} over the longest windows against {confirmed.bic:.6g} with "
+                          "the role forms", flush=True)
         if not math.isfinite(final.cost):
             raise SimulationError("the fitted closed-form model fails (non-finite) on the recordings")
         t2 = time.perf_counter()
@@ -213,7 +238,8 @@ class FormEstimator(BaseEstimator):
             except (FloatingPointError, np.linalg.LinAlgError):
                 self.standard_errors_ = None
         t3 = time.perf_counter()
-        self.timings_ = {"roles": t1 - t0, "output_error": t2 - t1, "uncertainty": t3 - t2, "total": t3 - t0}
+        self.timings_ = {"roles": t_roles - t0, "output_error": t1 - t_roles, "form_search": t2 - t1,
+                         "uncertainty": t3 - t2, "total": t3 - t0}
         self.fit_time_ = t3 - t0
         if self.misfit_:
             warnings.warn(self.misfit_, IdentifiabilityWarning, stacklevel=2)
@@ -226,31 +252,25 @@ class FormEstimator(BaseEstimator):
     ROLE_MARGIN = 1.15
     #: At most this many patterns are compared by output error.
     MAX_CONTENDERS = 3
-    #: Window lengths (ms) of that comparison (:func:`~hhsym.distill.output_error.fit_output_error`).
-    CONFIRM_WINDOWS = WINDOWS[:4]
-
     def _confirm_roles(self, data):
-        """The winning role pattern and its start: the charge balance's best, or, when other patterns come
-        within ``ROLE_MARGIN`` of its cost, the contender of lowest output error over ``CONFIRM_WINDOWS``.
+        """The winning role pattern and its output-error fit (over all of :data:`WINDOWS`, guarded).
 
         The charge balance ranks the patterns by a small margin under noise (measured on 2 x 100 ms of HH at
-        0.5 mV: the right pattern 0.208 mV², HH with h as an activation gate 0.213), so close contenders are
-        settled by the maximum-likelihood loss.  Each contender's ``output_rms`` (mV) is set.
+        0.5 mV: the right pattern 0.208 mV², HH with h as an activation gate 0.213), so every pattern within
+        ``ROLE_MARGIN`` of the lowest cost (at most ``MAX_CONTENDERS``) is fitted by output error and the
+        lowest BIC wins.  Each contender's ``output_rms`` (mV) is set.
         """
         hyps = [h for h in self.hypotheses_ if h.fits is not None]
         contenders = [h for h in hyps if h.cost <= self.ROLE_MARGIN * hyps[0].cost][:self.MAX_CONTENDERS]
-        if len(contenders) == 1:
-            return contenders[0], dict(contenders[0].fits)
         fits = {}
         for h in contenders:
-            fit = fit_output_error(self.model, data, h.fits, windows=self.CONFIRM_WINDOWS,
-                                   max_iter=int(self.max_iter))
-            h.output_rms, fits[h.label] = fit.rms, fit.fits
+            fit = fit_output_error(self.model, data, h.fits, max_iter=int(self.max_iter), v_range=self.v_range_)
+            h.output_rms, fits[h.label] = fit.rms, fit
             if self.verbose:
-                print(f"[hhsym.forms] roles {h.label}: output error over {self.CONFIRM_WINDOWS[-1]:g} ms windows, "
-                      f"rms {fit.rms:.4g} mV ({fit.seconds:.1f} s)", flush=True)
-        best = min(contenders, key=lambda h: h.output_rms)
-        return best, dict(fits[best.label])
+                print(f"[hhsym.forms] roles {h.label}: output error {fit} ({fit.seconds:.1f} s)"
+                      + (f", stopped {fit.stopped}" if fit.stopped else ""), flush=True)
+        best = min(contenders, key=lambda h: fits[h.label].bic)
+        return best, fits[best.label]
 
     # ------------------------------------------------------------------ exports
     def _check_fitted(self):
@@ -304,7 +324,7 @@ class FormEstimator(BaseEstimator):
             "v_range_mV": list(self.v_range_), "roles": self.roles_,
             "role_costs_mV2": {h.label: h.cost for h in self.hypotheses_},
             "role_output_rms_mV": {h.label: h.output_rms for h in self.hypotheses_ if h.output_rms is not None},
-            "form_trials": self.trials_, "timings_s": self.timings_,
+            "form_trials": self.trials_, "form_search_kept": self.search_accepted_, "timings_s": self.timings_,
         }
         return _clean({"format": FORMS_FORMAT, "model": self.model_.to_dict(), "rates": rates,
                        "provenance": provenance})
