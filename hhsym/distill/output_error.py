@@ -355,7 +355,7 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
     trials = [{"rate": None, "form": dict(best.forms), "bic": best.bic, "rms": best.rms,
                "rms_initial": best.rms_initial, "accepted": True, "why": _guarded(best, V)}]
     if verbose:
-        print(f"[hhsym.distill] output error of the forms picked on the networks: {best}", flush=True)
+        print(f"[hhsym.distill] output error of the starting forms: {best}", flush=True)
     names = list(start)
     for _ in range(int(max_sweeps)):
         base, winner, at = best, None, None  # every swap is tried from the same model; the best one is kept
