@@ -270,7 +270,9 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         30 left constants 37 % off where 100 converged).  It needs a
         start in its basin: measured, it recovers constants from forms ~20 %
         off the truth, not from the networks learned on 0.5 mV-noisy
-        recordings (``benchmarks/bench_output_error.py``).
+        recordings (``benchmarks/bench_output_error.py``); for noisy
+        recordings fit the forms without networks instead
+        (:class:`~hhsym.distill.FormEstimator`).
     search : bool
         With the output-error loss: swap each rate's form for another
         literature family when that lowers the output error's BIC

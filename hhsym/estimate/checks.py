@@ -131,8 +131,9 @@ def as_recordings(traces, threshold=0.0):
             f"differences): at 0.05 mV the fitted rates were already ~2x off where they matter, and at "
             "0.5 mV free-form rates are not determined by a few hundred ms of current clamp however they "
             "are fitted (benchmarks/bench_identifiability.py); a reproduced recording does not mean right "
-            "rates here. Average repeated trials or record with less noise if you can", IdentifiabilityWarning,
-            stacklevel=3)
+            "rates here. Fit literature rate forms directly instead (hhsym.FormEstimator, `hhsym forms`: "
+            "constants within ~2 % at 0.5 mV on 2 x 300 ms), or average repeated trials",
+            IdentifiabilityWarning, stacklevel=3)
     spiking = any(np.any((d[1][:-1] < threshold) & (d[1][1:] >= threshold)) for d in data)
     if not spiking:
         warnings.warn(
