@@ -252,6 +252,7 @@ class FormEstimator(BaseEstimator):
     ROLE_MARGIN = 1.15
     #: At most this many patterns are compared by output error.
     MAX_CONTENDERS = 3
+
     def _confirm_roles(self, data):
         """The winning role pattern and its output-error fit (over all of :data:`WINDOWS`, guarded).
 
