@@ -58,13 +58,18 @@ def standard_errors(template, data, fits, sigma, window=30.0, substeps=2, stride
         exponential ``A`` (at V = 0) and ``k``, for a sigmoid or linoid
         ``A``, ``B`` and ``k`` (``B`` relative to its own value), for a
         constant ``c``; a sum's constants carry the suffixes 1 and 2.
+        ``inf`` where the information matrix does not bound a constant (not
+        positive definite there: e.g. a fit that misses the recording).
     """
     fam = FormFamily(template, data, fits)
     tp = TrajectoryProblem(fam, window=window, substeps=substeps, stride=stride)
     p = fam.pack(fits)
     _, Y, _ = tp.fit(p, states, max_iter=40, fit_family=False)
     S = schur_information(tp.blocks(p, Y, True), p, fam.used)
-    sd = np.sqrt(np.diag(np.linalg.inv(S)) * float(sigma) ** 2 / tp.n_residuals)
+    var = np.diag(np.linalg.inv(S)) * float(sigma) ** 2 / tp.n_residuals
+    # a non-positive variance: the information matrix is not positive definite there (the data do not
+    # determine that constant at these constants, e.g. a model that misses the recording): unbounded
+    sd = np.where(var > 0, np.sqrt(np.abs(var)), np.inf)
     col = {int(j): n for n, j in enumerate(fam.used)}
     P = p.reshape(len(fam.gate_names), fam.n_per_gate)
     out = {}
