@@ -43,6 +43,14 @@ from hhsym.simulate import simulate
 WRONG = {"alpha_m": "sigmoid", "beta_h": "exponential"}
 
 
+def true_forms(model, train):
+    """``(V, truth)``: 200 voltages over the recordings' 0.5-99.5 percentiles (mV) and the model's rates as
+    literature forms on them (rate name -> FormFit)."""
+    allV = np.concatenate([tr.V for tr in train])
+    V = np.linspace(*np.percentile(allV, [0.5, 99.5]), 200)
+    return V, model_forms(model, V)
+
+
 def perturbed(fits, spread, rng):
     out = {}
     for k, f in fits.items():
@@ -102,9 +110,7 @@ def main():
     args = ap.parse_args()
     rows = []
     for name, model, noise, train, held in cases(args.models, args.noise):
-        allV = np.concatenate([tr.V for tr in train])
-        V = np.linspace(*np.percentile(allV, [0.5, 99.5]), 200)
-        truth = model_forms(model, V)
+        V, truth = true_forms(model, train)
         start = perturbed(truth, args.spread, np.random.default_rng(args.seed))
         starts = {"perturbed": start, "wrong forms": with_wrong_forms(start, V)}
         for case in args.cases.split(","):

@@ -22,9 +22,11 @@ exponential closing rate, as HH's m and n; an inactivation gate with an
 exponential opening rate and a sigmoid closing rate, as HH's h), from
 ``n_starts`` random constants refined by successive halving.  The pattern
 of lowest cost wins (:class:`~hhsym.distill.form_estimator.FormEstimator`
-compares close contenders by output error).  The forms are a start, not an assumption: the
+compares close contenders by output error).  The forms are a start: the
 output-error form search (:func:`~hhsym.distill.output_error.search_forms`)
-then swaps any rate for another family when the recordings prefer it.
+may swap a rate for another family, but under noise its short windows tell
+forms apart only weakly (README, Limitations), so a cell whose rates lie in
+other forms can come back in these.
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ class OutputErrorFit:
     """
 
     def __init__(self, fits, cost, n_residuals, n_constants, states, seconds, windows=(), rms_initial=math.inf,
-                 start=None, stopped=None):
+                 start=None):
         self.fits = dict(fits)
         self.forms = {k: f.form for k, f in self.fits.items()}
         self.cost, self.n_residuals, self.n_constants = float(cost), int(n_residuals), int(n_constants)
@@ -179,7 +179,7 @@ class OutputErrorFit:
         self.windows = tuple(windows)
         self.rms_initial = float(rms_initial)
         self.start = dict(start or {})
-        self.stopped = stopped
+        self.stopped = None
 
     def __repr__(self):
         return f"OutputErrorFit(rms {self.rms:.4g} mV, {self.n_constants} constants, BIC {self.bic:.6g})"
@@ -253,9 +253,9 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=1, stride=2
     p, prev, states, cost, rms0 = fam.pack(fits), None, None, math.inf, math.inf
     tp, last, run = None, None, []
 
-    def result(p, cost, tp, states, stopped=None):
+    def result(p, cost, tp, states):
         return OutputErrorFit(fam.fits(p), cost, tp.n_residuals, fam.n_constants, states, time.perf_counter() - t0,
-                              run, rms0, start=fits, stopped=stopped)
+                              run, rms0, start=fits)
 
     for n, W in enumerate(windows):
         if n and time_limit is not None and time.perf_counter() - t0 > time_limit:
@@ -281,19 +281,20 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=1, stride=2
             run.append(W)
             return result(p, math.inf, tp, states)
         if V is not None and last is not None:
-            why = _guarded(result(q, cq, tp, Yq), V)
-            if why and not _guarded(last[0], V):
-                return result(*last[1:], stopped=f"at {W:g} ms windows {why}")
+            why = _guarded(fam.fits(q), V)
+            if why and not _guarded(last.fits, V):
+                last.stopped, last.seconds = f"at {W:g} ms windows {why}", time.perf_counter() - t0
+                return last
         run.append(W)
         p, states, cost, prev = q, Yq, cq, tp
-        last = (result(p, cost, tp, states), p, cost, tp, states)
+        last = result(p, cost, tp, states)
     return result(p, cost, tp, states)
 
 
-def _guarded(fit, V):
-    """Why one of the model's forms is degenerate on the voltages ``V`` (mV), or ``None``."""
+def _guarded(fits, V):
+    """Why one of the forms ``fits`` (rate name -> FormFit) is degenerate on the voltages ``V`` (mV), or ``None``."""
     lo, hi = float(V.min()), float(V.max())
-    for k, f in fit.fits.items():
+    for k, f in fits.items():
         why = f.rejection(V, lo, hi)
         if why:
             return f"{k}: {why}"
@@ -353,7 +354,7 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
     V = np.linspace(float(v_range[0]), float(v_range[1]), 200)
     best = fit_output_error(template, data, start, windows, substeps, stride, max_iter)
     trials = [{"rate": None, "form": dict(best.forms), "bic": best.bic, "rms": best.rms,
-               "rms_initial": best.rms_initial, "accepted": True, "why": _guarded(best, V)}]
+               "rms_initial": best.rms_initial, "accepted": True, "why": _guarded(best.fits, V)}]
     if verbose:
         print(f"[hhsym.distill] output error of the starting forms: {best}", flush=True)
     names = list(start)
@@ -378,7 +379,7 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
                     continue
                 trial = fit_output_error(template, data, dict(base.fits, **{k: starts[0]}), windows, substeps,
                                          stride, trial_iter)
-                why = _guarded(trial, V) if math.isfinite(trial.cost) else "fails on the recordings"
+                why = _guarded(trial.fits, V) if math.isfinite(trial.cost) else "fails on the recordings"
                 trials.append({"rate": k, "form": name, "bic": trial.bic, "rms": trial.rms, "accepted": False,
                                "why": why})
                 if verbose:
