@@ -15,7 +15,7 @@ from hhsym.io.steps import protocol as _protocol
 __all__ = ["spike_times", "features", "noise", "EFEL_FEATURES"]
 
 #: eFEL features computed per sweep (eFEL names).
-EFEL_FEATURES = ("peak_time", "Spikecount", "Spikecount_stimint", "AP_amplitude",
+EFEL_FEATURES = ("peak_time", "Spikecount", "spike_count_stimint", "AP_amplitude",
                  "AP_duration_half_width", "AHP_depth", "time_to_first_spike", "ISI_CV",
                  "voltage_base")
 
@@ -81,7 +81,7 @@ def features(recording, prot=None):
     """
     prot = _protocol(recording) if prot is None else prot
     start, stop = _window_ms(recording, prot)
-    whole = _efel(recording, recording.t[0], recording.t[-1], ["peak_time", "Spikecount"])
+    whole = _efel(recording, recording.t[0], recording.t[-1], ["peak_time", "spike_count"])
     inside = _efel(recording, start, stop, EFEL_FEATURES)
     sweeps = []
     for k, (w, o) in enumerate(zip(whole, inside)):

@@ -161,6 +161,7 @@ def read_ibw(path, current=None, sweeps=None, channel=None):
     rows = select_sweeps(numbers, sweeps, os.fspath(path))
     v_files = [v_files[k] for k in rows]
     numbers = [numbers[k] for k in rows]
+    v_waves = [load_wave(p) for p in v_files]  # a corrupt voltage file is reported first
     if current is None:
         i_files = [_partner(p) for p in v_files]
     else:
@@ -174,8 +175,8 @@ def read_ibw(path, current=None, sweeps=None, channel=None):
                 raise TraceFileError(f"{current}: channel 'I': no current wave for sweep(s) {missing}")
             i_files = [by_num[n] for n in numbers]
     V, I, dts, v_units, i_units = [], [], [], set(), set()
-    for vf, cf in zip(v_files, i_files):
-        wv, wi = load_wave(vf), load_wave(cf)
+    for vf, cf, wv in zip(v_files, i_files, v_waves):
+        wi = load_wave(cf)
         if _is_current(wv["unit"]) and not _is_current(wi["unit"]):
             (vf, wv), (cf, wi) = (cf, wi), (vf, wv)
         v = wv["data"] * voltage_scale(wv["unit"], vf, wv["name"] or "V")
@@ -197,12 +198,12 @@ def read_ibw(path, current=None, sweeps=None, channel=None):
         raise TraceFileError(f"{path}: channel 'V': the sweeps differ in length or sampling step; "
                              "select sweeps of one protocol with sweeps=")
     t = np.arange(V[0].size) * dts[0]
-    note = load_wave(v_files[0])["note"]
+    note = v_waves[0]["note"]
     protocol = dict(kv.split(":", 1) for kv in note.split(";") if ":" in kv).get("PATTERN", "")
     meta = {
         "file": os.fspath(path), "format": "ibw", "files_V": v_files, "files_I": i_files,
         "sweep_numbers": numbers,
-        "units": {"t": load_wave(v_files[0])["x_unit"], "V": "/".join(sorted(v_units)),
+        "units": {"t": v_waves[0]["x_unit"], "V": "/".join(sorted(v_units)),
                   "I": "/".join(sorted(i_units))},
         "channels": {"V": os.path.basename(v_files[0]), "I": os.path.basename(i_files[0])},
         "current_source": "recorded", "protocol": protocol,

@@ -25,7 +25,8 @@ from hhsym.atomic import atomic_write
 from hhsym.errors import HHSymError
 from hhsym.io.features import features as _features
 from hhsym.io.features import noise as _noise
-from hhsym.io.passive import _ap_begin, _clean, passive_properties
+from hhsym.io.alignment import _ap_begin
+from hhsym.io.passive import _clean, passive_properties
 from hhsym.io.recording import Recording
 from hhsym.io.steps import protocol as _protocol
 

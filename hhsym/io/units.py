@@ -23,6 +23,9 @@ _WORDS = {"volt": "V", "volts": "V", "ampere": "A", "amperes": "A", "amp": "A", 
 #: Whole-cell bounds of plausible magnitudes after conversion (mV and pA).
 V_BOUND_MV = 500.0
 I_BOUND_PA = 1e6
+#: A membrane potential whose largest magnitude over a sweep stays below this (mV) is a voltage
+#: in volts labelled mV (a cell rests tens of mV from 0).
+V_FLOOR_MV = 2.0
 
 
 def clean_unit(unit) -> str:
@@ -138,9 +141,8 @@ def check_plausible(values, kind, path, channel, unit) -> None:
     Raises
     ------
     TraceFileError
-        If a sample is NaN/inf, if ``|V|`` exceeds 500 mV, if ``|I|`` exceeds 1 µA, or if all
-        voltage samples lie within 1 µV of each other while their magnitude is below 1 µV
-        (a voltage in V labelled mV would give both).
+        If a sample is NaN/inf, if ``|V|`` exceeds 500 mV anywhere or stays below 2 mV
+        everywhere (a wrong unit), or if ``|I|`` exceeds 1 µA.
     """
     values = np.asarray(values, dtype=float)
     if values.size == 0:
@@ -155,7 +157,7 @@ def check_plausible(values, kind, path, channel, unit) -> None:
                 f"{path}: channel {channel!r}: |V| reaches {peak:.4g} mV with the stated unit "
                 f"{unit!r}; a membrane potential stays within {V_BOUND_MV:g} mV (wrong unit?)"
             )
-        if peak < 1e-3:
+        if peak < V_FLOOR_MV:
             raise TraceFileError(
                 f"{path}: channel {channel!r}: |V| stays below {peak:.3g} mV with the stated unit "
                 f"{unit!r}; not a membrane potential (wrong unit?)"
