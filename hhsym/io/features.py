@@ -15,7 +15,7 @@ from hhsym.io.steps import protocol as _protocol
 __all__ = ["spike_times", "features", "noise", "EFEL_FEATURES"]
 
 #: eFEL features computed per sweep (eFEL names).
-EFEL_FEATURES = ("peak_time", "Spikecount", "spike_count_stimint", "AP_amplitude",
+EFEL_FEATURES = ("peak_time", "spike_count", "spike_count_stimint", "AP_amplitude",
                  "AP_duration_half_width", "AHP_depth", "time_to_first_spike", "ISI_CV",
                  "voltage_base")
 
