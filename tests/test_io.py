@@ -207,7 +207,7 @@ def test_igor_unit_and_channel_failures(tmp_path):
     _raises(lambda: read(v), "c_Ch3_P_1.ibw", "channel 'I'")                  # no partner
     write_ibw(i, np.zeros(100), "")
     _raises(lambda: read(v), "channel 'I'")                                   # partner without unit
-    _raises(lambda: read(v, current=i), "c_Ch0_P_1.ibw", "channel", "not a current unit")
+    _raises(lambda: read(v, current=i), "c_Ch0_P_1.ibw", "channel", "states no unit")
     write_ibw(i, np.zeros(100), "s")
     _raises(lambda: read(v, current=i), "c_Ch0_P_1.ibw", "'s' is not a current unit")
     write_ibw(i, np.zeros(90), "pA")
@@ -248,6 +248,16 @@ def test_nwb_failures(tmp_path):
     with NWBHDF5IO(str(tmp_path / "none.nwb"), "w") as io:
         io.write(nwb)
     _raises(lambda: read(tmp_path / "none.nwb"), "none.nwb", "channel 'V'", "no CurrentClampSeries")
+
+
+def test_abf_written_by_pyabf_without_units_or_voltage(tmp_path):
+    from pyabf import abfWriter
+
+    data = np.random.default_rng(1).normal(-65.0, 0.1, (2, 2000))
+    abfWriter.writeABF1(data, str(tmp_path / "v.abf"), 10000, units="mV")
+    _raises(lambda: read(tmp_path / "v.abf"), "v.abf", "channel 'sweepC (protocol)'", "no unit")
+    abfWriter.writeABF1(data, str(tmp_path / "vc.abf"), 10000, units="pA")
+    _raises(lambda: read(tmp_path / "vc.abf"), "vc.abf", "channel 'V'", "no ADC channel has a voltage unit")
 
 
 @needs_data

@@ -2,9 +2,10 @@
 
 :func:`read` returns a :class:`Recording` (t ms, V mV, I pA); :meth:`Recording.to_traces` turns
 it into hhsym traces (µA/cm²) through a stated or estimated membrane area.
-:func:`passive_properties` measures the passive cell and its artefacts, :func:`features` the
-electrophysiology features (through eFEL), :func:`noise` the recording noise, and
-:func:`inspect` the summary behind ``hhsym inspect``.
+:func:`passive_properties` measures the passive cell and its artefacts, :func:`noise` the
+recording noise; :func:`hhsym.io.features.features` the electrophysiology features (through
+eFEL) and :func:`hhsym.io.inspect.inspect` the summary behind ``hhsym inspect``.
+:func:`load_for_cli` reads any of these files for the command line.
 
 The readers (pyabf, pynwb, igor2), eFEL and matplotlib load only when used.
 """
@@ -12,8 +13,7 @@ The readers (pyabf, pynwb, igor2), eFEL and matplotlib load only when used.
 from hhsym.io.reader import read
 from hhsym.io.recording import Recording
 
-__all__ = ["read", "Recording", "passive_properties", "features", "noise", "inspect",
-           "load_for_cli"]
+__all__ = ["read", "Recording", "passive_properties", "noise", "load_for_cli"]
 
 
 def __getattr__(name):
@@ -21,14 +21,10 @@ def __getattr__(name):
         from hhsym.io.passive import passive_properties
 
         return passive_properties
-    if name in ("features", "noise"):
-        from hhsym.io import features as _features
+    if name == "noise":
+        from hhsym.io.features import noise
 
-        return {"features": _features.features, "noise": _features.noise}[name]
-    if name == "inspect":
-        from hhsym.io.inspect import inspect
-
-        return inspect
+        return noise
     if name == "load_for_cli":
         from hhsym.io.cli import load_for_cli
 

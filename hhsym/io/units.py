@@ -34,7 +34,7 @@ def clean_unit(unit) -> str:
         return ""
     if isinstance(unit, (bytes, bytearray)):
         unit = bytes(unit).decode("latin-1", "replace")
-    return str(unit).strip().strip("()[]").strip()
+    return str(unit).replace("\x00", "").strip().strip("()[]").strip()
 
 
 def _scale(unit, base, to_prefix, path, channel, quantity):
@@ -46,6 +46,9 @@ def _scale(unit, base, to_prefix, path, channel, quantity):
         if text == prefix + base:
             return _PREFIX[prefix] / _PREFIX[to_prefix]
     accepted = ", ".join(p + base for p in ("", "m", "u", "n", "p"))
+    if not text:
+        raise TraceFileError(f"{path}: channel {channel!r}: the file states no unit for this "
+                             f"{quantity} (accepted: {accepted})")
     raise TraceFileError(
         f"{path}: channel {channel!r}: unit {clean_unit(unit)!r} is not a {quantity} unit "
         f"(accepted: {accepted}, or the word for {base})"
