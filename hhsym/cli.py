@@ -1,12 +1,22 @@
 """The ``hhsym`` command line.  It calls the public API only.
 
-Exit codes: 0 on success, 2 on a usage error, 1 on failure with a one-line
-reason (the traceback only with ``--debug``).
+Exit codes:
+
+* 0 — success;
+* 1 — failure (unreadable file, diverging model, ...), with a one-line reason
+  (the traceback only with ``--debug``);
+* 2 — usage error: a bad option value or an output path that cannot be
+  written, reported before any work starts;
+* 3 — poor fit: ``fit`` or ``forms`` finished and wrote its result, but the
+  fitted model does not reproduce the training recordings (the reason is
+  printed; ``--accept-poor-fit`` turns this into 0);
+* 130 / 143 — interrupted (Ctrl-C / SIGTERM); no half-written file is left.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -50,8 +60,57 @@ _EPILOG_DEMO = """examples:
 """
 
 
+#: Exit code of a finished fit whose result does not reproduce its training data.
+EXIT_POOR_FIT = 3
+
+
 class UsageError(Exception):
     """Bad command-line input (exit code 2)."""
+
+
+def _number(kind, minimum, strict, accepted):
+    """An argparse type: ``kind`` (int/float) >= (or >) ``minimum``, with a message naming what is accepted."""
+
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {accepted}") from None
+        if value != value or value in (float("inf"), float("-inf")) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {accepted}")
+        return value
+
+    return convert
+
+
+_SEED = _number(int, 0, False, "a non-negative integer")
+_POSITIVE = _number(float, 0.0, True, "a positive number")
+_NON_NEGATIVE = _number(float, 0.0, False, "a non-negative number")
+_POSITIVE_INT = _number(int, 1, False, "a positive integer")
+
+
+def _writable(path, option, suffixes=None, what="file"):
+    """Check an output path before any work; a problem is a usage error naming the option."""
+    from hhsym.validate import check_output_path
+
+    if path is None:
+        return None
+    try:
+        return check_output_path(path, option, suffixes=suffixes, what=what)
+    except InvalidArgumentError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _judged(est, args, out):
+    """Print a fit's verdict; the exit code (0, or EXIT_POOR_FIT unless --accept-poor-fit)."""
+    quality = getattr(est, "quality_", None)
+    if quality is None or quality.ok:
+        return 0
+    print(f"hhsym {args.command}: poor fit (written to {out} anyway): {quality.reason}", file=sys.stderr)
+    if args.accept_poor_fit:
+        print("hhsym: --accept-poor-fit given: exit code 0", file=sys.stderr)
+        return 0
+    return EXIT_POOR_FIT
 
 
 def parse_stimulus(spec):
@@ -112,6 +171,8 @@ def _model_from_args(args):
 def _cmd_simulate(args):
     import hhsym
 
+    _writable(args.out, "--out", (".csv", ".npz"))
+    _writable(args.plot, "--plot", (".png", ".pdf", ".svg"))
     model = _model_from_args(args)
     stims = [parse_stimulus(s) for s in args.stimulus]
     stimulus = stims[0]
@@ -145,6 +206,7 @@ def _read_traces(paths):
 def _cmd_fit(args):
     from hhsym.estimate import RateEstimator
 
+    _writable(args.out, "--out", (".npz",))
     model = _model_from_args(args)
     traces = _read_traces(args.traces)
     est = RateEstimator(model, hidden=tuple(args.hidden), random_state=args.seed,
@@ -154,7 +216,8 @@ def _cmd_fit(args):
     lo, hi = est.v_range_
     print(f"fitted {len(traces)} trace(s): loss {est.cost_:.4g} mV^2, supported range "
           f"[{lo:.1f}, {hi:.1f}] mV, {est.fit_time_:.1f} s -> {args.out}")
-    return 0
+    print(est.quality_)
+    return _judged(est, args, args.out)
 
 
 def _cmd_distill(args):
@@ -162,6 +225,8 @@ def _cmd_distill(args):
 
     if not (args.json or args.latex):
         raise UsageError("give --json MODEL.json and/or --latex MODEL.tex")
+    _writable(args.json, "--json", (".json",))
+    _writable(args.latex, "--latex", (".tex",))
     start = time.perf_counter()
     dist = distill_files(args.fit, json_path=args.json, latex_path=args.latex, backend=args.backend,
                          traces=args.trace or (), loss=args.loss, verbose=0 if args.quiet else 1)
@@ -178,6 +243,8 @@ def _cmd_forms(args):
 
     if not (args.json or args.latex):
         raise UsageError("give --json MODEL.json and/or --latex MODEL.tex")
+    _writable(args.json, "--json", (".json",))
+    _writable(args.latex, "--latex", (".tex",))
     model = _model_from_args(args)
     traces = _read_traces(args.traces)
     est = FormEstimator(model, search=args.search, random_state=args.seed, time_limit=args.time_limit,
@@ -187,8 +254,9 @@ def _cmd_forms(args):
     if args.latex:
         write_text(est.latex(standalone=True), args.latex)
     print(est.summary())
-    print(f"-> {' and '.join(p for p in (args.json, args.latex) if p)}")
-    return 0
+    written = " and ".join(p for p in (args.json, args.latex) if p)
+    print(f"-> {written}")
+    return _judged(est, args, written)
 
 
 def _cmd_report(args):
@@ -196,6 +264,7 @@ def _cmd_report(args):
     from hhsym.estimate import load
     from hhsym.report import write_report
 
+    _writable(args.out, "--out", what="folder")
     estimator = load(args.fit)
     recordings = _read_traces(args.traces)
     closed = load_model(args.model_json) if args.model_json else None
@@ -209,6 +278,7 @@ def _cmd_report(args):
 def _cmd_demo(args):
     from hhsym.demo import run_demo
 
+    _writable(args.out, "--out", what="folder")
     run_demo(args.out, verbose=True, noise=args.noise)
     return 0
 
@@ -227,8 +297,8 @@ def _parser():
     sim.add_argument("--model", default="hh", help="library model (default: hh)")
     sim.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a parameter")
     sim.add_argument("--stimulus", action="append", required=True, metavar="SPEC", help="current protocol")
-    sim.add_argument("--t-stop", type=float, default=100.0, help="duration in ms (default 100)")
-    sim.add_argument("--dt", type=float, default=0.01, help="step / sampling interval in ms (default 0.01)")
+    sim.add_argument("--t-stop", type=_POSITIVE, default=100.0, help="duration in ms (default 100)")
+    sim.add_argument("--dt", type=_POSITIVE, default=0.01, help="step / sampling interval in ms (default 0.01)")
     sim.add_argument("--method", default="rk4", choices=["rk4", "exp_euler", "dopri5"])
     sim.add_argument("--out", required=True, help="output trace (.csv or .npz)")
     sim.add_argument("--plot", help="also save a PNG figure here")
@@ -239,9 +309,11 @@ def _parser():
     fit.add_argument("traces", nargs="+", metavar="TRACE", help="CSV (t,V,I) or NPZ traces")
     fit.add_argument("--model", default="hh", help="template model whose rates are learned (default: hh)")
     fit.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
-    fit.add_argument("--hidden", type=int, nargs="+", default=[16], help="hidden widths (default 16)")
-    fit.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    fit.add_argument("--time-limit", type=float, default=None, help="soft wall-time budget in s")
+    fit.add_argument("--hidden", type=_POSITIVE_INT, nargs="+", default=[16], help="hidden widths (default 16)")
+    fit.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
+    fit.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft wall-time budget in s")
+    fit.add_argument("--accept-poor-fit", action="store_true",
+                     help=f"exit 0 even when the fit does not reproduce its training data (else {EXIT_POOR_FIT})")
     fit.add_argument("--out", required=True, help="fitted estimator (.npz)")
     fit.add_argument("--quiet", action="store_true", help="no progress lines")
     fit.set_defaults(func=_cmd_fit)
@@ -267,8 +339,10 @@ def _parser():
     frm.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
     frm.add_argument("--search", action=argparse.BooleanOptionalAction, default=True,
                      help="search each rate's form by the output error (default) or keep the role forms")
-    frm.add_argument("--seed", type=int, default=0, help="random seed of the role search (default 0)")
-    frm.add_argument("--time-limit", type=float, default=None, help="soft budget in s of each search stage")
+    frm.add_argument("--seed", type=_SEED, default=0, help="random seed of the role search (default 0)")
+    frm.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft budget in s of each search stage")
+    frm.add_argument("--accept-poor-fit", action="store_true",
+                     help=f"exit 0 even when the fit does not reproduce its training data (else {EXIT_POOR_FIT})")
     frm.add_argument("--json", help="write the model description here")
     frm.add_argument("--latex", help="write a standalone LaTeX document here")
     frm.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -290,7 +364,7 @@ def _parser():
     demo = sub.add_parser("demo", help="the whole pipeline on simulated HH data, with a report",
                           epilog=_EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)
     demo.add_argument("--out", default="hhsym-demo", help="output folder (default ./hhsym-demo)")
-    demo.add_argument("--noise", type=float, default=0.0,
+    demo.add_argument("--noise", type=_NON_NEGATIVE, default=0.0,
                       help="Gaussian noise on the recorded V (mV, default 0; see the README's limitations)")
     demo.set_defaults(func=_cmd_demo)
     return parser
@@ -314,6 +388,7 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
+    previous = _on_signals()
     try:
         return args.func(args)
     except (UsageError, InvalidArgumentError, ArgumentTypeError) as exc:
@@ -324,13 +399,45 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt:
         print("hhsym: interrupted", file=sys.stderr)
-        return 1
+        return 130
+    except _Terminated as exc:
+        print(f"hhsym: terminated by signal {exc.args[0]}", file=sys.stderr)
+        return 128 + exc.args[0]
     except Exception as exc:  # one-line reason unless --debug
         if args.debug:
             raise
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"hhsym {args.command}: {type(exc).__name__}: {reason}", file=sys.stderr)
         return 1
+    finally:
+        _restore_signals(previous)
+
+
+class _Terminated(BaseException):
+    """SIGTERM/SIGHUP turned into an exception, so that every cleanup (temporary files) runs."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated(signum)
+
+
+def _on_signals():
+    """Route SIGTERM and SIGHUP through :class:`_Terminated` (main thread only); the previous handlers."""
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is None:
+            continue
+        try:
+            previous[sig] = signal.signal(sig, _raise_terminated)
+        except ValueError:  # not the main thread
+            pass
+    return previous
+
+
+def _restore_signals(previous):
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

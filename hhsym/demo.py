@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from hhsym import library
+from hhsym.atomic import atomic_folder
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise, Step
 
@@ -52,7 +53,9 @@ def run_demo(out="hhsym-demo", verbose=True, t_stop=150.0, noise=0.0, seed=0, fi
     Parameters
     ----------
     out : str
-        Output folder (created).
+        Output folder.  It is built beside ``out`` and swapped in whole at the
+        end (:func:`hhsym.atomic.atomic_folder`): an interrupted demo leaves the
+        previous folder untouched.
     verbose : bool
         Print progress.
     t_stop : float
@@ -71,15 +74,25 @@ def run_demo(out="hhsym-demo", verbose=True, t_stop=150.0, noise=0.0, seed=0, fi
     dict
         ``report`` (path), ``metrics`` and ``timings`` (s).
     """
-    from hhsym.distill import distill
-    from hhsym.estimate import RateEstimator
-    from hhsym.report import write_report
+    from hhsym.report import relocate
 
     def say(msg):
         if verbose:
             print(f"[hhsym demo] {msg}", flush=True)
 
-    os.makedirs(out, exist_ok=True)
+    with atomic_folder(out) as work:
+        result, timings = _pipeline(work, say, t_stop, noise, seed, fit_budget, distill_budget)
+    result = relocate(result, work, out)
+    say(f"done: {result['report']} (figures, model.tex, model.json, fit.npz beside it)")
+    return {"report": result["report"], "metrics": result["metrics"], "timings": timings}
+
+
+def _pipeline(out, say, t_stop, noise, seed, fit_budget, distill_budget):
+    """The demo's four steps, writing into the (temporary) folder ``out``; (report result, timings)."""
+    from hhsym.distill import distill
+    from hhsym.estimate import RateEstimator
+    from hhsym.report import write_report_into
+
     timings = {}
     truth = library.hodgkin_huxley()
 
@@ -119,11 +132,10 @@ def run_demo(out="hhsym-demo", verbose=True, t_stop=150.0, noise=0.0, seed=0, fi
         say(f"    {name:8s} {res.form:12s} {res.expr}")
 
     say("4/4 re-simulating and writing the report...")
-    result = write_report(
+    result = write_report_into(
         out, traces, estimator, distillation, truth=truth, heldout=heldout, timings=timings,
         title="hhsym demo: Hodgkin-Huxley rates recovered from V(t) and I(t)",
         notes=[f"Ground truth: {truth.name} ({truth.citation}). The recording is simulated, so the "
                "recovered rates can be compared with the true ones; the estimator saw only t, V, I."],
     )
-    say(f"done: {result['report']} (figures, model.tex, model.json, fit.npz beside it)")
-    return {"report": result["report"], "metrics": result["metrics"], "timings": timings}
+    return result, timings

@@ -20,6 +20,7 @@ __all__ = [
     "NotFittedError",
     "BackendUnavailableError",
     "IdentifiabilityWarning",
+    "PoorFitWarning",
     "invalid",
 ]
 
@@ -62,6 +63,10 @@ class BackendUnavailableError(HHSymError, RuntimeError):
 
 class IdentifiabilityWarning(UserWarning):
     """The data cannot identify (part of) what is being estimated."""
+
+
+class PoorFitWarning(UserWarning):
+    """A fit does not reproduce the recordings it was fitted to (see ``quality_``)."""
 
 
 def _show(value, limit: int = 80) -> str:

@@ -32,6 +32,8 @@ from hhsym.symbolic import V, check_identifier, parse_expression, safe_expressio
 __all__ = ["Gate", "Channel", "ConductanceModel", "V", "gating_from_rates", "partner_rate"]
 
 _RESERVED = {"V", "I", "t", "C_m"}
+#: Voltage range (mV) on which :meth:`ConductanceModel.check_rates` requires non-negative rates.
+RATE_CHECK_RANGE = (-150.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,11 @@ class Gate:
 
     def __post_init__(self):
         check_identifier(self.name, "gate")
+        for kind in ("alpha", "beta"):
+            value = getattr(self, kind)
+            if isinstance(value, bool) or not isinstance(value, (str, int, float, sympy.Basic)):
+                raise invalid(f"{kind} of gate {self.name!r}", value,
+                              "a string, a number or a sympy expression in V (1/ms)", cls=ModelError)
         if self.name in _RESERVED:
             raise ModelError(f"invalid gate name {self.name!r}: {sorted(_RESERVED)} are reserved")
         if isinstance(self.power, bool) or not isinstance(self.power, (int, np.integer)) or self.power < 1:
@@ -336,6 +343,45 @@ class ConductanceModel:
         values = np.asarray(V_values, dtype=float)
         return {key: f(values) for key, f in self.rate_functions().items()}
 
+    def check_rates(self, v_range=None):
+        """Raise unless every rate is finite and non-negative over ``v_range`` (mV).
+
+        A rate is a transition frequency: a negative value (or NaN) makes the
+        gate equations meaningless, and a simulation would leave [0, 1] or run
+        silently wrong.  Checked on a 0.25 mV grid; the result is cached.
+
+        Parameters
+        ----------
+        v_range : (float, float), optional
+            Voltage range (mV); default :data:`RATE_CHECK_RANGE`.
+
+        Returns
+        -------
+        ConductanceModel
+            ``self``.
+
+        Raises
+        ------
+        ModelError
+            Naming the first offending rate, the voltage and the value.
+        """
+        lo, hi = RATE_CHECK_RANGE if v_range is None else v_range
+        key = ("_rates_checked", float(lo), float(hi))
+        if self.__dict__.get(key[0]) == key[1:]:
+            return self
+        grid = np.linspace(lo, hi, int(round((hi - lo) / 0.25)) + 1)
+        for name, values in self.evaluate_rates(grid).items():
+            bad = np.isnan(values) | (values < 0)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ModelError(
+                    f"rate {name} = {_for_display(self._rates[name])} is {values[i]:.4g} 1/ms at V = "
+                    f"{grid[i]:g} mV: rates must be finite and >= 0 over [{lo:g}, {hi:g}] mV "
+                    "(check its sign and parameters)"
+                )
+        self.__dict__[key[0]] = key[1:]
+        return self
+
     def steady_state(self, V_values):
         """Gate steady states :math:`x_\\infty = \\alpha/(\\alpha+\\beta)` at ``V_values`` (mV).
 
@@ -506,7 +552,17 @@ class ConductanceModel:
         ConductanceModel
         """
         if not isinstance(data, dict) or data.get("format") != "hhsym.model/1":
-            raise invalid("data", data, "a dict written by ConductanceModel.to_dict (format 'hhsym.model/1')")
+            raise invalid("data", data, "a dict written by ConductanceModel.to_dict (format 'hhsym.model/1')",
+                          cls=ModelError)
+        unknown = sorted(set(data) - _MODEL_KEYS)
+        if unknown:
+            raise ModelError(
+                f"model description has unknown key(s) {', '.join(map(repr, unknown))}: "
+                f"accepted keys are {', '.join(sorted(_MODEL_KEYS))}"
+            )
+        params = data.get("params") or {}
+        if not isinstance(params, dict) or not isinstance(data.get("channels"), list):
+            raise ModelError("model description: 'params' must be an object and 'channels' a list")
         try:
             channels = [
                 Channel(
@@ -514,7 +570,7 @@ class ConductanceModel:
                     ch["g"],
                     ch["E"],
                     [
-                        Gate(g["name"], _from_text(g, "alpha"), _from_text(g, "beta"), g["power"])
+                        Gate(g["name"], _from_text(g, "alpha", params), _from_text(g, "beta", params), g["power"])
                         for g in ch["gates"]
                     ],
                 )
@@ -523,6 +579,8 @@ class ConductanceModel:
             return cls(channels, data["C_m"], data.get("params"), data.get("name", "model"), data.get("citation"))
         except KeyError as exc:
             raise ModelError(f"model description lacks the key {exc.args[0]!r}") from None
+        except (TypeError, AttributeError) as exc:
+            raise ModelError(f"model description is malformed: {exc}") from None
 
     def __eq__(self, other):
         return (
@@ -542,12 +600,14 @@ class ConductanceModel:
         return f"ConductanceModel({self.name!r}: {chans}; C_m={self._C_m:g})"
 
 
-def _from_text(gate, kind):
-    """Rebuild a rate from its ``srepr`` (exact) in a model description."""
-    try:
-        return sympify_exact(gate[kind])
-    except (sympy.SympifyError, SyntaxError, TypeError) as exc:
-        raise ModelError(f"cannot read {kind}_{gate.get('name')} = {gate[kind]!r}: {exc}") from None
+_MODEL_KEYS = {"format", "name", "citation", "C_m", "params", "channels"}
+
+
+def _from_text(gate, kind, params):
+    """Rebuild a rate from its ``srepr`` (exact) in a model description, never evaluating it."""
+    if not isinstance(gate, dict):
+        raise ModelError(f"model description: a gate must be an object, got {gate!r:.80}")
+    return sympify_exact(gate[kind], tuple(params), where=f"{kind}_{gate.get('name')}")
 
 
 def _for_display(expr, digits=6):

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from hhsym.atomic import atomic_write
+from hhsym.atomic import atomic_folder, atomic_write
 from hhsym.errors import HHSymError, SimulationError
 from hhsym.metrics import coincidence_factor, spike_times
 from hhsym.model import ConductanceModel
@@ -71,7 +71,9 @@ def write_report(out, recordings, estimator, distillation=None, truth=None, held
     Parameters
     ----------
     out : str
-        Output folder (created).
+        Output folder.  It is built beside ``out`` and swapped in whole when
+        complete (:func:`hhsym.atomic.atomic_folder`): a crash or a signal
+        leaves the previous report untouched, never a mix of two runs.
     recordings : list of Trace
         The training recordings.
     estimator : RateEstimator
@@ -95,6 +97,23 @@ def write_report(out, recordings, estimator, distillation=None, truth=None, held
     dict
         ``report`` (path of report.md), ``metrics`` (dict), ``files`` (list).
     """
+    with atomic_folder(out) as work:
+        result = write_report_into(work, recordings, estimator, distillation, truth=truth, heldout=heldout,
+                                   timings=timings, title=title, notes=notes)
+    return relocate(result, work, out)
+
+
+def relocate(result, work, out):
+    """``result`` of :func:`write_report_into` with paths inside ``work`` moved to ``out``."""
+    def move(p):
+        return os.path.join(out, os.path.relpath(p, work))
+
+    return {**result, "report": move(result["report"]), "files": [move(f) for f in result["files"]]}
+
+
+def write_report_into(out, recordings, estimator, distillation=None, truth=None, heldout=None,
+                      timings=None, title="hhsym report", notes=()):
+    """Write the report's files into the existing folder ``out`` (no swap; see :func:`write_report`)."""
     from hhsym import plotting
 
     from hhsym.model import ConductanceModel

@@ -27,6 +27,42 @@ def _positive_float(name, value, unit):
     return float(value)
 
 
+#: Share of the machine's available memory one simulation's output may take.
+MEMORY_SHARE = 0.5
+
+
+def _available_memory():
+    """Bytes of memory available now (physical), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_memory(t_stop, n_rows, n_traces, n_samples, dt_out):
+    """Raise before allocating when the output arrays would not fit in memory."""
+    need = 8.0 * n_rows * n_traces * n_samples
+    free = _available_memory()
+    if free is not None and need > MEMORY_SHARE * free:
+        raise invalid(
+            "t_stop", t_stop,
+            f"a simulation whose output fits in memory: {n_samples} samples x {n_traces} trace(s) x "
+            f"{n_rows} arrays need {need / 1e9:.3g} GB, and "
+            f"{free / 1e9:.3g} GB are available",
+            hint=f"shorten t_stop, sample less often (dt_out larger than {dt_out:g} ms), record fewer states "
+                 "(record=()) or split the batch",
+        )
+
+
 def _stimuli(stimulus):
     if isinstance(stimulus, Stimulus):
         return [stimulus], True
@@ -346,7 +382,7 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
     >>> tr.V.shape
     (5001,)
     """
-    model = check_model(model)
+    model = check_model(model).check_rates()
     stimuli, single = _stimuli(stimulus)
     t_stop = _positive_float("t_stop", t_stop, "ms")
     dt = _positive_float("dt", dt, "ms")
@@ -376,6 +412,7 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
     if len(stimuli) == 1 and n > 1:
         stimuli = stimuli * n
     single = single and n == 1 and not any(np.asarray(v).size > 1 for v in (params or {}).values())
+    _check_memory(t_stop, rec.size + 2, n, n_samples, dt_out)
     P = _param_matrix(model, params, n)
     # the injected current at the samples: returned in the traces, and I(0) sets the resting state
     t = np.arange(n_samples) * dt_out

@@ -1,8 +1,9 @@
 """Symbolic helpers shared by the model, code generation and export.
 
 * :data:`V` is *the* membrane-voltage symbol (mV) of every rate expression.
-* :func:`parse_expression` turns user text into sympy, with errors that show
-  the offending text and where it breaks (in the spirit of brian2).
+* :func:`parse_expression` turns user text into sympy through the whitelist
+  reader of :mod:`hhsym.expressions` (nothing is evaluated), with errors that
+  show the offending text and where it breaks (in the spirit of brian2).
 * :func:`removable_singularities` and :func:`safe_expression` make linoid rates
   such as ``0.01 (V+55) / (1 - exp(-(V+55)/10))`` evaluate to their exact limit
   at the 0/0 point (here V = -55 mV) instead of NaN, in every evaluator hhsym
@@ -13,18 +14,13 @@ from __future__ import annotations
 
 import functools
 import keyword
+import math
 import re
-from tokenize import TokenError
 
 import sympy
 from sympy.core.parameters import distribute
-from sympy.parsing.sympy_parser import (
-    convert_xor,
-    implicit_multiplication,
-    parse_expr,
-    standard_transformations,
-)
 
+from hhsym import expressions
 from hhsym.errors import ModelError
 
 __all__ = ["V", "parse_expression", "sympify_exact", "removable_singularities", "safe_expression"]
@@ -38,11 +34,6 @@ V = sympy.Symbol("V", real=True)
 #: a few mV, while the direct formula just outside keeps ~1e-12 relative.
 SINGULARITY_HALF_WIDTH = 1e-3
 
-_FUNCTIONS = {
-    name: getattr(sympy, name)
-    for name in ("exp", "log", "sqrt", "tanh", "cosh", "sinh", "Abs", "Min", "Max", "Piecewise")
-}
-_FUNCTIONS["abs"] = sympy.Abs
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -69,22 +60,12 @@ def check_identifier(name: str, what: str) -> str:
     return name
 
 
-def _check_parentheses(text: str, where: str) -> None:
-    """Raise a ModelError with a caret under the first unbalanced parenthesis of ``text``."""
-    stack = []
-    for pos, char in enumerate(text):
-        if char == "(":
-            stack.append(pos)
-        elif char == ")":
-            if not stack:
-                raise ModelError(f"cannot parse {where}: unmatched ')'\n    {text}\n    {' ' * pos}^")
-            stack.pop()
-    if stack:
-        raise ModelError(f"cannot parse {where}: '(' is never closed\n    {text}\n    {' ' * stack[-1]}^")
-
-
 def parse_expression(text, allowed=(), where: str = "expression") -> sympy.Expr:
     """Parse a rate expression given as text or sympy into a sympy expression in :data:`V`.
+
+    Text goes through the whitelist reader :func:`hhsym.expressions.parse`
+    (nothing is evaluated); sympy input is re-bound to hhsym's real symbols
+    and checked the same way.
 
     Parameters
     ----------
@@ -106,44 +87,26 @@ def parse_expression(text, allowed=(), where: str = "expression") -> sympy.Expr:
     ------
     ModelError
         On a syntax error (the message shows the text and a caret where it
-        breaks) or on names that are neither ``V`` nor an allowed parameter.
+        breaks), on names that are neither ``V`` nor an allowed parameter, on
+        the imaginary unit or an infinite constant.
     """
     allowed = tuple(allowed)
     symbols = {name: sympy.Symbol(name, real=True) for name in allowed}
     symbols["V"] = V
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        expr = sympy.Float(text)
-    elif isinstance(text, sympy.Basic):
-        # Re-bind plain symbols to the real-valued ones hhsym uses.
-        with distribute(False):
-            expr = text.xreplace({s: symbols.get(s.name, s) for s in text.free_symbols})
-    elif isinstance(text, str):
-        _check_parentheses(text, where)
-        local = dict(_FUNCTIONS)
-        local.update(symbols)
-        try:
-            with distribute(False):  # keep 0.1*(V + 40) as written, not 0.1*V + 4.0
-                expr = parse_expr(
-                    text,
-                    local_dict=local,
-                    transformations=standard_transformations + (convert_xor, implicit_multiplication),
-                    evaluate=True,
-                )
-        except (SyntaxError, TokenError, TypeError, ValueError, sympy.SympifyError) as exc:
-            offset = getattr(exc, "offset", None)
-            caret = ""
-            if isinstance(offset, int) and 0 < offset <= len(text) + 1:
-                caret = "\n    " + " " * (offset - 1) + "^"
-            raise ModelError(
-                f"cannot parse {where}: {type(exc).__name__}: {getattr(exc, 'msg', exc)}\n"
-                f"    {text}{caret}"
-            ) from None
-    else:
+        if not math.isfinite(text):
+            raise ModelError(f"invalid {where}={text!r}: expected a finite number")
+        return sympy.Float(text)
+    if isinstance(text, str):
+        return expressions.parse(text, symbols, where=where)
+    if not isinstance(text, sympy.Basic):
         raise ModelError(
-            f"invalid {where}={text!r}: expected a string, a number or a sympy expression in V"
+            f"invalid {where}={text!r:.80}: expected a string, a number or a sympy expression in V"
         )
-    if not isinstance(expr, sympy.Expr):
-        raise ModelError(f"invalid {where}={text!r}: not an algebraic expression")
+    # Re-bind plain symbols to the real-valued ones hhsym uses.
+    with distribute(False):
+        expr = text.xreplace({s: symbols.get(s.name, s) for s in text.free_symbols})
+    expressions.check_sympy(expr, where)
     unknown = sorted(s.name for s in expr.free_symbols if s.name not in symbols)
     if unknown:
         accepted = ", ".join(["V", *sorted(allowed)])
@@ -154,21 +117,24 @@ def parse_expression(text, allowed=(), where: str = "expression") -> sympy.Expr:
     return expr
 
 
-def sympify_exact(text: str) -> sympy.Expr:
-    """Rebuild an expression from its ``sympy.srepr`` text without re-distributing numbers.
+def sympify_exact(text: str, allowed=(), where: str = "expression") -> sympy.Expr:
+    """Rebuild an expression from its ``sympy.srepr`` text, exactly and without evaluating it.
 
     Parameters
     ----------
     text : str
         Output of :func:`sympy.srepr`.
+    allowed : iterable of str
+        Parameter names (besides ``V``) that may appear.
+    where : str
+        What the expression defines, for error messages.
 
     Returns
     -------
     sympy.Expr
         An expression equal (``==``) to the one that was written.
     """
-    with distribute(False):
-        return sympy.sympify(text)
+    return expressions.parse_srepr(text, ("V", *allowed), where=where)
 
 
 def _vanishes(numerator, root):

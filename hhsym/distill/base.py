@@ -370,7 +370,12 @@ def candidate_from_expr(expr, V_values, r, *, form, params, backend, n_params=No
     Returns ``None`` if the expression is not finite on every sample or does
     not depend only on :data:`V`.
     """
-    expr = sympy.sympify(expr)
+    if isinstance(expr, str):  # text is read by the whitelist parser, never sympified
+        from hhsym.expressions import parse
+
+        expr = parse(expr, {"V": V}, where=f"{form} candidate")
+    elif not isinstance(expr, sympy.Basic):
+        expr = sympy.Float(float(expr))
     if expr.free_symbols - {V}:
         return None
     e = relative_errors(evaluate_expr(expr, V_values), r)

@@ -43,6 +43,8 @@ from hhsym.distill.charge_search import role_search
 from hhsym.distill.output_error import WINDOWS, fit_output_error, misfit, search_forms
 from hhsym.errors import (ArgumentTypeError, IdentifiabilityWarning, NotFittedError, SimulationError, invalid)
 from hhsym.estimate.checks import as_recordings, noise_level
+from hhsym.estimate.quality import judge_model
+from hhsym.validate import check_random_state, check_time_limit
 from hhsym.model import check_model
 
 __all__ = ["FormEstimator"]
@@ -142,6 +144,9 @@ class FormEstimator(BaseEstimator):
 
     def _check_params(self):
         check_model(self.model)
+        if not self.model.gates:
+            raise invalid("model", self.model, "a template with at least one gated channel (rates to fit)")
+        check_random_state(self.random_state)
         _positive_int("n_starts", self.n_starts)
         _positive_int("max_iter", self.max_iter)
         if isinstance(self.window, bool) or not isinstance(self.window, (int, float)) \
@@ -150,10 +155,7 @@ class FormEstimator(BaseEstimator):
         for name in ("search", "uncertainty"):
             if not isinstance(getattr(self, name), bool):
                 raise invalid(name, getattr(self, name), "True or False", cls=ArgumentTypeError)
-        if self.time_limit is not None and (isinstance(self.time_limit, bool)
-                                            or not isinstance(self.time_limit, (int, float))
-                                            or not self.time_limit > 0):
-            raise invalid("time_limit", self.time_limit, "a positive number of seconds or None")
+        check_time_limit(self.time_limit)
 
     def fit(self, traces):
         """Fit forms and constants to recordings.
@@ -192,8 +194,13 @@ class FormEstimator(BaseEstimator):
                                        verbose=self.verbose)
         t_roles = time.perf_counter()
         if self.hypotheses_[0].fits is None:
+            if self.time_limit is not None and t_roles - t0 >= 0.9 * self.time_limit:
+                raise SimulationError(f"the time budget (time_limit={self.time_limit:g} s) ran out after "
+                                      f"{t_roles - t0:.1f} s, before any gate-role pattern was fitted: "
+                                      "raise time_limit (or drop it)")
             raise SimulationError("no gate-role pattern gives a finite model on these traces; check the "
-                                  "template's conductances, reversal potentials and C_m")
+                                  "template's conductances, reversal potentials and C_m, and the current's "
+                                  "units (µA/cm²) and sign")
         best, confirmed = self._confirm_roles(data)
         t1 = time.perf_counter()
         self.roles_, self.start_ = dict(best.signs), dict(best.fits)
@@ -219,7 +226,11 @@ class FormEstimator(BaseEstimator):
                           f"BIC {searched.bic:.6g} over the longest windows against {confirmed.bic:.6g} with "
                           "the role forms", flush=True)
         if not math.isfinite(final.cost):
-            raise SimulationError("the fitted closed-form model fails (non-finite) on the recordings")
+            budget = ""
+            if self.time_limit is not None and time.perf_counter() - t0 >= 0.9 * self.time_limit:
+                budget = (f"; the time budget (time_limit={self.time_limit:g} s) ran out during the fit, "
+                          "which may be the cause: raise it")
+            raise SimulationError("the fitted closed-form model fails (non-finite) on the recordings" + budget)
         t2 = time.perf_counter()
         self.fit_ = final
         self.forms_ = dict(final.forms)
@@ -243,6 +254,9 @@ class FormEstimator(BaseEstimator):
         self.fit_time_ = t3 - t0
         if self.misfit_:
             warnings.warn(self.misfit_, IdentifiabilityWarning, stacklevel=2)
+        self.quality_ = judge_model(self.model_, data, self.noise_, hint=(
+            "Try more data, a longer time_limit, another random_state, or check the template "
+            "(conductances, reversal potentials, C_m) and the current's units (µA/cm²) and sign."))
         if self.verbose:
             print(f"[hhsym.forms] done: rms {self.rms_:.4g} mV (noise ~{self.noise_:.2g} mV), "
                   f"{self.fit_time_:.1f} s", flush=True)

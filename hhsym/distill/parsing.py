@@ -1,9 +1,9 @@
 """Read the expression strings of symbolic-regression tools into sympy.
 
 The strings come from other programs (Operon's infix formatter, PySR's hall
-of fame), so they are *checked token by token* before sympy sees them: only
-numbers, the operators ``+ - * / ^ ( ) ,``, the variable names given and a
-short list of function names are accepted. Nothing else is ever evaluated.
+of fame), so they go through the whitelist reader of :mod:`hhsym.expressions`:
+only numbers, the operators ``+ - * / ^ ( ) ,``, the variable names given and
+a short list of function names are accepted. Nothing is ever evaluated.
 
 Also here: :func:`refine_constants`, which re-fits the floating-point
 constants of an open-form expression to relative residuals.
@@ -17,35 +17,30 @@ import numpy as np
 import sympy
 from scipy.optimize import least_squares
 
+from hhsym import expressions
 from hhsym.distill.base import V, evaluate_expr, relative_errors, round_sig
 from hhsym.errors import ModelError
 
 __all__ = ["parse_expression", "refine_constants", "round_constants", "FUNCTIONS"]
 
 #: Function names accepted in expression strings, with their sympy meaning
-#: (PySR's names for its safe operators included).
+#: (PySR's names for its safe operators included): name -> (callable, arities).
 FUNCTIONS = {
-    "exp": sympy.exp,
-    "log": sympy.log,
-    "sqrt": sympy.sqrt,
-    "abs": sympy.Abs,
-    "tanh": sympy.tanh,
-    "square": lambda x: x**2,
-    "cube": lambda x: x**3,
-    "neg": lambda x: -x,
-    "inv": lambda x: 1 / x,
+    **expressions.FUNCTIONS,
+    "square": (lambda x: x**2, (1,)),
+    "cube": (lambda x: x**3, (1,)),
+    "neg": (lambda x: -x, (1,)),
+    "inv": (lambda x: 1 / x, (1,)),
 }
 
-_TOKEN = re.compile(
-    r"\s*(?:"
-    r"(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eEfF][+-]?\d+)?)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op>\*\*|[-+*/^(),]))"
-)
+_JULIA_FLOAT = re.compile(r"(?<![A-Za-z_0-9.])((?:\d+\.?\d*|\.\d+))[fF]([+-]?\d+)")
 
 
 def parse_expression(text, variables=("V", "x0", "X1")):
     """Parse an infix expression string into a sympy expression in :data:`V`.
+
+    The strings come from other programs; they go through the whitelist
+    reader :func:`hhsym.expressions.parse` and are never evaluated.
 
     Parameters
     ----------
@@ -67,39 +62,10 @@ def parse_expression(text, variables=("V", "x0", "X1")):
         variable names and the names in :data:`FUNCTIONS`, or is malformed.
     """
     if not isinstance(text, str):
-        raise ModelError(f"invalid expression {text!r}: expected a str")
-    pieces, pos = [], 0
-    stripped = text.strip()
-    while pos < len(stripped):
-        m = _TOKEN.match(stripped, pos)
-        if m is None or m.end() == pos:
-            raise ModelError(
-                f"invalid expression {text!r}: unexpected {stripped[pos:pos + 10]!r} "
-                "(accepted: numbers, + - * / ^ ( ), variables "
-                f"{list(variables)} and functions {sorted(FUNCTIONS)})"
-            )
-        if m.group("num"):
-            pieces.append(re.sub(r"[fF]", "e", m.group("num")))
-        elif m.group("name"):
-            name = m.group("name")
-            if name not in variables and name not in FUNCTIONS:
-                raise ModelError(
-                    f"invalid expression {text!r}: unknown name {name!r} "
-                    f"(accepted: variables {list(variables)}, functions {sorted(FUNCTIONS)})"
-                )
-            pieces.append(name)
-        else:
-            pieces.append("**" if m.group("op") in ("^", "**") else m.group("op"))
-        pos = m.end()
-    local = {name: V for name in variables}
-    local.update(FUNCTIONS)
-    try:
-        expr = sympy.parse_expr(" ".join(pieces), local_dict=local)
-    except Exception as exc:  # tokenize, syntax and sympy errors alike: checked text only
-        raise ModelError(f"invalid expression {text!r}: {type(exc).__name__}: {exc}") from None
-    if not isinstance(expr, sympy.Expr):
-        raise ModelError(f"invalid expression {text!r}: not a scalar expression")
-    return expr
+        raise ModelError(f"invalid expression {text!r:.80}: expected a str")
+    text = _JULIA_FLOAT.sub(r"\1e\2", text)
+    return expressions.parse(text, {name: V for name in variables}, where="expression", functions=FUNCTIONS,
+                             keep_products=False)
 
 
 def round_constants(expr, digits=6):

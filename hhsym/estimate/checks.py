@@ -75,7 +75,34 @@ def _one(trace, k):
         i = int(np.argmax(np.abs(steps - dt)))
         raise invalid(f"traces[{k}].t", f"step {steps[i]:g} ms at sample {i} (mean {dt:g} ms)",
                       "uniform sampling (constant dt)", hint="resample the recording onto a uniform grid")
+    _check_units(k, dt, t, V, I)
     return dt, np.ascontiguousarray(V), np.ascontiguousarray(I)
+
+
+#: Smallest plausible sampling step (ms): 1 µs.  A smaller step means t is in seconds.
+MIN_DT = 1e-3
+#: Largest plausible |I| (µA/cm²); HH spikes from ~7.  Whole-cell currents in pA read far higher.
+MAX_CURRENT = 5000.0
+
+
+def _check_units(k, dt, t, V, I):
+    """Name the unit mistakes that otherwise surface as baffling fit failures."""
+    if dt < MIN_DT:
+        raise invalid(f"traces[{k}].t", f"sampling step {dt:g} (duration {t[-1] - t[0]:g})",
+                      "times in milliseconds (ms)",
+                      hint=f"the step is below {MIN_DT:g} ms (1 µs): t looks like it is in seconds; multiply by 1000")
+    vmax = float(np.max(np.abs(V)))
+    if vmax < 0.5:
+        raise invalid(f"traces[{k}].V", f"values within ±{vmax:.3g}", "membrane potentials in millivolts (mV)",
+                      hint="|V| never exceeds 0.5: V looks like it is in volts; multiply by 1000")
+    if vmax > 2000.0:
+        raise invalid(f"traces[{k}].V", f"values up to {vmax:.4g}", "membrane potentials in millivolts (mV)",
+                      hint="|V| exceeds 2000: V looks like it is in microvolts (divide by 1000) or is not a potential")
+    imax = float(np.max(np.abs(I)))
+    if imax > MAX_CURRENT:
+        raise invalid(f"traces[{k}].I", f"values up to {imax:.4g}", "a current density in µA/cm²",
+                      hint=f"|I| exceeds {MAX_CURRENT:g} µA/cm²: a whole-cell current in pA must be divided by "
+                           "the membrane area (hhsym.io.read(...).to_traces(area_cm2=... or capacitance_pF=...))")
 
 
 def as_recordings(traces, threshold=0.0):

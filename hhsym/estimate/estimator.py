@@ -41,15 +41,18 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 import warnings
+import zipfile
+import zlib
 from itertools import product
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError, TraceFileError, invalid
+from hhsym.atomic import atomic_write
+from hhsym.errors import (ArgumentTypeError, HHSymError, IdentifiabilityWarning, ModelError, NotFittedError,
+                          SimulationError, TraceFileError, invalid)
 from hhsym.estimate.checks import as_recordings, noise_level
 from hhsym.estimate.family import GateFamily, SplineFamily, curves_from_rates
 from hhsym.estimate.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
@@ -57,6 +60,8 @@ from hhsym.estimate.optimize import levenberg_marquardt
 from hhsym.estimate.problem import DV_SCALE, ShootingProblem
 from hhsym.estimate.search import _stretch, family_search
 from hhsym.model import ConductanceModel, check_model
+from hhsym.estimate.quality import FitQuality, judge_fit
+from hhsym.validate import check_output_path, check_random_state, check_time_limit, check_voltages
 
 __all__ = ["RateEstimator", "load"]
 
@@ -170,6 +175,11 @@ class RateEstimator(BaseEstimator):
         Cost per iteration and stage, with elapsed times (s).
     fit_time_ : float
         Wall time of ``fit`` (s).
+    quality_ : FitQuality
+        How well the fitted hybrid model, run freely, reproduces the training
+        recordings (output RMS, noise, training spike coincidence Γ, a
+        ``verdict`` and its ``reason``; :mod:`hhsym.estimate.quality`).  A
+        poor verdict also raises a :class:`~hhsym.errors.PoorFitWarning`.
     """
 
     def __init__(self, model=None, hidden=(16,), window=0.25, shooting_window=3.0, n_shooting=40,
@@ -198,17 +208,35 @@ class RateEstimator(BaseEstimator):
     # ------------------------------------------------------------------ fit
     def _check_params(self):
         check_model(self.model)
-        hidden = tuple(self.hidden)
-        if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
+        if not self.model.gates:
+            raise invalid("model", self.model, "a template with at least one gated channel (rates to learn)")
+        check_random_state(self.random_state)
+        check_time_limit(self.time_limit)
+        for name in ("n_shooting", "n_starts"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (0 if name == "n_shooting" else 1):
+                raise invalid(name, v, "a non-negative integer" if name == "n_shooting" else "a positive integer")
+        if isinstance(self.burn_in, bool) or not isinstance(self.burn_in, (int, float)) or not np.isfinite(self.burn_in) \
+                or self.burn_in < 0:
+            raise invalid("burn_in", self.burn_in, "a non-negative number of milliseconds")
+        try:
+            hidden = tuple(self.hidden)
+        except TypeError:
+            raise invalid("hidden", self.hidden, "a tuple of positive integers, e.g. (16,)") from None
+        if not hidden or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
             raise invalid("hidden", self.hidden, "a tuple of positive integers, e.g. (16, 16)")
         for name in ("window", "shooting_window"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
                 raise invalid(name, v, "a positive number of milliseconds")
-        if not isinstance(self.ridge, (int, float)) or self.ridge < 0:
+        if isinstance(self.ridge, bool) or not isinstance(self.ridge, (int, float)) or not np.isfinite(self.ridge) \
+                or self.ridge < 0:
             raise invalid("ridge", self.ridge, "a non-negative float")
-        it = tuple(self.max_iter)
-        if len(it) != 3 or any(int(i) < 0 for i in it):
+        try:
+            it = tuple(self.max_iter)
+        except TypeError:
+            it = ()
+        if len(it) != 3 or any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0 for i in it):
             raise invalid("max_iter", self.max_iter, "three non-negative integers (start, stage 1, stage 2)")
         if not isinstance(self.tau_min, (int, float)) or not np.isfinite(self.tau_min) or self.tau_min <= 0:
             raise invalid("tau_min", self.tau_min, "a positive number of milliseconds (e.g. 0.01)")
@@ -307,11 +335,29 @@ class RateEstimator(BaseEstimator):
                               theta[(2 * j + 1) * P:(2 * j + 2) * P], tau_min) for j in range(ng)]
         self._set_fitted(gate_names, gates, tuple(float(v) for v in np.percentile(V_all, [0.5, 99.5])), history)
         self.cost_ = float(cost)
+        self.quality_ = self._judge(data)
         self.fit_time_ = time.perf_counter() - t_start
         if self.verbose:
             print(f"[hhsym.fit] done: cost {cost:.4e}, supported range [{self.v_range_[0]:.1f}, "
                   f"{self.v_range_[1]:.1f}] mV, {self.fit_time_:.1f} s", flush=True)
         return self
+
+    def _judge(self, data):
+        """The fit's :class:`~hhsym.estimate.quality.FitQuality` on its training recordings."""
+        from hhsym.traces.trace import Trace
+
+        recordings, runs = [], []
+        for dt, V, I in data:
+            t = dt * np.arange(V.size)
+            recordings.append((t, V))
+            try:
+                runs.append(self.replay(Trace(t, V, I)).V)
+            except SimulationError:
+                runs.append(None)
+        hint = ("Try more data (longer or more traces with spikes), a longer time_limit, another "
+                "random_state, or check the template (conductances, reversal potentials, C_m) and the "
+                "current's units (µA/cm²) and sign (positive depolarises).")
+        return judge_fit(recordings, runs, self.noise_, hint=hint)
 
     def _left(self, t_start, share):
         """Seconds left of ``share`` of the time budget (None without a budget)."""
@@ -488,6 +534,7 @@ class RateEstimator(BaseEstimator):
             Rate name (``alpha_m``, ...) -> ndarray of rates (1/ms).
         """
         self._check_fitted()
+        V = check_voltages(V)
         return {k: net(V) for k, net in self.networks_.items()}
 
     def replay(self, trace):
@@ -521,7 +568,7 @@ class RateEstimator(BaseEstimator):
         path : str or os.PathLike
         """
         self._check_fitted()
-        path = os.fspath(path)
+        path = check_output_path(path, "path", suffixes=(".npz",))
         params = {k: v for k, v in self.get_params().items() if k not in ("model", "prior")}
         params["hidden"] = list(self.hidden)
         params["max_iter"] = list(self.max_iter)
@@ -535,25 +582,20 @@ class RateEstimator(BaseEstimator):
                 "v_range": list(self.v_range_), "history": self.history_, "params": params,
                 "prior": None if self.prior is None else self.prior.to_dict(),
                 "cost": getattr(self, "cost_", None), "fit_time": getattr(self, "fit_time_", None),
-                "noise": getattr(self, "noise_", None)}
+                "noise": getattr(self, "noise_", None),
+                "quality": None if getattr(self, "quality_", None) is None else self.quality_.to_dict()}
         arrays = {"meta": np.array(json.dumps(meta))}
         for k, net in (self.networks_ if v1 else self.gates_).items():
             for field, value in net.state().items():
                 arrays[f"{k}.{field}"] = value
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, lambda f: np.savez(f, **arrays), binary=True)
 
 
 def load(path):
     """Read an estimator written by :meth:`RateEstimator.save` (exact round trip).
+
+    Nothing in the file is evaluated: arrays are read without pickles and the
+    model's rate expressions by the whitelist reader of :mod:`hhsym.expressions`.
 
     Parameters
     ----------
@@ -564,40 +606,98 @@ def load(path):
     -------
     RateEstimator
         Fitted; ``predict_rates`` gives bit-identical results.
+
+    Raises
+    ------
+    TraceFileError
+        If the file is missing, damaged (truncated, bad CRC, not a zip) or not
+        a hhsym fit, or its metadata hold unknown keys or wrong types.
+    ModelError
+        If a model description inside cannot be read.
     """
-    path = os.fspath(path)
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise invalid("path", path, "a file path (str or os.PathLike)", cls=ArgumentTypeError) from None
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
+            if not isinstance(meta, dict):
+                raise TraceFileError(f"{path}: not a hhsym fit file (its metadata are not an object)")
             fmt = meta.get("format")
             if fmt == _FORMAT:
-                nets = [GateNetworks.from_state({f: z[f"{k}.{f}"] for f in ("hidden", "norm", "theta_x", "theta_tau")})
-                        for k in meta["names"]]
+                fields = ("hidden", "norm", "theta_x", "theta_tau")
             elif fmt == _FORMAT_V1:
-                nets = [RateNetwork.from_state({f: z[f"{k}.{f}"] for f in ("hidden", "norm", "theta")})
-                        for k in meta["names"]]
+                fields = ("hidden", "norm", "theta")
             else:
-                raise TraceFileError(f"{path}: not a hhsym fit file (format {fmt!r})")
-    except (OSError, KeyError, ValueError) as exc:
-        if isinstance(exc, TraceFileError):
-            raise
-        raise TraceFileError(f"cannot read fit file {path!r}: {exc}") from None
-    params = dict(meta["params"])
-    params["hidden"] = tuple(params["hidden"])
-    params["max_iter"] = tuple(params["max_iter"])
-    if "spline_knots" in params:  # files written before the spline stage keep the default
-        params["spline_knots"] = tuple(params["spline_knots"])
+                raise TraceFileError(f"{path}: not a hhsym fit file (format {fmt!r:.60})")
+            _check_meta(path, meta)
+            states = [{f: z[f"{k}.{f}"] for f in fields} for k in meta["names"]]
+    except (TraceFileError, ModelError):
+        raise
+    except FileNotFoundError:
+        raise invalid("path", path, "an existing fit file written by 'hhsym fit' or RateEstimator.save",
+                      cls=TraceFileError) from None
+    except (OSError, EOFError, KeyError, ValueError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
+        raise TraceFileError(f"cannot read fit file {path!r}: damaged or not a hhsym fit "
+                             f"({type(exc).__name__}: {str(exc)[:120]})") from None
+    try:
+        if fmt == _FORMAT:
+            nets = [GateNetworks.from_state(st) for st in states]
+        else:
+            nets = [RateNetwork.from_state(st) for st in states]
+        params = dict(meta["params"])
+        params["hidden"] = tuple(params["hidden"])
+        params["max_iter"] = tuple(params["max_iter"])
+        if "spline_knots" in params:  # files written before the spline stage keep the default
+            params["spline_knots"] = tuple(params["spline_knots"])
+        v_range = tuple(float(v) for v in meta["v_range"])
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise TraceFileError(f"cannot read fit file {path!r}: damaged network or parameter arrays "
+                             f"({type(exc).__name__}: {str(exc)[:120]})") from None
     prior = None if meta["prior"] is None else ConductanceModel.from_dict(meta["prior"])
     est = RateEstimator(model=ConductanceModel.from_dict(meta["model"]), prior=prior, **params)
+    try:
+        est._check_params()
+    except HHSymError as exc:
+        raise TraceFileError(f"cannot read fit file {path!r}: its parameters are invalid ({exc})") from None
     if fmt == _FORMAT:
-        est._set_fitted(meta["names"], nets, tuple(meta["v_range"]), meta["history"])
+        est._set_fitted(meta["names"], nets, v_range, meta["history"])
         est.roles_ = meta.get("roles")
         est.hypotheses_ = meta.get("hypotheses", [])
     else:
-        est._set_fitted_v1(meta["names"], nets, tuple(meta["v_range"]), meta["history"])
+        est._set_fitted_v1(meta["names"], nets, v_range, meta["history"])
     est.cost_ = meta["cost"]
     est.fit_time_ = meta["fit_time"]
     est.noise_ = meta.get("noise")  # None in files written before the noise estimate
+    if meta.get("quality") is not None:
+        est.quality_ = FitQuality.from_dict(meta["quality"])
     return est
 
 
+_META_KEYS = {"format", "model", "names", "roles", "hypotheses", "v_range", "history", "params", "prior",
+              "cost", "fit_time", "noise", "quality"}
+
+
+def _check_meta(path, meta):
+    """Raise a TraceFileError unless a fit file's metadata have the known keys and types."""
+    unknown = sorted(set(meta) - _META_KEYS)
+    if unknown:
+        raise TraceFileError(f"{path}: unknown metadata key(s) {', '.join(map(repr, unknown))}; "
+                             f"accepted: {', '.join(sorted(_META_KEYS))}")
+    types = {"model": dict, "names": list, "v_range": list, "history": list, "params": dict}
+    for key, kind in types.items():
+        if not isinstance(meta.get(key), kind):
+            raise TraceFileError(f"{path}: metadata {key!r} must be a {kind.__name__}, got {meta.get(key)!r:.60}")
+    if not all(isinstance(n, str) for n in meta["names"]) or len(meta["v_range"]) != 2:
+        raise TraceFileError(f"{path}: metadata 'names' must be gate names and 'v_range' two numbers")
+    accepted = set(RateEstimator().get_params()) - {"model", "prior"}
+    unknown = sorted(set(meta["params"]) - accepted)
+    if unknown:
+        raise TraceFileError(f"{path}: unknown estimator parameter(s) {', '.join(map(repr, unknown))}; "
+                             f"accepted: {', '.join(sorted(accepted))}")
+    for key in ("cost", "fit_time", "noise"):
+        if meta.get(key) is not None and (isinstance(meta[key], bool) or not isinstance(meta[key], (int, float))):
+            raise TraceFileError(f"{path}: metadata {key!r} must be a number, got {meta[key]!r:.60}")
+    if "prior" not in meta:
+        raise TraceFileError(f"{path}: metadata lack the key 'prior'")
