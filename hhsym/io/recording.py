@@ -225,13 +225,14 @@ class Recording:
         Parameters
         ----------
         lag_samples : int
-            Samples by which I lags behind where it should be is negative; a positive value
-            delays I (use the V/I alignment of :func:`hhsym.io.passive.passive_properties`,
-            ``-alignment_lag_samples``, to align a current that V leads).
+            Samples to delay I by (negative: to advance it).  To align a current that V leads
+            by ``L`` samples (``passive_properties(rec).alignment_lag_samples == L``), advance
+            it: ``rec.shift_current(-L)``.
 
         Returns
         -------
         Recording
+            ``meta["current_shift_samples"]`` records the shift.
         """
         if isinstance(lag_samples, bool) or not isinstance(lag_samples, numbers.Integral):
             raise invalid("lag_samples", lag_samples, "an int (samples)", cls=ArgumentTypeError)
