@@ -1,0 +1,416 @@
+"""Helpers shared by the exporters: argument checks, numeric rates, printers, files.
+
+Every exporter works on the *numeric* rates of a model: the values of its rate
+parameters (:attr:`hhsym.ConductanceModel.rate_params`) are substituted, so the
+exported code holds the numbers the model was simulated with.  Each rate comes
+with the removable (0/0) singularities that :func:`hhsym.symbolic.removable_singularities`
+finds; the exporters evaluate the Taylor polynomial of
+:func:`hhsym.symbolic.safe_expression` within :data:`WIDTH` mV of each, as
+hhsym's own kernels do.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from hhsym.atomic import atomic_write
+from hhsym.errors import ArgumentTypeError, InvalidArgumentError, ModelError, invalid
+from hhsym.model import check_model
+from hhsym.symbolic import SINGULARITY_HALF_WIDTH, V, removable_singularities
+
+__all__ = ["WIDTH", "Dialect", "RateCode", "numeric_rates", "render", "check_file", "check_directory",
+           "write_text", "slug", "fmt", "python_rates_source", "poly_text", "AREA_UM2"]
+
+#: Half-width (mV) of the window around a removable singularity where the Taylor polynomial is used.
+WIDTH = SINGULARITY_HALF_WIDTH
+
+#: Membrane area (µm²) of the one-compartment cells the exported runners build:
+#: 100 µm² = 1e-6 cm², so 1 µA/cm² is 1 pA (1e-3 nA) on that cell.
+AREA_UM2 = 100.0
+
+_FUNCTIONS = {"exp", "log", "tanh", "sinh", "cosh", "Abs"}
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a target language writes arithmetic.
+
+    Parameters
+    ----------
+    power : str
+        Power operator (``"^"`` or ``"**"``).
+    functions : dict
+        sympy function name -> name in the target (``exp``, ``log``, ``Abs``, ...).
+    negative : str
+        How ``-x`` is written, with ``{}`` for ``x`` (LEMS has no unary minus: ``"(0 - {})"``).
+    """
+
+    power: str
+    functions: dict
+    negative: str = "(-{})"
+
+
+NMODL = Dialect("^", {"exp": "exp", "log": "log", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh",
+                      "Abs": "fabs", "sqrt": "sqrt"})
+PYTHON = Dialect("**", {"exp": "math.exp", "log": "math.log", "tanh": "math.tanh", "sinh": "math.sinh",
+                        "cosh": "math.cosh", "Abs": "abs", "sqrt": "math.sqrt"})
+BRIAN2 = Dialect("**", {"exp": "exp", "log": "log", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh",
+                        "Abs": "abs", "sqrt": "sqrt"})
+LEMS = Dialect("^", {"exp": "exp", "log": "ln", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh",
+                     "Abs": "abs", "sqrt": "sqrt"}, negative="(0 - {})")
+
+
+def fmt(x):
+    """Shortest round-tripping positional text of a float (no exponent).
+
+    Parameters
+    ----------
+    x : float
+
+    Returns
+    -------
+    str
+    """
+    x = float(x)
+    if not math.isfinite(x):
+        raise ModelError(f"cannot export the non-finite constant {x!r}")
+    text = np.format_float_positional(x, unique=True, trim="-")
+    return "0" if text in ("-0", "0") else text
+
+
+def render(expr, dialect, var="V"):
+    """Print a sympy expression in ``V`` (mV) in a target's syntax.
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        Expression whose only free symbol is :data:`hhsym.V` (numbers elsewhere).
+    dialect : Dialect
+        The target syntax.
+    var : str
+        Text that stands for ``V`` (e.g. ``"Vm"``).
+
+    Returns
+    -------
+    str
+    """
+
+    def neg(text):
+        return dialect.negative.format(text)
+
+    def number(x):
+        x = float(x)
+        return neg(fmt(-x)) if x < 0 else fmt(x)
+
+    def go(e):
+        if not e.free_symbols:
+            try:
+                return number(complex(sympy.N(e, 17)).real if e.is_real is not False else float("nan"))
+            except (TypeError, ValueError):
+                raise ModelError(f"cannot export the constant {e}") from None
+        if isinstance(e, sympy.Symbol):
+            if e == V or e.name == "V":
+                return var
+            raise ModelError(f"cannot export the free name {e.name!r} (only V may remain)")
+        if isinstance(e, sympy.Add):
+            terms = list(e.as_ordered_terms())
+            out = go(terms[0])
+            for term in terms[1:]:
+                if term.could_extract_minus_sign():
+                    out += " - " + go(-term)
+                else:
+                    out += " + " + go(term)
+            return f"({out})"
+        if isinstance(e, sympy.Mul):
+            if e.could_extract_minus_sign():
+                return neg(go(-e))
+            num, den = [], []
+            for factor in e.as_ordered_factors():
+                base, exponent = factor.as_base_exp()
+                if exponent.is_number and exponent.is_negative:
+                    den.append(base if exponent == -1 else sympy.Pow(base, -exponent, evaluate=False))
+                else:
+                    num.append(factor)
+            top = " * ".join(go(f) for f in num) if num else "1"
+            if not den:
+                return f"({top})"
+            bottom = " * ".join(go(f) for f in den)
+            return f"({top} / ({bottom}))"
+        if isinstance(e, sympy.Pow):
+            base, exponent = e.args
+            if exponent == sympy.Rational(1, 2):
+                return f"{dialect.functions['sqrt']}({go(base)})"
+            if exponent.is_number and exponent.is_negative:
+                return f"(1 / {go(sympy.Pow(base, -exponent, evaluate=False))})"
+            if exponent == 1:
+                return go(base)
+            return f"({go(base)}{dialect.power}{go(exponent)})"
+        if isinstance(e, sympy.Function) and type(e).__name__ in _FUNCTIONS:
+            if len(e.args) != 1:
+                raise ModelError(f"cannot export {e}: one argument expected")
+            return f"{dialect.functions[type(e).__name__]}({go(e.args[0])})"
+        raise ModelError(
+            f"cannot export the rate term {e} ({type(e).__name__}): exporters accept +, -, *, /, "
+            f"powers, exp, log, sqrt, tanh, sinh, cosh and abs"
+        )
+
+    return go(sympy.sympify(expr))
+
+
+@dataclass(frozen=True)
+class RateCode:
+    """One rate, ready for printing.
+
+    Attributes
+    ----------
+    name : str
+        ``alpha_<gate>`` or ``beta_<gate>``.
+    expr : sympy.Expr
+        The rate (1/ms) in ``V`` (mV), rate parameters substituted.
+    guards : tuple of (float, sympy.Expr)
+        ``(V0, poly)``: within :data:`WIDTH` mV of ``V0`` (mV) use ``poly``, a
+        polynomial in ``u = V - V0`` written with the symbol ``V`` for ``u``
+        (print it with :func:`poly_text`).
+    """
+
+    name: str
+    expr: object
+    guards: tuple
+
+
+def numeric_rates(model):
+    """The rates of ``model`` with parameter values substituted, and their 0/0 points.
+
+    Parameters
+    ----------
+    model : hhsym.ConductanceModel
+
+    Returns
+    -------
+    dict
+        ``alpha_x``/``beta_x`` -> :class:`RateCode`.
+
+    Raises
+    ------
+    ModelError
+        If a rate uses a construct the exporters cannot write (e.g. ``Min``,
+        ``Piecewise``) or a singular point is not a real number.
+    """
+    check_model(model)
+    subs = {sympy.Symbol(k, real=True): sympy.Float(v) for k, v in model.rate_params.items()}
+    out = {}
+    for name, expr in model.rates.items():
+        numeric = sympy.sympify(expr).xreplace(subs)
+        if numeric.free_symbols - {V}:
+            names = sorted(s.name for s in numeric.free_symbols - {V})
+            raise ModelError(f"{name} uses name(s) {names} that are not parameters of the model")
+        guards = []
+        for root, poly in removable_singularities(numeric):
+            try:
+                root = float(root)
+            except TypeError:
+                raise ModelError(f"{name}: singular point {root} is not a real number") from None
+            # the polynomial in u = V - V0 (printed with V standing for u): no cancellation near V0
+            guards.append((root, sympy.expand(poly.xreplace({V: V + root}))))
+        code = RateCode(name, numeric, tuple(guards))
+        render(code.expr, PYTHON)  # raises ModelError on anything the exporters cannot write
+        out[name] = code
+    return out
+
+
+def python_rates_source(model, indent=""):
+    """Python source (``import math`` assumed) defining each rate as a function of V (mV).
+
+    Parameters
+    ----------
+    model : hhsym.ConductanceModel
+    indent : str
+        Prefix of every line.
+
+    Returns
+    -------
+    str
+        ``def alpha_m(V): ...`` for every rate (1/ms), exact at removable singularities.
+    """
+    lines = []
+    for name, code in numeric_rates(model).items():
+        lines.append(f"def {name}(V):")
+        for root, poly in code.guards:
+            lines.append(f"    if abs(V - {number_text(root)}) < {fmt(WIDTH)}:")
+            lines.append(f"        return {poly_text(root, poly, PYTHON)}")
+        lines.append(f"    return {render(code.expr, PYTHON)}")
+        lines.append("")
+    return "\n".join(indent + line if line else "" for line in lines)
+
+
+def poly_text(root, poly, dialect, var="V"):
+    """Print a guard polynomial of :class:`RateCode` as a function of ``var`` (mV)."""
+    shift = f"({var} - {fmt(root)})" if root >= 0 else f"({var} + {fmt(-root)})"
+    return render(poly, dialect, var=shift)
+
+
+def number_text(x):
+    """A float as Python/NMODL source, parenthesised when negative."""
+    return f"({fmt(x)})" if float(x) < 0 else fmt(x)
+
+
+def slug(text, default="model"):
+    """An identifier made from ``text`` (letters, digits, ``_``; not starting with a digit)."""
+    out = re.sub(r"[^A-Za-z0-9_]+", "_", str(text)).strip("_")
+    if not out:
+        out = default
+    if out[0].isdigit():
+        out = "_" + out
+    return out
+
+
+def _path(path, argument):
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise invalid(argument, path, "a file path (str or os.PathLike)", cls=ArgumentTypeError) from None
+
+
+def check_file(path, argument, suffix=None):
+    """Check that ``path`` can be written as a file; return it as a str.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Target file; its folder must exist and be writable.
+    argument : str
+        Argument name for error messages.
+    suffix : str, optional
+        Required ending (e.g. ``".py"``).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ArgumentTypeError
+        If ``path`` is not a path.
+    InvalidArgumentError
+        If it is a folder, its folder is missing or not writable, or it lacks ``suffix``.
+    """
+    p = _path(path, argument)
+    if suffix and not p.endswith(suffix):
+        raise invalid(argument, p, f"a file name ending in {suffix!r}")
+    if os.path.isdir(p):
+        raise invalid(argument, p, "a file path, not an existing folder")
+    folder = os.path.dirname(os.path.abspath(p))
+    if not os.path.isdir(folder):
+        raise invalid(argument, p, "a path in an existing folder", hint=f"{folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise invalid(argument, p, "a path in a writable folder", hint=f"{folder} is not writable")
+    return p
+
+
+def check_directory(path, argument):
+    """Create ``path`` as a folder if needed and check it is writable; return it as a str.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    argument : str
+        Argument name for error messages.
+
+    Returns
+    -------
+    str
+    """
+    p = _path(path, argument)
+    if os.path.exists(p) and not os.path.isdir(p):
+        raise invalid(argument, p, "a folder (it exists and is a file)")
+    try:
+        os.makedirs(p, exist_ok=True)
+    except OSError as exc:
+        raise invalid(argument, p, "a folder that can be created", hint=str(exc)) from None
+    if not os.access(p, os.W_OK):
+        raise invalid(argument, p, "a writable folder")
+    return p
+
+
+def write_text(path, text):
+    """Write ``text`` to ``path`` atomically (UTF-8); OS errors become InvalidArgumentError."""
+    atomic_write(path, lambda f: f.write(text), error=InvalidArgumentError)
+
+
+# A Python snippet shared by the generated NEURON and Brian2 runners: read STIM.csv, write OUT.csv,
+# and find the resting state under the initial current (the most hyperpolarised stable root).
+RUNNER_HELPERS = '''
+def read_stimulus(path):
+    """Read STIM.csv (header t,I; ms and uA/cm2; t increasing from 0)."""
+    t, I = [], []
+    with open(path, newline="") as f:
+        rows = csv.reader(f)
+        header = [h.strip() for h in next(rows, [])]
+        if header[:2] != ["t", "I"]:
+            sys.exit(f"{path}: expected the header 't,I', got {header}")
+        for k, row in enumerate(rows, start=2):
+            if not row:
+                continue
+            try:
+                t.append(float(row[0]))
+                I.append(float(row[1]))
+            except (ValueError, IndexError):
+                sys.exit(f"{path}: line {k}: expected two numbers, got {row}")
+    if len(t) < 2 or any(b <= a for a, b in zip(t, t[1:])) or not all(map(math.isfinite, t + I)):
+        sys.exit(f"{path}: expected at least 2 rows of finite values with t strictly increasing")
+    return t, I
+
+
+def write_output(path, t, V):
+    """Write OUT.csv (header t,V; ms and mV) through a temporary file."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        f.write("t,V\\n")
+        for a, b in zip(t, V):
+            f.write(f"{a!r},{b!r}\\n")
+    os.replace(tmp, path)
+
+
+def steady_current(V):
+    """Ionic current (uA/cm2) at V (mV) with every gate at its steady state."""
+    total = 0.0
+    for g, E, gates in CHANNELS:
+        for gate, power in gates:
+            a, b = RATES["alpha_" + gate](V), RATES["beta_" + gate](V)
+            g = g * (a / (a + b)) ** power
+        total += g * (V - E)
+    return total
+
+
+def resting_potential(I0):
+    """Most hyperpolarised stable V (mV) where the steady ionic current equals I0 (uA/cm2)."""
+    grid = [-150.0 + 0.1 * k for k in range(2501)]
+    f = [I0 - steady_current(v) for v in grid]
+    for k in range(len(grid) - 1):
+        if f[k] >= 0.0 > f[k + 1] or f[k] == 0.0:
+            lo, hi = grid[k], grid[k + 1]
+            for _ in range(80):
+                mid = 0.5 * (lo + hi)
+                if I0 - steady_current(mid) >= 0.0:
+                    lo = mid
+                else:
+                    hi = mid
+            return 0.5 * (lo + hi)
+    sys.exit(f"no resting potential in [-150, 100] mV for I = {I0} uA/cm2")
+'''
+
+
+def runner_tables(model):
+    """Python source of ``CHANNELS`` and ``RATES`` used by :data:`RUNNER_HELPERS`."""
+    chans = ",\n    ".join(
+        f"({fmt(ch.g)}, {fmt(ch.E)}, [{', '.join(f'({g.name!r}, {g.power})' for g in ch.gates)}])"
+        for ch in model.channels
+    )
+    names = ", ".join(f"{k!r}: {k}" for k in model.rates)
+    return f"# (g mS/cm2, E mV, [(gate, power), ...]) per channel\nCHANNELS = [\n    {chans},\n]\nRATES = {{{names}}}\n"
