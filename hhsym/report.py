@@ -97,6 +97,10 @@ def write_report(out, recordings, estimator, distillation=None, truth=None, held
     dict
         ``report`` (path of report.md), ``metrics`` (dict), ``files`` (list).
     """
+    if not hasattr(estimator, "v_range_") or not hasattr(estimator, "predict_rates"):
+        from hhsym.errors import NotFittedError
+
+        raise NotFittedError(f"write_report needs a fitted RateEstimator, got {estimator!r:.80}: call fit first")
     with atomic_folder(out) as work:
         result = write_report_into(work, recordings, estimator, distillation, truth=truth, heldout=heldout,
                                    timings=timings, title=title, notes=notes)
