@@ -146,6 +146,14 @@ def test_nwb_written_from_abf_reads_back_the_same_numbers(tmp_path):
         np.testing.assert_allclose(rec.V, abf.V, rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(rec.I, abf.I, rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(rec.t, abf.t, rtol=0, atol=1e-9)
+    # the same summary from the NWB copy as from the ABF
+    from hhsym.io.inspect import inspect
+
+    a, b = inspect(ABF5), inspect(path)
+    assert [s["n_spikes"] for s in a["sweeps"]] == [s["n_spikes"] for s in b["sweeps"]]
+    for key in ("passive", "noise"):
+        for name, value in a[key].items():
+            assert b[key][name] == pytest.approx(value, rel=1e-6), (key, name)
     # data stored in mV with conversion 1e-3 (to volts): the same numbers
     path = write_nwb(tmp_path / "mv.nwb", sweeps[:2], abf.sampling_rate_hz, v_scale=1.0, v_conversion=1e-3)
     np.testing.assert_allclose(read(path, sweeps=[1]).V[0], abf.V[1], atol=1e-9)
@@ -302,6 +310,12 @@ def test_cli_inspect_writes_json_and_plot(tmp_path, capsys):
     assert [s["n_spikes"] for s in summary["sweeps"]] == [0, 0, 0, 0, 0, 0, 2, 2, 3]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    bad = parser.parse_args(["inspect", str(ABF5), "--json", str(tmp_path / "no" / "s.json")])
+    with pytest.raises(InvalidArgumentError, match="--json"):
+        run(bad)
+    bad = parser.parse_args(["inspect", str(ABF5), "--plot", str(tmp_path / "s.txt")])
+    with pytest.raises(InvalidArgumentError, match="--plot"):
+        run(bad)
 
 
 @needs_data

@@ -195,10 +195,18 @@ def run(args):
     Returns
     -------
     int
-        0 on success (errors propagate as :class:`~hhsym.errors.HHSymError`).
+        0 on success.  Errors propagate as :class:`~hhsym.errors.HHSymError`: an output path that
+        cannot be written or a bad ``--sweeps`` as :class:`~hhsym.errors.InvalidArgumentError`
+        (checked before any work; ``hhsym`` exits 2), an unreadable file as
+        :class:`~hhsym.errors.TraceFileError` (exit 1).
     """
     from hhsym.io.inspect import inspect, summary_text
+    from hhsym.validate import check_output_path
 
+    for path, option, suffixes in ((args.json, "--json", (".json",)),
+                                   (args.plot, "--plot", (".png", ".pdf", ".svg"))):
+        if path is not None:  # before any work
+            check_output_path(path, option, suffixes=suffixes)
     channel = args.channel
     if channel is not None and channel.lstrip("-").isdigit():
         channel = int(channel)
