@@ -18,7 +18,7 @@ time step; the script writes ``t,V`` (ms, mV) at every step of ``--dt``
 
 from __future__ import annotations
 
-from hhsym.export import common
+from hhsym.export import common, runner
 from hhsym.export.common import BRIAN2, fmt, numeric_rates, poly_text, render
 from hhsym.model import check_model
 
@@ -225,7 +225,7 @@ def to_brian2(model, path):
     text = _SCRIPT.format(
         model_name=model.name, file_name=os.path.basename(path), equations=equations_text(model),
         gate_states={g.name: _state_name(g.name) for g in model.gates},
-        rates=common.python_rates_source(model), tables=common.runner_tables(model),
-        helpers=common.RUNNER_HELPERS, compat=_COMPAT, namespace="\n".join(items))
+        rates=runner.python_rates_source(model), tables=runner.runner_tables(model),
+        helpers=runner.RUNNER_HELPERS, compat=_COMPAT, namespace="\n".join(items))
     common.write_text(path, text)
     return path

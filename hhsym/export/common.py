@@ -25,7 +25,7 @@ from hhsym.model import check_model
 from hhsym.symbolic import SINGULARITY_HALF_WIDTH, V, removable_singularities
 
 __all__ = ["WIDTH", "Dialect", "RateCode", "numeric_rates", "render", "check_file", "check_directory",
-           "write_text", "slug", "fmt", "python_rates_source", "poly_text", "AREA_UM2"]
+           "write_text", "slug", "fmt", "poly_text", "number_text", "AREA_UM2", "NMODL", "PYTHON", "BRIAN2", "LEMS"]
 
 #: Half-width (mV) of the window around a removable singularity where the Taylor polynomial is used.
 WIDTH = SINGULARITY_HALF_WIDTH
@@ -216,37 +216,13 @@ def numeric_rates(model):
                 root = float(root)
             except TypeError:
                 raise ModelError(f"{name}: singular point {root} is not a real number") from None
-            # the polynomial in u = V - V0 (printed with V standing for u): no cancellation near V0
-            guards.append((root, sympy.expand(poly.xreplace({V: V + root}))))
+            # the polynomial in u = V - V0 (printed with V standing for u): no cancellation near V0;
+            # V0 is shown to 12 digits (-30, not -29.999999999999996), far inside the 1e-3 mV window
+            guards.append((float(f"{root:.12g}"), sympy.expand(poly.xreplace({V: V + root}))))
         code = RateCode(name, numeric, tuple(guards))
         render(code.expr, PYTHON)  # raises ModelError on anything the exporters cannot write
         out[name] = code
     return out
-
-
-def python_rates_source(model, indent=""):
-    """Python source (``import math`` assumed) defining each rate as a function of V (mV).
-
-    Parameters
-    ----------
-    model : hhsym.ConductanceModel
-    indent : str
-        Prefix of every line.
-
-    Returns
-    -------
-    str
-        ``def alpha_m(V): ...`` for every rate (1/ms), exact at removable singularities.
-    """
-    lines = []
-    for name, code in numeric_rates(model).items():
-        lines.append(f"def {name}(V):")
-        for root, poly in code.guards:
-            lines.append(f"    if abs(V - {number_text(root)}) < {fmt(WIDTH)}:")
-            lines.append(f"        return {poly_text(root, poly, PYTHON)}")
-        lines.append(f"    return {render(code.expr, PYTHON)}")
-        lines.append("")
-    return "\n".join(indent + line if line else "" for line in lines)
 
 
 def poly_text(root, poly, dialect, var="V"):
@@ -341,76 +317,3 @@ def check_directory(path, argument):
 def write_text(path, text):
     """Write ``text`` to ``path`` atomically (UTF-8); OS errors become InvalidArgumentError."""
     atomic_write(path, lambda f: f.write(text), error=InvalidArgumentError)
-
-
-# A Python snippet shared by the generated NEURON and Brian2 runners: read STIM.csv, write OUT.csv,
-# and find the resting state under the initial current (the most hyperpolarised stable root).
-RUNNER_HELPERS = '''
-def read_stimulus(path):
-    """Read STIM.csv (header t,I; ms and uA/cm2; t increasing from 0)."""
-    t, I = [], []
-    with open(path, newline="") as f:
-        rows = csv.reader(f)
-        header = [h.strip() for h in next(rows, [])]
-        if header[:2] != ["t", "I"]:
-            sys.exit(f"{path}: expected the header 't,I', got {header}")
-        for k, row in enumerate(rows, start=2):
-            if not row:
-                continue
-            try:
-                t.append(float(row[0]))
-                I.append(float(row[1]))
-            except (ValueError, IndexError):
-                sys.exit(f"{path}: line {k}: expected two numbers, got {row}")
-    if len(t) < 2 or any(b <= a for a, b in zip(t, t[1:])) or not all(map(math.isfinite, t + I)):
-        sys.exit(f"{path}: expected at least 2 rows of finite values with t strictly increasing")
-    return t, I
-
-
-def write_output(path, t, V):
-    """Write OUT.csv (header t,V; ms and mV) through a temporary file."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as f:
-        f.write("t,V\\n")
-        for a, b in zip(t, V):
-            f.write(f"{a!r},{b!r}\\n")
-    os.replace(tmp, path)
-
-
-def steady_current(V):
-    """Ionic current (uA/cm2) at V (mV) with every gate at its steady state."""
-    total = 0.0
-    for g, E, gates in CHANNELS:
-        for gate, power in gates:
-            a, b = RATES["alpha_" + gate](V), RATES["beta_" + gate](V)
-            g = g * (a / (a + b)) ** power
-        total += g * (V - E)
-    return total
-
-
-def resting_potential(I0):
-    """Most hyperpolarised stable V (mV) where the steady ionic current equals I0 (uA/cm2)."""
-    grid = [-150.0 + 0.1 * k for k in range(2501)]
-    f = [I0 - steady_current(v) for v in grid]
-    for k in range(len(grid) - 1):
-        if f[k] >= 0.0 > f[k + 1] or f[k] == 0.0:
-            lo, hi = grid[k], grid[k + 1]
-            for _ in range(80):
-                mid = 0.5 * (lo + hi)
-                if I0 - steady_current(mid) >= 0.0:
-                    lo = mid
-                else:
-                    hi = mid
-            return 0.5 * (lo + hi)
-    sys.exit(f"no resting potential in [-150, 100] mV for I = {I0} uA/cm2")
-'''
-
-
-def runner_tables(model):
-    """Python source of ``CHANNELS`` and ``RATES`` used by :data:`RUNNER_HELPERS`."""
-    chans = ",\n    ".join(
-        f"({fmt(ch.g)}, {fmt(ch.E)}, [{', '.join(f'({g.name!r}, {g.power})' for g in ch.gates)}])"
-        for ch in model.channels
-    )
-    names = ", ".join(f"{k!r}: {k}" for k in model.rates)
-    return f"# (g mS/cm2, E mV, [(gate, power), ...]) per channel\nCHANNELS = [\n    {chans},\n]\nRATES = {{{names}}}\n"

@@ -21,8 +21,9 @@ from __future__ import annotations
 import os
 import re
 
-from hhsym.export import common
+from hhsym.export import common, runner
 from hhsym.export.common import NMODL, fmt, numeric_rates, poly_text, render
+from hhsym.errors import invalid
 from hhsym.model import check_model
 
 __all__ = ["to_nmodl"]
@@ -250,8 +251,6 @@ def to_nmodl(model, directory, prefix="hhsym_"):
     """
     check_model(model)
     if not isinstance(prefix, str) or not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)?", prefix):
-        from hhsym.errors import invalid
-
         raise invalid("prefix", prefix, "letters, digits and '_', not starting with a digit (e.g. 'hhsym_')")
     directory = common.check_directory(directory, "directory")
     rates = numeric_rates(model)
@@ -262,10 +261,10 @@ def to_nmodl(model, directory, prefix="hhsym_"):
         common.write_text(path, _mod_text(model, channel, suffix, rates))
         mods.append(path)
         mechanisms.append((suffix, {"gbar": channel.g / 1000.0, "e": channel.E}))
-    runner = os.path.join(directory, "run_neuron.py")
-    common.write_text(runner, _RUNNER.format(
+    script = os.path.join(directory, "run_neuron.py")
+    common.write_text(script, _RUNNER.format(
         model_name=model.name, area=common.AREA_UM2, nA_per_density=common.AREA_UM2 * 1e-5,
         C_m=fmt(model.params["C_m"]), mechanisms=repr(mechanisms),
-        rates=common.python_rates_source(model), tables=common.runner_tables(model),
-        helpers=common.RUNNER_HELPERS))
-    return {"mod": mods, "runner": runner}
+        rates=runner.python_rates_source(model), tables=runner.runner_tables(model),
+        helpers=runner.RUNNER_HELPERS))
+    return {"mod": mods, "runner": script}
