@@ -222,8 +222,8 @@ class RateEstimator(BaseEstimator):
         try:
             hidden = tuple(self.hidden)
         except TypeError:
-            raise invalid("hidden", self.hidden, "a tuple of positive integers, e.g. (16,)") from None
-        if not hidden or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
+            raise invalid("hidden", self.hidden, "a tuple of positive integers, e.g. (16,), or () for no hidden layer") from None
+        if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
             raise invalid("hidden", self.hidden, "a tuple of positive integers, e.g. (16, 16)")
         for name in ("window", "shooting_window"):
             v = getattr(self, name)
