@@ -21,6 +21,9 @@ import sys
 import time
 
 from hhsym.errors import ArgumentTypeError, InvalidArgumentError
+from hhsym.export.cli import add_parser as _add_export_parser
+from hhsym.io.cli import add_parser as _add_inspect_parser
+from hhsym.io.cli import add_recording_arguments
 
 __all__ = ["main", "parse_stimulus"]
 
@@ -191,15 +194,26 @@ def _cmd_simulate(args):
     return 0
 
 
-def _read_traces(paths):
-    from hhsym.traces import read_trace, read_traces
+def _read_traces(paths, args=None):
+    """Every trace of every file (hhsym CSV/NPZ, ABF, NWB, Igor IBW), in µA/cm².
+
+    With ``args`` the recording options (``--sweeps``, ``--current``, ``--area``,
+    ``--capacitance``, ``--specific-capacitance``) apply; a lab file's membrane
+    area (given or estimated) is printed.
+    """
+    from hhsym.io.cli import area_line, load_for_cli
 
     traces = []
     for path in paths:
-        if str(path).endswith(".npz"):
-            traces.extend(read_traces(path))
-        else:
-            traces.append(read_trace(path))
+        options = {}
+        if args is not None:
+            options = dict(current=getattr(args, "current", None), sweeps=getattr(args, "sweeps", None),
+                           area=getattr(args, "area", None), capacitance=getattr(args, "capacitance", None),
+                           specific_capacitance=getattr(args, "specific_capacitance", 1.0))
+        loaded, recording = load_for_cli(path, **options)
+        if recording is not None:
+            print(f"{path}: {area_line(loaded)}")
+        traces.extend(loaded[k] for k in range(len(loaded)))
     return traces
 
 
@@ -208,7 +222,7 @@ def _cmd_fit(args):
 
     _writable(args.out, "--out", (".npz",))
     model = _model_from_args(args)
-    traces = _read_traces(args.traces)
+    traces = _read_traces(args.traces, args)
     est = RateEstimator(model, hidden=tuple(args.hidden), random_state=args.seed,
                         time_limit=args.time_limit, verbose=0 if args.quiet else 1)
     est.fit(traces)
@@ -229,7 +243,7 @@ def _cmd_distill(args):
     _writable(args.latex, "--latex", (".tex",))
     start = time.perf_counter()
     dist = distill_files(args.fit, json_path=args.json, latex_path=args.latex, backend=args.backend,
-                         traces=args.trace or (), loss=args.loss, verbose=0 if args.quiet else 1)
+                         traces=_read_traces(args.trace, args) if args.trace else (), loss=args.loss, verbose=0 if args.quiet else 1)
     for name, res in dist.rates.items():
         print(f"{name:8s} {res.form:14s} {res.expr}")
     written = " and ".join(p for p in (args.json, args.latex) if p)
@@ -246,7 +260,7 @@ def _cmd_forms(args):
     _writable(args.json, "--json", (".json",))
     _writable(args.latex, "--latex", (".tex",))
     model = _model_from_args(args)
-    traces = _read_traces(args.traces)
+    traces = _read_traces(args.traces, args)
     est = FormEstimator(model, search=args.search, random_state=args.seed, time_limit=args.time_limit,
                         verbose=0 if args.quiet else 1).fit(traces)
     if args.json:
@@ -266,7 +280,7 @@ def _cmd_report(args):
 
     _writable(args.out, "--out", what="folder")
     estimator = load(args.fit)
-    recordings = _read_traces(args.traces)
+    recordings = _read_traces(args.traces, args)
     closed = load_model(args.model_json) if args.model_json else None
     heldout = _read_traces([args.heldout])[0] if args.heldout else None
     truth = _model_from_args(args) if args.truth else None
@@ -306,7 +320,8 @@ def _parser():
 
     fit = sub.add_parser("fit", help="learn the rate functions from recorded traces",
                          epilog=_EPILOG_FIT, formatter_class=argparse.RawDescriptionHelpFormatter)
-    fit.add_argument("traces", nargs="+", metavar="TRACE", help="CSV (t,V,I) or NPZ traces")
+    fit.add_argument("traces", nargs="+", metavar="TRACE", help="traces: hhsym CSV/NPZ, ABF, NWB or Igor IBW")
+    add_recording_arguments(fit)
     fit.add_argument("--model", default="hh", help="template model whose rates are learned (default: hh)")
     fit.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
     fit.add_argument("--hidden", type=_POSITIVE_INT, nargs="+", default=[16], help="hidden widths (default 16)")
@@ -326,6 +341,7 @@ def _parser():
     dis.add_argument("--backend", default="auto", choices=["auto", "forms", "operon", "pysr"])
     dis.add_argument("--trace", action="append", metavar="TRACE",
                      help="the traces the fit was made on: refine the constants against them")
+    add_recording_arguments(dis)
     dis.add_argument("--loss", default="shooting", choices=["shooting", "output"],
                      help="refinement loss: the estimator's (default) or output error with a form search "
                           "(slower; needs forms picked on the networks within ~20%% of the truth)")
@@ -334,7 +350,8 @@ def _parser():
 
     frm = sub.add_parser("forms", help="fit closed-form rates directly to (noisy) traces (JSON, LaTeX)",
                          epilog=_EPILOG_FORMS, formatter_class=argparse.RawDescriptionHelpFormatter)
-    frm.add_argument("traces", nargs="+", metavar="TRACE", help="CSV (t,V,I) or NPZ traces")
+    frm.add_argument("traces", nargs="+", metavar="TRACE", help="traces: hhsym CSV/NPZ, ABF, NWB or Igor IBW")
+    add_recording_arguments(frm)
     frm.add_argument("--model", default="hh", help="template model whose rates are fitted (default: hh)")
     frm.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
     frm.add_argument("--search", action=argparse.BooleanOptionalAction, default=True,
@@ -351,7 +368,8 @@ def _parser():
     rep = sub.add_parser("report", help="write a report folder for a fit (and its distilled model)",
                          epilog=_EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
     rep.add_argument("fit", metavar="FIT.npz")
-    rep.add_argument("traces", nargs="+", metavar="TRACE", help="the training traces")
+    rep.add_argument("traces", nargs="+", metavar="TRACE", help="the training traces (any format hhsym reads)")
+    add_recording_arguments(rep)
     rep.add_argument("--model-json", help="a distilled model written by 'hhsym distill --json'")
     rep.add_argument("--heldout", metavar="TRACE", help="a recording not used for fitting")
     rep.add_argument("--truth", action="store_true",
@@ -367,6 +385,9 @@ def _parser():
     demo.add_argument("--noise", type=_NON_NEGATIVE, default=0.0,
                       help="Gaussian noise on the recorded V (mV, default 0; see the README's limitations)")
     demo.set_defaults(func=_cmd_demo)
+
+    _add_inspect_parser(sub)
+    _add_export_parser(sub)
     return parser
 
 

@@ -68,3 +68,24 @@ def test_forms_writes_json_and_latex(tmp_path, capsys):
     model = load_model(tmp_path / "m.json")
     assert set(model.rates) == {f"{k}_{g}" for g in "mhn" for k in ("alpha", "beta")}
     assert (tmp_path / "m.tex").read_text().startswith("\\documentclass{article}")
+
+
+def test_commands_read_lab_files_with_sweeps_and_area(capsys):
+    """fit/forms/report/distill read ABF (and NWB, Igor) files through hhsym.io, in µA/cm²."""
+    from pathlib import Path
+
+    import pytest
+
+    from hhsym.cli import _parser, _read_traces
+
+    abf = Path(__file__).resolve().parents[2] / "shared" / "data" / "pyabf" / "File_axon_5.abf"
+    if not abf.exists():
+        pytest.skip("the shared recordings (../shared/data) are not beside the repository")
+    args = _parser().parse_args(["fit", str(abf), "--sweeps", "6,8", "--capacitance", "100", "--out", "f.npz"])
+    traces = _read_traces(args.traces, args)
+    assert len(traces) == 2
+    assert "area" in capsys.readouterr().out
+    # 100 pF at 1 µF/cm² is 1e-4 cm²: a +300 pA step is 3 µA/cm²
+    assert max(abs(tr.I).max() for tr in traces) == pytest.approx(3.0, rel=0.05)
+    for command in ("forms", "report", "distill"):
+        assert "--sweeps" in _parser()._subparsers._group_actions[0].choices[command].format_help()

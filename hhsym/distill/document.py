@@ -314,8 +314,9 @@ def distill_files(fit, json_path=None, latex_path=None, backend="auto", traces=(
         Where to write the JSON model and the LaTeX (atomically).
     backend : str
         Backend name (see :func:`hhsym.distill.distill`).
-    traces : sequence of str or os.PathLike
-        Trace files (``.csv``/``.npz``; sets are expanded) the fit was made on.
+    traces : sequence of str, os.PathLike or Trace
+        Trace files (``.csv``/``.npz``; sets are expanded) the fit was made on,
+        or the traces themselves.
     refine : bool, optional
         Refine against ``traces``; default: whenever traces are given.
     standalone : bool
@@ -333,7 +334,9 @@ def distill_files(fit, json_path=None, latex_path=None, backend="auto", traces=(
 
     if isinstance(traces, (str, os.PathLike)):
         traces = [traces]
-    recordings = [tr for path in traces for tr in read_traces(path)]
+    recordings = []
+    for item in traces:  # paths, or traces already read (e.g. from a lab file by the CLI)
+        recordings.extend([item] if hasattr(item, "V") and hasattr(item, "I") else read_traces(item))
     refine = bool(recordings) if refine is None else refine
     dist = distill(load(fit), backend=backend, traces=recordings or None, refine=refine, **options)
     if json_path is not None:
