@@ -104,6 +104,18 @@ def current_dynamics(t, I, indent="        "):
     current is ``Ik + Sk (T - Tk)``, and reaching the next piece's start moves
     to its regime, so a step costs the same however many samples there are.
     The current is held at its first value before the first sample.
+
+    Parameters
+    ----------
+    t, I : ndarray
+        Sample times (ms, increasing) and currents (µA/cm²).
+    indent : str
+        Prefix of every line.
+
+    Returns
+    -------
+    str
+        The ``<Dynamics>`` element.
     """
     pieces = _segments(t, I)
     head = [(0.0, float(I[0]), 0.0)] if t[0] > 0 else []

@@ -247,7 +247,7 @@ def to_nmodl(model, directory, prefix="hhsym_"):
 
     Examples
     --------
-    >>> import hhsym, hhsym.export, tempfile
+    >>> import hhsym, hhsym.export, os, tempfile
     >>> out = hhsym.export.to_nmodl(hhsym.library.hodgkin_huxley(), tempfile.mkdtemp())
     >>> sorted(os.path.basename(p) for p in out["mod"])
     ['hhsym_K.mod', 'hhsym_L.mod', 'hhsym_Na.mod']
