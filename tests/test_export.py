@@ -55,7 +55,17 @@ def distilled_model():
     }, name="distilled HH")
 
 
-MODELS = {"hh": hh_model, "hh_m": hh_m_model, "distilled": distilled_model}
+def hybrid_model():
+    """HH whose beta_m is a rate network (tanh units, log-linear Piecewise tails) near 4 exp(-(V+65)/18)."""
+    from hhsym.estimate.network import RateNetwork
+
+    c, s = -40.0, 60.0
+    theta = np.array([0.5, -0.3, 0.1, 0.2, 0.02, -0.02, math.log(4) - (c + 65) / 18, -s / 18])
+    net = RateNetwork((2,), center=c, scale=s, theta=theta)
+    return hhsym.library.hodgkin_huxley().with_rates({"beta_m": net.to_sympy()}, name="hybrid HH")
+
+
+MODELS = {"hh": hh_model, "hh_m": hh_m_model, "distilled": distilled_model, "hybrid": hybrid_model}
 
 
 # ----------------------------------------------------------------------------- stimuli and spikes
@@ -334,3 +344,17 @@ def test_gate_names_the_simulators_reserve_are_renamed(tmp_path):
     text = open(script).read()
     assert "di_gate/dt = alpha_i * (1 - i_gate) - beta_i * i_gate : 1" in text
     assert "GATE_STATES = {'i': 'i_gate'}" in text
+
+
+def test_piecewise_network_rate_is_written_as_branches(tmp_path):
+    model = hybrid_model()
+    export.to_nmodl(model, tmp_path / "n")
+    mod = (tmp_path / "n" / "hhsym_Na.mod").read_text()
+    assert "LOCAL pw0" in mod and "if ((Vm < (-100))) {" in mod and "beta_m = exp(pw0)" in mod
+    namespace = {"math": math}
+    exec(runner.python_rates_source(model), namespace)
+    truth = model.rate_functions()["beta_m"]
+    for V0 in (-130.0, -100.0, -60.0, 20.0, 45.0):
+        assert namespace["beta_m"](V0) == pytest.approx(float(truth(np.array([V0]))[0]), rel=1e-12)
+    files = export.to_neuroml(model, tmp_path / "h.nml")
+    assert '<ConditionalDerivedVariable name="pw0" dimension="none">' in open(files["nml"]).read()

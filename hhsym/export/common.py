@@ -49,21 +49,33 @@ class Dialect:
         sympy function name -> name in the target (``exp``, ``log``, ``Abs``, ...).
     negative : str
         How ``-x`` is written, with ``{}`` for ``x`` (LEMS has no unary minus: ``"(0 - {})"``).
+    relations : tuple of str
+        How ``<``, ``<=``, ``>``, ``>=`` are written.
+    logic : tuple of str
+        How ``and`` and ``or`` are written.
+    inline_piecewise : bool
+        Write a ``Piecewise`` inside an expression as a sum of ``int(condition) * value``
+        (Brian2); otherwise it must be hoisted out first (:func:`hhsym.export.pieces.hoist`).
     """
 
     power: str
     functions: dict
     negative: str = "(-{})"
+    relations: tuple = ("<", "<=", ">", ">=")
+    logic: tuple = ("and", "or")
+    inline_piecewise: bool = False
 
 
 NMODL = Dialect("^", {"exp": "exp", "log": "log", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh",
-                      "Abs": "fabs", "sqrt": "sqrt"})
+                      "Abs": "fabs", "sqrt": "sqrt"}, logic=("&&", "||"))
 PYTHON = Dialect("**", {"exp": "math.exp", "log": "math.log", "tanh": "math.tanh", "sinh": "math.sinh",
                         "cosh": "math.cosh", "Abs": "abs", "sqrt": "math.sqrt"})
 BRIAN2 = Dialect("**", {"exp": "exp", "log": "log", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh",
-                        "Abs": "abs", "sqrt": "sqrt"})
+                        "Abs": "abs", "sqrt": "sqrt"}, inline_piecewise=True)
 LEMS = Dialect("^", {"exp": "exp", "log": "ln", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh",
-                     "Abs": "abs", "sqrt": "sqrt"}, negative="(0 - {})")
+                     "Abs": "abs", "sqrt": "sqrt"}, negative="(0 - {})",
+               relations=(".lt.", ".leq.", ".gt.", ".geq."), logic=(".and.", ".or."))
+_RELATIONS = {"<": 0, "<=": 1, ">": 2, ">=": 3}
 
 
 def fmt(x):
@@ -84,7 +96,7 @@ def fmt(x):
     return "0" if text in ("-0", "0") else text
 
 
-def render(expr, dialect, var="V"):
+def render(expr, dialect, var="V", names=()):
     """Print a sympy expression in ``V`` (mV) in a target's syntax.
 
     Parameters
@@ -95,11 +107,14 @@ def render(expr, dialect, var="V"):
         The target syntax.
     var : str
         Text that stands for ``V`` (e.g. ``"Vm"``).
+    names : iterable of str
+        Other symbols that may appear, printed as their names (hoisted locals).
 
     Returns
     -------
     str
     """
+    names = set(names)
 
     def neg(text):
         return dialect.negative.format(text)
@@ -117,6 +132,8 @@ def render(expr, dialect, var="V"):
         if isinstance(e, sympy.Symbol):
             if e == V or e.name == "V":
                 return var
+            if e.name in names:
+                return e.name
             raise ModelError(f"cannot export the free name {e.name!r} (only V may remain)")
         if isinstance(e, sympy.Add):
             terms = list(e.as_ordered_terms())
@@ -151,6 +168,17 @@ def render(expr, dialect, var="V"):
             if exponent == 1:
                 return go(base)
             return f"({go(base)}{dialect.power}{go(exponent)})"
+        if isinstance(e, sympy.core.relational.Relational) and e.rel_op in _RELATIONS:
+            return f"({go(e.lhs)} {dialect.relations[_RELATIONS[e.rel_op]]} {go(e.rhs)})"
+        if isinstance(e, (sympy.And, sympy.Or)):
+            joiner = f" {dialect.logic[0 if isinstance(e, sympy.And) else 1]} "
+            return "(" + joiner.join(go(a) for a in e.args) + ")"
+        if isinstance(e, sympy.Piecewise) and dialect.inline_piecewise:
+            from hhsym.export.pieces import exclusive
+
+            parts = [go(value) if cond is sympy.true else f"int({go(cond)}) * {go(value)}"
+                     for value, cond in exclusive(e.args)]
+            return "(" + " + ".join(parts) + ")"
         if isinstance(e, sympy.Function) and type(e).__name__ in _FUNCTIONS:
             if len(e.args) != 1:
                 raise ModelError(f"cannot export {e}: one argument expected")
@@ -220,9 +248,29 @@ def numeric_rates(model):
             # V0 is shown to 12 digits (-30, not -29.999999999999996), far inside the 1e-3 mV window
             guards.append((float(f"{root:.12g}"), sympy.expand(poly.xreplace({V: V + root}))))
         code = RateCode(name, numeric, tuple(guards))
-        render(code.expr, PYTHON)  # raises ModelError on anything the exporters cannot write
+        check_printable(numeric)  # raises ModelError on anything the exporters cannot write
         out[name] = code
     return out
+
+
+def check_printable(expr):
+    """Raise ModelError unless every exporter can print ``expr`` (Piecewise hoisted).
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        A rate in ``V`` with numbers for its parameters.
+    """
+    from hhsym.export.pieces import hoist
+
+    body, local = hoist(expr)
+    names = [name for name, _ in local]
+    for _, pieces in local:
+        for value, cond in pieces:
+            render(value, PYTHON, names=names)
+            if cond is not sympy.true:
+                render(cond, PYTHON, names=names)
+    render(body, PYTHON, names=names)
 
 
 def poly_text(root, poly, dialect, var="V"):

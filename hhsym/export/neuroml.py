@@ -34,6 +34,7 @@ import sympy
 from hhsym.errors import invalid
 from hhsym.export import common
 from hhsym.export.common import LEMS, fmt, numeric_rates, poly_text, render
+from hhsym.export.pieces import exclusive, hoist
 from hhsym.model import check_model
 from hhsym.symbolic import V
 
@@ -162,16 +163,28 @@ def _q(value, unit):
 
 def _custom_rate(type_name, code):
     """A LEMS ComponentType for one rate of arbitrary form."""
-    body = render(code.expr, LEMS, "Vm")
+    expr, local = hoist(code.expr)
+    names = [n for n, _ in local]
+    body = render(expr, LEMS, "Vm", names)
     lines = [f'    <ComponentType name="{type_name}" extends="baseVoltageDepRate" '
              f'description="hhsym rate {code.name} (1/ms) of V (mV)">',
              '        <Constant name="MV" dimension="voltage" value="1mV"/>',
              '        <Constant name="PER_MS" dimension="per_time" value="1per_ms"/>',
              '        <Dynamics>',
              '            <DerivedVariable name="Vm" dimension="none" value="v / MV"/>']
-    if not code.guards:
+    for name, pieces in local:  # Piecewise parts (e.g. a network's tails): exclusive cases
+        lines.append(f'            <ConditionalDerivedVariable name="{name}" dimension="none">')
+        for value, cond in exclusive(pieces):
+            lines.append(f'                <Case condition="{render(cond, LEMS, "Vm", names)}" '
+                         f'value="{render(value, LEMS, "Vm", names)}"/>')
+        lines.append('            </ConditionalDerivedVariable>')
+    if not code.guards and not local:
         lines.append(f'            <DerivedVariable name="r" exposure="r" dimension="per_time" '
                      f'value="PER_MS * {body}"/>')
+    elif not code.guards:  # the schema puts every DerivedVariable before the conditional ones
+        lines += ['            <ConditionalDerivedVariable name="r" exposure="r" dimension="per_time">',
+                  f'                <Case value="PER_MS * {body}"/>',
+                  '            </ConditionalDerivedVariable>']
     else:
         lines.append('            <ConditionalDerivedVariable name="r" exposure="r" dimension="per_time">')
         outside = []

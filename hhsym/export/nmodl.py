@@ -23,6 +23,7 @@ import re
 
 from hhsym.export import common, runner
 from hhsym.export.common import NMODL, fmt, numeric_rates, poly_text, render
+from hhsym.export.pieces import hoist, statements
 from hhsym.errors import invalid
 from hhsym.model import check_model
 
@@ -39,6 +40,9 @@ def _state_name(name):
 
 def _function(code, var="Vm"):
     lines = [f"FUNCTION {code.name}({var} (mV)) (/ms) {{"]
+    body, local = hoist(code.expr)
+    names = [n for n, _ in local]
+    lines += statements(local, NMODL, var, "nmodl")
     keyword = "if"
     for root, poly in code.guards:
         lines.append(f"    {keyword} (fabs({var} - ({fmt(root)})) < {fmt(common.WIDTH)}) {{")
@@ -47,10 +51,10 @@ def _function(code, var="Vm"):
         keyword = "else if"
     if code.guards:
         lines[-1] = "    } else {"
-        lines.append(f"        {code.name} = {render(code.expr, NMODL, var)}")
+        lines.append(f"        {code.name} = {render(body, NMODL, var, names)}")
         lines.append("    }")
     else:
-        lines.append(f"    {code.name} = {render(code.expr, NMODL, var)}")
+        lines.append(f"    {code.name} = {render(body, NMODL, var, names)}")
     lines.append("}")
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ the first current sample, read STIM.csv (``t,I``: ms, µA/cm²) and write OUT.cs
 from __future__ import annotations
 
 from hhsym.export.common import PYTHON, WIDTH, fmt, number_text, numeric_rates, poly_text, render
+from hhsym.export.pieces import hoist, statements
 
 __all__ = ["python_rates_source", "runner_tables", "RUNNER_HELPERS"]
 
@@ -33,7 +34,9 @@ def python_rates_source(model, indent=""):
         for root, poly in code.guards:
             lines.append(f"    if abs(V - {number_text(root)}) < {fmt(WIDTH)}:")
             lines.append(f"        return {poly_text(root, poly, PYTHON)}")
-        lines.append(f"    return {render(code.expr, PYTHON)}")
+        body, local = hoist(code.expr)
+        lines += statements(local, PYTHON, "V", "python")
+        lines.append(f"    return {render(body, PYTHON, names=[n for n, _ in local])}")
         lines.append("")
     return "\n".join(indent + line if line else "" for line in lines)
 
