@@ -129,7 +129,7 @@ def parse_stimulus(spec):
     hhsym.stimuli.Stimulus
     """
     from hhsym import stimuli
-    from hhsym.traces import read_trace
+    from hhsym.io import read_trace
 
     kind, _, rest = spec.partition(":")
     if kind == "file":
@@ -252,7 +252,7 @@ def _cmd_distill(args):
 
 
 def _cmd_forms(args):
-    from hhsym.distill import FormEstimator
+    from hhsym.estimate import FormEstimator
     from hhsym.distill.document import write_text
 
     if not (args.json or args.latex):

@@ -13,7 +13,7 @@ from hhsym.errors import ArgumentTypeError, SimulationError, UnknownNameError, i
 from hhsym.model import check_model
 from hhsym.stimuli import Stimulus, encode_stimuli
 from hhsym.symbolic import V
-from hhsym.traces import Trace, TraceSet
+from hhsym.io import Trace, TraceSet
 
 __all__ = ["simulate", "resting_state"]
 
@@ -361,8 +361,8 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
     Returns
     -------
     Trace or TraceSet
-        A :class:`~hhsym.traces.Trace` for a single stimulus without batched
-        params, else a :class:`~hhsym.traces.TraceSet` with arrays of shape
+        A :class:`~hhsym.io.Trace` for a single stimulus without batched
+        params, else a :class:`~hhsym.io.TraceSet` with arrays of shape
         ``(n_traces, n_samples)``.  ``states`` holds every state (or those
         named in ``record``).
 

@@ -23,7 +23,7 @@ from hhsym import Channel, ConductanceModel, Gate, stimuli
 from hhsym.errors import (ArgumentTypeError, HHSymError, InvalidArgumentError, ModelError, NotFittedError,
                           TraceFileError, UnknownNameError)
 from hhsym.expressions import parse, parse_srepr
-from hhsym.traces.trace import Trace
+from hhsym.io.trace import Trace
 
 SENTINEL = "hhsym_sentinel_must_not_exist"
 

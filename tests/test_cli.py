@@ -8,7 +8,7 @@ import pytest
 
 from hhsym.cli import main, parse_stimulus
 from hhsym.stimuli import OUNoise, Step
-from hhsym.traces import read_trace
+from hhsym.io import read_trace
 
 
 def test_simulate_writes_csv_and_plot(tmp_path, capsys):

@@ -21,8 +21,8 @@ from hhsym.distill import (
 )
 from hhsym.distill.distillation import is_family_form
 from hhsym.distill.document import write_text
-from hhsym.distill.refine import network_loss, parametrise
-from hhsym.distill.shooting import ShootingLoss
+from hhsym.estimate.refine import network_loss, parametrise
+from hhsym.estimate.losses.shooting_loss import ShootingLoss
 from hhsym.errors import (
     ArgumentTypeError,
     HHSymError,
@@ -33,7 +33,7 @@ from hhsym.errors import (
 )
 from hhsym.estimate import RateEstimator
 from hhsym.estimate.checks import as_recordings
-from hhsym.estimate.network import RateNetwork
+from hhsym.estimate.rates.network import RateNetwork
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise
 from hhsym.symbolic import V, parse_expression, safe_expression
@@ -270,7 +270,7 @@ def test_shooting_loss_equals_the_estimators(hh):
     theirs = network_loss(fitted, data, options)
     learned = hh.with_rates({k: n.to_sympy() for k, n in fitted.networks_.items()})
     ours = ShootingLoss(learned, data, **options).cost()
-    # the estimator tabulates its stage-1 rates on 0.05 mV nodes (hhsym.estimate.tables): ~1e-6 apart
+    # the estimator tabulates its stage-1 rates on 0.05 mV nodes (hhsym.estimate.losses.tables): ~1e-6 apart
     assert theirs > 1.0 and ours == pytest.approx(theirs, rel=1e-5)
 
 

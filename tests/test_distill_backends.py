@@ -21,8 +21,8 @@ from hhsym.distill import (
     pysr_status,
 )
 from hhsym.distill.base import REL_ERROR_FLOOR, bic, check_samples, pareto_front
-from hhsym.distill.families import linoid_shape
-from hhsym.distill.formfit import fit_family
+from hhsym.estimate.rates.closed_forms import linoid_shape
+from hhsym.estimate.rates.formfit import fit_family
 from hhsym.distill.parsing import parse_expression
 from hhsym.distill.pysr_backend import julia_status, read_hall_of_fame
 from hhsym.errors import (

@@ -9,7 +9,7 @@ from sklearn.base import clone
 
 from hhsym.errors import IdentifiabilityWarning, InvalidArgumentError, NotFittedError
 from hhsym.estimate import RateEstimator, RateNetwork, load
-from hhsym.estimate.problem import ShootingProblem
+from hhsym.estimate.losses.charge_balance import ShootingProblem
 from hhsym.library import hodgkin_huxley
 from hhsym.metrics import steady_state_curves, time_constant_curves
 
@@ -100,7 +100,7 @@ def test_network_gradient_and_sympy_agree():
 
 
 def test_gate_networks_rates_and_sympy_agree():
-    from hhsym.estimate.network import GateNetworks, GateRate
+    from hhsym.estimate.rates.network import GateNetworks, GateRate
 
     rng = np.random.default_rng(2)
     g = GateNetworks((5,), -20.0, 50.0, RateNetwork.initial_theta((5,), rng, out_scale=2.0),
@@ -199,7 +199,7 @@ def test_replay_matches_simulate_of_model_(trace):
     """The compile-free replay of the hybrid model is simulate(model_, rk4) on the recording's grid."""
     from hhsym.simulate import simulate
     from hhsym.stimuli import FromArray
-    from hhsym.traces.trace import Trace
+    from hhsym.io.trace import Trace
 
     model = hodgkin_huxley()
     est = RateEstimator(model, hidden=(3,), prior=model, max_iter=(0, 2, 0), random_state=0)
@@ -243,7 +243,7 @@ def test_recovery_from_perturbed_prior():
 
 
 def test_family_search_is_reproducible_and_physical(trace):
-    from hhsym.estimate.search import family_search
+    from hhsym.estimate.search.roles import family_search
 
     data = [(0.025, trace.V, trace.I)]
     out = []

@@ -1,9 +1,9 @@
-"""Tests of hhsym.estimate.family: exact Jacobians, spline basis, projection, recovery in a spline family."""
+"""Tests of hhsym.estimate.rates.curves: exact Jacobians, spline basis, projection, recovery in a spline family."""
 
 import numpy as np
 import pytest
 
-from hhsym.estimate.family import GateFamily, SplineFamily, curves_from_rates
+from hhsym.estimate.rates.curves import GateFamily, SplineFamily, curves_from_rates
 from hhsym.library import hodgkin_huxley
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise
@@ -82,7 +82,7 @@ def test_spline_family_recovers_hh_rates_from_a_distorted_start():
     V = np.linspace(-80.0, 40.0, 400)
     z, lt = _true_curves(model, V, 0.01)
     start = fam.project(z + 0.3, lt + np.log(1.3), V)
-    from hhsym.estimate.optimize import levenberg_marquardt
+    from hhsym.estimate.optimise.lm import levenberg_marquardt
 
     p, cost = levenberg_marquardt(fam.lm_fun(1e-12), start, 0.0, np.zeros(start.size), max_iter=60, mu0=1e-2,
                                   geodesic=True)
@@ -113,7 +113,7 @@ def test_bad_knots_rejected(data):
 def test_trajectory_problem_jacobian_and_truth(data):
     """Output-error residuals: exact Jacobian (vs finite differences), and at the true rates (free
     initial states at the recorded V) they are the RK4 error only."""
-    from hhsym.estimate.trajectory import TrajectoryProblem
+    from hhsym.estimate.losses.trajectory import TrajectoryProblem
 
     model = hodgkin_huxley()
     V = np.linspace(-80.0, 40.0, 400)
@@ -131,7 +131,7 @@ def test_trajectory_problem_jacobian_and_truth(data):
 
 
 def test_trajectory_fixed_states_and_stride_agree_with_free_states(data):
-    from hhsym.estimate.trajectory import TrajectoryProblem
+    from hhsym.estimate.losses.trajectory import TrajectoryProblem
 
     model = hodgkin_huxley()
     V = np.linspace(-80.0, 40.0, 400)

@@ -1,4 +1,4 @@
-"""hhsym.io.features (eFEL) and noise; hhsym.io.inspect on the shared recordings."""
+"""hhsym.analysis.features (eFEL) and noise; hhsym.analysis.inspect on the shared recordings."""
 
 import json
 from pathlib import Path
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from hhsym.io import Recording, read
-from hhsym.io.features import features, noise, spike_times
-from hhsym.io.inspect import JSON_KEYS, inspect, summary_text
+from hhsym.analysis.features import features, noise, spike_times
+from hhsym.analysis.inspect import JSON_KEYS, inspect, summary_text
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_data = pytest.mark.skipif(not (DATA / "pyabf" / "171116sh_0018.abf").is_file(),

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import hhsym
-from hhsym.distill import FormEstimator, load_model
-from hhsym.distill.charge_search import ROLE_FORMS, random_forms, role_search
-from hhsym.distill.output_error import model_forms
+from hhsym.distill import load_model
+from hhsym.estimate import FormEstimator
+from hhsym.estimate.search.charge_search import ROLE_FORMS, random_forms, role_search
+from hhsym.estimate.losses.output_error import model_forms
 from hhsym.errors import ArgumentTypeError, InvalidArgumentError, NotFittedError
 from hhsym.library import hodgkin_huxley
 from hhsym.simulate import simulate

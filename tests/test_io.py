@@ -13,7 +13,7 @@ import hhsym.io as hio
 from hhsym.errors import InvalidArgumentError, TraceFileError
 from hhsym.io import Recording, read
 from hhsym.io.cli import add_parser, load_for_cli, parse_sweeps, run
-from hhsym.traces import TraceSet, read_traces
+from hhsym.io import TraceSet, read_traces
 
 DATA = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data"
 ABF18 = DATA / "pyabf" / "171116sh_0018.abf"
@@ -147,7 +147,7 @@ def test_nwb_written_from_abf_reads_back_the_same_numbers(tmp_path):
         np.testing.assert_allclose(rec.I, abf.I, rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(rec.t, abf.t, rtol=0, atol=1e-9)
     # the same summary from the NWB copy as from the ABF
-    from hhsym.io.inspect import inspect
+    from hhsym.analysis.inspect import inspect
 
     a, b = inspect(ABF5), inspect(path)
     assert [s["n_spikes"] for s in a["sweeps"]] == [s["n_spikes"] for s in b["sweeps"]]

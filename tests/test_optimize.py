@@ -1,10 +1,10 @@
-"""Levenberg–Marquardt (hhsym.estimate.optimize) and the stage-1 window layout (current jumps)."""
+"""Levenberg–Marquardt (hhsym.estimate.optimise.lm) and the stage-1 window layout (current jumps)."""
 
 import numpy as np
 import pytest
 
-from hhsym.estimate.optimize import levenberg_marquardt
-from hhsym.estimate.problem import current_jumps, window_layout
+from hhsym.estimate.optimise.lm import levenberg_marquardt
+from hhsym.estimate.losses.charge_balance import current_jumps, window_layout
 
 
 def _rosenbrock(theta, jac):

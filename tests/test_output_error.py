@@ -1,4 +1,4 @@
-"""Tests of the output-error fitting of closed-form models (hhsym.distill.output_error and its parts)."""
+"""Tests of the output-error fitting of closed-form models (hhsym.estimate.losses.output_error and its parts)."""
 
 import math
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from hhsym.distill import distill
-from hhsym.distill.formfamily import FormFamily
-from hhsym.distill.formfit import FormFit, fit_family
-from hhsym.distill.output_error import (
+from hhsym.estimate.rates.form_pairs import FormFamily
+from hhsym.estimate.rates.formfit import FormFit, fit_family
+from hhsym.estimate.losses.output_error import (
     OutputErrorFit,
     fit_output_error,
     formfit_from_candidate,
@@ -17,10 +17,10 @@ from hhsym.distill.output_error import (
     refit_model,
     search_forms,
 )
-from hhsym.distill.uncertainty import standard_errors
+from hhsym.estimate.uncertainty import standard_errors
 from hhsym.errors import InvalidArgumentError, UnknownNameError
-from hhsym.estimate.optimize import levenberg_marquardt
-from hhsym.estimate.trajectory import TrajectoryProblem
+from hhsym.estimate.optimise.lm import levenberg_marquardt
+from hhsym.estimate.losses.trajectory import TrajectoryProblem
 from hhsym.library import hodgkin_huxley
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise

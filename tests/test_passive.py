@@ -1,4 +1,4 @@
-"""hhsym.io.passive: a simulated passive cell with known R, tau, C, and the shared recordings."""
+"""hhsym.analysis.passive: a simulated passive cell with known R, tau, C, and the shared recordings."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hhsym.io import Recording, read
-from hhsym.io.passive import passive_properties
+from hhsym.analysis.passive import passive_properties
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_data = pytest.mark.skipif(not (DATA / "pyabf" / "171116sh_0018.abf").is_file(),

@@ -8,7 +8,7 @@ from hhsym.errors import ArgumentTypeError, HHSymError, InvalidArgumentError, Si
 from hhsym.model import Channel, ConductanceModel, Gate
 from hhsym.simulate import resting_state, simulate
 from hhsym.stimuli import FromArray, OUNoise, PulseTrain, Ramp, Sine, Step
-from hhsym.traces import Trace, TraceSet
+from hhsym.io import Trace, TraceSet
 
 from conftest import scipy_reference
 

@@ -1,4 +1,4 @@
-"""Tests of hhsym.traces."""
+"""Tests of hhsym.io."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hhsym.errors import ArgumentTypeError, HHSymError, InvalidArgumentError, TraceFileError
-from hhsym.traces import Trace, TraceSet, csv_io, npz_io, read_trace, read_traces
+from hhsym.io import Trace, TraceSet, csv_io, npz_io, read_trace, read_traces
 
 
 def make_trace(n=201, seed=0, states=True, meta=True):

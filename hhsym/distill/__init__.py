@@ -23,11 +23,8 @@ from hhsym.distill.backends import AutoBackend, get_backend
 from hhsym.distill.base import V, Backend, Candidate, RateFit
 from hhsym.distill.distillation import Distillation, RateResult, distill, select_candidate
 from hhsym.distill.document import distill_files, load_model
-from hhsym.distill.form_estimator import FormEstimator
 from hhsym.distill.forms import FormsBackend
 from hhsym.distill.operon import OperonBackend
-from hhsym.distill.output_error import fit_output_error, refit_model, search_forms
-from hhsym.distill.uncertainty import standard_errors
 from hhsym.distill.pysr_backend import PySRBackend, candidates_from_equations, pysr_status
 
 __all__ = [
@@ -43,16 +40,11 @@ __all__ = [
     "load_model",
     "distill_files",
     "AutoBackend",
-    "FormEstimator",
     "FormsBackend",
     "OperonBackend",
     "PySRBackend",
     "candidates_from_equations",
     "pysr_status",
-    "fit_output_error",
-    "refit_model",
-    "search_forms",
-    "standard_errors",
 ]
 
 

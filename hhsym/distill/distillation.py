@@ -4,7 +4,7 @@ r"""Distil a fitted :class:`~hhsym.estimate.RateEstimator` into closed-form rate
 data supports (``estimator.v_range_``, never beyond: the networks' log-linear
 tails there are extrapolation, not data), runs a symbolic-regression backend
 per rate, chooses one expression per rate from its Pareto front, optionally
-refits all constants against the original traces (:mod:`hhsym.distill.refine`)
+refits all constants against the original traces (:mod:`hhsym.estimate.refine`)
 and returns a :class:`Distillation`: the closed forms, their fronts and a
 simulatable :class:`~hhsym.model.ConductanceModel`, with JSON and LaTeX
 export (:mod:`hhsym.distill.document`).
@@ -46,9 +46,9 @@ import numpy as np
 
 from hhsym.distill.backends import BACKENDS, get_backend
 from hhsym.distill.base import Backend, evaluate_expr
-from hhsym.distill.families import FAMILIES
+from hhsym.estimate.rates.closed_forms import FAMILIES
 from hhsym.distill.result import Distillation, RateResult
-from hhsym.estimate.problem import DV_SCALE
+from hhsym.estimate.losses.charge_balance import DV_SCALE
 from hhsym.errors import (
     ArgumentTypeError,
     IdentifiabilityWarning,
@@ -227,7 +227,7 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         keeps them as ``traces_``.
     refine : bool
         Refit all rate constants against ``traces`` with the estimator's
-        shooting loss (:mod:`hhsym.distill.refine`); the refit is kept only
+        shooting loss (:mod:`hhsym.estimate.refine`); the refit is kept only
         if it lowers that loss.
     v_step : float
         Sampling step (mV) on ``estimator.v_range_``.
@@ -262,7 +262,7 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
     loss : {"shooting", "output"}
         Loss of the refinement: ``"shooting"`` is the estimator's own
         (above); ``"output"`` is the output error
-        (:mod:`hhsym.distill.output_error`: the model runs freely over
+        (:mod:`hhsym.estimate.losses.output_error`: the model runs freely over
         windows from fitted initial states, continued from 1.25 to 40 ms, and
         is compared with the recorded V, the maximum-likelihood loss under
         noise on V), with the forms searched on the recordings when
@@ -272,11 +272,11 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         off the truth, not from the networks learned on 0.5 mV-noisy
         recordings (``benchmarks/bench_output_error.py``); for noisy
         recordings fit the forms without networks instead
-        (:class:`~hhsym.distill.FormEstimator`).
+        (:class:`~hhsym.estimate.FormEstimator`).
     search : bool
         With the output-error loss: swap each rate's form for another
         literature family when that lowers the output error's BIC
-        (:func:`hhsym.distill.output_error.search_forms`); open forms are
+        (:func:`hhsym.estimate.losses.output_error.search_forms`); open forms are
         replaced by literature forms there.
     verbose : int
         Progress lines when > 0.
@@ -304,8 +304,8 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
     -----
     The refinement minimises exactly the estimator's final-stage cost
     (charge balance with gates driven by the measured V, plus multiple
-    shooting over the same windows; :class:`~hhsym.distill.shooting.ShootingLoss`
-    reproduces :class:`hhsym.estimate.problem.ShootingProblem` to rounding),
+    shooting over the same windows; :class:`~hhsym.estimate.losses.shooting_loss.ShootingLoss`
+    reproduces :class:`hhsym.estimate.losses.charge_balance.ShootingProblem` to rounding),
     so ``refinement["loss_network"]`` (the estimator's own evaluation of its
     networks) and ``loss_distilled``/``loss_refined`` are directly comparable.
     The estimator's kernels evaluate networks only; for closed forms the loss
@@ -404,11 +404,11 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         if verbose:
             print(f"[hhsym.distill] {k}: {chosen[k].form} {chosen[k].expr} ({fits[k].seconds:.2f} s)", flush=True)
 
-    from hhsym.distill.refine import network_loss, parametrise, refine_constants
+    from hhsym.estimate.refine import network_loss, parametrise, refine_constants
 
     output = None
     if refine and loss == "output":
-        from hhsym.distill.output_error import refine_output_error
+        from hhsym.estimate.losses.output_error import refine_output_error
 
         t0 = time.perf_counter()
         chosen, output = refine_output_error(template, data, chosen, grid, learned, masks, search=search,

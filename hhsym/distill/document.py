@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 FORMAT = "hhsym.distillation/1"
-#: ``format`` of :meth:`hhsym.distill.FormEstimator.to_json` files.
+#: ``format`` of :meth:`hhsym.estimate.FormEstimator.to_json` files.
 FORMS_FORMAT = "hhsym.forms/1"
 
 
@@ -217,7 +217,7 @@ def _standalone(model, block, table, note):
 
 
 def forms_latex(est, standalone=False):
-    """LaTeX of a fitted :class:`~hhsym.distill.form_estimator.FormEstimator` (see its ``latex``).
+    """LaTeX of a fitted :class:`~hhsym.estimate.form_estimator.FormEstimator` (see its ``latex``).
 
     Parameters
     ----------
@@ -330,7 +330,7 @@ def distill_files(fit, json_path=None, latex_path=None, backend="auto", traces=(
     """
     from hhsym.distill.distillation import distill
     from hhsym.estimate import load
-    from hhsym.traces import read_traces
+    from hhsym.io import read_traces
 
     if isinstance(traces, (str, os.PathLike)):
         traces = [traces]

@@ -83,7 +83,7 @@ class Distillation:
         Wall times (s): ``sampling``, ``backend`` (per rate), ``refine``, ``total``.
     parametric_model : ConductanceModel
         The same model with every rate constant a named model parameter
-        (``alpha_m__kk``, ...; see :mod:`hhsym.distill.refine`), to vary
+        (``alpha_m__kk``, ...; see :mod:`hhsym.estimate.refine`), to vary
         constants per trace in :func:`hhsym.simulate.simulate`.
     """
 

@@ -1,0 +1,703 @@
+r"""RateEstimator: learn alpha(V), beta(V) of a conductance model from V(t) and I(t).
+
+Training is adjoint-free shooting (see :mod:`hhsym.estimate.losses.kernels`):
+
+Each gate is a pair of networks (:class:`~hhsym.estimate.rates.network.GateNetworks`):
+:math:`x_\infty = \sigma(f_x(V))` and :math:`\tau = \tau_\min + e^{f_\tau(V)}`
+with a generic floor ``tau_min`` (ms), so :math:`\alpha = x_\infty/\tau` and
+:math:`\beta = (1 - x_\infty)/\tau` are positive, bounded by :math:`1/\tau_\min`,
+and a gate cannot escape the fit by becoming instantaneous with ever larger
+alpha and beta.
+
+0. *generic start* (:mod:`hhsym.estimate.search.roles`) — the sign of
+   :math:`dx_\infty/dV` of every gate (activating or inactivating) is a discrete
+   hypothesis, :math:`2^{n_\mathrm{gates}}` of them.  For each, a Boltzmann
+   steady state with a log-quadratic time constant per gate (the generic
+   two-state shape) constrained to that sign pattern is searched
+   (``3 * n_starts`` random draws on the most active ``stretch`` ms of each
+   trace refined by successive halving).  Patterns
+   whose family cost is close to the best are refitted on all the data and
+   the lowest cost wins (a cubic family of logit x_inf and log tau);
+   with a ``prior``, the prior's curves are the start instead;
+0b. *spline stage* (:mod:`hhsym.estimate.rates.curves`) — the start curves are
+   refined as cubic B-splines of V (``spline_knots``, coarse to fine) on
+   all the data; the curves are linear in their coefficients, so this is
+   far better conditioned than the networks' weights and gets within a few
+   per cent of the rates in seconds.  The networks are then fitted to the
+   spline curves;
+1. *gate-driven stage* — all network weights, gates driven by the measured
+   V, residuals on the charge balance over windows of ``window`` ms;
+2. *multiple shooting* — the free-running hybrid model from the measured V
+   and the stage-1 gates over ``n_shooting`` windows of ``shooting_window``
+   ms per trace, added to the stage-1 residuals.
+
+Each stage is Levenberg–Marquardt with Jacobians from forward sensitivities;
+stage 1 adds geodesic acceleration (:func:`hhsym.estimate.optimise.lm.levenberg_marquardt`),
+which on the demo's data reaches in 100 iterations the rate errors plain
+Levenberg–Marquardt reached in 400.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+import zipfile
+import zlib
+from itertools import product
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from hhsym.atomic import atomic_write
+from hhsym.errors import (ArgumentTypeError, HHSymError, IdentifiabilityWarning, ModelError, NotFittedError,
+                          SimulationError, TraceFileError, invalid)
+from hhsym.estimate.checks import as_recordings, noise_level
+from hhsym.estimate.rates.curves import GateFamily, SplineFamily, curves_from_rates
+from hhsym.estimate.rates.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
+from hhsym.estimate.optimise.lm import levenberg_marquardt
+from hhsym.estimate.losses.charge_balance import DV_SCALE, ShootingProblem
+from hhsym.estimate.search.roles import _stretch, family_search
+from hhsym.model import ConductanceModel, check_model
+from hhsym.estimate.quality import FitQuality, judge_fit
+from hhsym.validate import check_output_path, check_random_state, check_time_limit, check_voltages
+
+__all__ = ["RateEstimator", "load"]
+
+_FORMAT = "hhsym.fit/2"
+_FORMAT_V1 = "hhsym.fit/1"  # log-rate networks per rate (still readable)
+
+
+class RateEstimator(BaseEstimator):
+    """Learn a conductance model's rate functions as neural networks of V.
+
+    Parameters
+    ----------
+    model : ConductanceModel
+        Template: channels, conductances (mS/cm²), reversal potentials (mV),
+        C_m (µF/cm²) and gate powers are taken as known; its rate
+        expressions are ignored (unless passed again as ``prior``).
+    hidden : tuple of int
+        Hidden-layer widths of every rate network.  The defaults (one layer
+        of 16, 300 stage-1 iterations, 8 starts) are what the benchmarks
+        measure: on bench_fit's HH data (2 x 300 ms) they fit in ~35 s with
+        every rate within 0.8 % where it matters (5.5 % over [-75, 20] mV);
+        the earlier defaults ((16, 16), 60 iterations, 16 starts) took 68 s
+        for 15 %.
+    window : float
+        Stage-1 charge-balance window (ms).
+    shooting_window : float
+        Stage-2 free-running window (ms).
+    n_shooting : int
+        Stage-2 windows per trace (0 skips stage 2).
+    max_iter : tuple of 3 int
+        Iteration limits of the generic-family search, stage 1 and stage 2.
+    ridge : float
+        Ridge penalty on the hidden-layer parameters (per unit of the
+        mean-square residual, mV²).  On noise-free data the stage-1 cost at
+        the true rates is ~4e-9 mV² (discretisation) and the loss is very
+        flat along some directions (a 5 % change of a weakly constrained
+        rate moves it by ~1e-10), so the ridge decides where the networks
+        settle along them.  Measured from the spline stage's start (demo
+        data and bench_fit's HH and made-up data, 200 iterations): 1e-9
+        left the rates 0.4-1.8 % off where they matter, 1e-10 0.3-0.9 %,
+        1e-11 up to 6 %.
+    n_starts : int
+        The generic-family search refines ``3 * n_starts`` random starts per
+        role hypothesis.
+    tau_min : float
+        Floor of every learned time constant (ms); no learned rate exceeds
+        ``1 / tau_min``.  Generic (0.01 ms is far below any channel's kinetics
+        and below typical sampling steps).
+    stretch : float
+        Length (ms) of the most active stretch of each trace on which the
+        role hypotheses are searched.
+    dv_scale : float or None
+        Voltage scale (mV) of the stage-1 window weights
+        1/sqrt(1 + (ΔV/v_s)²) (:func:`hhsym.estimate.losses.charge_balance.window_weights`):
+        windows count by their relative error, so spikes do not drown the
+        sub-threshold dynamics.  ``None``: uniform weights.
+    substeps : int, optional
+        Stage-1 sub-steps per recorded sample (V by cubic spline, I linear);
+        default: sub-steps of at most 0.00625 ms (:mod:`hhsym.estimate.losses.tables`).
+    spline_knots : tuple of int
+        Knot counts of the spline stage, coarse to fine: the start curves
+        (role search or prior) are refined as cubic B-splines of V with that
+        many uniform knots over the data's range before the networks are
+        fitted to them (:class:`~hhsym.estimate.rates.curves.SplineFamily`);
+        ``()`` skips the stage.  With a ``prior`` only the finest level runs
+        (measured on 100 ms of HH from rates 10 % off: an 8-knot level first
+        left x_inf of h 0.056 off after 30 network iterations, the 16-knot
+        level alone 0.002).
+    prior : ConductanceModel, optional
+        If given, networks are first fitted to its rates (1/ms) over the data's
+        range instead of being initialised generically.
+    burn_in : float
+        Time (ms) at the start of each trace left out of the residuals (the
+        gates start at steady state at the first sample).
+    time_limit : float, optional
+        Soft wall-time budget (s) of the whole fit, counted from the start of
+        ``fit``: the role search runs to completion, then the spline stage
+        and stage 1 stop at 85 % of the budget and stage 2 at 100 % (checked
+        between iterations).
+        A fit ended by the budget depends on the machine's speed; one ended
+        by ``max_iter`` does not.
+    random_state : int, numpy.random.Generator or None
+        Seed of the network initialisation; fixes the fit.
+    verbose : int
+        0 silent, 1 progress lines.
+
+    Attributes
+    ----------
+    model_ : ConductanceModel
+        The template with every rate replaced by its network as a sympy
+        expression (simulate it with :func:`hhsym.simulate.simulate`).
+    networks_ : dict
+        Rate name -> :class:`~hhsym.estimate.rates.network.GateRate` (callable
+        ``r(V)``, ``to_sympy()``; its pair of networks in ``.gate``).
+    gates_ : dict
+        Gate name -> :class:`~hhsym.estimate.rates.network.GateNetworks`.
+    roles_ : dict
+        Gate name -> +1 (x_inf rises with V at the search's solution) or -1;
+        the chosen role hypothesis (``None`` with a prior).
+    hypotheses_ : list of dict
+        Per role hypothesis: ``signs``, ``family_cost`` (on the stretch) and ``full_cost`` (on all the data, for the close contenders).
+    noise_ : float
+        Estimated sample-to-sample noise on the recorded V (mV, the largest
+        over the traces; :func:`hhsym.estimate.checks.noise_level`).  From
+        0.05 mV on, ``fit`` warns that the rates are not determined.
+    v_range_ : tuple of float
+        Supported voltage range (mV): the 0.5–99.5 percentiles of the
+        recorded V.  Outside the networks' trained range each log-rate
+        continues linearly (exponential tails).
+    history_ : list of dict
+        Cost per iteration and stage, with elapsed times (s).
+    fit_time_ : float
+        Wall time of ``fit`` (s).
+    quality_ : FitQuality
+        How well the fitted hybrid model, run freely, reproduces the training
+        recordings (output RMS, noise, training spike coincidence Γ, a
+        ``verdict`` and its ``reason``; :mod:`hhsym.estimate.quality`).  A
+        poor verdict also raises a :class:`~hhsym.errors.PoorFitWarning`.
+    """
+
+    def __init__(self, model=None, hidden=(16,), window=0.25, shooting_window=3.0, n_shooting=40,
+                 max_iter=(40, 300, 8), ridge=1e-10, n_starts=8, prior=None, burn_in=0.0,
+                 time_limit=None, tau_min=TAU_MIN, stretch=60.0, dv_scale=DV_SCALE,
+                 substeps=None, spline_knots=(8, 16), random_state=None, verbose=0):
+        self.model = model
+        self.hidden = hidden
+        self.window = window
+        self.shooting_window = shooting_window
+        self.n_shooting = n_shooting
+        self.max_iter = max_iter
+        self.ridge = ridge
+        self.n_starts = n_starts
+        self.prior = prior
+        self.burn_in = burn_in
+        self.time_limit = time_limit
+        self.tau_min = tau_min
+        self.stretch = stretch
+        self.dv_scale = dv_scale
+        self.substeps = substeps
+        self.spline_knots = spline_knots
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def _check_params(self):
+        check_model(self.model)
+        if not self.model.gates:
+            raise invalid("model", self.model, "a template with at least one gated channel (rates to learn)")
+        check_random_state(self.random_state)
+        check_time_limit(self.time_limit)
+        for name in ("n_shooting", "n_starts"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (0 if name == "n_shooting" else 1):
+                raise invalid(name, v, "a non-negative integer" if name == "n_shooting" else "a positive integer")
+        if isinstance(self.burn_in, bool) or not isinstance(self.burn_in, (int, float)) or not np.isfinite(self.burn_in) \
+                or self.burn_in < 0:
+            raise invalid("burn_in", self.burn_in, "a non-negative number of milliseconds")
+        try:
+            hidden = tuple(self.hidden)
+        except TypeError:
+            raise invalid("hidden", self.hidden, "a tuple of positive integers, e.g. (16,), or () for no hidden layer") from None
+        if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
+            raise invalid("hidden", self.hidden, "a tuple of positive integers, e.g. (16, 16)")
+        for name in ("window", "shooting_window"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
+                raise invalid(name, v, "a positive number of milliseconds")
+        if isinstance(self.ridge, bool) or not isinstance(self.ridge, (int, float)) or not np.isfinite(self.ridge) \
+                or self.ridge < 0:
+            raise invalid("ridge", self.ridge, "a non-negative float")
+        try:
+            it = tuple(self.max_iter)
+        except TypeError:
+            it = ()
+        if len(it) != 3 or any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0 for i in it):
+            raise invalid("max_iter", self.max_iter, "three non-negative integers (start, stage 1, stage 2)")
+        if not isinstance(self.tau_min, (int, float)) or not np.isfinite(self.tau_min) or self.tau_min <= 0:
+            raise invalid("tau_min", self.tau_min, "a positive number of milliseconds (e.g. 0.01)")
+        if self.dv_scale is not None and (isinstance(self.dv_scale, bool) or not isinstance(self.dv_scale, (int, float))
+                                          or not np.isfinite(self.dv_scale) or self.dv_scale <= 0):
+            raise invalid("dv_scale", self.dv_scale, "a positive number of millivolts (e.g. 1.0) or None")
+        if self.substeps is not None and (isinstance(self.substeps, bool)
+                                          or not isinstance(self.substeps, (int, np.integer)) or self.substeps < 1):
+            raise invalid("substeps", self.substeps, "a positive integer or None (automatic)")
+        if not isinstance(self.stretch, (int, float)) or not np.isfinite(self.stretch) or self.stretch <= 0:
+            raise invalid("stretch", self.stretch, "a positive number of milliseconds")
+        if self.prior is not None:
+            check_model(self.prior, "prior")
+        try:
+            knots = tuple(self.spline_knots)
+        except TypeError:
+            knots = None
+        if knots is None or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2 for k in knots):
+            raise invalid("spline_knots", self.spline_knots,
+                          "a tuple of knot counts >= 2, coarse to fine, e.g. (8, 16), or () to skip the spline stage")
+        return hidden, tuple(int(i) for i in it), knots
+
+    def fit(self, traces):
+        """Fit the rate networks to recordings.
+
+        Parameters
+        ----------
+        traces : Trace, TraceSet or list of Trace
+            Uniformly sampled V (mV) and I (µA/cm²); any step dt (ms).
+
+        Returns
+        -------
+        self
+        """
+        t_start = time.perf_counter()
+        hidden, max_iter, knots = self._check_params()
+        data = as_recordings(traces)
+        self.noise_ = max(noise_level(d[1]) for d in data)
+        rng = self.random_state if isinstance(self.random_state, np.random.Generator) \
+            else np.random.default_rng(self.random_state)
+        gate_names = [g.name for g in self.model.gates]
+        ng = len(gate_names)
+        V_all = np.concatenate([d[1] for d in data])
+        lo, hi = float(V_all.min()), float(V_all.max())
+        center, scale = 0.5 * (lo + hi), 0.5 * (hi - lo) * 1.02
+        tau_min = float(self.tau_min)
+        proto = RateNetwork(hidden, center, scale)
+        P = proto.n_params
+        mask = np.tile(proto.penalised(), 2 * ng).astype(float)
+        norms = np.tile([proto.center, proto.scale, proto.delta], (2 * ng, 1))
+        opts = dict(window=self.window, burn_in=self.burn_in, parametrisation="gate", tau_min=tau_min,
+                    dv_scale=None if self.dv_scale is None else float(self.dv_scale), substeps=self.substeps)
+        problem = ShootingProblem(self.model, data, proto.sizes, norms, shooting_window=self.shooting_window,
+                                  n_shooting=int(self.n_shooting), **opts)
+        history = []
+        kw = dict(verbose=self.verbose, history=history)
+        theta = np.concatenate([RateNetwork.initial_theta(hidden, rng, log_rate0=v)
+                                for _ in range(ng) for v in (0.0, 0.0)])
+        self.roles_, self.hypotheses_ = None, []
+        grid = np.linspace(lo, hi, 200)
+        curves = None
+        if self.prior is not None:
+            target = self.prior.evaluate_rates(grid)
+            for g in gate_names:
+                for kind in ("alpha", "beta"):
+                    if f"{kind}_{g}" not in target:
+                        raise invalid("prior", self.prior, f"a model with a rate {kind}_{g!r} (same gates as model)")
+            z, lt = curves_from_rates(target, gate_names, tau_min)
+            curves = [cc for j in range(ng) for cc in (z[j], lt[j])]
+        elif max_iter[0] > 0:
+            curves = self._role_search(data, center, scale, grid, gate_names, rng, max_iter, opts, kw)
+        if curves is not None:
+            # a prior is a start at full resolution: coarser spline levels would only blur it
+            levels = knots[-1:] if self.prior is not None else knots
+            curves = self._spline_stage(data, center, scale, grid, curves, levels, opts, kw, t_start)
+            theta = self._pretrain(hidden, center, scale, grid, curves, theta)
+        stage1 = lambda th, jac: problem.evaluate(th, jac, 1)  # noqa: E731
+        try:
+            theta, cost = levenberg_marquardt(stage1, theta, self.ridge, mask, max_iter=max_iter[1],
+                                              label="stage1", mu0=1e-2, time_limit=self._left(t_start, 0.85),
+                                              geodesic=True, **kw)
+        except FloatingPointError:
+            raise SimulationError("the initial rate networks give non-finite gate trajectories on "
+                                  "these traces; try another random_state or a prior") from None
+        if max_iter[2] > 0 and problem.n2 > 0:
+            stage2 = lambda th, jac: problem.evaluate(th, jac, 2)  # noqa: E731
+            try:
+                theta, cost = levenberg_marquardt(stage2, theta, self.ridge, mask, max_iter=max_iter[2],
+                                                  label="stage2", mu0=1e-2, time_limit=self._left(t_start, 1.0),
+                                                  **kw)
+            except FloatingPointError:
+                warnings.warn("multiple shooting skipped: the stage-1 model diverges when run freely "
+                              "(the rates are not yet good enough); returning the stage-1 fit",
+                              IdentifiabilityWarning, stacklevel=2)
+        gates = [GateNetworks(hidden, center, scale, theta[2 * j * P:(2 * j + 1) * P],
+                              theta[(2 * j + 1) * P:(2 * j + 2) * P], tau_min) for j in range(ng)]
+        self._set_fitted(gate_names, gates, tuple(float(v) for v in np.percentile(V_all, [0.5, 99.5])), history)
+        self.cost_ = float(cost)
+        self.quality_ = self._judge(data)
+        self.fit_time_ = time.perf_counter() - t_start
+        if self.verbose:
+            print(f"[hhsym.fit] done: cost {cost:.4e}, supported range [{self.v_range_[0]:.1f}, "
+                  f"{self.v_range_[1]:.1f}] mV, {self.fit_time_:.1f} s", flush=True)
+        return self
+
+    def _judge(self, data):
+        """The fit's :class:`~hhsym.estimate.quality.FitQuality` on its training recordings."""
+        from hhsym.io.trace import Trace
+
+        recordings, runs = [], []
+        for dt, V, I in data:
+            t = dt * np.arange(V.size)
+            recordings.append((t, V))
+            try:
+                runs.append(self.replay(Trace(t, V, I)).V)
+            except SimulationError:
+                runs.append(None)
+        hint = ("Try more data (longer or more traces with spikes), a longer time_limit, another "
+                "random_state, or check the template (conductances, reversal potentials, C_m) and the "
+                "current's units (µA/cm²) and sign (positive depolarises).")
+        return judge_fit(recordings, runs, self.noise_, hint=hint)
+
+    def _left(self, t_start, share):
+        """Seconds left of ``share`` of the time budget (None without a budget)."""
+        if self.time_limit is None:
+            return None
+        return max(share * self.time_limit - (time.perf_counter() - t_start), 0.0)
+
+    def _role_search(self, data, center, scale, grid, gate_names, rng, max_iter, opts, kw):
+        """Generic start: role hypotheses searched in a Boltzmann family, settled by a cubic one (module docstring).
+
+        1. every sign pattern of dx_inf/dV: a family search constrained to
+           it on the most active ``stretch`` ms of each trace;
+        2. patterns within ``ROLE_MARGIN`` of the best family cost (at most
+           ``MAX_PATTERNS``) are refitted on all the data, then lifted to
+           the richer ``RICH_DEGREES`` family (free signs) and refitted
+           again; the lowest cost wins (on HH the right roles win by 5-10x
+           there, while the Boltzmann family alone can rank them wrong);
+
+        Returns the winner's curves on ``grid``: ``[logit x_inf, log(tau - tau_min)]`` per gate.
+        """
+        ng = len(gate_names)
+        short = _stretch(data, float(self.stretch))
+        patterns = [np.array(sg, dtype=float) for sg in product((1.0, -1.0), repeat=ng)]
+        seeds = rng.integers(0, 2**63 - 1, size=len(patterns))
+        label = lambda sg: "".join("+" if v > 0 else "-" for v in sg)  # noqa: E731
+        fopts = dict(window=self.window, tau_min=float(self.tau_min), dv_scale=opts["dv_scale"],
+                     substeps=opts["substeps"])
+        found = []
+        for k, sg in enumerate(patterns):
+            # the screening runs on the raw sampling grid: at family-level costs the discretisation
+            # bias is negligible, and it is four times cheaper
+            try:
+                fam, p, c = family_search(self.model, short, center, scale, np.random.default_rng(int(seeds[k])),
+                                          signs=sg, n_starts=3 * int(self.n_starts),
+                                          n_refine=3 * int(self.n_starts), max_iter=max_iter[0],
+                                          history=kw["history"], label=f"roles{label(sg)}.",
+                                          **dict(fopts, substeps=1))
+            except FloatingPointError:  # no start of this pattern gives finite residuals
+                p, c = None, np.inf
+            if self.verbose:
+                print(f"[hhsym.fit] role hypothesis {label(sg)} ({k + 1}/{len(patterns)}): family cost {c:.3g}",
+                      flush=True)
+            found.append([c, k, p, None])
+            self.hypotheses_.append({"signs": dict(zip(gate_names, sg.tolist())), "family_cost": float(c),
+                                     "full_cost": None})
+        found.sort(key=lambda t: t[0])
+        contenders = [f for f in found if np.isfinite(f[0]) and f[0] <= self.ROLE_MARGIN * found[0][0]]
+        contenders = contenders[:self.MAX_PATTERNS]
+        if self.verbose:
+            print("[hhsym.fit] role hypotheses (family cost):",
+                  " ".join(f"{label(patterns[k])} {c:.3g}" for c, k, _, _ in found), flush=True)
+        best = None
+        for c, k, p, _ in contenders:
+            fam = GateFamily(self.model, data, center, scale, deg=(1, 2), signs=patterns[k], **fopts)
+            rich = GateFamily(self.model, data, center, scale, deg=self.RICH_DEGREES, **fopts)
+            try:
+                p, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size),
+                                           max_iter=max(2, max_iter[0] // 2), mu0=1e-2,
+                                           label=f"roles{label(patterns[k])}*", **kw)
+                q, c = levenberg_marquardt(rich.lm_fun(), rich.lift(p, fam), 0.0,
+                                           np.zeros(rich.ng * rich.n_per_gate), max_iter=max_iter[0], mu0=1e-2,
+                                           label=f"roles{label(patterns[k])}**", **kw)
+            except FloatingPointError:  # non-finite on all the data: not a contender
+                continue
+            self.hypotheses_[k]["full_cost"] = float(c)
+            if best is None or c < best[0]:
+                best = (c, k, q, rich)
+        if best is None:
+            raise SimulationError("no gate-role hypothesis gives finite gate trajectories on these traces; "
+                                  "check the template's conductances and reversal potentials, or pass a prior")
+        _, k, q, rich = best
+        if self.verbose:
+            print("[hhsym.fit] role hypotheses (all data, richer family):",
+                  " ".join(f"{label(patterns[h])} {self.hypotheses_[h]['full_cost']}" for _, h, _, _ in contenders),
+                  flush=True)
+        z, lt = rich.curves(q, grid)
+        self.roles_ = dict(zip(gate_names, patterns[k].tolist()))
+        return [cc for j in range(ng) for cc in (z[j], lt[j])]
+
+    def _spline_stage(self, data, center, scale, grid, curves, knots, opts, kw, t_start):
+        """Refine start curves in spline families, coarse to fine (:class:`~hhsym.estimate.rates.curves.SplineFamily`).
+
+        Each level projects the current curves on its B-splines and runs
+        ``SPLINE_ITER`` Levenberg–Marquardt iterations (geodesic) on all the
+        data; returns the finest level's curves on ``grid`` (same layout as
+        ``curves``).  Stops early when the stage-1 share of the time budget
+        is spent; a level whose start is non-finite keeps the curves it got.
+        """
+        ng = len(curves) // 2
+        fopts = dict(window=self.window, burn_in=self.burn_in, tau_min=float(self.tau_min),
+                     dv_scale=opts["dv_scale"], substeps=opts["substeps"])
+        for nk in knots:
+            left = self._left(t_start, 0.85)
+            if left is not None and left <= 0:
+                break
+            fam = SplineFamily(self.model, data, center, scale, knots=nk, **fopts)
+            p0 = fam.project(np.clip(curves[0::2], -30.0, 30.0), np.clip(curves[1::2], -30.0, 30.0), grid)
+            try:
+                p, _ = levenberg_marquardt(fam.lm_fun(self.SPLINE_SMOOTH), p0, 0.0, np.zeros(p0.size),
+                                           max_iter=self.SPLINE_ITER, mu0=1e-2, geodesic=True,
+                                           label=f"spline{nk}", time_limit=left, **kw)
+            except FloatingPointError:
+                continue
+            z, lt = fam.curves(p, grid)
+            curves = [cc for j in range(ng) for cc in (z[j], lt[j])]
+        return curves
+
+    #: Role patterns whose family cost is within this factor of the best are refitted on all the data
+    #: (the Boltzmann family can rank them wrong, so by default the best ``MAX_PATTERNS`` all are).
+    ROLE_MARGIN = np.inf
+    #: At most this many role patterns are refitted on all the data.
+    MAX_PATTERNS = 3
+    #: Polynomial degrees (logit x_inf, log tau) of the family that settles the role hypotheses.
+    RICH_DEGREES = (3, 3)
+    #: Levenberg–Marquardt iterations per level of the spline stage.
+    SPLINE_ITER = 100
+    #: Weight of the spline stage's second-difference penalty (per unit of the mean-square residual, mV²).
+    #: Started at the true rates, the unpenalised spline fit drifts 2-5 % along the loss's flat directions
+    #: to fit the discretisation error; 1e-9 keeps it within ~1-2 % (demo data), 1e-8 slows convergence.
+    SPLINE_SMOOTH = 1e-9
+
+    @staticmethod
+    def _pretrain(hidden, center, scale, grid, curves, theta0):
+        """Fit each network's output to a target curve on ``grid`` (mV); returns all parameters."""
+        out = []
+        P = len(theta0) // len(curves)
+        for i, y in enumerate(curves):
+            net = RateNetwork(hidden, center, scale, theta0[i * P:(i + 1) * P])
+            y = np.clip(np.asarray(y, dtype=float), -30.0, 30.0)
+
+            def fun(th, jac, net=net, y=y):
+                net.theta[:] = th
+                f, _, G = net.log_rate(grid, grad=True)
+                return (f - y, G) if jac else f - y
+
+            th, _ = levenberg_marquardt(fun, net.theta.copy(), 1e-10, net.penalised(), max_iter=100, mu0=1.0)
+            out.append(th)
+        return np.concatenate(out)
+
+    def _set_fitted(self, gate_names, gates, v_range, history):
+        self.gates_ = dict(zip(gate_names, gates))
+        self.networks_ = {f"{kind}_{g}": GateRate(net, kind) for g, net in self.gates_.items()
+                          for kind in ("alpha", "beta")}
+        self.v_range_ = v_range
+        self.history_ = history
+        self.model_ = self.model.with_rates({k: n.to_sympy() for k, n in self.networks_.items()},
+                                            name=f"{self.model.name} (learned rates)")
+
+    def _set_fitted_v1(self, names, nets, v_range, history):
+        """Fitted state from log-rate networks (files of format hhsym.fit/1)."""
+        self.gates_ = {}
+        self.networks_ = dict(zip(names, nets))
+        self.v_range_ = v_range
+        self.history_ = history
+        self.model_ = self.model.with_rates({k: n.to_sympy() for k, n in self.networks_.items()},
+                                            name=f"{self.model.name} (learned rates)")
+
+    # ------------------------------------------------------------------ use
+    def _check_fitted(self):
+        if not hasattr(self, "networks_"):
+            raise NotFittedError("this RateEstimator is not fitted yet: call fit(traces) first")
+
+    def predict_rates(self, V):
+        """Learned rates at potentials ``V``.
+
+        Parameters
+        ----------
+        V : array_like
+            Membrane potentials (mV).
+
+        Returns
+        -------
+        dict
+            Rate name (``alpha_m``, ...) -> ndarray of rates (1/ms).
+        """
+        self._check_fitted()
+        V = check_voltages(V)
+        return {k: net(V) for k, net in self.networks_.items()}
+
+    def replay(self, trace):
+        """Run the fitted hybrid model freely under a recording's current.
+
+        Compile-free (:mod:`hhsym.estimate.replay`): the same RK4 scheme as
+        ``hhsym.simulate(self.model_, ..., method="rk4")`` on the recording's
+        grid, without compiling the networks' expressions.
+
+        Parameters
+        ----------
+        trace : Trace
+            Recording (ms, mV, µA/cm²) whose current drives the model; V
+            starts at its first sample, the gates at their steady state.
+
+        Returns
+        -------
+        Trace
+        """
+        self._check_fitted()
+        if not self.gates_:
+            raise NotFittedError("replay needs per-gate networks (a fit of format hhsym.fit/2)")
+        from hhsym.estimate.replay import replay
+        return replay(self, trace)
+
+    def save(self, path):
+        """Write the fitted estimator to ``path`` (``.npz``), atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
+        self._check_fitted()
+        path = check_output_path(path, "path", suffixes=(".npz",))
+        params = {k: v for k, v in self.get_params().items() if k not in ("model", "prior")}
+        params["hidden"] = list(self.hidden)
+        params["max_iter"] = list(self.max_iter)
+        params["spline_knots"] = [int(k) for k in self.spline_knots]
+        if not isinstance(params.get("random_state"), (int, type(None))):
+            params["random_state"] = None
+        v1 = not self.gates_
+        meta = {"format": _FORMAT_V1 if v1 else _FORMAT, "model": self.model.to_dict(),
+                "names": list(self.networks_ if v1 else self.gates_),
+                "roles": getattr(self, "roles_", None), "hypotheses": getattr(self, "hypotheses_", []),
+                "v_range": list(self.v_range_), "history": self.history_, "params": params,
+                "prior": None if self.prior is None else self.prior.to_dict(),
+                "cost": getattr(self, "cost_", None), "fit_time": getattr(self, "fit_time_", None),
+                "noise": getattr(self, "noise_", None),
+                "quality": None if getattr(self, "quality_", None) is None else self.quality_.to_dict()}
+        arrays = {"meta": np.array(json.dumps(meta))}
+        for k, net in (self.networks_ if v1 else self.gates_).items():
+            for field, value in net.state().items():
+                arrays[f"{k}.{field}"] = value
+        atomic_write(path, lambda f: np.savez(f, **arrays), binary=True)
+
+
+def load(path):
+    """Read an estimator written by :meth:`RateEstimator.save` (exact round trip).
+
+    Nothing in the file is evaluated: arrays are read without pickles and the
+    model's rate expressions by the whitelist reader of :mod:`hhsym.expressions`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npz`` file.
+
+    Returns
+    -------
+    RateEstimator
+        Fitted; ``predict_rates`` gives bit-identical results.
+
+    Raises
+    ------
+    TraceFileError
+        If the file is missing, damaged (truncated, bad CRC, not a zip) or not
+        a hhsym fit, or its metadata hold unknown keys or wrong types.
+    ModelError
+        If a model description inside cannot be read.
+    """
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise invalid("path", path, "a file path (str or os.PathLike)", cls=ArgumentTypeError) from None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if not isinstance(meta, dict):
+                raise TraceFileError(f"{path}: not a hhsym fit file (its metadata are not an object)")
+            fmt = meta.get("format")
+            if fmt == _FORMAT:
+                fields = ("hidden", "norm", "theta_x", "theta_tau")
+            elif fmt == _FORMAT_V1:
+                fields = ("hidden", "norm", "theta")
+            else:
+                raise TraceFileError(f"{path}: not a hhsym fit file (format {fmt!r:.60})")
+            _check_meta(path, meta)
+            states = [{f: z[f"{k}.{f}"] for f in fields} for k in meta["names"]]
+    except (TraceFileError, ModelError):
+        raise
+    except FileNotFoundError:
+        raise invalid("path", path, "an existing fit file written by 'hhsym fit' or RateEstimator.save",
+                      cls=TraceFileError) from None
+    except (OSError, EOFError, KeyError, ValueError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
+        raise TraceFileError(f"cannot read fit file {path!r}: damaged or not a hhsym fit "
+                             f"({type(exc).__name__}: {str(exc)[:120]})") from None
+    try:
+        if fmt == _FORMAT:
+            nets = [GateNetworks.from_state(st) for st in states]
+        else:
+            nets = [RateNetwork.from_state(st) for st in states]
+        params = dict(meta["params"])
+        params["hidden"] = tuple(params["hidden"])
+        params["max_iter"] = tuple(params["max_iter"])
+        if "spline_knots" in params:  # files written before the spline stage keep the default
+            params["spline_knots"] = tuple(params["spline_knots"])
+        v_range = tuple(float(v) for v in meta["v_range"])
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise TraceFileError(f"cannot read fit file {path!r}: damaged network or parameter arrays "
+                             f"({type(exc).__name__}: {str(exc)[:120]})") from None
+    prior = None if meta["prior"] is None else ConductanceModel.from_dict(meta["prior"])
+    est = RateEstimator(model=ConductanceModel.from_dict(meta["model"]), prior=prior, **params)
+    try:
+        est._check_params()
+    except HHSymError as exc:
+        raise TraceFileError(f"cannot read fit file {path!r}: its parameters are invalid ({exc})") from None
+    if fmt == _FORMAT:
+        est._set_fitted(meta["names"], nets, v_range, meta["history"])
+        est.roles_ = meta.get("roles")
+        est.hypotheses_ = meta.get("hypotheses", [])
+    else:
+        est._set_fitted_v1(meta["names"], nets, v_range, meta["history"])
+    est.cost_ = meta["cost"]
+    est.fit_time_ = meta["fit_time"]
+    est.noise_ = meta.get("noise")  # None in files written before the noise estimate
+    if meta.get("quality") is not None:
+        est.quality_ = FitQuality.from_dict(meta["quality"])
+    return est
+
+
+_META_KEYS = {"format", "model", "names", "roles", "hypotheses", "v_range", "history", "params", "prior",
+              "cost", "fit_time", "noise", "quality"}
+
+
+def _check_meta(path, meta):
+    """Raise a TraceFileError unless a fit file's metadata have the known keys and types."""
+    unknown = sorted(set(meta) - _META_KEYS)
+    if unknown:
+        raise TraceFileError(f"{path}: unknown metadata key(s) {', '.join(map(repr, unknown))}; "
+                             f"accepted: {', '.join(sorted(_META_KEYS))}")
+    types = {"model": dict, "names": list, "v_range": list, "history": list, "params": dict}
+    for key, kind in types.items():
+        if not isinstance(meta.get(key), kind):
+            raise TraceFileError(f"{path}: metadata {key!r} must be a {kind.__name__}, got {meta.get(key)!r:.60}")
+    if not all(isinstance(n, str) for n in meta["names"]) or len(meta["v_range"]) != 2:
+        raise TraceFileError(f"{path}: metadata 'names' must be gate names and 'v_range' two numbers")
+    accepted = set(RateEstimator().get_params()) - {"model", "prior"}
+    unknown = sorted(set(meta["params"]) - accepted)
+    if unknown:
+        raise TraceFileError(f"{path}: unknown estimator parameter(s) {', '.join(map(repr, unknown))}; "
+                             f"accepted: {', '.join(sorted(accepted))}")
+    for key in ("cost", "fit_time", "noise"):
+        if meta.get(key) is not None and (isinstance(meta[key], bool) or not isinstance(meta[key], (int, float))):
+            raise TraceFileError(f"{path}: metadata {key!r} must be a number, got {meta[key]!r:.60}")
+    if "prior" not in meta:
+        raise TraceFileError(f"{path}: metadata lack the key 'prior'")
