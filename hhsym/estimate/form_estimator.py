@@ -44,16 +44,10 @@ from hhsym.estimate.losses.output_error import WINDOWS, fit_output_error, misfit
 from hhsym.errors import (ArgumentTypeError, IdentifiabilityWarning, NotFittedError, SimulationError, invalid)
 from hhsym.estimate.checks import as_recordings, noise_level
 from hhsym.estimate.quality import judge_model
-from hhsym.validate import check_random_state, check_time_limit
+from hhsym.estimate import constraints as C
 from hhsym.model import check_model
 
 __all__ = ["FormEstimator"]
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise invalid(name, value, "a positive integer")
-    return int(value)
 
 
 class FormEstimator(BaseEstimator):
@@ -142,20 +136,20 @@ class FormEstimator(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    _parameter_constraints = {
+        "model": C.model(),
+        "n_starts": C.integer(1),
+        "window": C.real(0.0, strict_low=True, unit="ms"),
+        "search": C.boolean(),
+        "max_iter": C.integer(1),
+        "uncertainty": C.boolean(),
+        "time_limit": C.optional(C.real(0.0, strict_low=True, unit="s")),
+        "random_state": C.random_state(),
+        "verbose": C.integer(0),
+    }
+
     def _check_params(self):
-        check_model(self.model)
-        if not self.model.gates:
-            raise invalid("model", self.model, "a template with at least one gated channel (rates to fit)")
-        check_random_state(self.random_state)
-        _positive_int("n_starts", self.n_starts)
-        _positive_int("max_iter", self.max_iter)
-        if isinstance(self.window, bool) or not isinstance(self.window, (int, float)) \
-                or not math.isfinite(self.window) or self.window <= 0:
-            raise invalid("window", self.window, "a positive number of milliseconds (e.g. 0.25)")
-        for name in ("search", "uncertainty"):
-            if not isinstance(getattr(self, name), bool):
-                raise invalid(name, getattr(self, name), "True or False", cls=ArgumentTypeError)
-        check_time_limit(self.time_limit)
+        return C.validate_params(self)
 
     def fit(self, traces):
         """Fit forms and constants to recordings.
@@ -232,13 +226,8 @@ class FormEstimator(BaseEstimator):
                           "which may be the cause: raise it")
             raise SimulationError("the fitted closed-form model fails (non-finite) on the recordings" + budget)
         t2 = time.perf_counter()
-        self.fit_ = final
-        self.forms_ = dict(final.forms)
-        self.constants_ = {k: f.params() for k, f in final.fits.items()}
-        self.rms_ = final.rms
-        self.misfit_ = misfit(final, data)
-        self.model_ = self.model.with_rates({k: f.expr() for k, f in final.fits.items()},
-                                            name=f"{self.model.name} (closed forms)")
+        self._set_fitted(final, self.roles_, self.hypotheses_, self.trials_, self.search_accepted_,
+                         misfit(final, data), None, None)
         self.standard_errors_ = None
         if self.uncertainty:
             from hhsym.estimate.uncertainty import standard_errors
@@ -286,6 +275,34 @@ class FormEstimator(BaseEstimator):
                       + (f", stopped {fit.stopped}" if fit.stopped else ""), flush=True)
         best = min(contenders, key=lambda h: fits[h.label].bic)
         return best, fits[best.label]
+
+    def _set_fitted(self, final, roles, hypotheses, trials, search_accepted, misfit_text, standard_errors,
+                    timings):
+        """Set the fitted attributes from an :class:`OutputErrorFit` (in ``fit`` and by :func:`hhsym.load`)."""
+        self.roles_, self.hypotheses_, self.trials_ = dict(roles), list(hypotheses), list(trials)
+        self.search_accepted_ = search_accepted
+        self.fit_ = final
+        self.forms_ = dict(final.forms)
+        self.constants_ = {k: f.params() for k, f in final.fits.items()}
+        self.rms_ = final.rms
+        self.misfit_ = misfit_text
+        self.model_ = self.model.with_rates({k: f.expr() for k, f in final.fits.items()},
+                                            name=f"{self.model.name} (closed forms)")
+        self.standard_errors_ = standard_errors
+        if timings is not None:
+            self.timings_ = dict(timings)
+
+    def save(self, path):
+        """Write the fitted estimator to ``path`` (``.npz``), atomically; :func:`hhsym.load` reads it back.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.npz`` file name (its folder must exist).
+        """
+        from hhsym.estimate.fitfile import save
+
+        save(self, path)
 
     # ------------------------------------------------------------------ exports
     def _check_fitted(self):

@@ -61,12 +61,11 @@ from hhsym.estimate.losses.charge_balance import DV_SCALE, ShootingProblem
 from hhsym.estimate.search.roles import _stretch, family_search
 from hhsym.model import ConductanceModel, check_model
 from hhsym.estimate.quality import FitQuality, judge_fit
-from hhsym.validate import check_output_path, check_random_state, check_time_limit, check_voltages
+from hhsym.estimate import constraints as C
+from hhsym.validate import check_output_path, check_voltages
 
 __all__ = ["RateEstimator", "load"]
 
-_FORMAT = "hhsym.fit/2"
-_FORMAT_V1 = "hhsym.fit/1"  # log-rate networks per rate (still readable)
 
 
 class RateEstimator(BaseEstimator):
@@ -206,58 +205,30 @@ class RateEstimator(BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
+    _parameter_constraints = {
+        "model": C.model(),
+        "hidden": C.integers(1, what="hidden-layer widths"),
+        "window": C.real(0.0, strict_low=True, unit="ms"),
+        "shooting_window": C.real(0.0, strict_low=True, unit="ms"),
+        "n_shooting": C.integer(0),
+        "max_iter": C.integers(0, length=3, what="iteration limits (start, stage 1, stage 2)"),
+        "ridge": C.real(0.0),
+        "n_starts": C.integer(1),
+        "prior": C.optional(C.model()),
+        "burn_in": C.real(0.0, unit="ms"),
+        "time_limit": C.optional(C.real(0.0, strict_low=True, unit="s")),
+        "tau_min": C.real(0.0, strict_low=True, unit="ms"),
+        "stretch": C.real(0.0, strict_low=True, unit="ms"),
+        "dv_scale": C.optional(C.real(0.0, strict_low=True, unit="mV")),
+        "substeps": C.optional(C.integer(1)),
+        "spline_knots": C.integers(2, what="knot counts, coarse to fine (() skips the spline stage)"),
+        "random_state": C.random_state(),
+        "verbose": C.integer(0),
+    }
+
     def _check_params(self):
-        check_model(self.model)
-        if not self.model.gates:
-            raise invalid("model", self.model, "a template with at least one gated channel (rates to learn)")
-        check_random_state(self.random_state)
-        check_time_limit(self.time_limit)
-        for name in ("n_shooting", "n_starts"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (0 if name == "n_shooting" else 1):
-                raise invalid(name, v, "a non-negative integer" if name == "n_shooting" else "a positive integer")
-        if isinstance(self.burn_in, bool) or not isinstance(self.burn_in, (int, float)) or not np.isfinite(self.burn_in) \
-                or self.burn_in < 0:
-            raise invalid("burn_in", self.burn_in, "a non-negative number of milliseconds")
-        try:
-            hidden = tuple(self.hidden)
-        except TypeError:
-            raise invalid("hidden", self.hidden, "a tuple of positive integers, e.g. (16,), or () for no hidden layer") from None
-        if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
-            raise invalid("hidden", self.hidden, "a tuple of positive integers, e.g. (16, 16)")
-        for name in ("window", "shooting_window"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not np.isfinite(v) or v <= 0:
-                raise invalid(name, v, "a positive number of milliseconds")
-        if isinstance(self.ridge, bool) or not isinstance(self.ridge, (int, float)) or not np.isfinite(self.ridge) \
-                or self.ridge < 0:
-            raise invalid("ridge", self.ridge, "a non-negative float")
-        try:
-            it = tuple(self.max_iter)
-        except TypeError:
-            it = ()
-        if len(it) != 3 or any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0 for i in it):
-            raise invalid("max_iter", self.max_iter, "three non-negative integers (start, stage 1, stage 2)")
-        if not isinstance(self.tau_min, (int, float)) or not np.isfinite(self.tau_min) or self.tau_min <= 0:
-            raise invalid("tau_min", self.tau_min, "a positive number of milliseconds (e.g. 0.01)")
-        if self.dv_scale is not None and (isinstance(self.dv_scale, bool) or not isinstance(self.dv_scale, (int, float))
-                                          or not np.isfinite(self.dv_scale) or self.dv_scale <= 0):
-            raise invalid("dv_scale", self.dv_scale, "a positive number of millivolts (e.g. 1.0) or None")
-        if self.substeps is not None and (isinstance(self.substeps, bool)
-                                          or not isinstance(self.substeps, (int, np.integer)) or self.substeps < 1):
-            raise invalid("substeps", self.substeps, "a positive integer or None (automatic)")
-        if not isinstance(self.stretch, (int, float)) or not np.isfinite(self.stretch) or self.stretch <= 0:
-            raise invalid("stretch", self.stretch, "a positive number of milliseconds")
-        if self.prior is not None:
-            check_model(self.prior, "prior")
-        try:
-            knots = tuple(self.spline_knots)
-        except TypeError:
-            knots = None
-        if knots is None or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2 for k in knots):
-            raise invalid("spline_knots", self.spline_knots,
-                          "a tuple of knot counts >= 2, coarse to fine, e.g. (8, 16), or () to skip the spline stage")
-        return hidden, tuple(int(i) for i in it), knots
+        p = C.validate_params(self)
+        return p["hidden"], p["max_iter"], p["spline_knots"]
 
     def fit(self, traces):
         """Fit the rate networks to recordings.
@@ -506,15 +477,6 @@ class RateEstimator(BaseEstimator):
         self.model_ = self.model.with_rates({k: n.to_sympy() for k, n in self.networks_.items()},
                                             name=f"{self.model.name} (learned rates)")
 
-    def _set_fitted_v1(self, names, nets, v_range, history):
-        """Fitted state from log-rate networks (files of format hhsym.fit/1)."""
-        self.gates_ = {}
-        self.networks_ = dict(zip(names, nets))
-        self.v_range_ = v_range
-        self.history_ = history
-        self.model_ = self.model.with_rates({k: n.to_sympy() for k, n in self.networks_.items()},
-                                            name=f"{self.model.name} (learned rates)")
-
     # ------------------------------------------------------------------ use
     def _check_fitted(self):
         if not hasattr(self, "networks_"):
@@ -561,143 +523,23 @@ class RateEstimator(BaseEstimator):
         return replay(self, trace)
 
     def save(self, path):
-        """Write the fitted estimator to ``path`` (``.npz``), atomically.
+        """Write the fitted estimator to ``path`` (``.npz``), atomically; :func:`hhsym.load` reads it back.
 
         Parameters
         ----------
         path : str or os.PathLike
+            A ``.npz`` file name (its folder must exist).
         """
-        self._check_fitted()
-        path = check_output_path(path, "path", suffixes=(".npz",))
-        params = {k: v for k, v in self.get_params().items() if k not in ("model", "prior")}
-        params["hidden"] = list(self.hidden)
-        params["max_iter"] = list(self.max_iter)
-        params["spline_knots"] = [int(k) for k in self.spline_knots]
-        if not isinstance(params.get("random_state"), (int, type(None))):
-            params["random_state"] = None
-        v1 = not self.gates_
-        meta = {"format": _FORMAT_V1 if v1 else _FORMAT, "model": self.model.to_dict(),
-                "names": list(self.networks_ if v1 else self.gates_),
-                "roles": getattr(self, "roles_", None), "hypotheses": getattr(self, "hypotheses_", []),
-                "v_range": list(self.v_range_), "history": self.history_, "params": params,
-                "prior": None if self.prior is None else self.prior.to_dict(),
-                "cost": getattr(self, "cost_", None), "fit_time": getattr(self, "fit_time_", None),
-                "noise": getattr(self, "noise_", None),
-                "quality": None if getattr(self, "quality_", None) is None else self.quality_.to_dict()}
-        arrays = {"meta": np.array(json.dumps(meta))}
-        for k, net in (self.networks_ if v1 else self.gates_).items():
-            for field, value in net.state().items():
-                arrays[f"{k}.{field}"] = value
-        atomic_write(path, lambda f: np.savez(f, **arrays), binary=True)
+        from hhsym.estimate.fitfile import save
+
+        save(self, path)
 
 
 def load(path):
-    """Read an estimator written by :meth:`RateEstimator.save` (exact round trip).
+    """Read a fitted estimator (RateEstimator or FormEstimator) written by its ``save``.
 
-    Nothing in the file is evaluated: arrays are read without pickles and the
-    model's rate expressions by the whitelist reader of :mod:`hhsym.expressions`.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A ``.npz`` file.
-
-    Returns
-    -------
-    RateEstimator
-        Fitted; ``predict_rates`` gives bit-identical results.
-
-    Raises
-    ------
-    TraceFileError
-        If the file is missing, damaged (truncated, bad CRC, not a zip) or not
-        a hhsym fit, or its metadata hold unknown keys or wrong types.
-    ModelError
-        If a model description inside cannot be read.
+    See :func:`hhsym.estimate.fitfile.load`.
     """
-    try:
-        path = os.fspath(path)
-    except TypeError:
-        raise invalid("path", path, "a file path (str or os.PathLike)", cls=ArgumentTypeError) from None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            if not isinstance(meta, dict):
-                raise TraceFileError(f"{path}: not a hhsym fit file (its metadata are not an object)")
-            fmt = meta.get("format")
-            if fmt == _FORMAT:
-                fields = ("hidden", "norm", "theta_x", "theta_tau")
-            elif fmt == _FORMAT_V1:
-                fields = ("hidden", "norm", "theta")
-            else:
-                raise TraceFileError(f"{path}: not a hhsym fit file (format {fmt!r:.60})")
-            _check_meta(path, meta)
-            states = [{f: z[f"{k}.{f}"] for f in fields} for k in meta["names"]]
-    except (TraceFileError, ModelError):
-        raise
-    except FileNotFoundError:
-        raise invalid("path", path, "an existing fit file written by 'hhsym fit' or RateEstimator.save",
-                      cls=TraceFileError) from None
-    except (OSError, EOFError, KeyError, ValueError, TypeError, zipfile.BadZipFile, zlib.error) as exc:
-        raise TraceFileError(f"cannot read fit file {path!r}: damaged or not a hhsym fit "
-                             f"({type(exc).__name__}: {str(exc)[:120]})") from None
-    try:
-        if fmt == _FORMAT:
-            nets = [GateNetworks.from_state(st) for st in states]
-        else:
-            nets = [RateNetwork.from_state(st) for st in states]
-        params = dict(meta["params"])
-        params["hidden"] = tuple(params["hidden"])
-        params["max_iter"] = tuple(params["max_iter"])
-        if "spline_knots" in params:  # files written before the spline stage keep the default
-            params["spline_knots"] = tuple(params["spline_knots"])
-        v_range = tuple(float(v) for v in meta["v_range"])
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise TraceFileError(f"cannot read fit file {path!r}: damaged network or parameter arrays "
-                             f"({type(exc).__name__}: {str(exc)[:120]})") from None
-    prior = None if meta["prior"] is None else ConductanceModel.from_dict(meta["prior"])
-    est = RateEstimator(model=ConductanceModel.from_dict(meta["model"]), prior=prior, **params)
-    try:
-        est._check_params()
-    except HHSymError as exc:
-        raise TraceFileError(f"cannot read fit file {path!r}: its parameters are invalid ({exc})") from None
-    if fmt == _FORMAT:
-        est._set_fitted(meta["names"], nets, v_range, meta["history"])
-        est.roles_ = meta.get("roles")
-        est.hypotheses_ = meta.get("hypotheses", [])
-    else:
-        est._set_fitted_v1(meta["names"], nets, v_range, meta["history"])
-    est.cost_ = meta["cost"]
-    est.fit_time_ = meta["fit_time"]
-    est.noise_ = meta.get("noise")  # None in files written before the noise estimate
-    if meta.get("quality") is not None:
-        est.quality_ = FitQuality.from_dict(meta["quality"])
-    return est
+    from hhsym.estimate.fitfile import load as _load
 
-
-_META_KEYS = {"format", "model", "names", "roles", "hypotheses", "v_range", "history", "params", "prior",
-              "cost", "fit_time", "noise", "quality"}
-
-
-def _check_meta(path, meta):
-    """Raise a TraceFileError unless a fit file's metadata have the known keys and types."""
-    unknown = sorted(set(meta) - _META_KEYS)
-    if unknown:
-        raise TraceFileError(f"{path}: unknown metadata key(s) {', '.join(map(repr, unknown))}; "
-                             f"accepted: {', '.join(sorted(_META_KEYS))}")
-    types = {"model": dict, "names": list, "v_range": list, "history": list, "params": dict}
-    for key, kind in types.items():
-        if not isinstance(meta.get(key), kind):
-            raise TraceFileError(f"{path}: metadata {key!r} must be a {kind.__name__}, got {meta.get(key)!r:.60}")
-    if not all(isinstance(n, str) for n in meta["names"]) or len(meta["v_range"]) != 2:
-        raise TraceFileError(f"{path}: metadata 'names' must be gate names and 'v_range' two numbers")
-    accepted = set(RateEstimator().get_params()) - {"model", "prior"}
-    unknown = sorted(set(meta["params"]) - accepted)
-    if unknown:
-        raise TraceFileError(f"{path}: unknown estimator parameter(s) {', '.join(map(repr, unknown))}; "
-                             f"accepted: {', '.join(sorted(accepted))}")
-    for key in ("cost", "fit_time", "noise"):
-        if meta.get(key) is not None and (isinstance(meta[key], bool) or not isinstance(meta[key], (int, float))):
-            raise TraceFileError(f"{path}: metadata {key!r} must be a number, got {meta[key]!r:.60}")
-    if "prior" not in meta:
-        raise TraceFileError(f"{path}: metadata lack the key 'prior'")
+    return _load(path)
