@@ -81,13 +81,13 @@ def run_demo(out="hhsym-demo", verbose=True, t_stop=150.0, noise=0.0, seed=0, fi
             print(f"[hhsym demo] {msg}", flush=True)
 
     with atomic_folder(out) as work:
-        result, timings = _pipeline(work, say, t_stop, noise, seed, fit_budget, distill_budget)
+        result, timings = _pipeline(work, say, verbose, t_stop, noise, seed, fit_budget, distill_budget)
     result = relocate(result, work, out)
     say(f"done: {result['report']} (figures, model.tex, model.json, fit.npz beside it)")
     return {"report": result["report"], "metrics": result["metrics"], "timings": timings}
 
 
-def _pipeline(out, say, t_stop, noise, seed, fit_budget, distill_budget):
+def _pipeline(out, say, verbose, t_stop, noise, seed, fit_budget, distill_budget):
     """The demo's four steps, writing into the (temporary) folder ``out``; (report result, timings)."""
     from hhsym.distill import distill
     from hhsym.estimate import RateEstimator

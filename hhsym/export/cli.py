@@ -1,15 +1,16 @@
 """The ``hhsym export`` subcommand: write a model for NEURON, Brian2 and NeuroML 2.
 
 ``hhsym.cli`` plugs it in with :func:`add_parser` (which sets ``func`` to
-:func:`run`); usage errors raise :class:`~hhsym.errors.InvalidArgumentError`,
-which the command line reports with exit code 2.
+:func:`run`); usage errors raise :class:`~hhsym.errors.InvalidArgumentError`
+(built with :func:`hhsym.errors.invalid`), which the command line reports with
+exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from hhsym.errors import InvalidArgumentError, invalid
+from hhsym.errors import invalid
 
 __all__ = ["add_parser", "run"]
 
@@ -79,7 +80,8 @@ def load(args):
     """
     params = _parameters(args.param)
     if bool(args.model_json) == bool(args.model):
-        raise InvalidArgumentError("give exactly one of MODEL.json and --model NAME")
+        raise invalid("MODEL.json / --model", "both" if args.model else "neither",
+                      "exactly one of a model file MODEL.json and a library model --model NAME (e.g. hh)")
     if args.model:
         from hhsym.library import get_model
 
@@ -106,10 +108,10 @@ def run(args):
     from hhsym import export
 
     if not (args.nmodl or args.brian2 or args.neuroml):
-        raise InvalidArgumentError("give at least one of --nmodl DIR, --brian2 FILE.py, --neuroml FILE.nml")
+        raise invalid("export targets", "none", "at least one of --nmodl DIR, --brian2 FILE.py, --neuroml FILE.nml")
     if args.stimulus and not args.neuroml:
-        raise InvalidArgumentError("--stimulus is used by --neuroml only (the NEURON and Brian2 runners "
-                                   "take STIM.csv when they run)")
+        raise invalid("--stimulus", args.stimulus, "--stimulus together with --neuroml (the NEURON and "
+                      "Brian2 runners take STIM.csv when they run)")
     model = load(args)
     if args.nmodl:
         out = export.to_nmodl(model, args.nmodl)

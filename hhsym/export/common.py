@@ -226,18 +226,54 @@ def numeric_rates(model):
 
 
 def poly_text(root, poly, dialect, var="V"):
-    """Print a guard polynomial of :class:`RateCode` as a function of ``var`` (mV)."""
+    """Print a guard polynomial of :class:`RateCode` as a function of ``var`` (mV).
+
+    Parameters
+    ----------
+    root : float
+        The singular voltage V0 (mV).
+    poly : sympy.Expr
+        The polynomial in ``u = V - V0``, written with the symbol ``V`` for ``u``.
+    dialect : Dialect
+    var : str
+        Text that stands for the voltage (mV).
+
+    Returns
+    -------
+    str
+    """
     shift = f"({var} - {fmt(root)})" if root >= 0 else f"({var} + {fmt(-root)})"
     return render(poly, dialect, var=shift)
 
 
 def number_text(x):
-    """A float as Python/NMODL source, parenthesised when negative."""
+    """A float as Python/NMODL source, parenthesised when negative.
+
+    Parameters
+    ----------
+    x : float
+
+    Returns
+    -------
+    str
+        E.g. ``"(-40)"`` or ``"0.5"``.
+    """
     return f"({fmt(x)})" if float(x) < 0 else fmt(x)
 
 
 def slug(text, default="model"):
-    """An identifier made from ``text`` (letters, digits, ``_``; not starting with a digit)."""
+    """An identifier made from ``text`` (letters, digits, ``_``; not starting with a digit).
+
+    Parameters
+    ----------
+    text : str
+    default : str
+        Used when nothing of ``text`` is left.
+
+    Returns
+    -------
+    str
+    """
     out = re.sub(r"[^A-Za-z0-9_]+", "_", str(text)).strip("_")
     if not out:
         out = default
@@ -315,5 +351,16 @@ def check_directory(path, argument):
 
 
 def write_text(path, text):
-    """Write ``text`` to ``path`` atomically (UTF-8); OS errors become InvalidArgumentError."""
+    """Write ``text`` to ``path`` atomically (UTF-8, via :func:`hhsym.atomic.atomic_write`).
+
+    Parameters
+    ----------
+    path : str
+    text : str
+
+    Raises
+    ------
+    InvalidArgumentError
+        If the operating system refuses the write.
+    """
     atomic_write(path, lambda f: f.write(text), error=InvalidArgumentError)

@@ -1,10 +1,10 @@
 """The LEMS simulation file written beside a NeuroML export, and reading its output.
 
 The injected current is a ``basePointCurrent`` whose current is the
-piecewise-linear interpolation of the stimulus samples, written as a sum of
-ramps :math:`I_0 + \\sum_k \\Delta s_k (t - t_k) H(t - t_k)` over the samples
-where the slope changes (a step sampled finely has four such knots), held
-constant before the first and after the last sample.
+piecewise-linear interpolation of the stimulus samples: one LEMS ``Regime``
+per linear piece (samples where the slope does not change are merged, so a
+finely sampled step has five pieces), held constant before the first and after
+the last sample.
 """
 
 from __future__ import annotations
@@ -84,23 +84,63 @@ def stimulus_samples(stimulus, t_stop=None):
     return t, I, float(t[-1] if t_stop is None else t_stop)
 
 
-def _balanced_sum(terms):
-    if len(terms) <= 8:
-        return " + ".join(terms)
-    half = len(terms) // 2
-    return f"({_balanced_sum(terms[:half])}) + ({_balanced_sum(terms[half:])})"
-
-
-def current_expression(t, I):
-    """LEMS text of the piecewise-linear current (dimensionless: µA/cm² = pA here) in ``T`` (ms)."""
+def _segments(t, I):
+    """Linear pieces ``(t_start, I_start, slope)`` of the stimulus, merged where the slope is unchanged."""
     slopes = np.diff(I) / np.diff(t)
-    jumps = np.concatenate([[slopes[0]], np.diff(slopes), [-slopes[-1]]])
     scale = max(float(np.max(np.abs(slopes))), 1e-300)
-    terms = [render(float(I[0]), LEMS) if I[0] != 0 else "0"]
-    for tk, dk in zip(t, jumps):
-        if abs(dk) > 1e-13 * scale:
-            terms.append(f"{render(float(dk), LEMS)} * (T - {fmt(tk)}) * H(T - {fmt(tk)})")
-    return _balanced_sum(terms)
+    pieces = [(float(t[0]), float(I[0]), float(slopes[0]))]
+    for k in range(1, slopes.size):
+        if abs(slopes[k] - pieces[-1][2]) > 1e-12 * scale:
+            pieces.append((float(t[k]), float(I[k]), float(slopes[k])))
+    pieces.append((float(t[-1]), float(I[-1]), 0.0))  # held after the last sample
+    return pieces
+
+
+def current_dynamics(t, I, indent="        "):
+    """LEMS ``Dynamics`` of the piecewise-linear current: one regime per linear piece.
+
+    In the regime of piece k the state holds its start time ``Tk`` (ms), value
+    ``Ik`` (µA/cm², which is pA on the exported cell) and slope ``Sk``; the
+    current is ``Ik + Sk (T - Tk)``, and reaching the next piece's start moves
+    to its regime, so a step costs the same however many samples there are.
+    The current is held at its first value before the first sample.
+
+    Parameters
+    ----------
+    t, I : ndarray
+        Sample times (ms, increasing) and currents (µA/cm²).
+    indent : str
+        Prefix of every line.
+
+    Returns
+    -------
+    str
+        The ``<Dynamics>`` element.
+    """
+    pieces = _segments(t, I)
+    head = [(0.0, float(I[0]), 0.0)] if t[0] > 0 else []
+    pieces = head + pieces
+    lines = ["<Dynamics>"]
+    for name in ("Tk", "Ik", "Sk"):
+        lines.append(f'    <StateVariable name="{name}" dimension="none"/>')
+    lines += ['    <DerivedVariable name="T" dimension="none" value="t / MS"/>',
+              '    <DerivedVariable name="i" exposure="i" dimension="current" value="PA * (Ik + Sk * (T - Tk))"/>']
+
+    def assign(piece):
+        return [f'        <StateAssignment variable="{n}" value="{render(v, LEMS)}"/>'
+                for n, v in zip(("Tk", "Ik", "Sk"), piece)]
+
+    lines += ["    <OnStart>"] + assign(pieces[0]) + ["    </OnStart>"]
+    for k, piece in enumerate(pieces):
+        initial = ' initial="true"' if k == 0 else ""
+        lines += [f'    <Regime name="piece{k}"{initial}>', "        <OnEntry>"]
+        lines += ["    " + x for x in assign(piece)] + ["        </OnEntry>"]
+        if k + 1 < len(pieces):
+            lines += [f'        <OnCondition test="t .geq. {fmt(pieces[k + 1][0])} * MS">',
+                      f'            <Transition regime="piece{k + 1}"/>', "        </OnCondition>"]
+        lines.append("    </Regime>")
+    lines.append("</Dynamics>")
+    return "\n".join(indent + line for line in lines)
 
 
 def lems_text(nml_name, cell_id, t, I, t_stop, dt, output, prefix="hhsym_"):
@@ -140,10 +180,7 @@ def lems_text(nml_name, cell_id, t, I, t_stop, dt, output, prefix="hhsym_"):
         <Constant name="MS" dimension="time" value="1ms"/>
         <Constant name="PA" dimension="current" value="1pA"/>
         <EventPort name="in" direction="in"/>
-        <Dynamics>
-            <DerivedVariable name="T" dimension="none" value="t / MS"/>
-            <DerivedVariable name="i" exposure="i" dimension="current" value="PA * ({current_expression(t, I)})"/>
-        </Dynamics>
+{current_dynamics(t, I)}
     </ComponentType>
     <Component id="{prefix}stimulus" type="{stim_type}"/>
 

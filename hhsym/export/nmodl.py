@@ -177,12 +177,15 @@ def main(argv=None):
     clamp = h.IClamp(soma(0.5))
     clamp.delay = 0.0
     clamp.dur = 1e9
+    # times rounded to 1e-9 ms, so that a sample time and an output time meant to be equal are
+    # one double (CVODE stops at both and asserts on two stops 1e-16 ms apart)
+    t_stim = [round(t, 9) for t in t_stim]
     tvec = h.Vector(t_stim)
     ivec = h.Vector([I * area * 1e-5 for I in I_stim])  # uA/cm2 * um2 * 1e-8 cm2/um2 * 1e3 nA/uA
     ivec.play(clamp._ref_amp, tvec, True)
     t_stop = t_stim[-1]
     n = int(math.floor((t_stop - t_stim[0]) / args.dt + 1e-9)) + 1
-    times = [t_stim[0] + k * args.dt for k in range(n)]
+    times = [round(t_stim[0] + k * args.dt, 9) for k in range(n)]
     trec = h.Vector(times)
     vrec = h.Vector()
     vrec.record(soma(0.5)._ref_v, trec)
@@ -244,7 +247,7 @@ def to_nmodl(model, directory, prefix="hhsym_"):
 
     Examples
     --------
-    >>> import hhsym, hhsym.export, tempfile
+    >>> import hhsym, hhsym.export, os, tempfile
     >>> out = hhsym.export.to_nmodl(hhsym.library.hodgkin_huxley(), tempfile.mkdtemp())
     >>> sorted(os.path.basename(p) for p in out["mod"])
     ['hhsym_K.mod', 'hhsym_L.mod', 'hhsym_Na.mod']

@@ -102,7 +102,18 @@ def resting_potential(I0):
 
 
 def runner_tables(model):
-    """Python source of ``CHANNELS`` and ``RATES`` used by :data:`RUNNER_HELPERS`."""
+    """Python source of the ``CHANNELS`` and ``RATES`` tables used by :data:`RUNNER_HELPERS`.
+
+    Parameters
+    ----------
+    model : hhsym.ConductanceModel
+
+    Returns
+    -------
+    str
+        ``CHANNELS``: ``(g mS/cm², E mV, [(gate, power), ...])`` per channel;
+        ``RATES``: rate name -> the function :func:`python_rates_source` defines.
+    """
     chans = ",\n    ".join(
         f"({fmt(ch.g)}, {fmt(ch.E)}, [{', '.join(f'({g.name!r}, {g.power})' for g in ch.gates)}])"
         for ch in model.channels
