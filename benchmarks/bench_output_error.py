@@ -36,7 +36,8 @@ import numpy as np
 
 from bench_fit import cases
 from hhsym.estimate.rates.formfit import fit_family
-from hhsym.estimate.losses.output_error import model_forms, refit_model
+from hhsym.estimate.losses.output_error import model_forms
+from hhsym.estimate.search.form_search import refit_model
 from hhsym.metrics import coincidence_factor, spike_times
 from hhsym.simulate import simulate
 

@@ -14,9 +14,8 @@ from hhsym.estimate.losses.output_error import (
     formfit_from_candidate,
     misfit,
     model_forms,
-    refit_model,
-    search_forms,
 )
+from hhsym.estimate.search.form_search import refit_model, search_forms
 from hhsym.estimate.uncertainty import standard_errors
 from hhsym.errors import InvalidArgumentError, UnknownNameError
 from hhsym.estimate.optimise.lm import levenberg_marquardt

@@ -408,7 +408,7 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
 
     output = None
     if refine and loss == "output":
-        from hhsym.estimate.losses.output_error import refine_output_error
+        from hhsym.estimate.search.form_search import refine_output_error
 
         t0 = time.perf_counter()
         chosen, output = refine_output_error(template, data, chosen, grid, learned, masks, search=search,

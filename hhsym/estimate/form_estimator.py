@@ -40,12 +40,12 @@ import sympy
 from sklearn.base import BaseEstimator
 
 from hhsym.estimate.search.charge_search import role_search
-from hhsym.estimate.losses.output_error import WINDOWS, fit_output_error, misfit, search_forms
+from hhsym.estimate.losses.output_error import WINDOWS, fit_output_error, misfit
+from hhsym.estimate.search.form_search import search_forms
 from hhsym.errors import (ArgumentTypeError, IdentifiabilityWarning, NotFittedError, SimulationError, invalid)
 from hhsym.estimate.checks import as_recordings, noise_level
 from hhsym.estimate.quality import judge_model
 from hhsym.estimate import constraints as C
-from hhsym.model import check_model
 
 __all__ = ["FormEstimator"]
 

@@ -39,30 +39,22 @@ Levenberg–Marquardt reached in 400.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import warnings
-import zipfile
-import zlib
-from itertools import product
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from hhsym.atomic import atomic_write
-from hhsym.errors import (ArgumentTypeError, HHSymError, IdentifiabilityWarning, ModelError, NotFittedError,
-                          SimulationError, TraceFileError, invalid)
+from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError, invalid
 from hhsym.estimate.checks import as_recordings, noise_level
-from hhsym.estimate.rates.curves import GateFamily, SplineFamily, curves_from_rates
+from hhsym.estimate.rates.curves import curves_from_rates
 from hhsym.estimate.rates.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
 from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.losses.charge_balance import DV_SCALE, ShootingProblem
-from hhsym.estimate.search.roles import _stretch, family_search
-from hhsym.model import ConductanceModel, check_model
-from hhsym.estimate.quality import FitQuality, judge_fit
+from hhsym.estimate.search.network_start import pretrain, role_search, spline_stage
+from hhsym.estimate.quality import judge_fit
 from hhsym.estimate import constraints as C
-from hhsym.validate import check_output_path, check_voltages
+from hhsym.validate import check_voltages
 
 __all__ = ["RateEstimator", "load"]
 
@@ -278,12 +270,12 @@ class RateEstimator(BaseEstimator):
             z, lt = curves_from_rates(target, gate_names, tau_min)
             curves = [cc for j in range(ng) for cc in (z[j], lt[j])]
         elif max_iter[0] > 0:
-            curves = self._role_search(data, center, scale, grid, gate_names, rng, max_iter, opts, kw)
+            curves = role_search(self, data, center, scale, grid, gate_names, rng, max_iter, opts, kw)
         if curves is not None:
             # a prior is a start at full resolution: coarser spline levels would only blur it
             levels = knots[-1:] if self.prior is not None else knots
-            curves = self._spline_stage(data, center, scale, grid, curves, levels, opts, kw, t_start)
-            theta = self._pretrain(hidden, center, scale, grid, curves, theta)
+            curves = spline_stage(self, data, center, scale, grid, curves, levels, opts, kw, t_start)
+            theta = pretrain(hidden, center, scale, grid, curves, theta)
         stage1 = lambda th, jac: problem.evaluate(th, jac, 1)  # noqa: E731
         try:
             theta, cost = levenberg_marquardt(stage1, theta, self.ridge, mask, max_iter=max_iter[1],
@@ -335,138 +327,6 @@ class RateEstimator(BaseEstimator):
         if self.time_limit is None:
             return None
         return max(share * self.time_limit - (time.perf_counter() - t_start), 0.0)
-
-    def _role_search(self, data, center, scale, grid, gate_names, rng, max_iter, opts, kw):
-        """Generic start: role hypotheses searched in a Boltzmann family, settled by a cubic one (module docstring).
-
-        1. every sign pattern of dx_inf/dV: a family search constrained to
-           it on the most active ``stretch`` ms of each trace;
-        2. patterns within ``ROLE_MARGIN`` of the best family cost (at most
-           ``MAX_PATTERNS``) are refitted on all the data, then lifted to
-           the richer ``RICH_DEGREES`` family (free signs) and refitted
-           again; the lowest cost wins (on HH the right roles win by 5-10x
-           there, while the Boltzmann family alone can rank them wrong);
-
-        Returns the winner's curves on ``grid``: ``[logit x_inf, log(tau - tau_min)]`` per gate.
-        """
-        ng = len(gate_names)
-        short = _stretch(data, float(self.stretch))
-        patterns = [np.array(sg, dtype=float) for sg in product((1.0, -1.0), repeat=ng)]
-        seeds = rng.integers(0, 2**63 - 1, size=len(patterns))
-        label = lambda sg: "".join("+" if v > 0 else "-" for v in sg)  # noqa: E731
-        fopts = dict(window=self.window, tau_min=float(self.tau_min), dv_scale=opts["dv_scale"],
-                     substeps=opts["substeps"])
-        found = []
-        for k, sg in enumerate(patterns):
-            # the screening runs on the raw sampling grid: at family-level costs the discretisation
-            # bias is negligible, and it is four times cheaper
-            try:
-                fam, p, c = family_search(self.model, short, center, scale, np.random.default_rng(int(seeds[k])),
-                                          signs=sg, n_starts=3 * int(self.n_starts),
-                                          n_refine=3 * int(self.n_starts), max_iter=max_iter[0],
-                                          history=kw["history"], label=f"roles{label(sg)}.",
-                                          **dict(fopts, substeps=1))
-            except FloatingPointError:  # no start of this pattern gives finite residuals
-                p, c = None, np.inf
-            if self.verbose:
-                print(f"[hhsym.fit] role hypothesis {label(sg)} ({k + 1}/{len(patterns)}): family cost {c:.3g}",
-                      flush=True)
-            found.append([c, k, p, None])
-            self.hypotheses_.append({"signs": dict(zip(gate_names, sg.tolist())), "family_cost": float(c),
-                                     "full_cost": None})
-        found.sort(key=lambda t: t[0])
-        contenders = [f for f in found if np.isfinite(f[0]) and f[0] <= self.ROLE_MARGIN * found[0][0]]
-        contenders = contenders[:self.MAX_PATTERNS]
-        if self.verbose:
-            print("[hhsym.fit] role hypotheses (family cost):",
-                  " ".join(f"{label(patterns[k])} {c:.3g}" for c, k, _, _ in found), flush=True)
-        best = None
-        for c, k, p, _ in contenders:
-            fam = GateFamily(self.model, data, center, scale, deg=(1, 2), signs=patterns[k], **fopts)
-            rich = GateFamily(self.model, data, center, scale, deg=self.RICH_DEGREES, **fopts)
-            try:
-                p, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size),
-                                           max_iter=max(2, max_iter[0] // 2), mu0=1e-2,
-                                           label=f"roles{label(patterns[k])}*", **kw)
-                q, c = levenberg_marquardt(rich.lm_fun(), rich.lift(p, fam), 0.0,
-                                           np.zeros(rich.ng * rich.n_per_gate), max_iter=max_iter[0], mu0=1e-2,
-                                           label=f"roles{label(patterns[k])}**", **kw)
-            except FloatingPointError:  # non-finite on all the data: not a contender
-                continue
-            self.hypotheses_[k]["full_cost"] = float(c)
-            if best is None or c < best[0]:
-                best = (c, k, q, rich)
-        if best is None:
-            raise SimulationError("no gate-role hypothesis gives finite gate trajectories on these traces; "
-                                  "check the template's conductances and reversal potentials, or pass a prior")
-        _, k, q, rich = best
-        if self.verbose:
-            print("[hhsym.fit] role hypotheses (all data, richer family):",
-                  " ".join(f"{label(patterns[h])} {self.hypotheses_[h]['full_cost']}" for _, h, _, _ in contenders),
-                  flush=True)
-        z, lt = rich.curves(q, grid)
-        self.roles_ = dict(zip(gate_names, patterns[k].tolist()))
-        return [cc for j in range(ng) for cc in (z[j], lt[j])]
-
-    def _spline_stage(self, data, center, scale, grid, curves, knots, opts, kw, t_start):
-        """Refine start curves in spline families, coarse to fine (:class:`~hhsym.estimate.rates.curves.SplineFamily`).
-
-        Each level projects the current curves on its B-splines and runs
-        ``SPLINE_ITER`` Levenberg–Marquardt iterations (geodesic) on all the
-        data; returns the finest level's curves on ``grid`` (same layout as
-        ``curves``).  Stops early when the stage-1 share of the time budget
-        is spent; a level whose start is non-finite keeps the curves it got.
-        """
-        ng = len(curves) // 2
-        fopts = dict(window=self.window, burn_in=self.burn_in, tau_min=float(self.tau_min),
-                     dv_scale=opts["dv_scale"], substeps=opts["substeps"])
-        for nk in knots:
-            left = self._left(t_start, 0.85)
-            if left is not None and left <= 0:
-                break
-            fam = SplineFamily(self.model, data, center, scale, knots=nk, **fopts)
-            p0 = fam.project(np.clip(curves[0::2], -30.0, 30.0), np.clip(curves[1::2], -30.0, 30.0), grid)
-            try:
-                p, _ = levenberg_marquardt(fam.lm_fun(self.SPLINE_SMOOTH), p0, 0.0, np.zeros(p0.size),
-                                           max_iter=self.SPLINE_ITER, mu0=1e-2, geodesic=True,
-                                           label=f"spline{nk}", time_limit=left, **kw)
-            except FloatingPointError:
-                continue
-            z, lt = fam.curves(p, grid)
-            curves = [cc for j in range(ng) for cc in (z[j], lt[j])]
-        return curves
-
-    #: Role patterns whose family cost is within this factor of the best are refitted on all the data
-    #: (the Boltzmann family can rank them wrong, so by default the best ``MAX_PATTERNS`` all are).
-    ROLE_MARGIN = np.inf
-    #: At most this many role patterns are refitted on all the data.
-    MAX_PATTERNS = 3
-    #: Polynomial degrees (logit x_inf, log tau) of the family that settles the role hypotheses.
-    RICH_DEGREES = (3, 3)
-    #: Levenberg–Marquardt iterations per level of the spline stage.
-    SPLINE_ITER = 100
-    #: Weight of the spline stage's second-difference penalty (per unit of the mean-square residual, mV²).
-    #: Started at the true rates, the unpenalised spline fit drifts 2-5 % along the loss's flat directions
-    #: to fit the discretisation error; 1e-9 keeps it within ~1-2 % (demo data), 1e-8 slows convergence.
-    SPLINE_SMOOTH = 1e-9
-
-    @staticmethod
-    def _pretrain(hidden, center, scale, grid, curves, theta0):
-        """Fit each network's output to a target curve on ``grid`` (mV); returns all parameters."""
-        out = []
-        P = len(theta0) // len(curves)
-        for i, y in enumerate(curves):
-            net = RateNetwork(hidden, center, scale, theta0[i * P:(i + 1) * P])
-            y = np.clip(np.asarray(y, dtype=float), -30.0, 30.0)
-
-            def fun(th, jac, net=net, y=y):
-                net.theta[:] = th
-                f, _, G = net.log_rate(grid, grad=True)
-                return (f - y, G) if jac else f - y
-
-            th, _ = levenberg_marquardt(fun, net.theta.copy(), 1e-10, net.penalised(), max_iter=100, mu0=1.0)
-            out.append(th)
-        return np.concatenate(out)
 
     def _set_fitted(self, gate_names, gates, v_range, history):
         self.gates_ = dict(zip(gate_names, gates))
