@@ -1,117 +1,18 @@
-r"""Conductance-based (Hodgkin–Huxley-type) models as symbolic data.
-
-A model is a membrane capacitance and a list of ohmic channels.  Channel
-:math:`k` has a maximal conductance :math:`\bar g_k` (mS/cm²), a reversal
-potential :math:`E_k` (mV) and gates :math:`x_j` raised to integer powers
-:math:`p_j`; each gate obeys
-
-.. math:: \frac{dx}{dt} = \alpha_x(V)\,(1 - x) - \beta_x(V)\,x
-
-with rates :math:`\alpha_x, \beta_x` (1/ms) given as sympy expressions in
-:data:`hhsym.symbolic.V`.  The membrane equation is
-
-.. math:: C_m \frac{dV}{dt} = I - \sum_k \bar g_k \prod_j x_j^{p_j} (V - E_k).
-
-Models are immutable: :meth:`ConductanceModel.with_params` and
-:meth:`ConductanceModel.with_rates` return new models.
-"""
+"""The conductance-based model (see :mod:`hhsym.model`)."""
 
 from __future__ import annotations
 
 import hashlib
-import math
-from dataclasses import dataclass
 
 import numpy as np
 import sympy
-from sympy.core.parameters import distribute
 
 from hhsym.errors import InvalidArgumentError, ModelError, UnknownNameError, invalid
-from hhsym.symbolic import V, check_identifier, parse_expression, safe_expression, sympify_exact
+from hhsym.model.gating import gating_from_rates, rate_functions
+from hhsym.model.parts import Channel, Gate, _check_number
+from hhsym.symbolic import V, check_identifier, parse_expression, safe_expression
 
-__all__ = ["Gate", "Channel", "ConductanceModel", "V", "gating_from_rates", "partner_rate"]
-
-_RESERVED = {"V", "I", "t", "C_m"}
-#: Voltage range (mV) on which :meth:`ConductanceModel.check_rates` requires non-negative rates.
-RATE_CHECK_RANGE = (-150.0, 100.0)
-
-
-@dataclass(frozen=True)
-class Gate:
-    """One gating variable with opening rate ``alpha`` and closing rate ``beta``.
-
-    Parameters
-    ----------
-    name : str
-        State name, e.g. ``"m"``; unique within a model.
-    alpha, beta : str or sympy.Expr
-        Rates (1/ms) as expressions in ``V`` (mV).  Strings are parsed when
-        the gate joins a model (so they may use the model's parameters).
-    power : int
-        Integer exponent (>= 1) of the gate in its channel's conductance.
-    """
-
-    name: str
-    alpha: object
-    beta: object
-    power: int = 1
-
-    def __post_init__(self):
-        check_identifier(self.name, "gate")
-        for kind in ("alpha", "beta"):
-            value = getattr(self, kind)
-            if isinstance(value, bool) or not isinstance(value, (str, int, float, sympy.Basic)):
-                raise invalid(f"{kind} of gate {self.name!r}", value,
-                              "a string, a number or a sympy expression in V (1/ms)", cls=ModelError)
-        if self.name in _RESERVED:
-            raise ModelError(f"invalid gate name {self.name!r}: {sorted(_RESERVED)} are reserved")
-        if isinstance(self.power, bool) or not isinstance(self.power, (int, np.integer)) or self.power < 1:
-            raise invalid(f"power of gate {self.name!r}", self.power, "an integer >= 1", cls=ModelError)
-        object.__setattr__(self, "power", int(self.power))
-
-
-@dataclass(frozen=True)
-class Channel:
-    """An ohmic channel: conductance ``g`` (mS/cm²), reversal ``E`` (mV), gates.
-
-    Parameters
-    ----------
-    name : str
-        Channel name, e.g. ``"Na"``; the model's parameters are then called
-        ``g_Na`` and ``E_Na``.
-    g : float
-        Maximal conductance (mS/cm², >= 0).
-    E : float
-        Reversal potential (mV).
-    gates : sequence of Gate
-        The gates; empty for a leak.
-    """
-
-    name: str
-    g: float
-    E: float
-    gates: tuple = ()
-
-    def __post_init__(self):
-        check_identifier(self.name, "channel")
-        object.__setattr__(self, "gates", tuple(self.gates))
-        for gate in self.gates:
-            if not isinstance(gate, Gate):
-                raise ModelError(f"channel {self.name!r}: gates must be Gate objects, got {gate!r}")
-        _check_number(f"g_{self.name}", self.g, minimum=0.0)
-        _check_number(f"E_{self.name}", self.E)
-        object.__setattr__(self, "g", float(self.g))
-        object.__setattr__(self, "E", float(self.E))
-
-
-def _check_number(name, value, minimum=None, strict=False):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value)
-    if ok and minimum is not None:
-        ok = value > minimum if strict else value >= minimum
-    if not ok:
-        bound = "" if minimum is None else (f" {'>' if strict else '>='} {minimum:g}")
-        raise invalid(name, value, f"a finite number{bound}")
+__all__ = ["ConductanceModel", "check_model"]
 
 
 class ConductanceModel:
@@ -320,12 +221,7 @@ class ConductanceModel:
             ``alpha_x``/``beta_x`` -> callable ``f(V) -> ndarray`` (V in mV,
             result in 1/ms), exact at removable singularities.
         """
-        subs = {sympy.Symbol(k, real=True): v for k, v in self._extra.items()}
-        out = {}
-        for key, expr in self.safe_rates().items():
-            func = sympy.lambdify(V, expr.xreplace(subs), modules="numpy")
-            out[key] = _vectorised(func)
-        return out
+        return rate_functions(self)
 
     def evaluate_rates(self, V_values):
         """Evaluate every rate on voltages ``V_values`` (mV).
@@ -365,22 +261,9 @@ class ConductanceModel:
         ModelError
             Naming the first offending rate, the voltage and the value.
         """
-        lo, hi = RATE_CHECK_RANGE if v_range is None else v_range
-        key = ("_rates_checked", float(lo), float(hi))
-        if self.__dict__.get(key[0]) == key[1:]:
-            return self
-        grid = np.linspace(lo, hi, int(round((hi - lo) / 0.25)) + 1)
-        for name, values in self.evaluate_rates(grid).items():
-            bad = np.isnan(values) | (values < 0)
-            if bad.any():
-                i = int(np.argmax(bad))
-                raise ModelError(
-                    f"rate {name} = {_for_display(self._rates[name])} is {values[i]:.4g} 1/ms at V = "
-                    f"{grid[i]:g} mV: rates must be finite and >= 0 over [{lo:g}, {hi:g}] mV "
-                    "(check its sign and parameters)"
-                )
-        self.__dict__[key[0]] = key[1:]
-        return self
+        from hhsym.model.gating import check_rates
+
+        return check_rates(self, v_range)
 
     def steady_state(self, V_values):
         """Gate steady states :math:`x_\\infty = \\alpha/(\\alpha+\\beta)` at ``V_values`` (mV).
@@ -458,31 +341,9 @@ class ConductanceModel:
         -------
         str or list of (str, str)
         """
-        if environment not in ("align", "lines"):
-            raise invalid("environment", environment, "'align' or 'lines'")
-        p = self.param_symbols()
-        eqs = self.equations()
-        # "\cdot" keeps "g_L (V - E_L)" from reading as a function call when parsed back
-        lines = [(sympy.latex(p["C_m"]) + r" \frac{dV}{dt}", sympy.latex(eqs[0].rhs, mul_symbol="dot"))]
-        for g in self.gates:
-            a = sympy.Symbol(rf"\alpha_{{{g.name}}}")
-            b = sympy.Symbol(rf"\beta_{{{g.name}}}")
-            x = sympy.Symbol(g.name)
-            lines.append((rf"\frac{{d{g.name}}}{{dt}}", sympy.latex(a * (1 - x) - b * x, mul_symbol="dot")))
-        for g in self.gates:
-            for kind, sym in (("alpha", r"\alpha"), ("beta", r"\beta")):
-                expr = _for_display(self._rates[f"{kind}_{g.name}"])
-                lines.append((rf"{sym}_{{{g.name}}}", sympy.latex(expr)))
-        if environment == "lines":
-            return lines
-        units = {"C": r"\mu F/cm^2", "g": r"mS/cm^2", "E": "mV"}
-        values = ",\\; ".join(
-            f"{sympy.latex(p[k])} = {v:g}\\,\\mathrm{{{units.get(k[0], '')}}}" if k[0] in units and k[1] == "_"
-            else f"{sympy.latex(p[k])} = {v:g}"
-            for k, v in self.params.items()
-        )
-        body = " \\\\\n".join(f"{lhs} &= {rhs}" for lhs, rhs in lines)
-        return f"\\begin{{align*}}\n{body} \\\\\n&{values}\n\\end{{align*}}"
+        from hhsym.export.latex import model_latex
+
+        return model_latex(self, environment)
 
     # ------------------------------------------------------------------ identity / io
     def structure_key(self):
@@ -506,42 +367,20 @@ class ConductanceModel:
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
     def to_dict(self):
-        """JSON-safe description (structure, parameter values, rates as strings).
+        """JSON-safe description (structure, parameter values, rates as exact srepr strings).
 
         Returns
         -------
         dict
+            Format ``hhsym.model/1`` (:mod:`hhsym.export.model_json`).
         """
-        return {
-            "format": "hhsym.model/1",
-            "name": self.name,
-            "citation": self.citation,
-            "C_m": self._C_m,
-            "params": dict(self._extra),
-            "channels": [
-                {
-                    "name": ch.name,
-                    "g": ch.g,
-                    "E": ch.E,
-                    "gates": [
-                        {
-                            "name": g.name,
-                            "power": g.power,
-                            "alpha": sympy.srepr(self._rates[f"alpha_{g.name}"]),
-                            "beta": sympy.srepr(self._rates[f"beta_{g.name}"]),
-                            "alpha_text": str(self._rates[f"alpha_{g.name}"]),
-                            "beta_text": str(self._rates[f"beta_{g.name}"]),
-                        }
-                        for g in ch.gates
-                    ],
-                }
-                for ch in self._channels
-            ],
-        }
+        from hhsym.export.model_json import model_to_dict
+
+        return model_to_dict(self)
 
     @classmethod
     def from_dict(cls, data):
-        """Rebuild a model from :meth:`to_dict` output (exact round trip).
+        """Rebuild a model from :meth:`to_dict` output (exact round trip; nothing is evaluated).
 
         Parameters
         ----------
@@ -551,36 +390,9 @@ class ConductanceModel:
         -------
         ConductanceModel
         """
-        if not isinstance(data, dict) or data.get("format") != "hhsym.model/1":
-            raise invalid("data", data, "a dict written by ConductanceModel.to_dict (format 'hhsym.model/1')",
-                          cls=ModelError)
-        unknown = sorted(set(data) - _MODEL_KEYS)
-        if unknown:
-            raise ModelError(
-                f"model description has unknown key(s) {', '.join(map(repr, unknown))}: "
-                f"accepted keys are {', '.join(sorted(_MODEL_KEYS))}"
-            )
-        params = data.get("params") or {}
-        if not isinstance(params, dict) or not isinstance(data.get("channels"), list):
-            raise ModelError("model description: 'params' must be an object and 'channels' a list")
-        try:
-            channels = [
-                Channel(
-                    ch["name"],
-                    ch["g"],
-                    ch["E"],
-                    [
-                        Gate(g["name"], _from_text(g, "alpha", params), _from_text(g, "beta", params), g["power"])
-                        for g in ch["gates"]
-                    ],
-                )
-                for ch in data["channels"]
-            ]
-            return cls(channels, data["C_m"], data.get("params"), data.get("name", "model"), data.get("citation"))
-        except KeyError as exc:
-            raise ModelError(f"model description lacks the key {exc.args[0]!r}") from None
-        except (TypeError, AttributeError) as exc:
-            raise ModelError(f"model description is malformed: {exc}") from None
+        from hhsym.export.model_json import model_from_dict
+
+        return model_from_dict(data)
 
     def __eq__(self, other):
         return (
@@ -598,71 +410,6 @@ class ConductanceModel:
             for ch in self._channels
         )
         return f"ConductanceModel({self.name!r}: {chans}; C_m={self._C_m:g})"
-
-
-_MODEL_KEYS = {"format", "name", "citation", "C_m", "params", "channels"}
-
-
-def _from_text(gate, kind, params):
-    """Rebuild a rate from its ``srepr`` (exact) in a model description, never evaluating it."""
-    if not isinstance(gate, dict):
-        raise ModelError(f"model description: a gate must be an object, got {gate!r:.80}")
-    return sympify_exact(gate[kind], tuple(params), where=f"{kind}_{gate.get('name')}")
-
-
-def _for_display(expr, digits=6):
-    """``expr`` with its floating-point constants shown to ``digits`` significant digits."""
-    floats = {f: sympy.Float(float(f"{float(f):.{digits}g}")) for f in expr.atoms(sympy.Float)}
-    with distribute(False):
-        return expr.xreplace(floats)
-
-
-def partner_rate(name):
-    """The other rate of the same gate: ``"beta_x"`` for ``"alpha_x"`` and vice versa.
-
-    Parameters
-    ----------
-    name : str
-        A rate name, ``alpha_<gate>`` or ``beta_<gate>``.
-
-    Returns
-    -------
-    str
-    """
-    kind, _, gate = name.partition("_")
-    return f"{'beta' if kind == 'alpha' else 'alpha'}_{gate}"
-
-
-def gating_from_rates(rates):
-    """Steady states and time constants of every gate from its rates.
-
-    Parameters
-    ----------
-    rates : dict
-        ``alpha_x``/``beta_x`` -> array (1/ms), same shapes.
-
-    Returns
-    -------
-    dict
-        Gate name -> ``(x_inf, tau)``: dimensionless and ms arrays.
-    """
-    gates = [k[len("alpha_"):] for k in rates if k.startswith("alpha_")]
-    out = {}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for g in gates:
-            a, b = np.asarray(rates[f"alpha_{g}"], dtype=float), np.asarray(rates[f"beta_{g}"], dtype=float)
-            out[g] = (a / (a + b), 1.0 / (a + b))
-    return out
-
-
-def _vectorised(func):
-    def evaluate(V_values):
-        values = np.asarray(V_values, dtype=float)
-        with np.errstate(all="ignore"):
-            out = np.asarray(func(values), dtype=float)
-        return np.broadcast_to(out, values.shape).copy() if out.shape != values.shape else out
-
-    return evaluate
 
 
 def check_model(model, argument="model"):
