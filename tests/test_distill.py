@@ -19,8 +19,8 @@ from hhsym.distill import (
     load_model,
     select_candidate,
 )
-from hhsym.distill.distillation import is_family_form
-from hhsym.distill.document import write_text
+from hhsym.distill.selection import is_family_form
+from hhsym.export.document import write_text
 from hhsym.estimate.refine import network_loss, parametrise
 from hhsym.estimate.losses.shooting_loss import ShootingLoss
 from hhsym.errors import (

@@ -21,8 +21,11 @@ import types
 
 from hhsym.distill.backends import AutoBackend, get_backend
 from hhsym.distill.base import V, Backend, Candidate, RateFit
-from hhsym.distill.distillation import Distillation, RateResult, distill, select_candidate
-from hhsym.distill.document import distill_files, load_model
+from hhsym.distill.distillation import distill
+from hhsym.distill.result import Distillation, RateResult
+from hhsym.distill.selection import select_candidate
+from hhsym.distill.files import distill_files
+from hhsym.export.model_json import load_model
 from hhsym.distill.forms import FormsBackend
 from hhsym.distill.operon import OperonBackend
 from hhsym.distill.pysr_backend import PySRBackend, candidates_from_equations, pysr_status

@@ -329,7 +329,7 @@ class FormEstimator(BaseEstimator):
         -------
         str
         """
-        from hhsym.distill.document import forms_latex
+        from hhsym.export.document import forms_latex
 
         self._check_fitted()
         if not isinstance(standalone, bool):
@@ -340,7 +340,7 @@ class FormEstimator(BaseEstimator):
         """JSON-safe description: the model (``hhsym.model/1``), each rate's form, constants and
         standard deviations, and provenance (fit settings, RMS, noise, role costs, timings)."""
         import hhsym
-        from hhsym.distill.document import FORMS_FORMAT, _clean
+        from hhsym.export.document import FORMS_FORMAT, _clean
 
         self._check_fitted()
         sd = self.standard_errors_ or {}
@@ -368,7 +368,7 @@ class FormEstimator(BaseEstimator):
         ----------
         path : str or os.PathLike
         """
-        from hhsym.distill.document import write_json
+        from hhsym.export.document import write_json
 
         write_json(self.to_dict(), path)
 

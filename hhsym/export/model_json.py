@@ -8,11 +8,14 @@ a model file is ever evaluated, and every key is checked.
 
 from __future__ import annotations
 
+import json
+import os
+
 import sympy
 
-from hhsym.errors import ModelError, invalid
+from hhsym.errors import ArgumentTypeError, InvalidArgumentError, ModelError, invalid
 
-__all__ = ["model_to_dict", "model_from_dict", "FORMAT"]
+__all__ = ["model_to_dict", "model_from_dict", "load_model", "FORMAT"]
 
 FORMAT = "hhsym.model/1"
 _MODEL_KEYS = {"format", "name", "citation", "C_m", "params", "channels"}
@@ -117,3 +120,46 @@ def _rate(gate, kind, params):
     if not isinstance(gate, dict):
         raise ModelError(f"model description: a gate must be an object, got {gate!r:.80}")
     return sympify_exact(gate[kind], tuple(params), where=f"{kind}_{gate.get('name')}")
+
+
+def load_model(path):
+    """Rebuild the ConductanceModel stored in a distillation (or model) JSON file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :meth:`Distillation.to_json` (or a JSON file holding
+        :meth:`ConductanceModel.to_dict`).
+
+    Returns
+    -------
+    ConductanceModel
+        Identical (``==``, same rates and parameters) to the model written.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If the file does not exist or is not JSON.
+    ModelError
+        If it holds no hhsym model description.
+    """
+    from hhsym.export.document import FORMAT as DISTILLATION, FORMS_FORMAT
+    from hhsym.model import ConductanceModel
+
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise invalid("path", path, "a file path (str or os.PathLike)", cls=ArgumentTypeError) from None
+    try:
+        with open(p, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise invalid("path", p, "an existing JSON file written by Distillation.to_json") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidArgumentError(f"cannot read model file {p!r}: {exc}") from None
+    if isinstance(data, dict) and data.get("format") in (DISTILLATION, FORMS_FORMAT):
+        data = data.get("model")
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ModelError(f"{p}: no hhsym model description "
+                         f"(expected format {DISTILLATION!r}, {FORMS_FORMAT!r} or {FORMAT!r})")
+    return ConductanceModel.from_dict(data)

@@ -24,6 +24,8 @@ import time
 import numpy as np
 import scipy.linalg
 
+from hhsym.progress import progress_bar
+
 __all__ = ["levenberg_marquardt"]
 
 
@@ -92,7 +94,7 @@ def levenberg_marquardt(fun, theta0, ridge, mask, max_iter=50, ftol=1e-6, verbos
         Stop when the relative cost decrease of an accepted step is below this
         twice in a row.
     verbose : int
-        0 silent; 1 one line per iteration.
+        0 silent; 1 a progress bar (:func:`hhsym.progress.progress_bar`); 2 one line per iteration.
     label : str
         Prefix of progress lines and of history entries.
     history : list, optional
@@ -139,19 +141,37 @@ def levenberg_marquardt(fun, theta0, ridge, mask, max_iter=50, ftol=1e-6, verbos
         raise FloatingPointError("the initial parameters give non-finite residuals")
     cost = _cost(r, theta, ridge, mask)
     mu = mu0
-    small = 0
-    n_r = r.size
 
-    def log(it):
+    bar = progress_bar(max_iter, label or "least squares", verbose)
+
+    def log(it, cost, mu):
         entry = {"stage": label, "iter": it, "cost": cost, "rms": float(np.sqrt(2 * cost)),
                  "mu": mu, "time": time.perf_counter() - t_start}
         if history is not None:
             history.append(entry)
-        if verbose:
+        if verbose >= 2:
             print(f"[hhsym.fit] {label:8s} iter {it:3d}  cost {cost:.6e}  mu {mu:.1e}  "
                   f"t {entry['time']:.1f}s", flush=True)
+        elif it:
+            bar.update(1)
+            bar.set_postfix_str(f"cost {cost:.3e}", refresh=False)
 
-    log(0)
+    try:
+        theta, cost = _iterate(fun, theta, r, J, cost, mu, ridge, mask, max_iter, ftol, time_limit, geodesic,
+                               t_start, log)
+    finally:
+        bar.close()
+    if free is not None:
+        full = full.copy()
+        full[free] = theta
+        return full, cost
+    return theta, cost
+
+
+def _iterate(fun, theta, r, J, cost, mu, ridge, mask, max_iter, ftol, time_limit, geodesic, t_start, log):
+    """The accept/reject loop of :func:`levenberg_marquardt`; ``log(it, cost, mu)`` after each iteration."""
+    small = 0
+    log(0, cost, mu)
     for it in range(1, max_iter + 1):
         A = J.T @ J
         A[np.diag_indices_from(A)] += ridge * mask
@@ -185,18 +205,13 @@ def levenberg_marquardt(fun, theta0, ridge, mask, max_iter=50, ftol=1e-6, verbos
                 break
             mu *= 4.0
         if not accepted:
-            log(it)
+            log(it, cost, mu)
             break
         small = small + 1 if rel < ftol else 0
         r, J = fun(theta, True)
-        log(it)
+        log(it, cost, mu)
         if small >= 2:
             break
         if time_limit is not None and time.perf_counter() - t_start > time_limit:
             break
-    del n_r
-    if free is not None:
-        full = full.copy()
-        full[free] = theta
-        return full, cost
     return theta, cost

@@ -24,20 +24,17 @@ import datetime
 import json
 import math
 import os
-import tempfile
 
 import sympy
 
-from hhsym.errors import ArgumentTypeError, InvalidArgumentError, ModelError, invalid
+from hhsym.errors import ArgumentTypeError, invalid
 
 __all__ = [
     "FORMAT",
     "FORMS_FORMAT",
-    "distill_files",
     "distillation_dict",
     "forms_latex",
     "latex_document",
-    "load_model",
     "write_json",
     "write_text",
 ]
@@ -105,8 +102,7 @@ def distillation_dict(dist):
 
 
 def write_text(text, path):
-    """Write ``text`` (UTF-8) to ``path`` atomically: a temporary file in the
-    same directory, flushed and fsync'ed, then :func:`os.replace`.
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`hhsym.atomic.atomic_write`).
 
     Parameters
     ----------
@@ -117,21 +113,12 @@ def write_text(text, path):
         path = os.fspath(path)
     except TypeError:
         raise invalid("path", path, "a file path (str or os.PathLike)", cls=ArgumentTypeError) from None
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise invalid("path", path, "a path in an existing directory")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".hhsym-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from hhsym.atomic import atomic_write
+    from hhsym.errors import HHSymError
+    from hhsym.validate import check_output_path
+
+    check_output_path(path, "path")
+    atomic_write(path, lambda f: f.write(text), error=HHSymError)
 
 
 def write_json(data, path):
@@ -258,89 +245,3 @@ def forms_latex(est, standalone=False):
 def _rate_symbol(key):
     kind, gate = key.split("_", 1)
     return f"\\{kind}_{{{gate}}}"
-
-
-def load_model(path):
-    """Rebuild the ConductanceModel stored in a distillation (or model) JSON file.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A file written by :meth:`Distillation.to_json` (or a JSON file holding
-        :meth:`ConductanceModel.to_dict`).
-
-    Returns
-    -------
-    ConductanceModel
-        Identical (``==``, same rates and parameters) to the model written.
-
-    Raises
-    ------
-    InvalidArgumentError
-        If the file does not exist or is not JSON.
-    ModelError
-        If it holds no hhsym model description.
-    """
-    from hhsym.model import ConductanceModel
-
-    try:
-        p = os.fspath(path)
-    except TypeError:
-        raise invalid("path", path, "a file path (str or os.PathLike)", cls=ArgumentTypeError) from None
-    try:
-        with open(p, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise invalid("path", p, "an existing JSON file written by Distillation.to_json") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidArgumentError(f"cannot read model file {p!r}: {exc}") from None
-    if isinstance(data, dict) and data.get("format") in (FORMAT, FORMS_FORMAT):
-        data = data.get("model")
-    if not isinstance(data, dict) or data.get("format") != "hhsym.model/1":
-        raise ModelError(f"{p}: no hhsym model description "
-                         f"(expected format {FORMAT!r}, {FORMS_FORMAT!r} or 'hhsym.model/1')")
-    return ConductanceModel.from_dict(data)
-
-
-def distill_files(fit, json_path=None, latex_path=None, backend="auto", traces=(), refine=None,
-                  standalone=True, **options):
-    """Distil a saved fit and write the model files (what ``hhsym distill`` runs).
-
-    Parameters
-    ----------
-    fit : str or os.PathLike
-        A ``.npz`` written by :meth:`RateEstimator.save`.
-    json_path, latex_path : str or os.PathLike, optional
-        Where to write the JSON model and the LaTeX (atomically).
-    backend : str
-        Backend name (see :func:`hhsym.distill.distill`).
-    traces : sequence of str, os.PathLike or Trace
-        Trace files (``.csv``/``.npz``; sets are expanded) the fit was made on,
-        or the traces themselves.
-    refine : bool, optional
-        Refine against ``traces``; default: whenever traces are given.
-    standalone : bool
-        Write a complete LaTeX document (True) or the ``align*`` block.
-    **options
-        Further keyword arguments of :func:`hhsym.distill.distill`.
-
-    Returns
-    -------
-    Distillation
-    """
-    from hhsym.distill.distillation import distill
-    from hhsym.estimate import load
-    from hhsym.io import read_traces
-
-    if isinstance(traces, (str, os.PathLike)):
-        traces = [traces]
-    recordings = []
-    for item in traces:  # paths, or traces already read (e.g. from a lab file by the CLI)
-        recordings.extend([item] if hasattr(item, "V") and hasattr(item, "I") else read_traces(item))
-    refine = bool(recordings) if refine is None else refine
-    dist = distill(load(fit), backend=backend, traces=recordings or None, refine=refine, **options)
-    if json_path is not None:
-        dist.to_json(json_path)
-    if latex_path is not None:
-        write_text(dist.latex(standalone=standalone), latex_path)
-    return dist
