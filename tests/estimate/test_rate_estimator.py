@@ -195,6 +195,7 @@ def test_save_load_round_trip(trace, tmp_path):
     assert back.roles_ == est.roles_ and set(back.gates_) == {"m", "h", "n"}
 
 
+@pytest.mark.slow
 def test_replay_matches_simulate_of_model_(trace):
     """The compile-free replay of the hybrid model is simulate(model_, rk4) on the recording's grid."""
     from hhsym.simulate import simulate
@@ -259,6 +260,7 @@ def test_family_search_is_reproducible_and_physical(trace):
     assert np.all(np.sign(slopes) == [1.0, -1.0, 1.0])  # the sign pattern is a hard constraint
 
 
+@pytest.mark.slow
 def test_recovery_from_generic_start():
     """HH, 200 ms of noisy current with spikes, no prior: roles, steady states and rates recovered.
 

@@ -33,7 +33,7 @@ from hhsym.errors import (
     UnknownNameError,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 V_GRID = np.arange(-75.0, 21.0, 1.0)  # mV, includes the linoid singularities
 V_SYM = sympy.Symbol("V", real=True)
 
@@ -292,6 +292,7 @@ def test_parse_expression_refuses_anything_else(text):
         parse_expression(text)
 
 
+@pytest.mark.slow
 def test_operon_fallback_when_no_form_fits():
     # a bell-shaped rate: no literature form (nor sum of two) explains it
     r = 0.05 + np.exp(-(((V_GRID + 30.0) / 15.0) ** 2))
@@ -454,6 +455,7 @@ def test_auto_backend_uses_forms_without_julia(no_julia):
     assert fit.backend == "forms" and fit.best.form == "sigmoid"
 
 
+@pytest.mark.slow
 def test_importing_distill_does_not_import_pysr():
     code = "import hhsym.distill, sys; print('pysr' in sys.modules, 'juliacall' in sys.modules)"
     import subprocess

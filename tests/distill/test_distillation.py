@@ -38,6 +38,8 @@ from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise
 from hhsym.symbolic import V, parse_expression, safe_expression
 
+pytestmark = pytest.mark.slow  # distillation of real fits, with refinement
+
 # Hodgkin-Huxley: family and constants in the forms backend's parametrisation
 # (exponential A e^{V/k}; linoid A x/(1-e^{-x}), sigmoid A/(1+e^{-x}), x = (V-B)/k).
 HH = {

@@ -10,7 +10,7 @@ from hhsym.io import Recording, read
 from hhsym.analysis.features import features, noise, spike_times
 from hhsym.analysis.inspect import JSON_KEYS, inspect, summary_text
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 needs_data = pytest.mark.skipif(not (DATA / "pyabf" / "171116sh_0018.abf").is_file(),
                                 reason=f"shared recordings not found in {DATA}")
 

@@ -8,7 +8,7 @@ import pytest
 from hhsym.io import Recording, read
 from hhsym.analysis.passive import passive_properties
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 needs_data = pytest.mark.skipif(not (DATA / "pyabf" / "171116sh_0018.abf").is_file(),
                                 reason=f"shared recordings not found in {DATA}")
 

@@ -24,6 +24,8 @@ from hhsym.library import hodgkin_huxley
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise
 
+pytestmark = pytest.mark.slow  # real output-error fits
+
 V_GRID = np.linspace(-76.0, 35.0, 200)
 
 

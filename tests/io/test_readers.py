@@ -15,7 +15,7 @@ from hhsym.io import Recording, read
 from hhsym.io.cli import add_parser, load_for_cli, parse_sweeps, run
 from hhsym.io import TraceSet, read_traces
 
-DATA = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "data"
 ABF18 = DATA / "pyabf" / "171116sh_0018.abf"
 ABF5 = DATA / "pyabf" / "File_axon_5.abf"
 B6 = DATA / "bluepyefe" / "B6_Ch3_IDRest_*.ibw"

@@ -17,6 +17,8 @@ from hhsym.library import hodgkin_huxley
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise
 
+pytestmark = pytest.mark.slow  # real FormEstimator fits (minutes)
+
 NOISE = 0.5  # mV
 
 
