@@ -285,7 +285,7 @@ def test_parse_expression_operon_and_julia_syntax():
 
 @pytest.mark.parametrize(
     "text",
-    ["__import__('os').system('true')", "sin(V)", "V + y", "exp(V", "lambda: 1", "V;1", ""],
+    ["__import__('os').system('true')", "gamma(V)", "V + y", "exp(V", "lambda: 1", "V;1", ""],
 )
 def test_parse_expression_refuses_anything_else(text):
     with pytest.raises(ModelError):
