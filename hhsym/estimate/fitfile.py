@@ -196,6 +196,8 @@ def load(path):
             est = _rate_estimator(meta, arrays)
         else:
             est = _form_estimator(meta, arrays)
+    except ModelError:
+        raise
     except (KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
         raise TraceFileError(f"cannot read fit file {path!r}: damaged fitted state "
                              f"({type(exc).__name__}: {str(exc)[:120]})") from None
