@@ -6,12 +6,12 @@ that only the training method differs:
 * per gate ``x_inf = sigmoid(f_x(V))``, ``tau = tau_min + exp(f_tau(V))``
   (``alpha = x_inf/tau``, ``beta = (1 - x_inf)/tau``), each ``f`` a tanh MLP
   of ``u = (V - c)/s`` with a linear skip term and log-linear (secant) tails
-  outside ``u in [-1, 1]`` -- exactly :class:`hhsym.estimate.network.GateNetworks`,
+  outside ``u in [-1, 1]`` -- exactly :class:`hhsym.estimate.rates.network.GateNetworks`,
   with the same normalisation (data range x 1.02), the same ``tau_min`` and
   the same generic random initialisation (``RateNetwork.initial_theta``,
   ``log_rate0 = 0``: x_inf = 1/2, tau = tau_min + 1 ms everywhere);
 * the known structure (conductances, reversal potentials, C_m, gate powers)
-  from :func:`hhsym.estimate.problem.model_arrays`;
+  from :func:`hhsym.estimate.losses.charge_balance.model_arrays`;
 * the whole model (V and every gate) integrated *freely* by
   ``torchdiffeq.odeint`` (fixed-step RK4 at the sampling step, float64), the
   loss the mean squared error on V, gradients by backpropagation through
@@ -60,8 +60,8 @@ import time
 
 import numpy as np
 
-from hhsym.estimate.network import TAIL_DELTA, TAU_MIN, GateNetworks, GateRate, RateNetwork
-from hhsym.estimate.problem import model_arrays
+from hhsym.estimate.rates.network import TAIL_DELTA, TAU_MIN, GateNetworks, GateRate, RateNetwork
+from hhsym.estimate.losses.charge_balance import model_arrays
 from hhsym.metrics import rate_errors
 
 __all__ = ["PeerFit", "available", "fit_torch_peer"]
@@ -83,7 +83,7 @@ class PeerFit:
     Attributes
     ----------
     gates_ : dict
-        Gate name -> :class:`hhsym.estimate.network.GateNetworks` (final parameters).
+        Gate name -> :class:`hhsym.estimate.rates.network.GateNetworks` (final parameters).
     networks_ : dict
         Rate name (``alpha_m``, ...) -> :class:`GateRate`.
     history_ : list of dict

@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_fit import data, made_up_model
 
 from hhsym.distill import distill, get_backend, select_candidate
-from hhsym.distill.shooting import ShootingLoss
+from hhsym.estimate.losses.shooting_loss import ShootingLoss
 from hhsym.estimate import RateEstimator, load
 from hhsym.estimate.checks import as_recordings
 from hhsym.library import hodgkin_huxley

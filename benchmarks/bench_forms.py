@@ -30,8 +30,8 @@ import numpy as np
 
 from bench_fit import cases, distilled
 from bench_output_error import constant_error, gamma, true_forms
-from hhsym.distill import FormEstimator
-from hhsym.distill.output_error import model_forms
+from hhsym.estimate import FormEstimator
+from hhsym.estimate.losses.output_error import model_forms
 from hhsym.errors import InvalidArgumentError
 
 

@@ -6,12 +6,12 @@ Run:  python benchmarks/bench_identifiability.py [--models HH,made-up] [--noise 
 The data are bench_fit.py's (two 300 ms traces of noisy current, sampled at
 0.025 ms).  Each rate function is a free curve — logit x_inf and
 log(tau - tau_min) as cubic B-splines with ``--knots`` knots
-(hhsym.estimate.family.SplineFamily), the flexibility of the estimator's
+(hhsym.estimate.rates.curves.SplineFamily), the flexibility of the estimator's
 spline stage — started at the projection of the true rates, and fitted by
 Levenberg–Marquardt with two losses:
 
 * the estimator's stage-1 charge balance (gates driven by the measured V);
-* output error (hhsym.estimate.trajectory.TrajectoryProblem): the model runs
+* output error (hhsym.estimate.losses.trajectory.TrajectoryProblem): the model runs
   freely over ``--window`` ms windows from a free initial state each, and is
   compared with every sample of V — the maximum-likelihood loss for Gaussian
   noise on V.  The initial states are first fitted with the rates held at the
@@ -34,9 +34,9 @@ import warnings
 import numpy as np
 
 from bench_fit import cases
-from hhsym.estimate.family import SplineFamily, curves_from_rates
-from hhsym.estimate.optimize import levenberg_marquardt
-from hhsym.estimate.trajectory import TrajectoryProblem
+from hhsym.estimate.rates.curves import SplineFamily, curves_from_rates
+from hhsym.estimate.optimise.lm import levenberg_marquardt
+from hhsym.estimate.losses.trajectory import TrajectoryProblem
 from hhsym.metrics import rate_errors
 
 TAU_MIN = 0.01

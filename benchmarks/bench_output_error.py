@@ -13,7 +13,7 @@ model and never from the recordings:
   (alpha_m as a sigmoid and beta_h as an exponential, each fitted to the
   perturbed rate where it is >= 5 % of its gate's alpha + beta).
 
-Each start goes through ``hhsym.distill.output_error.refit_model`` (form
+Each start goes through ``hhsym.estimate.losses.output_error.refit_model`` (form
 search by the BIC of the output error over 1.25 ms windows, then the fit
 continued to 40 ms windows).  With ``--network-error E`` swapped-in forms
 start from stand-in networks, the true rates times (1 + E sin(V/9 mV + i)),
@@ -35,8 +35,9 @@ import warnings
 import numpy as np
 
 from bench_fit import cases
-from hhsym.distill.formfit import fit_family
-from hhsym.distill.output_error import model_forms, refit_model
+from hhsym.estimate.rates.formfit import fit_family
+from hhsym.estimate.losses.output_error import model_forms
+from hhsym.estimate.search.form_search import refit_model
 from hhsym.metrics import coincidence_factor, spike_times
 from hhsym.simulate import simulate
 

@@ -2,7 +2,7 @@
 
 The "cell" is a Hodgkin-Huxley neuron whose rate constants differ from the textbook ones by
 10-20 %; we record it with 0.5 mV of noise on V, start from the textbook model, and let
-hhsym.distill.refit_model fit every constant by output error (the model runs freely over windows
+hhsym.estimate.refit_model fit every constant by output error (the model runs freely over windows
 of 1.25 ms up to 40 ms from fitted initial states and is compared with the recorded V).  The
 Cramér-Rao bound (standard_errors) says how well these recordings determine each constant.
 Run:  python examples/05_refit_literature_model_to_noisy_data.py [OUTPUT_DIR]
@@ -13,7 +13,7 @@ import os
 import sys
 
 import hhsym
-from hhsym.distill import refit_model, standard_errors
+from hhsym.estimate import refit_model, standard_errors
 from hhsym.stimuli import OUNoise
 
 out = sys.argv[1] if len(sys.argv) > 1 else "."

@@ -15,7 +15,7 @@ import sys
 import warnings
 
 import hhsym
-from hhsym.distill.document import write_text
+from hhsym.export.document import write_text
 from hhsym.stimuli import OUNoise
 
 out = sys.argv[1] if len(sys.argv) > 1 else "."

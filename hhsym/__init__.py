@@ -21,7 +21,7 @@ from hhsym.errors import (
 )
 from hhsym.model import Channel, ConductanceModel, Gate, V
 from hhsym.simulate import resting_state, simulate
-from hhsym.traces import Trace, TraceSet, read_trace, read_traces
+from hhsym.io import Trace, TraceSet, read_trace, read_traces
 
 __all__ = [
     "ArgumentTypeError",
@@ -60,7 +60,7 @@ __version__ = "0.1.0"
 # load on first use, so that ``import hhsym`` stays fast.
 _LAZY = {
     "RateEstimator": ("hhsym.estimate", "RateEstimator"),
-    "FormEstimator": ("hhsym.distill", "FormEstimator"),
+    "FormEstimator": ("hhsym.estimate", "FormEstimator"),
     "load": ("hhsym.estimate", "load"),
     "metrics": ("hhsym.metrics", None),
     "distill": ("hhsym.distill", None),  # a callable module: hhsym.distill(estimator, ...)

@@ -61,7 +61,7 @@ def plot_traces(traces, path=None, labels=None, title=None, max_traces=6):
     matplotlib.figure.Figure or None
         The figure when ``path`` is None.
     """
-    from hhsym.traces import Trace
+    from hhsym.io import Trace
 
     plt = _pyplot()
     items = [traces] if isinstance(traces, Trace) else list(traces)[:max_traces]

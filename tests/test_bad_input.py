@@ -23,7 +23,7 @@ from hhsym import Channel, ConductanceModel, Gate, stimuli
 from hhsym.errors import (ArgumentTypeError, HHSymError, InvalidArgumentError, ModelError, NotFittedError,
                           TraceFileError, UnknownNameError)
 from hhsym.expressions import parse, parse_srepr
-from hhsym.traces.trace import Trace
+from hhsym.io.trace import Trace
 
 SENTINEL = "hhsym_sentinel_must_not_exist"
 
@@ -366,6 +366,7 @@ def test_fit_judges_itself(ctx):
     assert again.quality_ == q
 
 
+@pytest.mark.slow
 def test_cli_poor_fit_exit_code(cli_ctx, capsys):
     """A fit that cannot reproduce its data exits 3 unless --accept-poor-fit (the fit is written anyway)."""
     flipped = str(cli_ctx.tmp / "flipped.csv")

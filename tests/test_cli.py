@@ -8,7 +8,7 @@ import pytest
 
 from hhsym.cli import main, parse_stimulus
 from hhsym.stimuli import OUNoise, Step
-from hhsym.traces import read_trace
+from hhsym.io import read_trace
 
 
 def test_simulate_writes_csv_and_plot(tmp_path, capsys):
@@ -53,6 +53,7 @@ def test_parse_stimulus():
     np.testing.assert_array_equal(s(np.arange(10.0)), OUNoise(8.0, 3.0, 2.0, seed=1)(np.arange(10.0)))
 
 
+@pytest.mark.slow
 def test_forms_writes_json_and_latex(tmp_path, capsys):
     from hhsym.distill import load_model
 

@@ -66,6 +66,7 @@ def test_source_has_no_hand_written_model(hh):
         generate_source(hh, "rk45")
 
 
+@pytest.mark.slow
 def test_second_process_loads_compiled_kernels_from_disk(hh, tmp_path):
     """A fresh process reuses the generated module and numba's on-disk objects (cache hits)."""
     script = textwrap.dedent(

@@ -8,7 +8,7 @@ from hhsym.errors import ArgumentTypeError, HHSymError, InvalidArgumentError, Si
 from hhsym.model import Channel, ConductanceModel, Gate
 from hhsym.simulate import resting_state, simulate
 from hhsym.stimuli import FromArray, OUNoise, PulseTrain, Ramp, Sine, Step
-from hhsym.traces import Trace, TraceSet
+from hhsym.io import Trace, TraceSet
 
 from conftest import scipy_reference
 
@@ -238,7 +238,7 @@ def test_resting_state_follows_the_trace_order(hh):
 def test_resting_state_is_kept_on_the_model(hh, monkeypatch):
     import sys
 
-    sim = sys.modules["hhsym.simulate"]
+    sim = sys.modules["hhsym.resting"]
     model = hh.with_params(g_L=0.31)  # a fresh model: empty cache
     first = resting_state(model, I0=[0.0, 2.0], n=2)
     assert len(model._hhsym_rest) == 2

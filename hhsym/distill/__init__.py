@@ -21,13 +21,13 @@ import types
 
 from hhsym.distill.backends import AutoBackend, get_backend
 from hhsym.distill.base import V, Backend, Candidate, RateFit
-from hhsym.distill.distillation import Distillation, RateResult, distill, select_candidate
-from hhsym.distill.document import distill_files, load_model
-from hhsym.distill.form_estimator import FormEstimator
+from hhsym.distill.distillation import distill
+from hhsym.distill.result import Distillation, RateResult
+from hhsym.distill.selection import select_candidate
+from hhsym.distill.files import distill_files
+from hhsym.export.model_json import load_model
 from hhsym.distill.forms import FormsBackend
 from hhsym.distill.operon import OperonBackend
-from hhsym.distill.output_error import fit_output_error, refit_model, search_forms
-from hhsym.distill.uncertainty import standard_errors
 from hhsym.distill.pysr_backend import PySRBackend, candidates_from_equations, pysr_status
 
 __all__ = [
@@ -43,16 +43,11 @@ __all__ = [
     "load_model",
     "distill_files",
     "AutoBackend",
-    "FormEstimator",
     "FormsBackend",
     "OperonBackend",
     "PySRBackend",
     "candidates_from_equations",
     "pysr_status",
-    "fit_output_error",
-    "refit_model",
-    "search_forms",
-    "standard_errors",
 ]
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import sympy
 
 from hhsym.errors import ArgumentTypeError, ModelError, invalid
+from hhsym.estimate.rates.closed_forms import round_sig
 
 __all__ = [
     "V",
@@ -354,14 +355,6 @@ def pareto_front(candidates):
             front.append(c)
             best_loss = c.loss
     return front
-
-
-def round_sig(x, digits=6):
-    """Round a float to ``digits`` significant digits."""
-    x = float(x)
-    if x == 0.0 or not math.isfinite(x):
-        return x
-    return float(f"{x:.{digits - 1}e}")
 
 
 def candidate_from_expr(expr, V_values, r, *, form, params, backend, n_params=None):

@@ -4,36 +4,12 @@ r"""Distil a fitted :class:`~hhsym.estimate.RateEstimator` into closed-form rate
 data supports (``estimator.v_range_``, never beyond: the networks' log-linear
 tails there are extrapolation, not data), runs a symbolic-regression backend
 per rate, chooses one expression per rate from its Pareto front, optionally
-refits all constants against the original traces (:mod:`hhsym.distill.refine`)
+refits all constants against the original traces (:mod:`hhsym.estimate.refine`)
 and returns a :class:`Distillation`: the closed forms, their fronts and a
 simulatable :class:`~hhsym.model.ConductanceModel`, with JSON and LaTeX
-export (:mod:`hhsym.distill.document`).
+export (:mod:`hhsym.export.document`).
 
-Selection rule (``select="simplest"``, the default)
-    The backend's own pick minimises the BIC on the samples.  On samples of
-    a *network* the residuals are the network's smooth approximation error,
-    not independent noise, so the BIC tends to reward a sum of two forms
-    that bends along that error (e.g. ``sigmoid + linoid`` for a linoid at
-    1 % network error), and an open form (Operon) can be shorter than a
-    linoid and follow a 5 %-off network as closely (e.g. a Gompertz-like
-    ``a exp(-(b V + c) e^{-d V})``).  With :math:`\rho(c) = \sqrt{\mathrm{loss}(c)}`
-    the RMS relative error of candidate :math:`c` on the samples:
-
-    1. *literature first*: if the best literature form (a family or a sum of
-       two) has :math:`\rho` within ``open_margin`` (default 0.05) of the
-       best candidate overall, only literature forms compete; otherwise all
-       do (open forms then explain what no literature form can);
-    2. *simplest within tolerance*: among those, the least complex candidate
-       with :math:`\rho(c) \le \min \rho + \mathrm{tolerance}` (default
-       0.02) is chosen; ties go to the lower loss.
-
-    Both margins are of the size of the networks' own error (issue 3 asks
-    for 2 % noise-free, 5 % at 0.5 mV noise), so the true family, which
-    misses the network by just that error, competes with anything that
-    fits the network's wiggles, and the simplest wins; wrong families of
-    HH-type rates miss by 6-60 % RMS.  Literature forms that the backend's
-    open forms dominate (and so left off its front) are refitted without the
-    fallback to take part.  ``select="bic"`` keeps the backend's choice.
+The choice of one expression per rate is described in :mod:`hhsym.distill.selection`.
 """
 
 from __future__ import annotations
@@ -46,77 +22,14 @@ import numpy as np
 
 from hhsym.distill.backends import BACKENDS, get_backend
 from hhsym.distill.base import Backend, evaluate_expr
-from hhsym.distill.families import FAMILIES
 from hhsym.distill.result import Distillation, RateResult
-from hhsym.estimate.problem import DV_SCALE
-from hhsym.errors import (
-    ArgumentTypeError,
-    IdentifiabilityWarning,
-    NotFittedError,
-    UnknownNameError,
-    invalid,
-)
-from hhsym.model import partner_rate
+from hhsym.distill.selection import LOSSES, SELECTIONS, _identifiable, pick_forms
+from hhsym.estimate.losses.charge_balance import DV_SCALE
+from hhsym.errors import ArgumentTypeError, IdentifiabilityWarning, NotFittedError, UnknownNameError, invalid
 
-__all__ = ["Distillation", "RateResult", "distill", "select_candidate", "is_family_form"]
-
-SELECTIONS = ("simplest", "bic")
-LOSSES = ("shooting", "output")
+__all__ = ["distill"]
 
 
-def select_candidate(fit, select="simplest", tolerance=0.02, open_margin=0.05, extra=()):
-    """Choose one candidate of a :class:`~hhsym.distill.base.RateFit`.
-
-    Parameters
-    ----------
-    fit : RateFit
-    select : {"simplest", "bic"}
-        ``"simplest"``: the rule of the module docstring; ``"bic"``: the
-        backend's ``best``.
-    tolerance : float
-        Allowed excess RMS relative error (dimensionless, 0.02 = 2 %).
-    open_margin : float
-        How much better (RMS relative error) an open form must fit than every
-        literature form to be considered (dimensionless, 0.05 = 5 %).
-    extra : sequence of Candidate
-        Further candidates (e.g. literature forms missing from the front).
-
-    Returns
-    -------
-    Candidate
-    """
-    if select == "bic":
-        return fit.best
-    pool = [c for c in [*fit.front, fit.best, *extra] if math.isfinite(c.loss)]
-    if not pool:
-        return fit.best
-    rms = {id(c): math.sqrt(c.loss) for c in pool}
-    literature = [c for c in pool if is_family_form(c.form)]
-    if literature and min(rms[id(c)] for c in literature) <= min(rms.values()) + open_margin:
-        pool = literature
-    floor = min(rms[id(c)] for c in pool)
-    ok = [c for c in pool if rms[id(c)] <= floor + tolerance]
-    return min(ok, key=lambda c: (c.complexity, c.loss))
-
-
-def is_family_form(form):
-    """Whether ``form`` is a literature family or a sum of two (not an open form).
-
-    Parameters
-    ----------
-    form : str
-        :attr:`Candidate.form`, e.g. ``"linoid"``, ``"sum(constant,sigmoid)"``, ``"operon"``.
-
-    Returns
-    -------
-    bool
-    """
-    if form in FAMILIES:
-        return True
-    return form.startswith("sum(") and all(f in FAMILIES for f in form[4:-1].split(","))
-
-
-# ---------------------------------------------------------------------- checks
 def _check_estimator(estimator):
     for attr in ("predict_rates", "model"):
         if not hasattr(estimator, attr):
@@ -169,45 +82,8 @@ def _loss_options(estimator):
     return out
 
 
-#: Fewest samples of a rate's identifiable range before distil falls back to the whole range.
-MIN_SAMPLES = 20
 
 
-def _identifiable(learned, template, min_share, n):
-    """Rate name -> boolean mask of the samples where the rate is >= ``min_share`` of alpha + beta."""
-    masks = {}
-    for g in template.gates:
-        a, b = (np.asarray(learned[f"{kind}_{g.name}"], dtype=float) for kind in ("alpha", "beta"))
-        for kind, r in (("alpha", a), ("beta", b)):
-            m = np.ones(n, dtype=bool) if min_share is None else r >= float(min_share) * (a + b)
-            masks[f"{kind}_{g.name}"] = m if m.sum() >= MIN_SAMPLES else np.ones(n, dtype=bool)
-    return masks
-
-
-#: Largest factor between a rate fitted on its identifiable range and the network elsewhere.
-WILD_FACTOR = 100.0
-
-
-def _tame(expr, grid, learned, partner=None, mask=None, min_share=None):
-    """Whether ``expr`` fitted on its identifiable range is harmless on the whole supported range.
-
-    Everywhere it must stay within ``WILD_FACTOR`` of the network, except
-    where the rate was left out (``~mask``): there it may leave the
-    network (which is unconstrained) as long as it stays unimportant next
-    to its partner rate, i.e. at most ``2 * min_share`` of their sum — so a
-    rate that is negligible in the data stays negligible in the model.
-    """
-    with np.errstate(all="ignore"):
-        f = evaluate_expr(expr, grid)
-        ratio = f / learned
-        ok = np.isfinite(ratio) & (np.abs(np.log(ratio)) <= math.log(WILD_FACTOR))
-        if partner is not None and mask is not None and min_share is not None:
-            share = f / (f + partner)
-            ok |= ~mask & np.isfinite(share) & (share <= 2.0 * float(min_share))
-    return bool(np.all(ok))
-
-
-# ---------------------------------------------------------------------- distill
 def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, select="simplest",
             tolerance=0.02, open_margin=0.05, trust=0.05, max_iter=None, time_limit=None, min_share=0.05,
             loss="shooting", search=True, verbose=0):
@@ -227,7 +103,7 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         keeps them as ``traces_``.
     refine : bool
         Refit all rate constants against ``traces`` with the estimator's
-        shooting loss (:mod:`hhsym.distill.refine`); the refit is kept only
+        shooting loss (:mod:`hhsym.estimate.refine`); the refit is kept only
         if it lowers that loss.
     v_step : float
         Sampling step (mV) on ``estimator.v_range_``.
@@ -262,7 +138,7 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
     loss : {"shooting", "output"}
         Loss of the refinement: ``"shooting"`` is the estimator's own
         (above); ``"output"`` is the output error
-        (:mod:`hhsym.distill.output_error`: the model runs freely over
+        (:mod:`hhsym.estimate.losses.output_error`: the model runs freely over
         windows from fitted initial states, continued from 1.25 to 40 ms, and
         is compared with the recorded V, the maximum-likelihood loss under
         noise on V), with the forms searched on the recordings when
@@ -272,11 +148,11 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         off the truth, not from the networks learned on 0.5 mV-noisy
         recordings (``benchmarks/bench_output_error.py``); for noisy
         recordings fit the forms without networks instead
-        (:class:`~hhsym.distill.FormEstimator`).
+        (:class:`~hhsym.estimate.FormEstimator`).
     search : bool
         With the output-error loss: swap each rate's form for another
         literature family when that lowers the output error's BIC
-        (:func:`hhsym.distill.output_error.search_forms`); open forms are
+        (:func:`hhsym.estimate.losses.output_error.search_forms`); open forms are
         replaced by literature forms there.
     verbose : int
         Progress lines when > 0.
@@ -304,8 +180,8 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
     -----
     The refinement minimises exactly the estimator's final-stage cost
     (charge balance with gates driven by the measured V, plus multiple
-    shooting over the same windows; :class:`~hhsym.distill.shooting.ShootingLoss`
-    reproduces :class:`hhsym.estimate.problem.ShootingProblem` to rounding),
+    shooting over the same windows; :class:`~hhsym.estimate.losses.shooting_loss.ShootingLoss`
+    reproduces :class:`hhsym.estimate.losses.charge_balance.ShootingProblem` to rounding),
     so ``refinement["loss_network"]`` (the estimator's own evaluation of its
     networks) and ``loss_distilled``/``loss_refined`` are directly comparable.
     The estimator's kernels evaluate networks only; for closed forms the loss
@@ -382,33 +258,47 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
                                   or not 0 <= min_share < 0.5):
         raise invalid("min_share", min_share, "a share in [0, 0.5) (e.g. 0.05) or None")
     masks = _identifiable(learned, template, min_share, grid.size)
-    fits, chosen, t_backend, literature = {}, {}, {}, {}
-    for k in names:
-        r_k = np.asarray(learned[k], dtype=float)
-        t_backend[k] = 0.0
-        for mk in (masks[k], None):  # identifiable range first; whole range if that extrapolates wildly
-            sel = slice(None) if mk is None else mk
-            fits[k] = engine.fit_rate(grid[sel], r_k[sel], k)
-            t_backend[k] += fits[k].seconds
-            literature[k] = []
-            if select == "simplest" and fits[k].backend == "forms" and \
-                    not all(is_family_form(c.form) for c in fits[k].front):
-                # the fallback ran: its open forms may dominate (hide) literature forms
-                lit = _literature_backend(engine).fit_rate(grid[sel], r_k[sel], k)
-                literature[k] = [c for c in lit.front if c not in fits[k].front]
-                t_backend[k] += lit.seconds
-            chosen[k] = select_candidate(fits[k], select, tolerance, open_margin, literature[k])
-            if mk is None or mk.all() or _tame(chosen[k].expr, grid, r_k, np.asarray(learned[partner_rate(k)]),
-                                               mk, min_share):
-                break
-        if verbose:
-            print(f"[hhsym.distill] {k}: {chosen[k].form} {chosen[k].expr} ({fits[k].seconds:.2f} s)", flush=True)
+    fits, chosen, t_backend, literature = pick_forms(engine, grid, learned, names, masks, select, tolerance,
+                                                     open_margin, min_share, verbose)
 
-    from hhsym.distill.refine import network_loss, parametrise, refine_constants
+    chosen, params, built, refinement, t_refine, parametric = refine_picks(
+        estimator, template, data, chosen, grid, learned, masks, names, refine, loss, search, max_iter,
+        time_limit, trust, verbose)
+    rates = {}
+    for k in names:
+        expr, constants = built[k]
+        with np.errstate(all="ignore"):
+            dev = np.max(np.abs(evaluate_expr(expr, grid) / learned[k] - 1.0))
+        rates[k] = RateResult(k, fits[k], chosen[k], expr, constants, dev, literature[k])
+    model = _closed_form_model(template, {k: r.expr for k, r in rates.items()})
+    timings = {"sampling": t_sampling, "backend": t_backend, "refine": t_refine,
+               "total": time.perf_counter() - t_start}
+    source = {"estimator": type(estimator).__name__, "fit_time": getattr(estimator, "fit_time_", None),
+              "cost": getattr(estimator, "cost_", None)}
+    dist = Distillation(model, rates, (lo, hi), v_step, engine.name,
+                        {"rule": select, "tolerance": tolerance, "open_margin": open_margin}, refinement,
+                        timings, source)
+    dist.parametric_model = parametric
+    return dist
+
+
+def refine_picks(estimator, template, data, chosen, grid, learned, masks, names, refine, loss, search, max_iter,
+                 time_limit, trust, verbose=0):
+    """Refit the chosen expressions' constants against the recordings (see :func:`distill`).
+
+    Returns
+    -------
+    tuple
+        ``(chosen, params, built, refinement, seconds, parametric_model)``:
+        the (possibly re-searched) candidates, their parametrisations, the
+        built ``(expr, constants)`` per rate, the refinement record (or None),
+        its time (s) and the model with every constant a parameter.
+    """
+    from hhsym.estimate.refine import network_loss, parametrise, refine_constants
 
     output = None
     if refine and loss == "output":
-        from hhsym.distill.output_error import refine_output_error
+        from hhsym.estimate.search.form_search import refine_output_error
 
         t0 = time.perf_counter()
         chosen, output = refine_output_error(template, data, chosen, grid, learned, masks, search=search,
@@ -450,31 +340,7 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
     if parametric is None:
         parametric = template.with_rates({k: p.expr for k, p in params.items()},
                                          params={n: v for p in params.values() for n, v in zip(p.names, p.values)})
-    rates = {}
-    for k in names:
-        expr, constants = built[k]
-        with np.errstate(all="ignore"):
-            dev = np.max(np.abs(evaluate_expr(expr, grid) / learned[k] - 1.0))
-        rates[k] = RateResult(k, fits[k], chosen[k], expr, constants, dev, literature[k])
-    model = _closed_form_model(template, {k: r.expr for k, r in rates.items()})
-    timings = {"sampling": t_sampling, "backend": t_backend, "refine": t_refine,
-               "total": time.perf_counter() - t_start}
-    source = {"estimator": type(estimator).__name__, "fit_time": getattr(estimator, "fit_time_", None),
-              "cost": getattr(estimator, "cost_", None)}
-    dist = Distillation(model, rates, (lo, hi), v_step, engine.name,
-                        {"rule": select, "tolerance": tolerance, "open_margin": open_margin}, refinement,
-                        timings, source)
-    dist.parametric_model = parametric
-    return dist
-
-
-def _literature_backend(engine):
-    """The forms backend of ``engine`` without its open-form fallback."""
-    from hhsym.distill.forms import FormsBackend
-
-    if isinstance(engine, FormsBackend):
-        return FormsBackend(sums=engine.sums, fallback=None, n_starts=engine.n_starts)
-    return FormsBackend(fallback=None)
+    return chosen, params, built, refinement, t_refine, parametric
 
 
 def _closed_form_model(template, exprs):

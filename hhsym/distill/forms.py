@@ -4,7 +4,7 @@ For samples :math:`(V_k, r_k)` the backend fits, by nonlinear least squares on
 relative residuals :math:`(\\hat r(V_k) - r_k)/r_k` (``scipy.optimize.least_squares``
 from deterministic, data-derived starts):
 
-* each family of :mod:`hhsym.distill.families` (constant, exponential,
+* each family of :mod:`hhsym.estimate.rates.closed_forms` (constant, exponential,
   sigmoid and linoid, the last two with both signs of the slope k);
 * sums of two families: every unordered pair of {exponential, sigmoid,
   linoid} and ``constant +`` each of them (nine sums), started from fits of
@@ -31,8 +31,8 @@ import math
 import warnings
 
 from hhsym.distill.base import REL_ERROR_FLOOR, Backend, candidate_from_expr, round_sig
-from hhsym.distill.families import FAMILIES
-from hhsym.distill.formfit import SUMS, SideFits, fit_family, fit_sum, sse
+from hhsym.estimate.rates.closed_forms import FAMILIES
+from hhsym.estimate.rates.formfit import SUMS, SideFits, fit_family, fit_sum, sse
 from hhsym.errors import ArgumentTypeError, BackendUnavailableError, UnknownNameError, invalid
 
 __all__ = ["FormsBackend"]

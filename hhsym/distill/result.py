@@ -83,7 +83,7 @@ class Distillation:
         Wall times (s): ``sampling``, ``backend`` (per rate), ``refine``, ``total``.
     parametric_model : ConductanceModel
         The same model with every rate constant a named model parameter
-        (``alpha_m__kk``, ...; see :mod:`hhsym.distill.refine`), to vary
+        (``alpha_m__kk``, ...; see :mod:`hhsym.estimate.refine`), to vary
         constants per trace in :func:`hhsym.simulate.simulate`.
     """
 
@@ -124,7 +124,7 @@ class Distillation:
         return self.expressions
 
     def latex(self, standalone=False):
-        """The recovered system in LaTeX (see :func:`hhsym.distill.document.latex_document`).
+        """The recovered system in LaTeX (see :func:`hhsym.export.document.latex_document`).
 
         Parameters
         ----------
@@ -136,13 +136,13 @@ class Distillation:
         -------
         str
         """
-        from hhsym.distill.document import latex_document
+        from hhsym.export.document import latex_document
 
         return latex_document(self, standalone=standalone)
 
     def to_dict(self):
         """JSON-safe description: model, rates with fronts, provenance."""
-        from hhsym.distill.document import distillation_dict
+        from hhsym.export.document import distillation_dict
 
         return distillation_dict(self)
 
@@ -154,7 +154,7 @@ class Distillation:
         path : str or os.PathLike
             Read back with :func:`hhsym.distill.load_model`.
         """
-        from hhsym.distill.document import write_json
+        from hhsym.export.document import write_json
 
         write_json(self.to_dict(), path)
 

@@ -1,6 +1,25 @@
-"""Neural rate estimation by adjoint-free shooting (see :class:`RateEstimator`)."""
+"""Everything fitted to recordings.
 
-from hhsym.estimate.estimator import RateEstimator, load
-from hhsym.estimate.network import GateNetworks, GateRate, RateNetwork
+* :class:`RateEstimator` — gate curves as small networks inside the known
+  equations, fitted by adjoint-free shooting (clean recordings);
+* :class:`FormEstimator` — closed-form (literature) rates fitted directly by
+  output error, with error bars (noisy recordings); :func:`refit_model` starts
+  it from a model's own forms;
+* :func:`load` reads either back from ``save(path)``; every fit carries a
+  :class:`FitQuality` verdict.
 
-__all__ = ["GateNetworks", "GateRate", "RateEstimator", "RateNetwork", "load"]
+Subpackages: :mod:`~hhsym.estimate.rates` (parametrisations of gate curves),
+:mod:`~hhsym.estimate.losses` (charge balance, output error), :mod:`~hhsym.estimate.optimise`
+(Levenberg–Marquardt), :mod:`~hhsym.estimate.search` (gate-role hypotheses, multistart).
+"""
+
+from hhsym.estimate.form_estimator import FormEstimator
+from hhsym.estimate.losses.output_error import fit_output_error
+from hhsym.estimate.quality import FitQuality
+from hhsym.estimate.rate_estimator import RateEstimator, load
+from hhsym.estimate.rates.network import GateNetworks, GateRate, RateNetwork
+from hhsym.estimate.search.form_search import refit_model, search_forms
+from hhsym.estimate.uncertainty import standard_errors
+
+__all__ = ["FitQuality", "FormEstimator", "GateNetworks", "GateRate", "RateEstimator", "RateNetwork",
+           "fit_output_error", "load", "refit_model", "search_forms", "standard_errors"]

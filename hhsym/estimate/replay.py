@@ -3,7 +3,7 @@
 ``estimator.model_`` is an ordinary :class:`~hhsym.model.ConductanceModel`, so
 :func:`hhsym.simulate.simulate` runs it — after compiling the networks' sympy
 expressions, which takes tens of seconds for a new fit.  The estimator's own
-multiple-shooting kernel (:func:`hhsym.estimate.kernels.shoot_pass`, compiled
+multiple-shooting kernel (:func:`hhsym.estimate.losses.kernels.shoot_pass`, compiled
 once for every model) integrates the same hybrid model with classical RK4 on
 the recording's grid, the current linearly interpolated at half steps — the
 scheme of ``simulate(method="rk4")`` with a sampled current — so it replays a
@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from hhsym.errors import SimulationError
-from hhsym.estimate.kernels import shoot_pass
-from hhsym.estimate.problem import model_arrays
+from hhsym.estimate.losses.kernels import shoot_pass
+from hhsym.estimate.losses.charge_balance import model_arrays
 
 __all__ = ["replay"]
 
@@ -44,7 +44,7 @@ def replay(estimator, trace):
     SimulationError
         If the hybrid model diverges under this current.
     """
-    from hhsym.traces.trace import Trace
+    from hhsym.io.trace import Trace
 
     names = [g.name for g in estimator.model.gates]
     gates = [estimator.gates_[g] for g in names]

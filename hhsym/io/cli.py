@@ -99,7 +99,7 @@ def load_for_cli(path, current=None, sweeps=None, area=None, capacitance=None, s
     -------
     traces : TraceSet
         t (ms), V (mV), I (µA/cm²).  For hhsym files exactly what
-        :func:`hhsym.traces.read_traces` returns (rows selected by ``sweeps``); otherwise
+        :func:`hhsym.io.read_traces` returns (rows selected by ``sweeps``); otherwise
         ``meta["membrane_area"]`` = ``{area_cm2, source ("area", "capacitance", "estimated"),
         capacitance_pF, specific_capacitance_uF_per_cm2}`` and ``meta["source"]`` the file's
         metadata.  Without ``area``/``capacitance`` the capacitance is estimated from the
@@ -120,7 +120,7 @@ def load_for_cli(path, current=None, sweeps=None, area=None, capacitance=None, s
     sweeps = parse_sweeps(sweeps)
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if FORMATS.get(ext) == "hhsym":
-        from hhsym.traces import TraceSet, read_traces
+        from hhsym.io import TraceSet, read_traces
 
         if area is not None or capacitance is not None:
             raise invalid("--area/--capacitance", area if area is not None else capacitance,
@@ -200,7 +200,7 @@ def run(args):
         (checked before any work; ``hhsym`` exits 2), an unreadable file as
         :class:`~hhsym.errors.TraceFileError` (exit 1).
     """
-    from hhsym.io.inspect import inspect, summary_text
+    from hhsym.analysis.inspect import inspect, summary_text
     from hhsym.validate import check_output_path
 
     for path, option, suffixes in ((args.json, "--json", (".json",)),

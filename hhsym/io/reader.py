@@ -23,7 +23,7 @@ def read_hhsym(path, sweeps=None):
     Parameters
     ----------
     path : str or os.PathLike
-        File written by :meth:`hhsym.traces.Trace.save` or :meth:`~hhsym.traces.TraceSet.save`.
+        File written by :meth:`hhsym.io.Trace.save` or :meth:`~hhsym.io.TraceSet.save`.
     sweeps : int or sequence of int, optional
         Trace indices (from 0); default all.
 
@@ -31,7 +31,7 @@ def read_hhsym(path, sweeps=None):
     -------
     Recording
     """
-    from hhsym.traces import read_traces
+    from hhsym.io import read_traces
 
     path = os.fspath(path)
     ts = read_traces(path)

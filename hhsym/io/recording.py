@@ -267,7 +267,7 @@ class Recording:
             ``area_cm2``, ``source`` (``"area"``, ``"capacitance"``, ``"file"`` or
             ``"estimated"``), ``capacitance_pF`` and ``specific_capacitance_uF_per_cm2``.
             With neither argument and no area in the file, the capacitance is estimated by
-            :func:`hhsym.io.passive.passive_properties`.
+            :func:`hhsym.analysis.passive.passive_properties`.
         """
         c_m = _positive("specific_capacitance", specific_capacitance, "µF/cm²")
         if area_cm2 is not None and capacitance_pF is not None:
@@ -282,7 +282,7 @@ class Recording:
         elif self.area_cm2 is not None:
             area, source = self.area_cm2, "file"
         else:
-            from hhsym.io.passive import passive_properties
+            from hhsym.analysis.passive import passive_properties
 
             C = passive_properties(self).C_pF
             if not np.isfinite(C) or C <= 0:
@@ -295,7 +295,7 @@ class Recording:
                 "specific_capacitance_uF_per_cm2": c_m}
 
     def to_traces(self, area_cm2=None, capacitance_pF=None, specific_capacitance=1.0):
-        r"""The sweeps as a hhsym :class:`~hhsym.traces.TraceSet` in µA/cm².
+        r"""The sweeps as a hhsym :class:`~hhsym.io.TraceSet` in µA/cm².
 
         Parameters
         ----------
@@ -312,7 +312,7 @@ class Recording:
             t (ms), V (mV), I (µA/cm²); ``meta["membrane_area"]`` reports the area used
             (see :meth:`membrane_area`), ``meta["source"]`` the file and sweep numbers.
         """
-        from hhsym.traces import TraceSet
+        from hhsym.io import TraceSet
 
         area = self.membrane_area(area_cm2, capacitance_pF, specific_capacitance)
         density = self.I * 1e-6 / area["area_cm2"]

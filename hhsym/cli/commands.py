@@ -1,0 +1,229 @@
+"""What each ``hhsym`` command does: read the inputs, call the public API, write the results."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from hhsym.errors import InvalidArgumentError
+
+__all__ = ["parse_stimulus", "UsageError", "EXIT_POOR_FIT"]
+
+
+#: Exit code of a finished fit whose result does not reproduce its training data.
+EXIT_POOR_FIT = 3
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit code 2)."""
+
+
+def _verbosity(args):
+    """0 with --quiet, 2 with --verbose (a line per iteration), else 1 (stage lines and progress bars)."""
+    return 0 if args.quiet else (2 if getattr(args, "verbose", False) else 1)
+
+
+def _writable(path, option, suffixes=None, what="file"):
+    """Check an output path before any work; a problem is a usage error naming the option."""
+    from hhsym.validate import check_output_path
+
+    if path is None:
+        return None
+    try:
+        return check_output_path(path, option, suffixes=suffixes, what=what)
+    except InvalidArgumentError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _judged(est, args, out):
+    """Print a fit's verdict; the exit code (0, or EXIT_POOR_FIT unless --accept-poor-fit)."""
+    quality = getattr(est, "quality_", None)
+    if quality is None or quality.ok:
+        return 0
+    print(f"hhsym {args.command}: poor fit (written to {out} anyway): {quality.reason}", file=sys.stderr)
+    if args.accept_poor_fit:
+        print("hhsym: --accept-poor-fit given: exit code 0", file=sys.stderr)
+        return 0
+    return EXIT_POOR_FIT
+
+
+def parse_stimulus(spec):
+    """Build a stimulus from a command-line spec such as ``"step:10,10,90"``.
+
+    Parameters
+    ----------
+    spec : str
+        ``kind:comma-separated numbers`` (µA/cm², ms, Hz) or ``file:PATH``.
+
+    Returns
+    -------
+    hhsym.stimuli.Stimulus
+    """
+    from hhsym import stimuli
+    from hhsym.io import read_trace
+
+    kind, _, rest = spec.partition(":")
+    if kind == "file":
+        tr = read_trace(rest)
+        return stimuli.FromArray(tr.t, tr.I)
+    makers = {
+        "step": (stimuli.Step, (3,)),
+        "ramp": (stimuli.Ramp, (4,)),
+        "pulses": (stimuli.PulseTrain, (3, 4, 5)),
+        "sine": (stimuli.Sine, (2, 3, 4)),
+        "ou": (stimuli.OUNoise, (4,)),
+    }
+    if kind not in makers:
+        raise UsageError(f"unknown stimulus kind {kind!r} in {spec!r}: accepted are {', '.join([*makers, 'file'])}")
+    try:
+        numbers = [float(x) for x in rest.split(",")] if rest else []
+    except ValueError:
+        raise UsageError(f"stimulus {spec!r}: the values after ':' must be numbers separated by commas") from None
+    maker, counts = makers[kind]
+    if len(numbers) not in counts:
+        raise UsageError(f"stimulus {spec!r}: {kind} takes {' or '.join(map(str, counts))} numbers")
+    if kind == "ou":
+        numbers[3] = int(numbers[3])
+    return maker(*numbers)
+
+
+def _model_from_args(args):
+    from hhsym.library import get_model
+
+    overrides = {}
+    for item in args.param or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--param {item!r}: expected NAME=VALUE, e.g. g_Na=100")
+        try:
+            overrides[name] = float(value)
+        except ValueError:
+            raise UsageError(f"--param {item!r}: {value!r} is not a number") from None
+    return get_model(args.model, **overrides)
+
+
+def _cmd_simulate(args):
+    import hhsym
+
+    _writable(args.out, "--out", (".csv", ".npz"))
+    _writable(args.plot, "--plot", (".png", ".pdf", ".svg"))
+    model = _model_from_args(args)
+    stims = [parse_stimulus(s) for s in args.stimulus]
+    stimulus = stims[0]
+    for s in stims[1:]:
+        stimulus = stimulus + s
+    start = time.perf_counter()
+    trace = hhsym.simulate(model, stimulus, args.t_stop, dt=args.dt, method=args.method)
+    wall = time.perf_counter() - start
+    trace.save(args.out)
+    print(f"simulated {model.name} for {args.t_stop:g} ms with {args.method} in {wall:.2f} s -> {args.out}")
+    if args.plot:
+        from hhsym.plotting import plot_traces
+
+        plot_traces(trace, args.plot, title=f"{model.name}: {stimulus!r}")
+        print(f"figure -> {args.plot}")
+    return 0
+
+
+def _read_traces(paths, args=None):
+    """Every trace of every file (hhsym CSV/NPZ, ABF, NWB, Igor IBW), in µA/cm².
+
+    With ``args`` the recording options (``--sweeps``, ``--current``, ``--area``,
+    ``--capacitance``, ``--specific-capacitance``) apply; a lab file's membrane
+    area (given or estimated) is printed.
+    """
+    from hhsym.io.cli import area_line, load_for_cli
+
+    traces = []
+    for path in paths:
+        options = {}
+        if args is not None:
+            options = dict(current=getattr(args, "current", None), sweeps=getattr(args, "sweeps", None),
+                           area=getattr(args, "area", None), capacitance=getattr(args, "capacitance", None),
+                           specific_capacitance=getattr(args, "specific_capacitance", 1.0))
+        loaded, recording = load_for_cli(path, **options)
+        if recording is not None:
+            print(f"{path}: {area_line(loaded)}")
+        traces.extend(loaded[k] for k in range(len(loaded)))
+    return traces
+
+
+def _cmd_fit(args):
+    from hhsym.estimate import RateEstimator
+
+    _writable(args.out, "--out", (".npz",))
+    model = _model_from_args(args)
+    traces = _read_traces(args.traces, args)
+    est = RateEstimator(model, hidden=tuple(args.hidden), random_state=args.seed,
+                        time_limit=args.time_limit, verbose=_verbosity(args))
+    est.fit(traces)
+    est.save(args.out)
+    lo, hi = est.v_range_
+    print(f"fitted {len(traces)} trace(s): loss {est.cost_:.4g} mV^2, supported range "
+          f"[{lo:.1f}, {hi:.1f}] mV, {est.fit_time_:.1f} s -> {args.out}")
+    print(est.quality_)
+    return _judged(est, args, args.out)
+
+
+def _cmd_distill(args):
+    from hhsym.distill import distill_files
+
+    if not (args.json or args.latex):
+        raise UsageError("give --json MODEL.json and/or --latex MODEL.tex")
+    _writable(args.json, "--json", (".json",))
+    _writable(args.latex, "--latex", (".tex",))
+    start = time.perf_counter()
+    dist = distill_files(args.fit, json_path=args.json, latex_path=args.latex, backend=args.backend,
+                         traces=_read_traces(args.trace, args) if args.trace else (), loss=args.loss,
+                         verbose=_verbosity(args))
+    for name, res in dist.rates.items():
+        print(f"{name:8s} {res.form:14s} {res.expr}")
+    written = " and ".join(p for p in (args.json, args.latex) if p)
+    print(f"distilled in {time.perf_counter() - start:.1f} s -> {written}")
+    return 0
+
+
+def _cmd_forms(args):
+    from hhsym.estimate import FormEstimator
+    from hhsym.export.document import write_text
+
+    if not (args.json or args.latex):
+        raise UsageError("give --json MODEL.json and/or --latex MODEL.tex")
+    _writable(args.json, "--json", (".json",))
+    _writable(args.latex, "--latex", (".tex",))
+    model = _model_from_args(args)
+    traces = _read_traces(args.traces, args)
+    est = FormEstimator(model, search=args.search, random_state=args.seed, time_limit=args.time_limit,
+                        verbose=_verbosity(args)).fit(traces)
+    if args.json:
+        est.to_json(args.json)
+    if args.latex:
+        write_text(est.latex(standalone=True), args.latex)
+    print(est.summary())
+    written = " and ".join(p for p in (args.json, args.latex) if p)
+    print(f"-> {written}")
+    return _judged(est, args, written)
+
+
+def _cmd_report(args):
+    from hhsym.distill import load_model
+    from hhsym.estimate import load
+    from hhsym.report import write_report
+
+    _writable(args.out, "--out", what="folder")
+    estimator = load(args.fit)
+    recordings = _read_traces(args.traces, args)
+    closed = load_model(args.model_json) if args.model_json else None
+    heldout = _read_traces([args.heldout])[0] if args.heldout else None
+    truth = _model_from_args(args) if args.truth else None
+    result = write_report(args.out, recordings, estimator, closed, truth=truth, heldout=heldout)
+    print(f"report -> {result['report']}")
+    return 0
+
+
+def _cmd_demo(args):
+    from hhsym.demo import run_demo
+
+    _writable(args.out, "--out", what="folder")
+    run_demo(args.out, verbose=True, noise=args.noise)
+    return 0

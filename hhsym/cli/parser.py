@@ -1,0 +1,168 @@
+"""The ``hhsym`` command line's argument parser: commands, options, their types and examples."""
+
+from __future__ import annotations
+
+import argparse
+
+from hhsym.cli.commands import (EXIT_POOR_FIT, _cmd_demo, _cmd_distill, _cmd_fit, _cmd_forms, _cmd_report,
+                                _cmd_simulate)
+from hhsym.export.cli import add_parser as _add_export_parser
+from hhsym.io.cli import add_parser as _add_inspect_parser
+from hhsym.io.cli import add_recording_arguments
+
+__all__ = ["_parser"]
+
+_EPILOG_SIMULATE = """examples:
+  hhsym simulate --stimulus step:10,10,90 --t-stop 100 --out trace.csv --plot trace.png
+  hhsym simulate --model hh --param g_Na=100 --stimulus ou:8,3,2,1 --method exp_euler --out noisy.npz
+stimulus specs (µA/cm², ms; several --stimulus are summed):
+  step:AMP,START,STOP   ramp:A0,A1,START,STOP   pulses:AMP,WIDTH,PERIOD[,START,STOP]
+  sine:AMP,FREQ_HZ[,START,STOP]   ou:MEAN,SIGMA,TAU,SEED   file:PATH (CSV/NPZ trace; its I is used)
+"""
+
+_EPILOG_FIT = """examples:
+  hhsym fit cell_0.csv cell_1.csv --out fit.npz
+  hhsym fit recording.npz --model hh --param g_Na=100 --param C_m=0.9 --out fit.npz
+"""
+
+_EPILOG_DISTILL = """examples:
+  hhsym distill fit.npz --json model.json --latex model.tex
+  hhsym distill fit.npz --json model.json --trace cell_0.csv --trace cell_1.csv   # refine constants
+"""
+
+_EPILOG_FORMS = """examples:
+  hhsym forms cell_0.csv cell_1.csv --json model.json --latex model.tex
+  hhsym forms noisy.npz --model hh --no-search --seed 1 --json model.json
+For noisy recordings (from ~0.05 mV of noise on V, where 'hhsym fit' warns): the
+forms and constants are fitted directly by output error, without networks.
+"""
+
+_EPILOG_REPORT = """examples:
+  hhsym report fit.npz cell_0.csv cell_1.csv --model-json model.json --out report/
+  hhsym report fit.npz sim.npz --heldout test.csv --truth --model hh --out report/
+"""
+
+_EPILOG_DEMO = """examples:
+  hhsym demo                 # writes ./hhsym-demo/
+  hhsym demo --out results/  # elsewhere
+"""
+
+
+#: Exit code of a finished fit whose result does not reproduce its training data.
+def _number(kind, minimum, strict, accepted):
+    """An argparse type: ``kind`` (int/float) >= (or >) ``minimum``, with a message naming what is accepted."""
+
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {accepted}") from None
+        if value != value or value in (float("inf"), float("-inf")) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {accepted}")
+        return value
+
+    return convert
+
+
+_SEED = _number(int, 0, False, "a non-negative integer")
+_POSITIVE = _number(float, 0.0, True, "a positive number")
+_NON_NEGATIVE = _number(float, 0.0, False, "a non-negative number")
+_POSITIVE_INT = _number(int, 1, False, "a positive integer")
+
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="hhsym",
+        description="Learn Hodgkin-Huxley rate functions from V(t) and I(t) and return them as equations.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on failure")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    sim = sub.add_parser("simulate", help="simulate a model under a current protocol",
+                         epilog=_EPILOG_SIMULATE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sim.add_argument("--model", default="hh", help="library model (default: hh)")
+    sim.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a parameter")
+    sim.add_argument("--stimulus", action="append", required=True, metavar="SPEC", help="current protocol")
+    sim.add_argument("--t-stop", type=_POSITIVE, default=100.0, help="duration in ms (default 100)")
+    sim.add_argument("--dt", type=_POSITIVE, default=0.01, help="step / sampling interval in ms (default 0.01)")
+    sim.add_argument("--method", default="rk4", choices=["rk4", "exp_euler", "dopri5"])
+    sim.add_argument("--out", required=True, help="output trace (.csv or .npz)")
+    sim.add_argument("--plot", help="also save a PNG figure here")
+    sim.set_defaults(func=_cmd_simulate)
+
+    fit = sub.add_parser("fit", help="learn the rate functions from recorded traces",
+                         epilog=_EPILOG_FIT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fit.add_argument("traces", nargs="+", metavar="TRACE", help="traces: hhsym CSV/NPZ, ABF, NWB or Igor IBW")
+    add_recording_arguments(fit)
+    fit.add_argument("--model", default="hh", help="template model whose rates are learned (default: hh)")
+    fit.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
+    fit.add_argument("--hidden", type=_POSITIVE_INT, nargs="+", default=[16], help="hidden widths (default 16)")
+    fit.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
+    fit.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft wall-time budget in s")
+    fit.add_argument("--accept-poor-fit", action="store_true",
+                     help=f"exit 0 even when the fit does not reproduce its training data (else {EXIT_POOR_FIT})")
+    fit.add_argument("--out", required=True, help="fitted estimator (.npz)")
+    fit.add_argument("--quiet", action="store_true", help="no progress lines or bars")
+    fit.add_argument("--verbose", action="store_true", help="also one line per optimiser iteration")
+    fit.set_defaults(func=_cmd_fit)
+
+    dis = sub.add_parser("distill", help="turn a fit into closed-form equations (JSON, LaTeX)",
+                         epilog=_EPILOG_DISTILL, formatter_class=argparse.RawDescriptionHelpFormatter)
+    dis.add_argument("fit", metavar="FIT.npz", help="a fit written by 'hhsym fit'")
+    dis.add_argument("--json", help="write the model description here")
+    dis.add_argument("--latex", help="write a standalone LaTeX document here")
+    dis.add_argument("--backend", default="auto", choices=["auto", "forms", "operon", "pysr"])
+    dis.add_argument("--trace", action="append", metavar="TRACE",
+                     help="the traces the fit was made on: refine the constants against them")
+    add_recording_arguments(dis)
+    dis.add_argument("--loss", default="shooting", choices=["shooting", "output"],
+                     help="refinement loss: the estimator's (default) or output error with a form search "
+                          "(slower; needs forms picked on the networks within ~20%% of the truth)")
+    dis.add_argument("--quiet", action="store_true", help="no progress lines or bars")
+    dis.add_argument("--verbose", action="store_true", help="also one line per optimiser iteration")
+    dis.set_defaults(func=_cmd_distill)
+
+    frm = sub.add_parser("forms", help="fit closed-form rates directly to (noisy) traces (JSON, LaTeX)",
+                         epilog=_EPILOG_FORMS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    frm.add_argument("traces", nargs="+", metavar="TRACE", help="traces: hhsym CSV/NPZ, ABF, NWB or Igor IBW")
+    add_recording_arguments(frm)
+    frm.add_argument("--model", default="hh", help="template model whose rates are fitted (default: hh)")
+    frm.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
+    frm.add_argument("--search", action=argparse.BooleanOptionalAction, default=True,
+                     help="search each rate's form by the output error (default) or keep the role forms")
+    frm.add_argument("--seed", type=_SEED, default=0, help="random seed of the role search (default 0)")
+    frm.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft budget in s of each search stage")
+    frm.add_argument("--accept-poor-fit", action="store_true",
+                     help=f"exit 0 even when the fit does not reproduce its training data (else {EXIT_POOR_FIT})")
+    frm.add_argument("--json", help="write the model description here")
+    frm.add_argument("--latex", help="write a standalone LaTeX document here")
+    frm.add_argument("--quiet", action="store_true", help="no progress lines or bars")
+    frm.add_argument("--verbose", action="store_true", help="also one line per optimiser iteration")
+    frm.set_defaults(func=_cmd_forms)
+
+    rep = sub.add_parser("report", help="write a report folder for a fit (and its distilled model)",
+                         epilog=_EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rep.add_argument("fit", metavar="FIT.npz")
+    rep.add_argument("traces", nargs="+", metavar="TRACE", help="the training traces (any format hhsym reads)")
+    add_recording_arguments(rep)
+    rep.add_argument("--model-json", help="a distilled model written by 'hhsym distill --json'")
+    rep.add_argument("--heldout", metavar="TRACE", help="a recording not used for fitting")
+    rep.add_argument("--truth", action="store_true",
+                     help="the data are simulated from --model: compare rates with it")
+    rep.add_argument("--model", default="hh", help="ground-truth model for --truth (default hh)")
+    rep.add_argument("--param", action="append", metavar="NAME=VALUE")
+    rep.add_argument("--out", required=True, help="report folder")
+    rep.set_defaults(func=_cmd_report)
+
+    demo = sub.add_parser("demo", help="the whole pipeline on simulated HH data, with a report",
+                          epilog=_EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--out", default="hhsym-demo", help="output folder (default ./hhsym-demo)")
+    demo.add_argument("--noise", type=_NON_NEGATIVE, default=0.0,
+                      help="Gaussian noise on the recorded V (mV, default 0; see the README's limitations)")
+    demo.set_defaults(func=_cmd_demo)
+
+    _add_inspect_parser(sub)
+    _add_export_parser(sub)
+    return parser

@@ -1,0 +1,173 @@
+"""Parameter constraints of the estimators, declared in one place per estimator.
+
+Each estimator lists ``_parameter_constraints``: parameter name -> a
+:class:`Constraint` (what is accepted, as a sentence for the error message,
+and a check).  :func:`validate_params` runs them all at the start of ``fit``
+(and when a fit file is read), so a bad value is named before any work, with
+an :class:`~hhsym.errors.HHSymError` built by :func:`hhsym.errors.invalid`.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from hhsym.errors import ArgumentTypeError, InvalidArgumentError, invalid
+
+__all__ = ["Constraint", "validate_params", "real", "integer", "integers", "boolean", "model", "random_state",
+           "optional"]
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """What one parameter accepts.
+
+    Attributes
+    ----------
+    accepted : str
+        The accepted values, as the error message states them.
+    check : callable
+        ``check(value) -> value`` (normalised) or raise ``ValueError`` (a bad
+        value) / ``TypeError`` (a bad type).
+    """
+
+    accepted: str
+    check: Callable
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def real(low=None, high=None, *, strict_low=False, unit=""):
+    """A finite real number in [low, high] (``strict_low``: > low)."""
+    bound = ""
+    if low is not None:
+        bound = f" {'>' if strict_low else '>='} {low:g}"
+    text = f"a finite number{bound}" + (f" ({unit})" if unit else "")
+
+    def check(value):
+        if not _is_real(value):
+            raise TypeError
+        if not math.isfinite(value) or (low is not None and (value <= low if strict_low else value < low)) \
+                or (high is not None and value > high):
+            raise ValueError
+        return float(value)
+
+    return Constraint(text, check)
+
+
+def integer(low=0):
+    """An integer >= low."""
+
+    def check(value):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError
+        if value < low:
+            raise ValueError
+        return int(value)
+
+    return Constraint("a positive integer" if low == 1 else f"an integer >= {low}", check)
+
+
+def integers(low=0, length=None, what="integers"):
+    """A sequence of integers >= low (of a given length)."""
+    count = f"{length} " if length else ""
+    text = f"a tuple of {count}{what} >= {low}"
+
+    def check(value):
+        try:
+            items = tuple(value)
+        except TypeError:
+            raise TypeError from None
+        if isinstance(value, (str, bytes)) or (length is not None and len(items) != length):
+            raise ValueError
+        for item in items:
+            if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Integral) or item < low:
+                raise ValueError
+        return tuple(int(i) for i in items)
+
+    return Constraint(text, check)
+
+
+def boolean():
+    """True or False."""
+
+    def check(value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError
+        return bool(value)
+
+    return Constraint("True or False", check)
+
+
+def model(gated=True):
+    """A ConductanceModel (with at least one gated channel)."""
+    from hhsym.model import ConductanceModel
+
+    text = "a hhsym.ConductanceModel (e.g. hhsym.library.hodgkin_huxley())"
+    if gated:
+        text += " with at least one gated channel (rates to fit)"
+
+    def check(value):
+        if not isinstance(value, ConductanceModel):
+            raise ValueError  # InvalidArgumentError, as hhsym.model.check_model
+        if gated and not value.gates:
+            raise ValueError
+        return value
+
+    return Constraint(text, check)
+
+
+def random_state():
+    """None, a non-negative integer seed or a numpy Generator."""
+
+    def check(value):
+        if value is None or isinstance(value, np.random.Generator):
+            return value
+        return integer(0).check(value)
+
+    return Constraint("None, a non-negative integer seed or a numpy.random.Generator", check)
+
+
+def optional(constraint):
+    """None or what ``constraint`` accepts."""
+
+    def check(value):
+        return None if value is None else constraint.check(value)
+
+    return Constraint(f"None or {constraint.accepted}", check)
+
+
+def validate_params(estimator):
+    """Check every declared parameter of ``estimator``; the normalised values by name.
+
+    Parameters
+    ----------
+    estimator : object
+        An estimator with a ``_parameter_constraints`` dict and the parameters as attributes.
+
+    Returns
+    -------
+    dict
+        Parameter name -> normalised value (tuples for sequences, floats for reals).
+
+    Raises
+    ------
+    ArgumentTypeError, InvalidArgumentError
+        Naming the first offending parameter, its value and what it accepts.
+    """
+    out = {}
+    for name, constraint in estimator._parameter_constraints.items():
+        value = getattr(estimator, name)
+        try:
+            out[name] = constraint.check(value)
+        except TypeError:
+            raise invalid(name, value, constraint.accepted, cls=ArgumentTypeError) from None
+        except ValueError:
+            raise invalid(name, value, constraint.accepted, cls=InvalidArgumentError) from None
+    return out

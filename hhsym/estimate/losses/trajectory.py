@@ -1,0 +1,271 @@
+r"""Output-error residuals of a curve family: the model runs freely and V is compared with the recording.
+
+The stage-1 charge balance (:mod:`hhsym.estimate.losses.charge_balance`) puts the *measured*
+V inside the ionic current, so noise on V enters the model's own terms (an
+errors-in-variables problem).  The output-error loss does not: the model
+integrates V itself over windows of ``window`` ms from a free initial state
+(potential and gates) per window, and the residuals are
+:math:`V_\mathrm{model}(t_k) - V_\mathrm{meas}(t_k)` at the samples — for
+Gaussian measurement noise on V this is the maximum-likelihood loss.  Free
+initial states keep every window well posed (no spike is missed because the
+window started from a noisy sample).
+
+:class:`TrajectoryProblem` evaluates it, with the exact Jacobian (forward
+sensitivities, :func:`hhsym.estimate.losses.trajectory_kernel.trajectory_pass`), for
+any :class:`~hhsym.estimate.rates.curves.TableFamily` (curves or closed forms).  It is what
+``benchmarks/bench_identifiability.py`` uses to measure how well V(t) and
+I(t) determine the rates at a given noise level.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hhsym.estimate.losses.trajectory_kernel import trajectory_pass
+
+__all__ = ["TrajectoryProblem"]
+
+
+class TrajectoryProblem:
+    """Output-error residuals of a curve family over windows tiling each recording.
+
+    Parameters
+    ----------
+    family : TableFamily
+        Supplies the recordings (its ``problem``), the model structure and the
+        gate tables of its parameters.
+    window : float
+        Window length (ms); consecutive windows tile each trace.
+    substeps : int
+        RK4 sub-steps per sample.
+    stride : int
+        A residual every ``stride`` samples (the window's start included).
+    free_states : bool
+        Whether the initial states are parameters (noisy V); if False each
+        window starts at the recorded V and the gate-driven pass's gates.
+
+    Notes
+    -----
+    The parameter vector is ``[family parameters, initial states]`` with one
+    initial state ``(V0 (mV), offsets of the gates)`` per window; the gates
+    start at the gate-driven pass's value at the window start (a function of
+    the family's parameters, :mod:`hhsym.estimate.losses.tables`) plus the offset.
+    Residuals are divided by the square root of their count (a mean square).
+    """
+
+    def __init__(self, family, window=5.0, substeps=1, stride=1, free_states=True):
+        if not (isinstance(window, (int, float)) and np.isfinite(window) and window > 0):
+            raise ValueError(f"window must be a positive number of milliseconds, got {window!r}")
+        self.family = family
+        self.substeps = int(substeps)
+        self.stride = max(1, int(stride))
+        self.free_states = bool(free_states)
+        pr = family.problem
+        self.windows = []
+        for tr in pr.traces:
+            L = max(self.stride, int(round(window / tr["dt"])) // self.stride * self.stride)
+            starts = np.arange(0, len(tr["V"]) - 1 - L, L, dtype=np.int64)
+            rec = np.unique(np.concatenate([tr["rec"], starts]))
+            self.windows.append(dict(starts=starts, L=L, rec=rec, rec_f=np.ascontiguousarray(rec * tr["M"]),
+                                     at=np.searchsorted(rec, starts), ib=np.searchsorted(rec, tr["bounds"])))
+        self.ns = 1 + family.ng
+        self.n_windows = sum(len(w["starts"]) for w in self.windows)
+        self.n_residuals = sum(len(w["starts"]) * (w["L"] // self.stride + 1) for w in self.windows)
+        self.n_family = family.ng * family.n_per_gate
+
+    def initial_states(self):
+        """Initial states from the recording: measured V at each window start, zero gate offsets.
+
+        Empty without ``free_states`` (the recording's values are then used as they are).
+        """
+        if not self.free_states:
+            return np.zeros(0)
+        out = []
+        for tr, w in zip(self.family.problem.traces, self.windows):
+            y = np.zeros((len(w["starts"]), self.ns))
+            y[:, 0] = tr["V"][w["starts"]]
+            out.append(y.ravel())
+        return np.concatenate(out)
+
+    def carry_states(self, other, Y, offsets=False):
+        """Initial states for this problem's windows from states ``Y`` fitted on ``other``'s windows.
+
+        A window that starts where one of ``other``'s does takes its fitted
+        potential (the noise on V averaged out by that fit) and, with
+        ``offsets``, its gate offsets; any other starts at the recorded V
+        with zero offsets.  (Over a longer window an offset fitted on a
+        shorter one can drive the model off, or be what keeps it on.)
+
+        Parameters
+        ----------
+        other : TrajectoryProblem
+            A problem on the same recordings (e.g. with shorter windows).
+        Y : ndarray (other.n_windows, 1 + n_gates)
+        offsets : bool
+            Carry the gate offsets too.
+
+        Returns
+        -------
+        ndarray (n_windows, 1 + n_gates)
+        """
+        out, off = [], 0
+        Y = np.asarray(Y, dtype=float).reshape(-1, self.ns)
+        for tr, w, wo in zip(self.family.problem.traces, self.windows, other.windows):
+            n_o = len(wo["starts"])
+            y = np.zeros((len(w["starts"]), self.ns))
+            y[:, 0] = tr["V"][w["starts"]]
+            i = np.minimum(np.searchsorted(wo["starts"], w["starts"]), max(n_o - 1, 0))
+            hit = (wo["starts"][i] == w["starts"]) if n_o else np.zeros(len(w["starts"]), dtype=bool)
+            y[hit, :1 + (self.ns - 1) * bool(offsets)] = Y[off + i[hit], :1 + (self.ns - 1) * bool(offsets)]
+            out.append(y)
+            off += n_o
+        return np.concatenate(out)
+
+    def _gate_starts(self, tabs, tr, w, jac):
+        """Gates (and their parameter sensitivities) of the gate-driven pass at the window starts."""
+        pr = self.family.problem
+        local = dict(tr, rec=w["rec"], rec_f=w["rec_f"])
+        ok, _, _, X, S = pr._gates(tabs, local, jac, self.n_family)
+        return ok, X[w["at"]], (S[w["at"]] if jac else np.zeros((len(w["starts"]), self.family.ng, 0)))
+
+    def blocks(self, p, Y0, jac=True):
+        """Residuals per window, with the Jacobian split into family and initial-state parts.
+
+        Parameters
+        ----------
+        p : ndarray
+            Family parameters.
+        Y0 : ndarray (n_windows, 1 + n_gates) or None
+            Initial states (potential in mV, gate offsets); ignored without ``free_states``.
+        jac : bool
+
+        Returns
+        -------
+        list of (R, Jp, JY) per trace, or None if a value was non-finite
+            ``R (nw, m)`` residuals (mV / sqrt(count)), ``Jp (nw, m, n_family)``
+            their derivatives with respect to ``p`` and ``JY (nw, m, 1 + n_gates)``
+            with respect to each window's own initial state (``None`` unless ``jac``).
+        """
+        fam, pr, ns, nf = self.family, self.family.problem, self.ns, self.n_family
+        tabs = fam.tables(p, jac)
+        a = pr.arr
+        scale = 1.0 / np.sqrt(self.n_residuals)
+        out, off = [], 0
+        for tr, w in zip(pr.traces, self.windows):
+            nw, L = len(w["starts"]), w["L"]
+            ok, X, S = self._gate_starts(tabs, tr, w, jac)
+            if not ok:
+                return None
+            if self.free_states:
+                y0 = np.asarray(Y0[off:off + nw], dtype=float).copy()
+                y0[:, 1:] += X
+            else:
+                y0 = np.column_stack([tr["V"][w["starts"]], X])
+            nres = L // self.stride + 1
+            R = np.empty((nw, nres))
+            Jt = np.empty((R.size if jac else 0, nf))
+            JY = np.empty((R.size if jac else 0, ns))
+            ok = trajectory_pass(tr["V"], tr["I"], tr["dt"], self.substeps, a["C"], a["ch_g"], a["ch_E"],
+                                 a["gate_ch"], a["gate_pow"], pr.table.v0, pr.table.h, *tabs, w["starts"], L,
+                                 self.stride,
+                                 np.ascontiguousarray(y0), np.ascontiguousarray(S), jac, R, Jt, JY)
+            if not ok or not np.all(np.isfinite(R)):
+                return None
+            if jac:
+                out.append((scale * R, scale * Jt.reshape(nw, nres, nf),
+                            scale * JY.reshape(nw, nres, ns) if self.free_states else None))
+            else:
+                out.append((scale * R, None, None))
+            off += nw
+        return out
+
+    def evaluate(self, q, jac=True):
+        """Residuals (mV / sqrt(count)) and Jacobian at ``q``.
+
+        Parameters
+        ----------
+        q : ndarray
+            ``[family parameters, initial states (n_windows * (1 + n_gates))]``.
+        jac : bool
+
+        Returns
+        -------
+        r : ndarray or None (non-finite)
+        J : ndarray or None, only if ``jac``
+        """
+        nf, ns = self.n_family, self.ns
+        Y0 = np.asarray(q[nf:]).reshape(-1, ns) if self.free_states else None
+        out = self.blocks(q[:nf], Y0, jac)
+        if out is None:
+            return (None, None) if jac else None
+        r = np.concatenate([R.ravel() for R, _, _ in out])
+        if not jac:
+            return r
+        J = np.zeros((self.n_residuals, q.size))
+        row = off = 0
+        for R, Jp, JY in out:
+            nw, nres = R.shape
+            J[row:row + R.size, :nf] = Jp.reshape(R.size, nf)
+            if self.free_states:
+                rows = np.arange(R.size)
+                cols = nf + (off + rows // nres) * ns
+                for k in range(ns):
+                    J[row + rows, cols + k] = JY.reshape(R.size, ns)[:, k]
+            row += R.size
+            off += nw
+        return r, J
+
+    def fit(self, p0, Y0=None, free=None, smooth=0.0, max_iter=50, ftol=1e-6, mu0=1e-2, time_limit=None,
+            fit_family=True):
+        """Levenberg–Marquardt on the output error, initial states eliminated window by window.
+
+        Parameters
+        ----------
+        p0 : ndarray
+            Starting family parameters.
+        Y0 : ndarray (n_windows, 1 + n_gates), optional
+            Starting initial states (default :meth:`initial_states`); needs ``free_states``.
+        free : array of int, optional
+            Indices of the family parameters to fit (default all).
+        smooth : float
+            Weight of the family's roughness penalty.
+        max_iter, ftol, mu0, time_limit :
+            As for :func:`hhsym.estimate.optimise.window_lm.levenberg_marquardt_windows`.
+        fit_family : bool
+            False fits the initial states only.
+
+        Returns
+        -------
+        p : ndarray
+        Y : ndarray (n_windows, 1 + n_gates)
+        cost : float
+            Half the mean square of ``V_model - V_meas`` (mV²), penalty included.
+        """
+        from hhsym.estimate.optimise.window_lm import levenberg_marquardt_windows
+
+        if not self.free_states:
+            raise ValueError("fit needs free initial states (free_states=True)")
+        Y0 = self.initial_states().reshape(-1, self.ns) if Y0 is None else np.asarray(Y0, dtype=float)
+        free = np.arange(self.n_family) if free is None else np.asarray(free, dtype=np.int64)
+        if not fit_family:
+            free = np.zeros(0, dtype=np.int64)
+        D = np.sqrt(float(smooth)) * self.family.penalty_rows() if smooth > 0 else None
+        return levenberg_marquardt_windows(self.blocks, np.asarray(p0, dtype=float), Y0, free, penalty=D,
+                                           max_iter=max_iter, ftol=ftol, mu0=mu0, time_limit=time_limit)
+
+    def lm_fun(self, smooth=0.0):
+        """``fun(q, jac)`` for :func:`~hhsym.estimate.optimise.lm.levenberg_marquardt`, with the family's
+        roughness penalty (weight ``smooth``) on its parameters."""
+        D = np.sqrt(float(smooth)) * self.family.penalty_rows() if smooth > 0 else np.zeros((0, self.n_family))
+
+        def fun(q, jac):
+            out = self.evaluate(q, jac)
+            pen = D @ q[:self.n_family]
+            if not jac:
+                return None if out is None else np.concatenate([out, pen])
+            if out[0] is None:
+                return None, None
+            Jp = np.zeros((D.shape[0], q.size))
+            Jp[:, :self.n_family] = D
+            return np.concatenate([out[0], pen]), np.vstack([out[1], Jp])
+        return fun

@@ -1,0 +1,180 @@
+r"""Levenberg–Marquardt for residuals in windows that each have their own initial state.
+
+The output-error problem (:class:`hhsym.estimate.losses.trajectory.TrajectoryProblem`)
+has a few dozen shared parameters :math:`p` (the rate functions) and one
+initial state :math:`y_w` (potential and gates, 1 + n_gates numbers) per
+window; window :math:`w`'s residuals depend on :math:`p` and :math:`y_w`
+only.  The normal equations are then an "arrow": a dense
+:math:`p`-block bordered by block-diagonal state blocks,
+
+.. math::
+
+    \begin{pmatrix} A & B_1 & \cdots \\ B_1^T & C_1 & \\ \vdots & & \ddots \end{pmatrix}
+    \begin{pmatrix} \delta p \\ \delta y_1 \\ \vdots \end{pmatrix}
+    = -\begin{pmatrix} g \\ g_1 \\ \vdots \end{pmatrix},
+
+solved through the Schur complement
+:math:`(A - \sum_w B_w C_w^{-1} B_w^T)\,\delta p = -(g - \sum_w B_w C_w^{-1} g_w)`
+and :math:`\delta y_w = -C_w^{-1}(g_w + B_w^T \delta p)`.  The cost per
+iteration is linear in the number of windows (the dense solve the generic
+:func:`hhsym.estimate.optimise.lm.levenberg_marquardt` would do grows with its
+cube: 300 windows of 4 states are a 1,200-column Jacobian).  Damping is
+Marquardt's (scaled by the diagonal, floored at ``1e-4`` of its mean), as in
+the generic routine.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.linalg
+
+__all__ = ["levenberg_marquardt_windows", "schur_information"]
+
+
+def _cost(blocks, p, D):
+    if blocks is None:
+        return np.inf
+    c = 0.5 * sum(float(np.sum(R * R)) for R, _, _ in blocks)
+    if D is not None:
+        pen = D @ p
+        c += 0.5 * float(pen @ pen)
+    return c if np.isfinite(c) else np.inf
+
+
+def _normal_equations(blocks, p, D, free):
+    """Arrow blocks: A (f, f), g (f), B (W, f, s), C (W, s, s), gy (W, s) over the free parameters."""
+    A = np.zeros((free.size, free.size))
+    g = np.zeros(free.size)
+    Bs, Cs, gys = [], [], []
+    for R, Jp, JY in blocks:
+        P = Jp[:, :, free]
+        A += np.einsum("wmi,wmj->ij", P, P)
+        g += np.einsum("wmi,wm->i", P, R)
+        Bs.append(np.einsum("wmi,wmk->wik", P, JY))
+        Cs.append(np.einsum("wmk,wml->wkl", JY, JY))
+        gys.append(np.einsum("wmk,wm->wk", JY, R))
+    if D is not None:
+        Df = D[:, free]
+        A += Df.T @ Df
+        g += Df.T @ (D @ p)
+    return A, g, np.concatenate(Bs), np.concatenate(Cs), np.concatenate(gys)
+
+
+def schur_information(blocks, p, free):
+    """Gauss–Newton information of the free shared parameters with every window's state profiled out.
+
+    ``A - sum_w B_w C_w^{-1} B_w^T`` (:func:`_normal_equations` layout) for the residual ``blocks``
+    of ``fun(p, Y, True)``; its inverse times the residuals' variance is the Cramér–Rao covariance.
+    """
+    A, _, B, C, _ = _normal_equations(blocks, p, None, np.asarray(free, dtype=np.int64))
+    return A - np.einsum("wik,wkl,wjl->ij", B, np.linalg.inv(C), B)
+
+
+def _step(A, g, B, C, gy, dA, dC, mu):
+    """The damped step ``(dp, dY)``, or ``None`` if a damped block is not positive definite."""
+    Cm = C.copy()
+    idx = np.arange(C.shape[1])
+    Cm[:, idx, idx] += mu * dC
+    try:
+        Cinv = np.linalg.inv(Cm)
+    except np.linalg.LinAlgError:
+        return None
+    CiBt = Cinv @ np.transpose(B, (0, 2, 1))  # (W, s, f)
+    Cig = np.einsum("wkl,wl->wk", Cinv, gy)
+    if A.size:
+        S = A.copy()
+        S[np.diag_indices_from(S)] += mu * dA
+        S -= np.einsum("wik,wkj->ij", B, CiBt)
+        rhs = g - np.einsum("wik,wk->i", B, Cig)
+        try:
+            c, low = scipy.linalg.cho_factor(S, check_finite=False)
+            dp = -scipy.linalg.cho_solve((c, low), rhs, check_finite=False)
+        except (np.linalg.LinAlgError, ValueError):
+            return None
+    else:
+        dp = np.zeros(0)
+    dY = -(Cig + np.einsum("wkf,f->wk", CiBt, dp))
+    if not (np.all(np.isfinite(dp)) and np.all(np.isfinite(dY))):
+        return None
+    return dp, dY
+
+
+def levenberg_marquardt_windows(fun, p0, Y0, free, penalty=None, max_iter=50, ftol=1e-6, mu0=1e-2,
+                                time_limit=None):
+    """Minimise ``0.5 |r(p, Y)|² + 0.5 |D p|²`` with per-window initial states ``Y``.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(p, Y, jac)`` -> list of ``(R (nw, m), Jp (nw, m, len(p)), JY (nw, m, s))``
+        per group of windows (``Jp``, ``JY`` only if ``jac``), the windows of
+        all groups in the order of the rows of ``Y``; ``None`` when a value
+        is non-finite (the trial step is rejected).
+    p0 : ndarray
+        Starting shared parameters.
+    Y0 : ndarray (n_windows, s)
+        Starting initial states.
+    free : array of int
+        Indices of the shared parameters to fit (the others stay fixed; the
+        states are always fitted).
+    penalty : ndarray (k, len(p)), optional
+        Rows ``D`` of a quadratic penalty on ``p``.
+    max_iter : int
+        Maximum accepted steps.
+    ftol : float
+        Stop when the relative cost decrease of an accepted step is below this twice in a row.
+    mu0 : float
+        Initial relative damping.
+    time_limit : float, optional
+        Stop after this many seconds (checked between iterations).
+
+    Returns
+    -------
+    p : ndarray
+    Y : ndarray
+    cost : float
+
+    Raises
+    ------
+    FloatingPointError
+        If the starting point gives non-finite residuals.
+    """
+    t0 = time.perf_counter()
+    p, Y = np.array(p0, dtype=float), np.array(Y0, dtype=float)
+    free = np.asarray(free, dtype=np.int64)
+    blocks = fun(p, Y, True)
+    cost = _cost(blocks, p, penalty)
+    if not np.isfinite(cost):
+        raise FloatingPointError("the initial parameters give non-finite residuals")
+    mu, small = mu0, 0
+    for _ in range(max_iter):
+        A, g, B, C, gy = _normal_equations(blocks, p, penalty, free)
+        dA, dC = np.diag(A).copy(), np.einsum("wkk->wk", C).copy()
+        floor = 1e-4 * max((dA.sum() + dC.sum()) / max(dA.size + dC.size, 1), 1e-300)
+        dA, dC = np.maximum(dA, floor), np.maximum(dC, floor)
+        accepted = False
+        for _ in range(12):
+            step = _step(A, g, B, C, gy, dA, dC, mu)
+            if step is None:
+                mu *= 10.0
+                continue
+            pt = p.copy()
+            pt[free] += step[0]
+            Yt = Y + step[1]
+            c_new = _cost(fun(pt, Yt, False), pt, penalty)
+            if c_new < cost:
+                rel = (cost - c_new) / max(cost, 1e-300)
+                p, Y, cost = pt, Yt, c_new
+                mu = max(mu / 3.0, 1e-9)
+                accepted = True
+                break
+            mu *= 4.0
+        if not accepted:
+            break
+        small = small + 1 if rel < ftol else 0
+        if small >= 2 or (time_limit is not None and time.perf_counter() - t0 > time_limit):
+            break
+        blocks = fun(p, Y, True)
+    return p, Y, cost

@@ -1,0 +1,245 @@
+"""Least-squares fitting of the rate families and of sums of two families.
+
+Internal to :mod:`hhsym.distill.forms`; see there for the method.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import sympy
+from scipy.optimize import least_squares
+
+from hhsym.estimate.rates.closed_forms import FAMILIES
+from hhsym.errors import UnknownNameError, invalid
+
+__all__ = ["SUMS", "FormFit", "SideFits", "fit_family", "fit_sum", "sse"]
+
+#: The sums of two families that are tried, as (first, second) family names.
+SUMS = tuple(
+    list(itertools.combinations_with_replacement(("exponential", "sigmoid", "linoid"), 2))
+    + [("constant", f) for f in ("exponential", "sigmoid", "linoid")]
+)
+
+#: Smallest share of the rate a term of a sum must reach somewhere.
+MIN_TERM_SHARE = 0.01
+#: Smallest factor by which the ratio of the two terms of a sum must vary over
+#: the data; below it the terms act as one and the sum is not identifiable.
+MIN_RATIO_SPREAD = 1.2
+
+
+class FormFit:
+    """One fitted parametric form (internal; see :class:`FormsBackend`).
+
+    Attributes
+    ----------
+    families : tuple of Family
+    theta : ndarray
+        Internal parameters, concatenated over the terms.
+    """
+
+    def __init__(self, families, theta):
+        self.families = tuple(families)
+        self.theta = np.asarray(theta, dtype=float)
+
+    @property
+    def form(self):
+        names = [f.name for f in self.families]
+        return names[0] if len(names) == 1 else f"sum({','.join(names)})"
+
+    def split(self, theta=None):
+        theta = self.theta if theta is None else theta
+        out, i = [], 0
+        for f in self.families:
+            out.append(theta[i : i + f.n_params])
+            i += f.n_params
+        return out
+
+    def terms(self, V, theta=None):
+        return [f.evaluate(t, V) for f, t in zip(self.families, self.split(theta))]
+
+    def evaluate(self, V, theta=None):
+        return np.sum(self.terms(V, theta), axis=0)
+
+    def params(self):
+        if len(self.families) == 1:
+            return self.families[0].public(self.theta)
+        out = {}
+        for i, (f, t) in enumerate(zip(self.families, self.split()), start=1):
+            out.update({f"{k}{i}": v for k, v in f.public(t).items()})
+        return out
+
+    def rejection(self, V, V_min, V_max):
+        for f, t in zip(self.families, self.split()):
+            why = f.rejection(f.public(t), V_min, V_max)
+            if why:
+                return f"{f.name}: {why}"
+        if len(self.families) > 1:
+            terms = self.terms(V)
+            total = np.sum(terms, axis=0)
+            for f, term in zip(self.families, terms):
+                with np.errstate(all="ignore"):
+                    share = np.max(term / total)
+                if not share >= MIN_TERM_SHARE:
+                    return f"{f.name} term contributes at most {share:.2%} of the rate"
+            with np.errstate(all="ignore"):
+                ratio = terms[0] / terms[1]
+            spread = np.max(ratio) / np.min(ratio)
+            if not spread >= MIN_RATIO_SPREAD:
+                return (
+                    f"terms are indistinguishable (their ratio varies by a factor "
+                    f"{spread:.3g} < {MIN_RATIO_SPREAD} over the data)"
+                )
+        return None
+
+    def expr(self):
+        """The sympy expression in V, constants rounded to six significant digits."""
+        exprs = [f.expr(f.public(t)) for f, t in zip(self.families, self.split())]
+        return exprs[0] if len(exprs) == 1 else sympy.Add(*exprs, evaluate=False)
+
+
+def _solve(families, theta0, V, r):
+    """Levenberg-Marquardt on relative residuals from ``theta0``.
+
+    Slopes ``k`` are optimised as ``k = sign * exp(u)`` so each keeps the sign
+    it started with; everything else is unconstrained (degenerate optima are
+    caught afterwards by the guards). Returns a :class:`FormFit` or ``None``.
+    """
+    theta0 = np.asarray(theta0, dtype=float)
+    slopes, i = [], 0
+    for f in families:
+        if f.slope_index is not None:
+            slopes.append(i + f.slope_index)
+        i += f.n_params
+    slopes = np.array(slopes, dtype=int)
+    signs = np.sign(theta0[slopes])
+    fit = FormFit(families, theta0)
+
+    def to_theta(z):
+        theta = z.copy()
+        theta[slopes] = signs * np.exp(np.clip(z[slopes], -50.0, 50.0))
+        return theta
+
+    def residuals(z):
+        with np.errstate(all="ignore"):
+            res = fit.evaluate(V, to_theta(z)) / r - 1.0
+        return np.where(np.isfinite(res), res, 1e6)
+
+    def jacobian(z):
+        theta = to_theta(z)
+        parts = [f.gradient(t, V) for f, t in zip(families, fit.split(theta))]
+        J = np.concatenate(parts, axis=1) / r[:, None]
+        J[:, slopes] *= theta[slopes]  # d/du = k d/dk
+        return np.where(np.isfinite(J), J, 0.0)
+
+    z0 = theta0.copy()
+    z0[slopes] = np.log(np.abs(theta0[slopes]))
+    try:
+        sol = least_squares(
+            residuals, z0, jac=jacobian, method="lm",
+            xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=50 * len(z0),
+        )
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+        return None
+    theta = to_theta(sol.x)
+    if not np.all(np.isfinite(theta)):
+        return None
+    return FormFit(families, theta)
+
+
+def fit_family(family, V, r, n_starts=3):
+    """Fit one family (both slope signs where it has them).
+
+    Parameters
+    ----------
+    family : Family or str
+        The family or its name (``"constant"``, ``"exponential"``,
+        ``"sigmoid"``, ``"linoid"``).
+    V, r : ndarray
+        Voltages (mV) and rates (1/ms).
+    n_starts : int, optional
+        Starts per slope sign kept from the data-derived grid.
+
+    Returns
+    -------
+    list of FormFit
+        The local optima found (unfiltered by the guards), best first.
+    """
+    if isinstance(family, str):
+        if family not in FAMILIES:
+            raise invalid("family", family, f"one of {sorted(FAMILIES)}", cls=UnknownNameError)
+        family = FAMILIES[family]
+    fits = []
+    for sign in family.signs:
+        for theta0 in family.starts(V, r, sign, n_best=n_starts):
+            fit = _solve((family,), theta0, V, r)
+            if fit is not None:
+                fits.append(fit)
+    return sorted(fits, key=lambda f: sse(f, V, r))
+
+
+def sse(fit, V, r):
+    with np.errstate(all="ignore"):
+        e = fit.evaluate(V) / r - 1.0
+    s = float(np.sum(e * e))
+    return s if math.isfinite(s) else math.inf
+
+
+class SideFits:
+    """Single-family fits to one side of the voltage range, cached per call."""
+
+    QUANTILES = (0.3, 0.5, 0.7)
+
+    def __init__(self, V, r):
+        self.V, self.r = V, r
+        self._cache = {}
+
+    def get(self, family, q, side):
+        key = (family.name, q, side)
+        if key not in self._cache:
+            Vq = float(np.quantile(self.V, q))
+            mask = self.V <= Vq if side == "left" else self.V >= Vq
+            fits = []
+            if mask.sum() >= 3:
+                fits = fit_family(family, self.V[mask], self.r[mask], n_starts=1)
+            self._cache[key] = fits[0].theta.copy() if fits else None
+        return self._cache[key]
+
+
+def _sum_starts(fa, fb, V, r, sides):
+    """Starting theta for fa + fb: each term fitted to one side of the range."""
+    starts = []
+    if fa.name == "constant":
+        for frac in (0.3, 0.8):
+            c = frac * float(r.min())
+            rest = np.maximum(r - c, 1e-3 * r)
+            fits = fit_family(fb, V, rest, n_starts=1)
+            if fits:
+                starts.append(np.concatenate([[math.log(c)], fits[0].theta]))
+        return starts
+    orders = [(fa, fb)] if fa is fb else [(fa, fb), (fb, fa)]
+    for q in sides.QUANTILES:
+        for f_left, f_right in orders:
+            tl, tr = sides.get(f_left, q, "left"), sides.get(f_right, q, "right")
+            if tl is None or tr is None:
+                continue
+            # each term carries about half of the rate where the sides meet
+            tl, tr = tl.copy(), tr.copy()
+            tl[0] -= math.log(2.0)
+            tr[0] -= math.log(2.0)
+            starts.append(np.concatenate([tl, tr] if f_left is fa else [tr, tl]))
+    return starts
+
+
+def fit_sum(fa, fb, V, r, sides, n_starts=2):
+    """Fit fa + fb from the ``n_starts`` data-derived starts with the lowest error."""
+    starts = _sum_starts(fa, fb, V, r, sides)
+    starts.sort(key=lambda t: sse(FormFit((fa, fb), t), V, r))
+    out = []
+    for theta0 in starts[:n_starts]:
+        fit = _solve((fa, fb), theta0, V, r)
+        if fit is not None:
+            out.append(fit)
+    return out

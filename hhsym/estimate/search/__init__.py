@@ -1,0 +1,2 @@
+"""Gate-role hypotheses and multistart searches: generic curve families (:mod:`.roles`) and
+closed-form pairs by charge balance (:mod:`.charge_search`)."""

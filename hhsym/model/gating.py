@@ -1,0 +1,100 @@
+"""Rates as numbers: numpy evaluators, the non-negativity check, steady states and time constants."""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+from sympy.core.parameters import distribute
+
+from hhsym.errors import ModelError
+from hhsym.symbolic import V
+
+__all__ = ["rate_functions", "check_rates", "gating_from_rates", "partner_rate", "RATE_CHECK_RANGE"]
+
+#: Voltage range (mV) on which :meth:`ConductanceModel.check_rates` requires non-negative rates.
+RATE_CHECK_RANGE = (-150.0, 100.0)
+
+
+def rate_functions(model):
+    """Numpy evaluators of ``model``'s rates (see :meth:`ConductanceModel.rate_functions`)."""
+    subs = {sympy.Symbol(k, real=True): v for k, v in model.rate_params.items()}
+    out = {}
+    for key, expr in model.safe_rates().items():
+        func = sympy.lambdify(V, expr.xreplace(subs), modules="numpy")
+        out[key] = _vectorised(func)
+    return out
+
+
+def check_rates(model, v_range=None):
+    """Raise unless every rate of ``model`` is finite and >= 0 over ``v_range`` (see :meth:`ConductanceModel.check_rates`)."""
+    lo, hi = RATE_CHECK_RANGE if v_range is None else v_range
+    key = ("_rates_checked", float(lo), float(hi))
+    if model.__dict__.get(key[0]) == key[1:]:
+        return model
+    grid = np.linspace(lo, hi, int(round((hi - lo) / 0.25)) + 1)
+    for name, values in model.evaluate_rates(grid).items():
+        bad = np.isnan(values) | (values < 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ModelError(
+                f"rate {name} = {_for_display(model.rates[name])} is {values[i]:.4g} 1/ms at V = "
+                f"{grid[i]:g} mV: rates must be finite and >= 0 over [{lo:g}, {hi:g}] mV "
+                "(check its sign and parameters)"
+            )
+    model.__dict__[key[0]] = key[1:]
+    return model
+
+
+def _for_display(expr, digits=6):
+    """``expr`` with its floating-point constants shown to ``digits`` significant digits."""
+    floats = {f: sympy.Float(float(f"{float(f):.{digits}g}")) for f in expr.atoms(sympy.Float)}
+    with distribute(False):
+        return expr.xreplace(floats)
+
+
+def partner_rate(name):
+    """The other rate of the same gate: ``"beta_x"`` for ``"alpha_x"`` and vice versa.
+
+    Parameters
+    ----------
+    name : str
+        A rate name, ``alpha_<gate>`` or ``beta_<gate>``.
+
+    Returns
+    -------
+    str
+    """
+    kind, _, gate = name.partition("_")
+    return f"{'beta' if kind == 'alpha' else 'alpha'}_{gate}"
+
+
+def gating_from_rates(rates):
+    """Steady states and time constants of every gate from its rates.
+
+    Parameters
+    ----------
+    rates : dict
+        ``alpha_x``/``beta_x`` -> array (1/ms), same shapes.
+
+    Returns
+    -------
+    dict
+        Gate name -> ``(x_inf, tau)``: dimensionless and ms arrays.
+    """
+    gates = [k[len("alpha_"):] for k in rates if k.startswith("alpha_")]
+    out = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for g in gates:
+            a, b = np.asarray(rates[f"alpha_{g}"], dtype=float), np.asarray(rates[f"beta_{g}"], dtype=float)
+            out[g] = (a / (a + b), 1.0 / (a + b))
+    return out
+
+
+def _vectorised(func):
+    def evaluate(V_values):
+        values = np.asarray(V_values, dtype=float)
+        with np.errstate(all="ignore"):
+            out = np.asarray(func(values), dtype=float)
+        return np.broadcast_to(out, values.shape).copy() if out.shape != values.shape else out
+
+    return evaluate

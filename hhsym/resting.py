@@ -1,0 +1,197 @@
+"""Resting states and initial states of conductance models (mV, gate fractions).
+
+:func:`resting_state` solves for the steady state under a constant current
+(cached per model); :func:`initial_states` completes a user's ``y0`` with
+steady-state gates.  :func:`hhsym.simulate` starts every run here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from hhsym.errors import ArgumentTypeError, SimulationError, UnknownNameError, invalid
+from hhsym.symbolic import V
+
+__all__ = ["resting_state", "initial_states", "param_matrix"]
+
+
+def param_matrix(model, params, n):
+    """(n_params, n) array of parameter values, with per-neuron overrides."""
+    names = list(model.params)
+    P = np.empty((len(names), n))
+    for k, name in enumerate(names):
+        P[k] = model.params[name]
+    for name, values in (params or {}).items():
+        if name not in model.params:
+            raise UnknownNameError(
+                f"unknown parameter {name!r} in params: accepted names are {', '.join(names)}"
+            )
+        arr = np.asarray(values, dtype=float).reshape(-1)
+        if arr.size not in (1, n) or not np.all(np.isfinite(arr)):
+            raise invalid(f"params[{name!r}]", values, f"a finite number or {n} finite numbers (one per trace)")
+        P[names.index(name)] = arr
+    check_c = P[names.index("C_m")]
+    if np.any(check_c <= 0):
+        raise invalid("params['C_m']", check_c[check_c <= 0][0], "C_m > 0 (µF/cm²)")
+    for k, name in enumerate(names):
+        if name.startswith("g_") and np.any(P[k] < 0):
+            raise invalid(f"params[{name!r}]", P[k][P[k] < 0][0], "a conductance >= 0 (mS/cm²)")
+    return P
+
+
+def _steady_functions(model):
+    """Vectorised x_inf(V, *rate_params) and ionic-current pieces for a model (cached on it)."""
+    cached = getattr(model, "_hhsym_steady", None)
+    if cached is not None:
+        return cached
+    extra = [sympy.Symbol(k, real=True) for k in model.rate_params]
+    rates = model.safe_rates()
+    xinf = {}
+    for g in model.gates:
+        a, b = rates[f"alpha_{g.name}"], rates[f"beta_{g.name}"]
+        xinf[g.name] = sympy.lambdify([V, *extra], a / (a + b), modules="numpy")
+    model._hhsym_steady = xinf
+    return xinf
+
+
+#: Resting states kept per model (entries of ``model._hhsym_rest``); the dict is
+#: emptied when it would grow beyond this.
+REST_CACHE_SIZE = 4096
+
+
+def resting_state(model, I0=0.0, params=None, n=1):
+    """Steady state(s) of ``model`` under a constant current.
+
+    The membrane potential solves ``I0 = sum_k g_k prod_j x_inf,j(V)^p_j (V - E_k)``;
+    of several solutions the most hyperpolarised one with a stable slope is
+    taken; gates are at their steady states.  Each distinct (I0, parameters)
+    pair is solved once, and its solution is kept on the model for later calls
+    (up to ``REST_CACHE_SIZE`` pairs).
+
+    Parameters
+    ----------
+    model : ConductanceModel
+    I0 : float or array_like
+        Constant injected current (µA/cm²), scalar or one per neuron.
+    params : dict, optional
+        Per-neuron parameter overrides, as in :func:`simulate`.
+    n : int
+        Number of neurons.
+
+    Returns
+    -------
+    dict
+        State name -> array of shape ``(n,)`` (V in mV, gates dimensionless).
+    """
+    P = param_matrix(model, params, n)
+    I0 = np.broadcast_to(np.asarray(I0, dtype=float), (n,))
+    # solve once per distinct (I0, parameters) pair: large batches usually share a few
+    rows = np.column_stack([I0, P.T])
+    first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)[1:]
+    inverse = inverse.reshape(-1)
+    keys = [rows[i].tobytes() for i in first]
+    cache = getattr(model, "_hhsym_rest", None)
+    if cache is None:
+        cache = model._hhsym_rest = {}
+    found = {key: cache[key] for key in keys if key in cache}
+    todo = [u for u, key in enumerate(keys) if key not in found]
+    if todo:
+        solved = _solve_rest(model, I0[first[todo]], P[:, first[todo]], first[todo])
+        new = {keys[u]: tuple(float(v[m]) for v in solved.values()) for m, u in enumerate(todo)}
+        if len(cache) + len(new) > REST_CACHE_SIZE:
+            cache.clear()
+        cache.update(new)
+        found.update(new)
+    names = ["V", *_steady_functions(model)]
+    values = np.array([found[key] for key in keys]).reshape(len(keys), len(names))[inverse]
+    return {name: values[:, k].copy() for k, name in enumerate(names)}
+
+
+def _solve_rest(model, I0, P, traces):
+    """Resting states for ``I0`` (µA/cm², shape (m,)) and parameters ``P`` (n_params, m).
+
+    ``traces`` (m,) are the trace indices named in the error when a column
+    has no resting potential.  Returns state name -> array (m,), V first.
+    """
+    n = I0.size
+    I0 = I0[:, None]
+    names = list(model.params)
+    extra = [P[names.index(k)][:, None] for k in model.rate_params]
+    xinf = _steady_functions(model)
+    grid = np.arange(-150.0, 100.0 + 1e-9, 0.25)[None, :]
+
+    def net_current(Vg, rows):
+        total = np.zeros(np.broadcast_shapes(Vg.shape, (rows.size, 1)))
+        with np.errstate(all="ignore"):
+            gates = {g: np.asarray(f(Vg, *[e[rows] for e in extra]), dtype=float) for g, f in xinf.items()}
+            for ch in model.channels:
+                cond = P[names.index(f"g_{ch.name}")][rows][:, None]
+                for gate in ch.gates:
+                    cond = cond * gates[gate.name] ** gate.power
+                total = total + cond * (Vg - P[names.index(f"E_{ch.name}")][rows][:, None])
+        return I0[rows] - total
+
+    rows = np.arange(n)
+    f = net_current(grid, rows)
+    # first + to - crossing (dV/dt decreasing through zero: stable for V alone)
+    cross = (f[:, :-1] > 0) & (f[:, 1:] <= 0)
+    if not np.all(cross.any(axis=1)):
+        bad = int(np.flatnonzero(~cross.any(axis=1))[0])
+        raise SimulationError(
+            f"no resting potential in [-150, 100] mV for trace {int(traces[bad])} "
+            f"(I0={float(I0[bad, 0]):g} µA/cm²): pass y0 explicitly"
+        )
+    k = cross.argmax(axis=1)
+    lo = grid[0, k].copy()
+    hi = grid[0, k + 1].copy()
+    for _ in range(60):  # bisection to ~1e-14 mV
+        mid = 0.5 * (lo + hi)
+        fm = net_current(mid[:, None], rows)[:, 0] if n else mid
+        pos = fm > 0
+        lo = np.where(pos, mid, lo)
+        hi = np.where(pos, hi, mid)
+    Vrest = 0.5 * (lo + hi)
+    out = {"V": Vrest}
+    for g, fn in xinf.items():
+        out[g] = np.asarray(fn(Vrest, *[e[:, 0] for e in extra]), dtype=float) * np.ones(n)
+    return out
+
+
+def initial_states(model, y0, I0, params, n):
+    """(n_states, n) initial states; I0 (n,) is the current at t = 0 (µA/cm²)."""
+    states = model.states
+    if y0 is None:
+        rest = resting_state(model, I0, params, n)
+        return np.array([rest[s] for s in states])
+    if not isinstance(y0, dict):
+        raise invalid("y0", y0, f"a dict by state name ({', '.join(states)}) or None", cls=ArgumentTypeError)
+    unknown = [k for k in y0 if k not in states]
+    if unknown:
+        raise UnknownNameError(f"unknown state(s) {unknown} in y0: accepted names are {', '.join(states)}")
+    Y0 = np.empty((len(states), n))
+    values = {}
+    for name, value in y0.items():
+        arr = np.asarray(value, dtype=float).reshape(-1)
+        if arr.size not in (1, n) or not np.all(np.isfinite(arr)):
+            raise invalid(f"y0[{name!r}]", value, f"a finite number or {n} finite numbers")
+        if name != "V" and np.any((arr < 0) | (arr > 1)):
+            raise invalid(f"y0[{name!r}]", value, "gate values in [0, 1]")
+        values[name] = np.broadcast_to(arr, (n,))
+    # states not given: steady state at the given V (or at rest)
+    if len(values) < len(states):
+        if "V" in values:
+            xinf = _steady_functions(model)
+            P = param_matrix(model, params, n)
+            names = list(model.params)
+            extra = [P[names.index(k)] for k in model.rate_params]
+            rest = {"V": values["V"]}
+            for g, fn in xinf.items():
+                rest[g] = np.asarray(fn(values["V"], *extra), dtype=float) * np.ones(n)
+        else:
+            rest = resting_state(model, I0, params, n)
+        for name in states:
+            values.setdefault(name, rest[name])
+    for k, name in enumerate(states):
+        Y0[k] = values[name]
+    return Y0

@@ -1,0 +1,292 @@
+"""Tests of hhsym.estimate: kernels vs finite differences, sklearn conventions, bad traces, io, recovery."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from sklearn.base import clone
+
+from hhsym.errors import IdentifiabilityWarning, InvalidArgumentError, NotFittedError
+from hhsym.estimate import RateEstimator, RateNetwork, load
+from hhsym.estimate.losses.charge_balance import ShootingProblem
+from hhsym.library import hodgkin_huxley
+from hhsym.metrics import steady_state_curves, time_constant_curves
+
+
+class _Tr:
+    def __init__(self, t, V, I):  # noqa: E741
+        self.t, self.V, self.I = t, V, I
+
+
+def _hh_trace(t_stop=40.0, dt=0.025, seed=1, amp=8.0):
+    """HH under a smooth random current, integrated tightly with scipy."""
+    model = hodgkin_huxley()
+    rng = np.random.default_rng(seed)
+    knots = np.arange(0, t_stop + 5, 2.0)
+    cur = amp + 6.0 * rng.standard_normal(knots.size)
+    I_of = lambda t: np.interp(t, knots, cur)  # noqa: E731
+    rf = model.rate_functions()
+    V0 = -65.0
+    y0 = [V0] + [float(rf[f"alpha_{g}"](V0) / (rf[f"alpha_{g}"](V0) + rf[f"beta_{g}"](V0))) for g in "mhn"]
+
+    def rhs(t, y):
+        V, m, h, n = y
+        I_ion = 120 * m**3 * h * (V - 50) + 36 * n**4 * (V + 77) + 0.3 * (V + 54.387)
+        out = [I_of(t) - I_ion]
+        for g, x in zip("mhn", (m, h, n)):
+            out.append(rf[f"alpha_{g}"](V) * (1 - x) - rf[f"beta_{g}"](V) * x)
+        return out
+
+    t = np.arange(0, t_stop + dt / 2, dt)
+    sol = solve_ivp(rhs, (0, t[-1]), y0, t_eval=t, rtol=1e-9, atol=1e-9, max_step=0.05)
+    return _Tr(t, sol.y[0], I_of(t))
+
+
+@pytest.fixture(scope="module")
+def trace():
+    return _hh_trace()
+
+
+def _problem(trace, hidden=(4, 3), parametrisation="log_rate", dv_scale=None):
+    model = hodgkin_huxley()
+    rng = np.random.default_rng(3)
+    sizes = np.array((1,) + hidden + (1,))
+    theta = np.concatenate([RateNetwork.initial_theta(hidden, rng, np.log(0.5), out_scale=0.3) for _ in range(6)])
+    norms = np.tile([-20.0, 60.0, 0.05], (6, 1))
+    pr = ShootingProblem(model, [(0.025, trace.V, trace.I)], sizes, norms, window=0.25,
+                         shooting_window=1.0, n_shooting=4, shooting_stride=0.1, parametrisation=parametrisation,
+                         tau_min=0.05, dv_scale=dv_scale)
+    return pr, theta
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+@pytest.mark.parametrize("parametrisation,dv_scale", [("log_rate", None), ("gate", None), ("gate", 1.0)])
+def test_sensitivities_match_finite_differences(trace, stage, parametrisation, dv_scale):
+    pr, theta = _problem(trace, parametrisation=parametrisation, dv_scale=dv_scale)
+    r, J = pr.evaluate(theta, True, stage)
+    rng = np.random.default_rng(0)
+    for i in rng.choice(theta.size, 10, replace=False):
+        e = 1e-5 * max(1.0, abs(theta[i]))
+        tp, tm = theta.copy(), theta.copy()
+        tp[i] += e
+        tm[i] -= e
+        fd = (pr.evaluate(tp, False, stage) - pr.evaluate(tm, False, stage)) / (2 * e)
+        scale = np.max(np.abs(J[:, i])) + 1e-12
+        assert np.max(np.abs(fd - J[:, i])) / scale < 1e-4
+
+
+def test_network_gradient_and_sympy_agree():
+    rng = np.random.default_rng(1)
+    net = RateNetwork((5, 4), -20.0, 50.0, RateNetwork.initial_theta((5, 4), rng, out_scale=1.0))
+    Vs = np.array([-100.0, -69.0, -20.0, 25.0, 60.0])  # both tails included
+    f, dfdV, G = net.log_rate(Vs, grad=True)
+    for i in (0, 7, net.n_params - 1):
+        th = net.theta.copy()
+        net.theta[i] += 1e-6
+        fp = net.log_rate(Vs)[0]
+        net.theta[:] = th
+        np.testing.assert_allclose((fp - f) / 1e-6, G[:, i], atol=1e-5)
+    import sympy
+
+    from hhsym.symbolic import V
+
+    expr = sympy.lambdify(V, net.to_sympy(), "numpy")
+    np.testing.assert_allclose(expr(Vs), net(Vs), rtol=1e-12)
+    # log-linear tails: constant slope of log r beyond the trained range
+    lo, hi = net.bounds
+    d = np.diff(np.log(net(np.array([lo - 30, lo - 20, lo - 10]))))
+    assert abs(d[0] - d[1]) < 1e-9
+
+
+def test_gate_networks_rates_and_sympy_agree():
+    from hhsym.estimate.rates.network import GateNetworks, GateRate
+
+    rng = np.random.default_rng(2)
+    g = GateNetworks((5,), -20.0, 50.0, RateNetwork.initial_theta((5,), rng, out_scale=2.0),
+                     RateNetwork.initial_theta((5,), rng, out_scale=2.0), tau_min=0.01)
+    Vs = np.array([-150.0, -69.0, -20.0, 25.0, 90.0])
+    a, b = g.rates(Vs)
+    np.testing.assert_allclose(a / (a + b), g.x_inf(Vs), rtol=1e-12)
+    np.testing.assert_allclose(1.0 / (a + b), g.tau(Vs), rtol=1e-12)
+    assert np.all(a + b <= 1.0 / 0.01 * (1 + 1e-12))  # the floor bounds every rate
+    import sympy
+
+    from hhsym.symbolic import V
+
+    for kind, r in (("alpha", a), ("beta", b)):
+        rate = GateRate(g, kind)
+        np.testing.assert_allclose(sympy.lambdify(V, rate.to_sympy(), "numpy")(Vs), r, rtol=1e-12)
+        np.testing.assert_allclose(rate(Vs), r, rtol=1e-12)
+    back = GateNetworks.from_state(g.state())
+    assert np.array_equal(back.rates(Vs)[0], a)
+
+
+def test_sklearn_conventions():
+    est = RateEstimator(hodgkin_huxley(), hidden=(4,), random_state=3)
+    params = est.get_params()
+    assert params["hidden"] == (4,) and params["random_state"] == 3
+    other = clone(est)
+    assert other.get_params()["hidden"] == (4,)
+    with pytest.raises(NotFittedError):
+        est.predict_rates([-60.0])
+    assert not hasattr(est, "model_")
+
+
+def test_bad_traces(trace):
+    est = RateEstimator(hodgkin_huxley(), hidden=(3,), max_iter=(0, 1, 0))
+    t, V, I = trace.t, trace.V, trace.I  # noqa: E741
+    with pytest.raises(InvalidArgumentError, match="same length"):
+        est.fit(_Tr(t, V[:-1], I))
+    Vn = V.copy()
+    Vn[5] = np.nan
+    with pytest.raises(InvalidArgumentError, match="finite"):
+        est.fit(_Tr(t, Vn, I))
+    tn = t.copy()
+    tn[10:] += 0.01
+    with pytest.raises(InvalidArgumentError, match="uniform"):
+        est.fit(_Tr(tn, V, I))
+    with pytest.raises(InvalidArgumentError, match="flat line"):
+        est.fit(_Tr(t, np.full_like(V, -65.0), I))
+    sub = np.clip(V, None, -60.0)  # no spikes: warning, fit still runs
+    with pytest.warns(IdentifiabilityWarning, match="cannot identify"):
+        est.fit(_Tr(t, sub, I))
+    with pytest.raises(InvalidArgumentError, match="hidden"):
+        RateEstimator(hodgkin_huxley(), hidden=(0,)).fit(trace)
+    with pytest.raises(InvalidArgumentError, match="spline_knots"):
+        RateEstimator(hodgkin_huxley(), spline_knots=(8, 1)).fit(trace)
+
+
+def test_noise_is_estimated_and_warned_about(trace):
+    from hhsym.estimate.checks import NOISE_WARN, noise_level
+
+    assert noise_level(trace.V) < 0.01  # scipy-integrated, sampled at 0.025 ms
+    rng = np.random.default_rng(0)
+    for sigma in (0.05, 0.5):
+        assert noise_level(trace.V + rng.normal(0.0, sigma, trace.V.size)) == pytest.approx(sigma, rel=0.15)
+    est = RateEstimator(hodgkin_huxley(), hidden=(3,), max_iter=(0, 1, 0), spline_knots=())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IdentifiabilityWarning)
+        est.fit(trace)  # clean: no warning
+    assert est.noise_ < NOISE_WARN
+    noisy = _Tr(trace.t, trace.V + rng.normal(0.0, 0.5, trace.V.size), trace.I)
+    with pytest.warns(IdentifiabilityWarning, match="not determined"):
+        est.fit(noisy)
+    assert est.noise_ == pytest.approx(0.5, rel=0.15)
+
+
+def test_save_load_round_trip(trace, tmp_path):
+    est = RateEstimator(hodgkin_huxley(), hidden=(4,), max_iter=(2, 2, 1), n_starts=1, n_shooting=3,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(trace)
+    path = tmp_path / "fit.npz"
+    est.save(path)
+    back = load(path)
+    grid = np.linspace(-120, 80, 301)
+    a, b = est.predict_rates(grid), back.predict_rates(grid)
+    for k in a:
+        assert np.array_equal(a[k], b[k])
+    assert back.v_range_ == est.v_range_
+    assert back.get_params()["hidden"] == (4,)
+    assert set(back.model_.rates) == set(est.model_.rates)
+    assert len(est.history_) > 0
+    assert back.roles_ == est.roles_ and set(back.gates_) == {"m", "h", "n"}
+
+
+@pytest.mark.slow
+def test_replay_matches_simulate_of_model_(trace):
+    """The compile-free replay of the hybrid model is simulate(model_, rk4) on the recording's grid."""
+    from hhsym.simulate import simulate
+    from hhsym.stimuli import FromArray
+    from hhsym.io.trace import Trace
+
+    model = hodgkin_huxley()
+    est = RateEstimator(model, hidden=(3,), prior=model, max_iter=(0, 2, 0), random_state=0)
+    est.fit(trace)
+    rec = Trace(np.asarray(trace.t), np.asarray(trace.V), np.asarray(trace.I))
+    ours = est.replay(rec)
+    ref = simulate(est.model_, FromArray(rec.t - rec.t[0], rec.I), float(rec.t[-1] - rec.t[0]), dt=rec.dt,
+                   method="rk4", y0={"V": float(rec.V[0])})
+    assert np.sum((ref.V[:-1] < 0) & (ref.V[1:] >= 0)) >= 1  # spikes: a demanding comparison
+    np.testing.assert_allclose(ours.V, ref.V, rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(ours.t, rec.t)
+
+
+def test_fit_is_reproducible(trace):
+    kw = dict(hidden=(3,), max_iter=(3, 3, 0), n_starts=1, random_state=7)
+    a = RateEstimator(hodgkin_huxley(), **kw).fit(trace).predict_rates([-60.0, 0.0])
+    b = RateEstimator(hodgkin_huxley(), **kw).fit(trace).predict_rates([-60.0, 0.0])
+    for k in a:
+        assert np.array_equal(a[k], b[k])
+
+
+def test_recovery_from_perturbed_prior():
+    """HH, ~100 ms of noisy current with spikes: rates 10 % off are pulled back."""
+    from hhsym.symbolic import V  # noqa: F401
+
+    model = hodgkin_huxley()
+    tr = _hh_trace(t_stop=100.0, dt=0.025, seed=4)
+    assert np.sum((tr.V[:-1] < 0) & (tr.V[1:] >= 0)) >= 3
+    prior = model.with_rates({k: 1.1 * e for k, e in model.rates.items()})
+    est = RateEstimator(model, hidden=(8,), prior=prior, max_iter=(0, 30, 0), ridge=1e-10, random_state=0)
+    est.fit(tr)
+    grid = np.arange(-65.0, 10.5, 1.0)
+    xs_fit, xs_true = steady_state_curves(est, grid), steady_state_curves(model, grid)
+    tau_fit, tau_true = time_constant_curves(est, grid), time_constant_curves(model, grid)
+    x_err = {g: np.max(np.abs(xs_fit[g] - xs_true[g])) for g in xs_true}
+    tau_err = {g: np.max(np.abs(tau_fit[g] / tau_true[g] - 1)) for g in tau_true}
+    print("x_inf abs err", x_err, "tau rel err", tau_err, "cost", est.cost_)
+    assert est.cost_ < 1e-3
+    assert max(x_err.values()) < 0.01
+    assert max(tau_err.values()) < 0.03
+
+
+def test_family_search_is_reproducible_and_physical(trace):
+    from hhsym.estimate.search.roles import family_search
+
+    data = [(0.025, trace.V, trace.I)]
+    out = []
+    for _ in range(2):
+        fam, p, cost = family_search(hodgkin_huxley(), data, -20.0, 60.0, np.random.default_rng(5),
+                                     signs=[1.0, -1.0, 1.0], n_starts=12, n_refine=4, max_iter=8, tau_min=0.01)
+        a, b = fam.rates(p, np.linspace(-80, 40, 13))
+        assert np.all(a > 0) and np.all(b > 0) and np.isfinite(cost)
+        assert cost == pytest.approx(fam.cost(p), rel=1e-12)
+        out.append((a, b, cost))
+    assert np.array_equal(out[0][0], out[1][0]) and out[0][2] == out[1][2]
+    slopes = np.diff(fam.curves(p, [-60.0, -20.0])[0], axis=1).ravel()
+    assert np.all(np.sign(slopes) == [1.0, -1.0, 1.0])  # the sign pattern is a hard constraint
+
+
+@pytest.mark.slow
+def test_recovery_from_generic_start():
+    """HH, 200 ms of noisy current with spikes, no prior: roles, steady states and rates recovered.
+
+    The role search, the spline stage and 60 network iterations: the rates
+    land within 10 % of the truth wherever they are >= 5 % of their gate's
+    alpha + beta (measured: 0.077 at worst, beta_n), x_inf within 0.02.
+    """
+    from hhsym.metrics import rate_errors
+    from hhsym.simulate import simulate
+    from hhsym.stimuli import OUNoise
+
+    model = hodgkin_huxley()
+    tr = simulate(model, OUNoise(mean=8.0, sigma=6.0, tau=3.0, seed=4), 200.0, dt=0.005, dt_out=0.025)
+    est = RateEstimator(model, hidden=(6,), max_iter=(24, 60, 0), n_starts=12, random_state=0)
+    est.fit(tr)
+    err = rate_errors(est, model, (-60.0, 10.0), min_share=0.05)
+    grid = np.arange(-65.0, 10.5, 1.0)
+    xs_fit, xs_true = steady_state_curves(est, grid), steady_state_curves(model, grid)
+    x_err = max(float(np.max(np.abs(xs_fit[g] - xs_true[g]))) for g in xs_true)
+    print("generic start: cost", est.cost_, "roles", est.roles_, "x_inf err", x_err, "errors", err)
+    assert est.roles_ == {"m": 1.0, "h": -1.0, "n": 1.0}  # activating m, n; inactivating h
+    settled = [h for h in est.hypotheses_ if h["full_cost"] is not None]
+    assert len(settled) >= 2  # the right roles win against others, on all the data
+    assert min(settled, key=lambda h: h["full_cost"])["signs"] == est.roles_
+    assert x_err < 0.02
+    assert max(err.values()) < 0.1
+    assert [h["stage"] for h in est.history_ if h["iter"] == 0][-3:] == ["spline8", "spline16", "stage1"]
+    rates = est.predict_rates(np.linspace(-120, 80, 201))
+    assert all(np.all(np.isfinite(r) & (r > 0) & (r <= 1 / est.tau_min)) for r in rates.values())
