@@ -8,7 +8,7 @@ import numpy as np
 
 from hhsym.errors import ArgumentTypeError, invalid
 
-__all__ = ["check_seed", "check_random_state", "check_time_limit", "check_voltages", "check_output_path"]
+__all__ = ["check_seed", "check_voltages", "check_output_path"]
 
 
 def check_seed(value, argument="seed"):
@@ -31,54 +31,6 @@ def check_seed(value, argument="seed"):
     if int(value) < 0:
         raise invalid(argument, value, accepted)
     return int(value)
-
-
-def check_random_state(value, argument="random_state"):
-    """Return ``value`` if it is None, a non-negative integer seed or a numpy Generator, else raise.
-
-    Parameters
-    ----------
-    value : None, int or numpy.random.Generator
-        Seed or generator of the random draws.
-    argument : str
-        Argument name for the error message.
-
-    Returns
-    -------
-    None, int or numpy.random.Generator
-    """
-    if value is None or isinstance(value, np.random.Generator):
-        return value
-    accepted = "None, a non-negative integer seed or a numpy.random.Generator"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise invalid(argument, value, accepted, cls=ArgumentTypeError)
-    if int(value) < 0:
-        raise invalid(argument, value, accepted)
-    return int(value)
-
-
-def check_time_limit(value, argument="time_limit"):
-    """Return ``value`` as a float if it is None or a positive finite number of seconds, else raise.
-
-    Parameters
-    ----------
-    value : None or float
-        Soft wall-time budget (s).
-    argument : str
-        Argument name for the error message.
-
-    Returns
-    -------
-    None or float
-    """
-    if value is None:
-        return None
-    accepted = "None or a positive number of seconds"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise invalid(argument, value, accepted, cls=ArgumentTypeError)
-    if not np.isfinite(value) or value <= 0:
-        raise invalid(argument, value, accepted)
-    return float(value)
 
 
 def check_voltages(values, argument="V"):

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from types import SimpleNamespace
 
 import numpy as np
@@ -35,7 +34,7 @@ def payload(ctx, kind="system"):
         "system": f"__import__('os').system('touch {path}')",
         "open": f"open('{path}', 'w').write('x')",
         "lambda": f"(lambda: __import__('os').system('touch {path}'))()",
-        "dunder": f"().__class__.__bases__[0].__subclasses__()",
+        "dunder": "().__class__.__bases__[0].__subclasses__()",
         "getattr": f"getattr(__import__('os'), 'system')('touch {path}')",
     }[kind]
 

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hhsym.errors import PoorFitWarning
+from hhsym.errors import PoorFitWarning, TraceFileError
 from hhsym.metrics import coincidence_factor, spike_times
 
 __all__ = ["FitQuality", "judge_fit", "judge_model", "free_run", "GAMMA_MIN", "RMS_SHARE", "NOISE_FACTOR"]
@@ -97,8 +97,6 @@ class FitQuality:
         -------
         FitQuality
         """
-        from hhsym.errors import TraceFileError
-
         keys = {"rms_mV", "noise_mV", "scale_mV", "gamma", "n_spikes", "verdict", "reason"}
         if not isinstance(data, dict) or set(data) != keys or data.get("verdict") not in ("good", "poor"):
             raise TraceFileError(f"malformed fit quality record {data!r:.100}: expected the keys {sorted(keys)}")
