@@ -57,7 +57,7 @@ def distilled_model():
 
 def hybrid_model():
     """HH whose beta_m is a rate network (tanh units, log-linear Piecewise tails) near 4 exp(-(V+65)/18)."""
-    from hhsym.estimate.network import RateNetwork
+    from hhsym.estimate.rates.network import RateNetwork
 
     c, s = -40.0, 60.0
     theta = np.array([0.5, -0.3, 0.1, 0.2, 0.02, -0.02, math.log(4) - (c + 65) / 18, -s / 18])
