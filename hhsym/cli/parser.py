@@ -132,6 +132,8 @@ def _parser():
     frm.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
     frm.add_argument("--search", action=argparse.BooleanOptionalAction, default=True,
                      help="search each rate's form by the output error (default) or keep the role forms")
+    frm.add_argument("--starts", type=_POSITIVE_INT, default=60, metavar="N",
+                     help="random starts per gate-role hypothesis in the role search (default 60)")
     frm.add_argument("--seed", type=_SEED, default=0, help="random seed of the role search (default 0)")
     frm.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft budget in s of each search stage")
     frm.add_argument("--accept-poor-fit", action="store_true",

@@ -243,7 +243,7 @@ class FormEstimator(BaseEstimator):
         self.fit_time_ = t3 - t0
         if self.misfit_:
             warnings.warn(self.misfit_, IdentifiabilityWarning, stacklevel=2)
-        self.quality_ = judge_model(self.model_, data, self.noise_, hint=(
+        self.quality_ = judge_model(self.model_, data, self.noise_, window_rms=self.rms_, hint=(
             "Try more data, a longer time_limit, another random_state, or check the template "
             "(conductances, reversal potentials, C_m) and the current's units (µA/cm²) and sign."))
         if self.verbose:

@@ -15,7 +15,17 @@ compares the result with the recorded V:
 The verdict is ``"poor"`` when the model diverges, when Γ < :data:`GAMMA_MIN`
 on recordings with spikes, or when ``rms > RMS_SHARE * scale`` and also more
 than :data:`NOISE_FACTOR` times the noise (a fit cannot beat the noise);
-otherwise ``"good"``.  These thresholds are deliberately lenient: a fit they
+otherwise ``"good"``.
+
+One exception to the RMS rule: a spiking model run freely for hundreds of
+milliseconds drifts in spike timing under the smallest error in its
+constants (noise on the recording is enough), and every shifted spike costs
+tens of mV of RMS.  An estimator that fits over windows restarted from the
+recording (``FormEstimator``) therefore also passes its *windowed* output-error
+RMS (``window_rms_mV``); when that is within :data:`NOISE_FACTOR` times the
+noise and the spikes are reproduced (Γ ≥ :data:`GAMMA_MIN`), the free run's
+RMS alone does not make the fit poor.  (Measured on 2 x 100 ms of HH with
+0.5 mV of noise: windowed RMS 0.50–0.53 mV, free-run RMS 10–11 mV, Γ 1.0.)  These thresholds are deliberately lenient: a fit they
 call poor does not reproduce its own training data, which no later step can
 repair.
 """
@@ -63,6 +73,9 @@ class FitQuality:
         ``"good"`` or ``"poor"``.
     reason : str
         One sentence: what is wrong and what to try (or why the fit is good).
+    window_rms_mV : float or None
+        Output-error RMS (mV) over windows restarted from the recording, for
+        estimators that fit that way (``FormEstimator``); None otherwise.
     """
 
     rms_mV: float
@@ -72,6 +85,7 @@ class FitQuality:
     n_spikes: tuple
     verdict: str
     reason: str
+    window_rms_mV: float | None = None
 
     @property
     def ok(self):
@@ -98,24 +112,29 @@ class FitQuality:
         FitQuality
         """
         keys = {"rms_mV", "noise_mV", "scale_mV", "gamma", "n_spikes", "verdict", "reason"}
-        if not isinstance(data, dict) or set(data) != keys or data.get("verdict") not in ("good", "poor"):
-            raise TraceFileError(f"malformed fit quality record {data!r:.100}: expected the keys {sorted(keys)}")
+        if (not isinstance(data, dict) or set(data) - {"window_rms_mV"} != keys
+                or data.get("verdict") not in ("good", "poor")):
+            raise TraceFileError(f"malformed fit quality record {data!r:.100}: expected the keys {sorted(keys)} "
+                                 "(and optionally window_rms_mV)")
         try:
             rms = float("inf") if data["rms_mV"] is None else float(data["rms_mV"])
+            window = data.get("window_rms_mV")
             return cls(rms, float(data["noise_mV"]), float(data["scale_mV"]),
                        None if data["gamma"] is None else float(data["gamma"]),
-                       tuple(int(n) for n in data["n_spikes"]), data["verdict"], str(data["reason"]))
+                       tuple(int(n) for n in data["n_spikes"]), data["verdict"], str(data["reason"]),
+                       None if window is None else float(window))
         except (TypeError, ValueError) as exc:
             raise TraceFileError(f"malformed fit quality record: {exc}") from None
 
     def __str__(self):
         g = "n/a" if self.gamma is None else f"{self.gamma:.2f}"
-        return (f"{self.verdict} fit: output RMS {self.rms_mV:.3g} mV (recorded V std {self.scale_mV:.3g} mV, "
-                f"noise {self.noise_mV:.2g} mV), training spikes {self.n_spikes[0]} recorded / "
+        window = "" if self.window_rms_mV is None else f", over windows {self.window_rms_mV:.3g} mV"
+        return (f"{self.verdict} fit: output RMS {self.rms_mV:.3g} mV{window} (recorded V std "
+                f"{self.scale_mV:.3g} mV, noise {self.noise_mV:.2g} mV), training spikes {self.n_spikes[0]} recorded / "
                 f"{self.n_spikes[1]} reproduced, Γ {g}. {self.reason}")
 
 
-def judge_fit(recordings, runs, noise, hint="", warn=True):
+def judge_fit(recordings, runs, noise, hint="", warn=True, window_rms=None):
     """Compare a fitted model's free runs with the recordings and give a verdict.
 
     Parameters
@@ -130,12 +149,16 @@ def judge_fit(recordings, runs, noise, hint="", warn=True):
         What to try when the fit is poor (appended to the reason).
     warn : bool, optional
         Emit a :class:`~hhsym.errors.PoorFitWarning` for a poor verdict. Default True.
+    window_rms : float, optional
+        The fit's output-error RMS (mV) over windows restarted from the recording
+        (see the module docstring for how it enters the verdict).
 
     Returns
     -------
     FitQuality
     """
     noise = float(noise)
+    window_rms = None if window_rms is None else float(window_rms)
     V_all = np.concatenate([V for _, V in recordings])
     scale = float(np.std(V_all))
     rec_spikes = [spike_times(t, V) for t, V in recordings]
@@ -144,7 +167,7 @@ def judge_fit(recordings, runs, noise, hint="", warn=True):
     if diverged:
         quality = FitQuality(float("inf"), noise, scale, None, (n_rec, 0), "poor",
                              f"the fitted model diverges when run under the current of training trace(s) "
-                             f"{diverged}. {hint}".strip())
+                             f"{diverged}. {hint}".strip(), window_rms)
     else:
         err = np.concatenate([run - V for run, (_, V) in zip(runs, recordings)])
         rms = float(np.sqrt(np.mean(err**2)))
@@ -165,16 +188,26 @@ def judge_fit(recordings, runs, noise, hint="", warn=True):
         if gamma is not None and gamma < GAMMA_MIN:
             reasons.append(f"it reproduces the training spikes poorly ({n_rec} recorded, {n_mod} in the "
                            f"fitted model, coincidence Γ = {gamma:.2f} < {GAMMA_MIN})")
-        if rms > RMS_SHARE * scale and rms > NOISE_FACTOR * noise:
+        drift = (window_rms is not None and window_rms <= NOISE_FACTOR * noise
+                 and gamma is not None and gamma >= GAMMA_MIN)
+        if rms > RMS_SHARE * scale and rms > NOISE_FACTOR * noise and not drift:
             reasons.append(f"its output error ({rms:.3g} mV RMS) is {rms / max(scale, 1e-12):.2f} of the "
                            f"recorded V's spread ({scale:.3g} mV) and {rms / max(noise, 1e-12):.3g}x the "
                            f"estimated noise ({noise:.2g} mV)")
         if reasons:
             text = "The fitted model does not reproduce its training recordings: " + "; ".join(reasons) + "."
-            quality = FitQuality(rms, noise, scale, gamma, (n_rec, n_mod), "poor", f"{text} {hint}".strip())
+            quality = FitQuality(rms, noise, scale, gamma, (n_rec, n_mod), "poor", f"{text} {hint}".strip(),
+                                 window_rms)
+        elif drift and rms > RMS_SHARE * scale:
+            quality = FitQuality(rms, noise, scale, gamma, (n_rec, n_mod), "good",
+                                 f"The fitted model reproduces its training recordings to the noise level over "
+                                 f"windows ({window_rms:.3g} mV RMS against {noise:.2g} mV of noise) and their "
+                                 f"spikes (Γ = {gamma:.2f}); run freely over whole traces its spike times drift "
+                                 f"({rms:.3g} mV RMS), as any spiking model's do under small errors.",
+                                 window_rms)
         else:
             quality = FitQuality(rms, noise, scale, gamma, (n_rec, n_mod), "good",
-                                 "The fitted model reproduces its training recordings.")
+                                 "The fitted model reproduces its training recordings.", window_rms)
     if warn and not quality.ok:
         warnings.warn(quality.reason, PoorFitWarning, stacklevel=3)
     return quality
@@ -212,7 +245,7 @@ def free_run(model, dt, V, I):
     return run.V
 
 
-def judge_model(model, data, noise, hint="", warn=True):
+def judge_model(model, data, noise, hint="", warn=True, window_rms=None):
     """:func:`judge_fit` for a closed-form model on recordings ``[(dt, V, I), ...]``.
 
     Parameters
@@ -227,6 +260,8 @@ def judge_model(model, data, noise, hint="", warn=True):
         What to try when the fit is poor.
     warn : bool, optional
         Warn on a poor verdict. Default True.
+    window_rms : float, optional
+        The fit's output-error RMS over windows (mV), passed on to :func:`judge_fit`.
 
     Returns
     -------
@@ -234,4 +269,4 @@ def judge_model(model, data, noise, hint="", warn=True):
     """
     recordings = [(dt * np.arange(V.size), V) for dt, V, _ in data]
     runs = [free_run(model, dt, V, I) for dt, V, I in data]
-    return judge_fit(recordings, runs, noise, hint=hint, warn=warn)
+    return judge_fit(recordings, runs, noise, hint=hint, warn=warn, window_rms=window_rms)
