@@ -187,8 +187,9 @@ def runs(tmp_path_factory):
     return Runs(str(tmp_path_factory.mktemp("export")))
 
 
+# one worker runs each model's simulators once (pytest-xdist --dist loadgroup)
 CASES = [pytest.param(key, sim, id=f"{key}-{sim}",
-                      marks=() if key == "hh" else pytest.mark.slow)
+                      marks=(pytest.mark.xdist_group(f"export-{key}"),) + (() if key == "hh" else (pytest.mark.slow,)))
          for key in MODELS for sim in SIMULATORS]
 
 

@@ -33,6 +33,7 @@ _EPILOG_DISTILL = """examples:
 _EPILOG_FORMS = """examples:
   hhsym forms cell_0.csv cell_1.csv --json model.json --latex model.tex
   hhsym forms noisy.npz --model hh --no-search --seed 1 --json model.json
+  hhsym forms cell_0.csv --roles m=+,h=-,n=+ --json model.json   # known gate roles
 For noisy recordings (from ~0.05 mV of noise on V, where 'hhsym fit' warns): the
 forms and constants are fitted directly by output error, without networks.
 """
@@ -62,6 +63,20 @@ def _number(kind, minimum, strict, accepted):
         return value
 
     return convert
+
+
+def _roles(text):
+    """An argparse type: ``m=+,h=-`` (or ``activating``/``inactivating``) -> {"m": 1, "h": -1}."""
+    from hhsym.estimate.constraints import ROLE_NAMES
+
+    out = {}
+    for item in text.split(","):
+        name, sep, role = item.partition("=")
+        if not sep or not name.strip() or role.strip().lower() not in ROLE_NAMES:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a list GATE=ROLE,... with ROLE + (activating) "
+                                             "or - (inactivating), e.g. m=+,h=-,n=+")
+        out[name.strip()] = ROLE_NAMES[role.strip().lower()]
+    return out
 
 
 _SEED = _number(int, 0, False, "a non-negative integer")
@@ -132,6 +147,9 @@ def _parser():
     frm.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
     frm.add_argument("--search", action=argparse.BooleanOptionalAction, default=True,
                      help="search each rate's form by the output error (default) or keep the role forms")
+    frm.add_argument("--roles", type=_roles, default=None, metavar="GATE=ROLE,...",
+                     help="known gate roles, + activating or - inactivating (e.g. m=+,h=-,n=+); "
+                          "default: search every pattern")
     frm.add_argument("--starts", type=_POSITIVE_INT, default=60, metavar="N",
                      help="random starts per gate-role hypothesis in the role search (default 60)")
     frm.add_argument("--seed", type=_SEED, default=0, help="random seed of the role search (default 0)")

@@ -18,8 +18,8 @@ import numpy as np
 
 from hhsym.errors import ArgumentTypeError, InvalidArgumentError, invalid
 
-__all__ = ["Constraint", "validate_params", "real", "integer", "integers", "boolean", "model", "random_state",
-           "optional"]
+__all__ = ["Constraint", "validate_params", "real", "integer", "integers", "boolean", "model", "roles",
+           "random_state", "optional"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,34 @@ def model(gated=True):
         return value
 
     return Constraint(text, check)
+
+
+#: Spellings of a gate's role: +1 activating (opens on depolarisation), -1 inactivating.
+ROLE_NAMES = {"+": 1, "activating": 1, "+1": 1, "-": -1, "inactivating": -1, "-1": -1}
+
+
+def roles():
+    """None or a dict gate name -> role (+1/-1, "+"/"-", "activating"/"inactivating"); values as +1/-1."""
+
+    def check(value):
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise TypeError
+        out = {}
+        for gate, role in value.items():
+            if not isinstance(gate, str):
+                raise TypeError
+            if isinstance(role, str) and role.strip().lower() in ROLE_NAMES:
+                out[gate] = ROLE_NAMES[role.strip().lower()]
+            elif not isinstance(role, (bool, np.bool_, str)) and _is_real(role) and float(role) in (1.0, -1.0):
+                out[gate] = int(role)
+            else:
+                raise ValueError
+        return out
+
+    return Constraint('None or a dict gate name -> +1 / "activating" or -1 / "inactivating", '
+                      'e.g. {"m": 1, "h": -1}', check)
 
 
 def random_state():

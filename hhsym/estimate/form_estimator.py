@@ -31,6 +31,7 @@ Measured (``benchmarks/bench_forms.py``) on bench_fit's data: see the README.
 from __future__ import annotations
 
 import datetime
+import itertools
 import math
 import time
 import warnings
@@ -64,6 +65,11 @@ class FormEstimator(BaseEstimator):
         optimum 4 times of 4 where 30 did 3 of 4).
     window : float
         Charge-balance window (ms) of that search.
+    roles : dict, optional
+        Gate name -> known role, ``+1`` / ``"activating"`` (opens on
+        depolarisation) or ``-1`` / ``"inactivating"``; the role search tries
+        only the patterns that agree (one pattern when every gate is given,
+        instead of :math:`2^{n_\mathrm{gates}}`).  Default: search them all.
     search : bool
         Search each rate's form by the output error's BIC (every single-rate
         swap among exponential, sigmoid and linoid; ~10 s a trial on
@@ -124,11 +130,12 @@ class FormEstimator(BaseEstimator):
         Wall time of ``fit`` (s).
     """
 
-    def __init__(self, model=None, n_starts=60, window=0.25, search=True, max_iter=100, uncertainty=True,
-                 time_limit=None, random_state=None, verbose=0):
+    def __init__(self, model=None, n_starts=60, window=0.25, roles=None, search=True, max_iter=100,
+                 uncertainty=True, time_limit=None, random_state=None, verbose=0):
         self.model = model
         self.n_starts = n_starts
         self.window = window
+        self.roles = roles
         self.search = search
         self.max_iter = max_iter
         self.uncertainty = uncertainty
@@ -140,6 +147,7 @@ class FormEstimator(BaseEstimator):
         "model": C.model(),
         "n_starts": C.integer(1),
         "window": C.real(0.0, strict_low=True, unit="ms"),
+        "roles": C.roles(),
         "search": C.boolean(),
         "max_iter": C.integer(1),
         "uncertainty": C.boolean(),
@@ -174,7 +182,8 @@ class FormEstimator(BaseEstimator):
             When the fit does not reach the recordings' noise level (:attr:`misfit_`).
         """
         t0 = time.perf_counter()
-        self._check_params()
+        params = self._check_params()
+        patterns = self._patterns(params["roles"])
         with warnings.catch_warnings():  # that warning is about free-form rates; closed forms are what is fitted here
             warnings.filterwarnings("ignore", message=".*sample-to-sample noise", category=IdentifiabilityWarning)
             data = as_recordings(traces)
@@ -184,7 +193,7 @@ class FormEstimator(BaseEstimator):
         allV = np.concatenate([d[1] for d in data])
         self.v_range_ = tuple(float(v) for v in np.percentile(allV, [0.5, 99.5]))
         self.hypotheses_ = role_search(self.model, data, n_starts=self.n_starts, window=float(self.window),
-                                       v_lim=self.v_range_, rng=rng, time_limit=self.time_limit,
+                                       v_lim=self.v_range_, rng=rng, patterns=patterns, time_limit=self.time_limit,
                                        verbose=self.verbose)
         t_roles = time.perf_counter()
         if self.hypotheses_[0].fits is None:
@@ -250,6 +259,18 @@ class FormEstimator(BaseEstimator):
             print(f"[hhsym.forms] done: rms {self.rms_:.4g} mV (noise ~{self.noise_:.2g} mV), "
                   f"{self.fit_time_:.1f} s", flush=True)
         return self
+
+    def _patterns(self, roles):
+        """The role patterns (tuples of ±1 in gate order) that agree with the known ``roles``; None: all."""
+        if not roles:
+            return None
+        names = [g.name for g in self.model.gates]
+        unknown = sorted(set(roles) - set(names))
+        if unknown:
+            raise invalid("roles", roles, f"gate names of the model ({', '.join(names)})",
+                          hint=f"{', '.join(map(repr, unknown))} {'is not a gate' if len(unknown) == 1 else 'are not gates'}")
+        choices = [(roles[n],) if n in roles else (1, -1) for n in names]
+        return list(itertools.product(*choices))
 
     #: Role patterns whose charge-balance cost is within this factor of the best are compared by output error.
     ROLE_MARGIN = 1.15

@@ -18,6 +18,7 @@ from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise
 
 SLOW = pytest.mark.slow  # real FormEstimator fits (minutes)
+FITTED = pytest.mark.xdist_group("form_estimator_fitted")  # one worker builds the fit once
 
 NOISE = 0.5  # mV
 
@@ -55,6 +56,7 @@ def test_random_forms_have_the_declared_roles():
 
 
 @SLOW
+@FITTED
 def test_role_search_puts_the_true_roles_among_the_contenders_under_noise(fitted):
     hyps = fitted.hypotheses_  # role_search's result on the noisy traces
     assert len(hyps) == 8
@@ -76,6 +78,7 @@ def test_role_search_on_one_pattern(hh, noisy):
 
 
 @SLOW
+@FITTED
 def test_form_estimator_recovers_hh_from_a_generic_start_under_noise(hh, fitted):
     truth = model_forms(hh, np.linspace(*fitted.v_range_, 200))
     assert fitted.roles_ == {"m": 1.0, "h": -1.0, "n": 1.0}
@@ -95,6 +98,7 @@ def test_form_estimator_recovers_hh_from_a_generic_start_under_noise(hh, fitted)
 
 
 @SLOW
+@FITTED
 def test_form_estimator_exports(fitted, tmp_path):
     path = tmp_path / "forms.json"
     fitted.to_json(path)
@@ -121,6 +125,10 @@ def test_form_estimator_exports(fitted, tmp_path):
     ("search", "yes", ArgumentTypeError),
     ("uncertainty", 1, ArgumentTypeError),
     ("time_limit", 0, InvalidArgumentError),
+    ("roles", {"m": 2}, InvalidArgumentError),
+    ("roles", {"m": "opening"}, InvalidArgumentError),
+    ("roles", ["m"], ArgumentTypeError),
+    ("roles", {"q": 1}, InvalidArgumentError),  # not a gate of the model: named with the gates
 ])
 def test_form_estimator_rejects_bad_settings(hh, noisy, param, value, cls):
     with pytest.raises(cls, match=param):
@@ -133,3 +141,25 @@ def test_form_estimator_needs_a_fit(hh):
         with pytest.raises(NotFittedError):
             call()
     assert math.isclose(FormEstimator(hh, n_starts=5).get_params()["n_starts"], 5)
+
+
+def test_known_roles_restrict_the_patterns(hh):
+    est = FormEstimator(hh)
+    assert est._patterns(None) is None
+    from hhsym.estimate.constraints import roles
+
+    assert est._patterns(roles().check({"m": "activating", "h": "-", "n": 1.0})) == [(1, -1, 1)]
+    assert sorted(est._patterns({"h": -1})) == sorted([(1, -1, 1), (1, -1, -1), (-1, -1, 1), (-1, -1, -1)])
+    with pytest.raises(InvalidArgumentError, match="'q' is not a gate"):
+        est._patterns({"q": 1})
+
+
+def test_cli_roles_are_parsed_and_bad_ones_are_usage_errors(capsys):
+    from hhsym.cli.parser import _roles
+
+    assert _roles("m=+,h=-,n=activating") == {"m": 1, "h": -1, "n": 1}
+    import argparse
+
+    for bad in ("m", "m=up", "=+", "m=+,"):
+        with pytest.raises(argparse.ArgumentTypeError, match="GATE=ROLE"):
+            _roles(bad)
