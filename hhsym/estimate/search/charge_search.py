@@ -41,6 +41,7 @@ from hhsym.estimate.rates.closed_forms import FAMILIES
 from hhsym.estimate.rates.form_pairs import FormFamily
 from hhsym.estimate.rates.formfit import FormFit
 from hhsym.estimate.optimise.lm import levenberg_marquardt
+from hhsym.estimate.search.halving import fixed_schedule, successive_halving
 
 __all__ = ["ROLE_FORMS", "RoleHypothesis", "random_forms", "role_search"]
 
@@ -131,10 +132,12 @@ class RoleHypothesis:
 
 
 def _fit(fun, p, n_iter):
+    """``(cost, params)`` after ``n_iter`` Levenberg–Marquardt iterations from ``p``; None if the run fails."""
     try:
-        return levenberg_marquardt(fun, p, 0.0, np.zeros(p.size), max_iter=n_iter, mu0=1e-2)
+        q, c = levenberg_marquardt(fun, p, 0.0, np.zeros(p.size), max_iter=n_iter, mu0=1e-2)
     except FloatingPointError:
         return None
+    return c, q
 
 
 def role_search(template, data, n_starts=60, window=0.25, v_lim=None, rng=None, patterns=None, time_limit=None,
@@ -149,7 +152,7 @@ def role_search(template, data, n_starts=60, window=0.25, v_lim=None, rng=None, 
         Step (ms), V (mV), I (µA/cm²) per trace (:func:`hhsym.estimate.checks.as_recordings`).
     n_starts : int
         Random starts per pattern (:func:`random_forms`), refined by the
-        successive halving of :data:`HALVING`: all for 10 iterations, the
+        successive halving (:mod:`~hhsym.estimate.search.halving`) of :data:`HALVING`: all for 10 iterations, the
         best third for 30 more, the best 3 for 150 more.  Measured on
         ``bench_fit``'s made-up model at 0.5 mV (right pattern, seeds 0-3):
         60 starts reached its optimum 4 times of 4 (~23 s), 30 starts 3 of 4
@@ -186,11 +189,10 @@ def role_search(template, data, n_starts=60, window=0.25, v_lim=None, rng=None, 
         starts = [random_forms(names, sg, v_lim, rng) for _ in range(int(n_starts))]
         fam = FormFamily(template, data, starts[0], window=window)  # one family: the forms and slope signs agree
         fun = fam.lm_fun()
-        pool = [(math.inf, fam.pack(s)) for s in starts]
-        for share, n_iter in HALVING:
-            keep = max(3, int(math.ceil(share * len(pool)))) if share < 1 else len(pool)
-            refined = [r for r in (_fit(fun, p, n_iter) for _, p in pool[:keep]) if r is not None]
-            pool = sorted(((c, p) for p, c in refined), key=lambda t: t[0])
+        pool, failed = successive_halving([(math.inf, fam.pack(s)) for s in starts],
+                                          lambda p, n_iter, r, k: _fit(fun, p, n_iter), fixed_schedule(HALVING))
+        if failed is not None:  # every run of a round failed: no fit of this pattern
+            pool = []
         signs = dict(zip(names, (float(v) for v in sg)))
         if pool:
             hyp = RoleHypothesis(signs, pool[0][0], fam.fits(pool[0][1]), [c for c, _ in pool],

@@ -24,6 +24,7 @@ import numpy as np
 from hhsym.estimate.rates.curves import GateFamily
 from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.losses.charge_balance import DV_SCALE
+from hhsym.estimate.search.halving import successive_halving, thirds_schedule
 
 __all__ = ["family_search"]
 
@@ -49,38 +50,32 @@ def _stretch(data, length):
 def _successive_halving(fam, starts, n_refine, max_iter, label, kw):
     """Refine the first ``n_refine`` of the ``(cost, params)`` starts by successive halving.
 
-    Many short Levenberg–Marquardt runs first; the best third continues with twice the
-    iterations, until two or fewer remain.  Falls back to the first start if every run fails.
+    Many short Levenberg–Marquardt runs first (``max_iter // 6``, at least 3); the best third
+    continues with twice the iterations, until two or fewer remain
+    (:func:`~hhsym.estimate.search.halving.thirds_schedule`).  Falls back to the first start if
+    every run fails.
 
     Returns
     -------
     (params, cost)
     """
-    pool = [p for _, p in starts[:max(1, int(n_refine))]]
-    iters = max(3, int(max_iter) // 6)
-    done = [(c, p) for c, p in starts[:1]]
-    rnd = 0
-    while pool:
-        out = []
-        for k, p in enumerate(pool):
-            try:
-                q, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size), max_iter=iters, mu0=1e-2,
-                                           label=f"{label}{rnd}.{k}", **kw)
-            except FloatingPointError:
-                continue
-            out.append((c, q))
-        if not out:
-            break
-        done = sorted(out, key=lambda t: t[0])
+
+    def refine(p, n_iter, r, k):
+        try:
+            q, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size), max_iter=n_iter, mu0=1e-2,
+                                       label=f"{label}{r}.{k}", **kw)
+        except FloatingPointError:
+            return None
+        return c, q
+
+    def progress(r, n_iter, ranked):
         if kw.get("verbose", 0) > 1:
-            print(f"[hhsym.fit] {label} round {rnd}: {iters} iter, costs",
-                  " ".join(f"{c:.3g}" for c, _ in done[:12]))
-        if len(done) <= 1 or len(pool) <= 2:
-            break
-        pool = [q for _, q in done[:max(1, (len(done) + 2) // 3)]]
-        iters *= 2
-        rnd += 1
-    return done[0][1], done[0][0]
+            print(f"[hhsym.fit] {label} round {r}: {n_iter} iter, costs",
+                  " ".join(f"{c:.3g}" for c, _ in ranked[:12]))
+
+    schedule = thirds_schedule(max(1, int(n_refine)), max(3, int(max_iter) // 6))
+    ranked, _ = successive_halving(starts, refine, schedule, on_round=progress)
+    return ranked[0][1], ranked[0][0]
 
 
 def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_refine=32, window=0.25,
