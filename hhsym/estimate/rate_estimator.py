@@ -160,8 +160,8 @@ class RateEstimator(BaseEstimator):
         0.05 mV on, ``fit`` warns that the rates are not determined.
     v_range_ : tuple of float
         Supported voltage range (mV): the 0.5–99.5 percentiles of the
-        recorded V.  Outside the networks' trained range each log-rate
-        continues linearly (exponential tails).
+        recorded V.  Outside the networks' trained range each network's
+        output (logit x_inf, log(tau - tau_min)) continues linearly.
     history_ : list of dict
         Cost per iteration and stage, with elapsed times (s).
     fit_time_ : float
@@ -250,7 +250,7 @@ class RateEstimator(BaseEstimator):
         P = proto.n_params
         mask = np.tile(proto.penalised(), 2 * ng).astype(float)
         norms = np.tile([proto.center, proto.scale, proto.delta], (2 * ng, 1))
-        opts = dict(window=self.window, burn_in=self.burn_in, parametrisation="gate", tau_min=tau_min,
+        opts = dict(window=self.window, burn_in=self.burn_in, tau_min=tau_min,
                     dv_scale=None if self.dv_scale is None else float(self.dv_scale), substeps=self.substeps)
         problem = ShootingProblem(self.model, data, proto.sizes, norms, shooting_window=self.shooting_window,
                                   n_shooting=int(self.n_shooting), **opts)

@@ -200,11 +200,10 @@ def network_loss(estimator, data, options):
     """The estimator's own final-stage cost (mV², without ridge) of its networks, or None.
 
     Evaluated by :class:`hhsym.estimate.losses.charge_balance.ShootingProblem` on the fitted
-    networks when the estimator holds them (per gate, ``gates_`` with
-    ``xnet``/``tnet``, or per rate, ``networks_`` of
-    :class:`~hhsym.estimate.rates.network.RateNetwork`); otherwise the same loss
-    (:class:`ShootingLoss`) on ``estimator.model_`` when that exists (one
-    compilation of the network model); else ``None``.
+    networks when the estimator holds them (``gates_``: per gate a
+    :class:`~hhsym.estimate.rates.network.GateNetworks` with ``xnet``/``tnet``);
+    otherwise the same loss (:class:`ShootingLoss`) on ``estimator.model_`` when
+    that exists (one compilation of the network model); else ``None``.
     """
     try:
         prob, theta = _estimator_problem(estimator, data, options)
@@ -230,14 +229,10 @@ def _estimator_problem(estimator, data, options):
     kwargs = {k: v for k, v in options.items() if k in accepted}
     gate_names = [g.name for g in estimator.model.gates]
     gates = getattr(estimator, "gates_", None)
-    if gates:  # per gate: logit x_inf and log(tau - tau_min) networks
-        nets = [n for g in gate_names for n in (gates[g].xnet, gates[g].tnet)]
-        kwargs.update(parametrisation="gate", tau_min=float(gates[gate_names[0]].tau_min))
-    else:
-        per_rate = getattr(estimator, "networks_", None)
-        if not per_rate:
-            return None, None
-        nets = [per_rate[f"{k}_{g}"] for g in gate_names for k in ("alpha", "beta")]
+    if not gates:
+        return None, None
+    nets = [n for g in gate_names for n in (gates[g].xnet, gates[g].tnet)]  # logit x_inf, log(tau - tau_min)
+    kwargs.update(tau_min=float(gates[gate_names[0]].tau_min))
     norms = np.array([[n.center, n.scale, n.delta] for n in nets])
     theta = np.concatenate([np.asarray(n.theta, dtype=float) for n in nets])
     return ShootingProblem(estimator.model, data, nets[0].sizes, norms, **kwargs), theta

@@ -63,7 +63,7 @@ def replay(estimator, trace):
     target[0] = V0
     ok = shoot_pass(target, I, dt, a["C"], a["ch_g"], a["ch_E"], a["gate_ch"], a["gate_pow"], thetas,
                     nets[0].sizes, norms, np.zeros(1, dtype=np.int64), n - 1, 1, X0,
-                    np.zeros((1, len(names), 0)), False, R, np.empty((0, 0)), 1, float(gates[0].tau_min))
+                    np.zeros((1, len(names), 0)), False, R, np.empty((0, 0)), float(gates[0].tau_min))
     if not ok or not np.all(np.isfinite(R)):
         raise SimulationError(f"the hybrid model diverges under this current (rk4, dt = {dt:g} ms)")
     return Trace(t, np.concatenate([[V0], R[0]]), np.asarray(trace.I, dtype=float))

@@ -33,7 +33,7 @@ from hhsym.errors import (
 )
 from hhsym.estimate import RateEstimator
 from hhsym.estimate.checks import as_recordings
-from hhsym.estimate.rates.network import RateNetwork
+from hhsym.estimate.rates.network import GateNetworks, GateRate
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise
 from hhsym.symbolic import V, parse_expression, safe_expression
@@ -260,17 +260,25 @@ def test_shooting_loss_equals_the_estimators(hh):
     c, s = 0.5 * (lo + hi), 0.5 * (hi - lo)
     grid = np.linspace(lo, hi, 50)
     rates = hh.evaluate_rates(grid)
+    u = (grid - c) / s
 
-    class Fitted:  # log-linear networks: exponential rates
-        def __init__(self):
+    def line(y):  # a network without hidden layers: f = (w + w_skip) u + b
+        return np.array([*np.polyfit(u, y, 1), 0.0])
+
+    class Fitted:  # per gate, linear logit x_inf and log(tau - tau_min): Boltzmann x_inf, log-linear tau
+        def __init__(self, tau_min=0.01):
             self.model = hh
-            self.networks_ = {k: RateNetwork((), c, s, np.array([*np.polyfit((grid - c) / s, np.log(r), 1), 0.0]))
-                              for k, r in rates.items()}
+            self.gates_ = {}
+            for g in "mhn":
+                a, b = rates[f"alpha_{g}"], rates[f"beta_{g}"]
+                self.gates_[g] = GateNetworks((), c, s, line(np.log(a / b)), line(np.log(1.0 / (a + b) - tau_min)),
+                                              tau_min=tau_min)
 
     options = {"window": 0.25, "burn_in": 0.0, "shooting_window": 3.0, "n_shooting": 10}
     fitted = Fitted()
     theirs = network_loss(fitted, data, options)
-    learned = hh.with_rates({k: n.to_sympy() for k, n in fitted.networks_.items()})
+    learned = hh.with_rates({f"{k}_{g}": GateRate(net, k).to_sympy()
+                             for g, net in fitted.gates_.items() for k in ("alpha", "beta")})
     ours = ShootingLoss(learned, data, **options).cost()
     # the estimator tabulates its stage-1 rates on 0.05 mV nodes (hhsym.estimate.losses.tables): ~1e-6 apart
     assert theirs > 1.0 and ours == pytest.approx(theirs, rel=1e-5)

@@ -14,11 +14,10 @@ structure as arrays and evaluates, for a flat parameter vector ``theta``
 Residuals are divided by the square root of their count so that the cost is
 a mean square and the ridge penalty means the same for any amount of data.
 
-Each gate's two networks are read in one of two parametrisations (see
-:mod:`hhsym.estimate.losses.kernels`): ``"gate"`` (logit x_inf and
-log(tau - tau_min), what :class:`~hhsym.estimate.RateEstimator` trains) or
-``"log_rate"`` (log alpha and log beta, one :class:`~hhsym.estimate.RateNetwork`
-per rate; the default, kept for callers that hold such networks).
+Each gate is two networks, its steady state and time constant
+(logit x_inf and log(tau - tau_min), as in
+:class:`~hhsym.estimate.rates.network.GateNetworks`; see
+:mod:`hhsym.estimate.losses.kernels`).
 
 Stage-1 windows are weighted by their voltage change
 (:func:`window_weights`), and stage 1 runs on the recording refined in time
@@ -204,7 +203,8 @@ class ShootingProblem:
     sizes : int ndarray
         Network layer widths ``[1, ..., 1]``.
     norms : ndarray (2 n_gates, 3)
-        Per-network ``[center, scale, delta]``.
+        Per-network ``[center, scale, delta]`` (rows as in ``theta``: gate
+        ``j``'s logit-x_inf network, then its log(tau - tau_min) network).
     window : float
         Stage-1 window (ms).
     burn_in : float
@@ -217,10 +217,8 @@ class ShootingProblem:
         Spacing (ms) of stage-2 residuals within a window.
     shooting_weight : float
         Relative weight of the stage-2 cost.
-    parametrisation : {"log_rate", "gate"}
-        How each gate's two networks define its rates (module docstring).
     tau_min : float
-        Time-constant floor (ms) of the ``"gate"`` parametrisation.
+        Time-constant floor (ms) of every gate: tau = tau_min + exp(f_tau).
     dv_scale : float or None
         Voltage scale (mV) of the charge-window weights (:func:`window_weights`).
     substeps : int, optional
@@ -230,11 +228,8 @@ class ShootingProblem:
     """
 
     def __init__(self, model, data, sizes, norms, window=0.25, burn_in=0.0, shooting_window=3.0,
-                 n_shooting=40, shooting_stride=0.1, shooting_weight=1.0, parametrisation="log_rate",
-                 tau_min=0.01, dv_scale=DV_SCALE, substeps=None):
-        if parametrisation not in ("log_rate", "gate"):
-            raise ValueError(f"parametrisation must be 'log_rate' or 'gate', got {parametrisation!r}")
-        self.mode = 0 if parametrisation == "log_rate" else 1
+                 n_shooting=40, shooting_stride=0.1, shooting_weight=1.0, tau_min=0.01, dv_scale=DV_SCALE,
+                 substeps=None):
         self.tau_min = float(tau_min)
         self.arr = model_arrays(model)
         self.ng = len(self.arr["gate_names"])
@@ -277,7 +272,7 @@ class ShootingProblem:
         LA = np.empty((self.ng, K))
         DX = np.empty((self.ng, K if jac else 0, P2))
         DL = np.empty((self.ng, K if jac else 0, P2))
-        node_tables(thetas, self.sizes, self.norms, self.table.nodes, self.mode, self.tau_min, jac, XI, LA, DX, DL)
+        node_tables(thetas, self.sizes, self.norms, self.table.nodes, self.tau_min, jac, XI, LA, DX, DL)
         return XI, LA, DX, DL
 
     def _gates(self, tabs, tr, jac, NP):
@@ -319,9 +314,11 @@ class ShootingProblem:
         Parameters
         ----------
         tabs : tuple
-            ``(XI, LA, DX, DL)`` node tables of any parametrisation
-            (:func:`hhsym.estimate.losses.tables.node_tables`); Jacobian columns
-            follow ``DX``'s last axis, gate by gate.
+            ``(XI, LA, DX, DL)`` node tables in the layout of
+            :func:`hhsym.estimate.losses.tables.node_tables`, of the networks
+            (:meth:`tables`) or of any other description of the gates (e.g. the
+            curve families of :mod:`hhsym.estimate.rates.curves`); Jacobian
+            columns follow ``DX``'s last axis, gate by gate.
         jac : bool
             Also return the Jacobian.
         thetas : ndarray (2 ng, P), optional
@@ -356,8 +353,7 @@ class ShootingProblem:
                 Sk = np.ascontiguousarray(S[tr["is_"]]) if jac else np.empty((len(tr["starts"]), self.ng, 0))
                 ok = shoot_pass(tr["V"], tr["I"], tr["dt"], a["C"], a["ch_g"], a["ch_E"], a["gate_ch"],
                                 a["gate_pow"], thetas, self.sizes, self.norms, tr["starts"], tr["Ls"],
-                                tr["stride"], np.ascontiguousarray(X[tr["is_"]]), Sk, jac, R, J2,
-                                self.mode, self.tau_min)
+                                tr["stride"], np.ascontiguousarray(X[tr["is_"]]), Sk, jac, R, J2, self.tau_min)
                 if not ok:
                     return (None, None) if jac else None
                 rs.append(s2 * R.ravel())

@@ -4,21 +4,20 @@ The conductance-model structure is passed as arrays, so one compiled kernel
 serves every model: channel conductances ``ch_g`` (mS/cm²) and reversal
 potentials ``ch_E`` (mV), and per gate its channel index ``gate_ch`` and power
 ``gate_pow``.  Gate ``j`` owns two networks, parameter rows ``thetas[2j]``
-and ``thetas[2j+1]`` (outputs :math:`f_1, f_2`); the global parameter vector
-is ``thetas.ravel()``, so gate ``j`` owns columns ``[2jP, 2jP + 2P)``.  Two
-parametrisations (``mode``):
+(output :math:`f_x`) and ``thetas[2j+1]`` (output :math:`f_\tau`); the global
+parameter vector is ``thetas.ravel()``, so gate ``j`` owns columns
+``[2jP, 2jP + 2P)``.  They define the gate as
+(:class:`~hhsym.estimate.rates.network.GateNetworks`)
 
-* ``mode = 1`` (*gate*, what :class:`~hhsym.estimate.RateEstimator` trains):
-  :math:`x_\infty = \sigma(f_1)`, :math:`\tau = \tau_\min + e^{f_2}` (ms),
-  so :math:`\alpha = x_\infty/\tau`, :math:`\beta = (1 - x_\infty)/\tau` and
-  no rate exceeds :math:`1/\tau_\min`;
-* ``mode = 0`` (*log-rate*): :math:`\alpha = e^{f_1}`, :math:`\beta = e^{f_2}`
-  (single :class:`~hhsym.estimate.RateNetwork` per rate).
+.. math::
 
-Both are handled through :func:`_gate_rates`, which returns
+    x_\infty = \sigma(f_x), \qquad \tau = \tau_\min + e^{f_\tau}\ \mathrm{(ms)},
+
+so :math:`\alpha = x_\infty/\tau`, :math:`\beta = (1 - x_\infty)/\tau` and no
+rate exceeds :math:`1/\tau_\min`.  :func:`_gate_rates` returns
 :math:`x_\infty`, :math:`\lambda = 1/\tau = \alpha + \beta`, their V
-derivatives and the coefficients of :math:`\partial f_{1,2}/\partial\theta` in
-their parameter derivatives.
+derivatives and the coefficients of :math:`\partial f_x/\partial\theta` and
+:math:`\partial f_\tau/\partial\theta` in their parameter derivatives.
 
 Both stages use forward (tangent-linear) sensitivities, i.e. the exact
 derivatives of the *discrete* maps they implement:
@@ -47,37 +46,34 @@ _FMAX = 60.0
 
 
 @njit(cache=True)
-def _gate_rates(mode, tau_min, th1, th2, sizes, n1, n2, Vv, g1, g2, gtmp, work):
+def _gate_rates(tau_min, thx, tht, sizes, nx, nt, Vv, gx, gt, gtmp, work):
     """Steady state and relaxation rate of one gate at ``Vv`` (mV).
 
-    Writes df_1/dθ_1 -> ``g1``, df_2/dθ_2 -> ``g2``.
+    ``thx``, ``tht`` are the parameters of the logit-x_inf and
+    log(tau - tau_min) networks, ``nx``, ``nt`` their ``[center, scale, delta]``;
+    ``tau_min`` is the time-constant floor (ms).  Writes df_x/dθ_x -> ``gx``,
+    df_tau/dθ_tau -> ``gt`` (``gtmp``, ``work``: scratch).
 
     Returns
     -------
-    xinf, lam, dxinf_dV, dlam_dV, cx1, cx2, cl1, cl2
-        ``lam = 1/tau`` (1/ms); dxinf/dθ_i = cx_i g_i, dlam/dθ_i = cl_i g_i.
+    xinf, lam, dxinf_dV, dlam_dV, cx, cl
+        ``lam = 1/tau`` (1/ms), the V derivatives in 1/mV and 1/(ms mV);
+        dxinf/dθ_x = cx gx, dlam/dθ_tau = cl gt (x_inf does not depend on
+        θ_tau, nor lam on θ_x).
     """
-    f1, d1 = log_rate(th1, sizes, Vv, n1[0], n1[1], n1[2], g1, gtmp, work)
-    f2, d2 = log_rate(th2, sizes, Vv, n2[0], n2[1], n2[2], g2, gtmp, work)
-    if mode == 0:
-        a = np.exp(min(f1, _FMAX))
-        b = np.exp(min(f2, _FMAX))
-        lam = a + b
-        xinf = a / lam
-        q = xinf * (1.0 - xinf)
-        return xinf, lam, q * (d1 - d2), a * d1 + b * d2, q, -q, a, b
-    # mode 1: logit x_inf and log(tau - tau_min)
-    if f1 >= 0.0:
-        e = np.exp(-f1)
+    fx, dfx = log_rate(thx, sizes, Vv, nx[0], nx[1], nx[2], gx, gtmp, work)
+    ft, dft = log_rate(tht, sizes, Vv, nt[0], nt[1], nt[2], gt, gtmp, work)
+    if fx >= 0.0:
+        e = np.exp(-fx)
         xinf = 1.0 / (1.0 + e)
     else:
-        e = np.exp(f1)
+        e = np.exp(fx)
         xinf = e / (1.0 + e)
     q = xinf * (1.0 - xinf)
-    et = np.exp(min(f2, _FMAX))
+    et = np.exp(min(ft, _FMAX))
     lam = 1.0 / (tau_min + et)
-    cl2 = -lam * lam * et
-    return xinf, lam, q * d1, cl2 * d2, q, 0.0, 0.0, cl2
+    cl = -lam * lam * et
+    return xinf, lam, q * dfx, cl * dft, q, cl
 
 
 @njit(cache=True)
@@ -106,7 +102,7 @@ def _currents(Vv, x, ch_g, ch_E, gate_ch, gate_pow, dIdx):
 
 @njit(cache=True)
 def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, want,
-         Y, K, dy, dIdx, gr, g2, work, mode, tau_min):
+         Y, K, dy, dIdx, gr, g2, work, tau_min):
     """Hybrid-model right-hand side dy and tangent K = f_y Y + f_theta."""
     ng = x.shape[0]
     P = thetas.shape[1]
@@ -121,8 +117,8 @@ def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, want
     for j in range(ng):
         ia = 2 * j
         ib = 2 * j + 1
-        xinf, lam, dxV, dlV, cx1, cx2, cl1, cl2 = _gate_rates(mode, tau_min, thetas[ia], thetas[ib], sizes,
-                                                               norms[ia], norms[ib], Vv, gr[ia], gr[ib], g2, work)
+        xinf, lam, dxV, dlV, cx, cl = _gate_rates(tau_min, thetas[ia], thetas[ib], sizes,
+                                                  norms[ia], norms[ib], Vv, gr[ia], gr[ib], g2, work)
         xj = x[j]
         dev = xinf - xj
         dy[1 + j] = lam * dev
@@ -130,8 +126,8 @@ def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, want
             dxdV = dlV * dev + lam * dxV
             for p in range(Y.shape[1]):
                 K[1 + j, p] = -lam * Y[1 + j, p] + dxdV * Y[0, p]
-            w1 = cl1 * dev + lam * cx1
-            w2 = cl2 * dev + lam * cx2
+            w1 = lam * cx
+            w2 = cl * dev
             base = ia * P
             for p in range(P):
                 K[1 + j, base + p] += w1 * gr[ia, p]
@@ -167,7 +163,7 @@ def _rk4_combine(y, Y, ks, Ks, h, want):
 
 @njit(cache=True)
 def shoot_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
-               starts, L, stride, X0, S0, want_jac, R, J, mode=0, tau_min=0.0):
+               starts, L, stride, X0, S0, want_jac, R, J, tau_min):
     """Stage-2 multiple shooting over windows of one trace.
 
     Parameters
@@ -180,8 +176,8 @@ def shoot_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
         A residual every ``stride`` steps; ``L // stride`` per window.
     X0 : (nw, ng) gate states at the starts; S0 : (nw, ng, 2P) their
         sensitivities to their own gate's parameters.
-    mode, tau_min : int, float
-        Parametrisation (module docstring) and the time-constant floor (ms).
+    tau_min : float
+        Time-constant floor (ms) of the gates (module docstring).
     R : (nw, L // stride) out: V_model − V_meas (mV).
     J : (nw * (L // stride), 2 ng P) out: dR/dθ (if ``want_jac``).
 
@@ -223,7 +219,7 @@ def shoot_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
                 c = _rk4_stage_state(y, Y, ks, Ks, st, dt, want_jac, yt, Yt)
                 Iv = I[k] + c * (I[k + 1] - I[k])
                 _rhs(yt[0], yt[1:], Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
-                     want_jac, Yt, Ks[st], ks[st], dIdx, gr, g2, work, mode, tau_min)
+                     want_jac, Yt, Ks[st], ks[st], dIdx, gr, g2, work, tau_min)
             _rk4_combine(y, Y, ks, Ks, dt, want_jac)
             if (i + 1) % stride == 0:
                 ir = (i + 1) // stride - 1

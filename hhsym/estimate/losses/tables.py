@@ -122,19 +122,22 @@ class VoltageTable:
 
 
 @njit(cache=True, nogil=True)
-def node_tables(thetas, sizes, norms, nodes, mode, tau_min, want_jac, XI, LA, DX, DL):
+def node_tables(thetas, sizes, norms, nodes, tau_min, want_jac, XI, LA, DX, DL):
     """Tabulate each gate's x_inf, lambda = 1/tau (1/ms) and their parameter gradients.
 
     Parameters
     ----------
     thetas : (2 ng, P)
-        Network parameters (gate ``j`` owns rows ``2j`` and ``2j + 1``).
+        Network parameters: gate ``j``'s logit-x_inf network in row ``2j``, its
+        log(tau - tau_min) network in row ``2j + 1``
+        (:mod:`hhsym.estimate.losses.kernels`).
     sizes, norms : network layout and per-network ``[center, scale, delta]``.
     nodes : (K,) potentials (mV).
-    mode, tau_min : parametrisation and time-constant floor (ms), see
-        :mod:`hhsym.estimate.losses.kernels`.
+    tau_min : float
+        Time-constant floor (ms).
     XI, LA : (ng, K) out.
-    DX, DL : (ng, K, 2P) out, d x_inf/dθ_gate and d lambda/dθ_gate (if ``want_jac``).
+    DX, DL : (ng, K, 2P) out, d x_inf/dθ_gate and d lambda/dθ_gate (if ``want_jac``);
+        the columns are ``[θ_x, θ_tau]``, so ``DX[..., P:]`` and ``DL[..., :P]`` are zero.
     """
     ng = XI.shape[0]
     P = thetas.shape[1]
@@ -144,17 +147,16 @@ def node_tables(thetas, sizes, norms, nodes, mode, tau_min, want_jac, XI, LA, DX
     work = np.empty(2 * int(sizes.sum()) + 2)
     for j in range(ng):
         for i in range(nodes.shape[0]):
-            xinf, lam, _, _, cx1, cx2, cl1, cl2 = _gate_rates(mode, tau_min, thetas[2 * j], thetas[2 * j + 1],
-                                                               sizes, norms[2 * j], norms[2 * j + 1], nodes[i],
-                                                               g1, g2, gt, work)
+            xinf, lam, _, _, cx, cl = _gate_rates(tau_min, thetas[2 * j], thetas[2 * j + 1], sizes,
+                                                  norms[2 * j], norms[2 * j + 1], nodes[i], g1, g2, gt, work)
             XI[j, i] = xinf
             LA[j, i] = lam
             if want_jac:
                 for p in range(P):
-                    DX[j, i, p] = cx1 * g1[p]
-                    DX[j, i, P + p] = cx2 * g2[p]
-                    DL[j, i, p] = cl1 * g1[p]
-                    DL[j, i, P + p] = cl2 * g2[p]
+                    DX[j, i, p] = cx * g1[p]
+                    DX[j, i, P + p] = 0.0
+                    DL[j, i, p] = 0.0
+                    DL[j, i, P + p] = cl * g2[p]
 
 
 @njit(cache=True, nogil=True)

@@ -105,8 +105,8 @@ class TableFamily:
         self.tau_min = float(tau_min)
         self.ng = len(model.gates)
         self.problem = ShootingProblem(model, data, np.array([1, 1], dtype=np.int64), np.zeros((2 * self.ng, 3)),
-                                       window=window, burn_in=burn_in, n_shooting=0, parametrisation="gate",
-                                       tau_min=tau_min, dv_scale=dv_scale, substeps=substeps)
+                                       window=window, burn_in=burn_in, n_shooting=0, tau_min=tau_min,
+                                       dv_scale=dv_scale, substeps=substeps)
 
     # ------------------------------------------------------------------ contract
     @property
