@@ -267,8 +267,9 @@ class FormEstimator(BaseEstimator):
         names = [g.name for g in self.model.gates]
         unknown = sorted(set(roles) - set(names))
         if unknown:
+            verb = "is not a gate" if len(unknown) == 1 else "are not gates"
             raise invalid("roles", roles, f"gate names of the model ({', '.join(names)})",
-                          hint=f"{', '.join(map(repr, unknown))} {'is not a gate' if len(unknown) == 1 else 'are not gates'}")
+                          hint=f"{', '.join(map(repr, unknown))} {verb}")
         choices = [(roles[n],) if n in roles else (1, -1) for n in names]
         return list(itertools.product(*choices))
 

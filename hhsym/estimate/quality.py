@@ -25,9 +25,10 @@ recording (``FormEstimator``) therefore also passes its *windowed* output-error
 RMS (``window_rms_mV``); when that is within :data:`NOISE_FACTOR` times the
 noise and the spikes are reproduced (Γ ≥ :data:`GAMMA_MIN`), the free run's
 RMS alone does not make the fit poor.  (Measured on 2 x 100 ms of HH with
-0.5 mV of noise: windowed RMS 0.50–0.53 mV, free-run RMS 10–11 mV, Γ 1.0.)  These thresholds are deliberately lenient: a fit they
-call poor does not reproduce its own training data, which no later step can
-repair.
+0.5 mV of noise: windowed RMS 0.50–0.53 mV, free-run RMS 10–11 mV, Γ 1.0.)
+
+These thresholds are deliberately lenient: a fit they call poor does not
+reproduce its own training data, which no later step can repair.
 """
 
 from __future__ import annotations
