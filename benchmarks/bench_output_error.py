@@ -13,11 +13,15 @@ model and never from the recordings:
   (alpha_m as a sigmoid and beta_h as an exponential, each fitted to the
   perturbed rate where it is >= 5 % of its gate's alpha + beta).
 
-Each start goes through ``hhsym.estimate.losses.output_error.refit_model`` (form
-search by the BIC of the output error over 1.25 ms windows, then the fit
-continued to 40 ms windows).  With ``--network-error E`` swapped-in forms
-start from stand-in networks, the true rates times (1 + E sin(V/9 mV + i)),
-instead of the start model's own rates.
+Each start goes through ``hhsym.FormEstimator(start_model, start="model")``
+(form search by the BIC of the output error over 1.25 ms windows, its pick
+kept if it also wins over the longest windows, the fit continued to 40 ms
+windows; no error bars).  With ``--network-error E`` swapped-in forms start
+from stand-in networks, the true rates times (1 + E sin(V/9 mV + i)), instead
+of the start model's own rates; the estimator takes no such rates, so that
+case runs its parts directly (:func:`~hhsym.estimate.search_forms` with
+``references``, then :func:`~hhsym.estimate.fit_output_error` from the
+pick's start, as ``distill(loss="output")`` does from real networks).
 Printed per case: forms right (of 6), the largest relative error of any
 public constant (A at V = 0 for exponentials, B and k in mV), the held-out
 coincidence factor Gamma (bench_fit.py's held-out current, 2 ms) and the
@@ -35,9 +39,9 @@ import warnings
 import numpy as np
 
 from bench_fit import cases
+from hhsym.estimate import FormEstimator, fit_output_error, search_forms
 from hhsym.estimate.rates.formfit import fit_family
 from hhsym.estimate.losses.output_error import model_forms
-from hhsym.estimate.search.form_search import refit_model
 from hhsym.metrics import coincidence_factor, spike_times
 from hhsym.simulate import simulate
 
@@ -90,6 +94,20 @@ def constant_error(fits, truth):
     return worst
 
 
+def refit(begin, train, V, search, references=None):
+    """``(fitted model, OutputErrorFit, trials)`` of ``begin`` refitted to ``train`` on ``V``'s range (mV)."""
+    if references is None:
+        est = FormEstimator(begin, start="model", search=search, uncertainty=False).fit(train)
+        return est.model_, est.fit_, est.trials_
+    data, v_range = [(tr.dt, tr.V, tr.I) for tr in train], (V[0], V[-1])
+    start, trials = model_forms(begin, V), []
+    if search:
+        pick, trials = search_forms(begin, data, start, v_range, references=references)
+        start = pick.start or pick.fits
+    fit = fit_output_error(begin, data, start, v_range=v_range)
+    return begin.with_rates({k: f.expr() for k, f in fit.fits.items()}), fit, trials
+
+
 def gamma(model, fitted, held):
     a = simulate(model, held, 300.0, dt=0.005, dt_out=0.025)
     b = simulate(fitted, held, 300.0, dt=0.005, dt_out=0.025)
@@ -122,8 +140,7 @@ def main():
             refs = None if args.network_error is None else {
                 k: f.evaluate(V) * (1.0 + args.network_error * np.sin(V / 9.0 + i))
                 for i, (k, f) in enumerate(truth.items())}
-            fitted, fit, trials = refit_model(begin, train, search=args.search, v_range=(V[0], V[-1]),
-                                              references=refs)
+            fitted, fit, trials = refit(begin, train, V, args.search, refs)
             sec = time.perf_counter() - t0
             right = sum(fit.forms[k] == truth[k].form for k in truth)
             err = constant_error(fit.fits, truth)
@@ -133,7 +150,8 @@ def main():
             for k, f in fit.fits.items():
                 print(f"    {k:8s} {f.form:12s} {f.expr()}")
     print()
-    print("start -> refit_model (output error, form search); constants: max relative error of any public constant")
+    print("start -> FormEstimator(start='model') (output error, form search); constants: max relative error of any "
+          "public constant")
     print(f"{'model':8s} {'noise':>5s} {'start':12s} {'start err':>9s} {'forms':>5s} {'const err':>9s} "
           f"{'Gamma':>6s} {'rms mV':>7s} {'trials':>6s} {'s':>5s}")
     for name, noise, case, e0, right, e, g, rms, nt, sec in rows:

@@ -71,6 +71,39 @@ def test_forms_writes_json_and_latex(tmp_path, capsys):
     assert (tmp_path / "m.tex").read_text().startswith("\\documentclass{article}")
 
 
+def test_forms_start_is_parsed_and_a_bad_one_is_a_usage_error(tmp_path, capsys):
+    from hhsym.cli import _parser
+
+    args = _parser().parse_args(["forms", "tr.npz", "--json", "m.json"])
+    assert args.start == "roles"
+    args = _parser().parse_args(["forms", "tr.npz", "--start", "model", "--json", "m.json"])
+    assert args.start == "model"
+    assert main(["forms", str(tmp_path / "tr.npz"), "--start", "literature", "--json", str(tmp_path / "m.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--start" in err and "'roles'" in err and "'model'" in err
+    assert "--start model" in _parser()._subparsers._group_actions[0].choices["forms"].format_help()
+
+
+@pytest.mark.slow
+def test_forms_start_model_refits_the_template(tmp_path, capsys):
+    from hhsym.distill import load_model
+
+    tr = tmp_path / "tr.npz"
+    assert main(["simulate", "--stimulus", "ou:9,6,3,11", "--t-stop", "100", "--dt", "0.025", "--out", str(tr)]) == 0
+    code = main(["forms", str(tr), "--start", "model", "--no-search", "--quiet", "--json", str(tmp_path / "m.json")])
+    out = capsys.readouterr()
+    assert code == 0, out
+    assert "its own rates refitted" in out.out and "m activating, h inactivating, n activating" in out.out
+    model = load_model(tmp_path / "m.json")
+    assert model.name.endswith("(refitted)")
+    grid = np.linspace(-70.0, 20.0, 10)
+    from hhsym.library import hodgkin_huxley
+
+    a, b = model.evaluate_rates(grid), hodgkin_huxley().evaluate_rates(grid)
+    for k in a:  # the data are the template's own: it stays where it is
+        np.testing.assert_allclose(a[k], b[k], rtol=0.01)
+
+
 def test_commands_read_lab_files_with_sweeps_and_area(capsys):
     """fit/forms/report/distill read ABF (and NWB, Igor) files through hhsym.io, in µA/cm²."""
     from pathlib import Path

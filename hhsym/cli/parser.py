@@ -34,8 +34,11 @@ _EPILOG_FORMS = """examples:
   hhsym forms cell_0.csv cell_1.csv --json model.json --latex model.tex
   hhsym forms noisy.npz --model hh --no-search --seed 1 --json model.json
   hhsym forms cell_0.csv --roles m=+,h=-,n=+ --json model.json   # known gate roles
+  hhsym forms cell_0.csv --model hh --param g_Na=100 --start model --no-search --json model.json
 For noisy recordings (from ~0.05 mV of noise on V, where 'hhsym fit' warns): the
 forms and constants are fitted directly by output error, without networks.
+--start model refits a literature model of a related cell: its own rates (literature
+forms) are the start, no role search (FormEstimator(model, start="model")).
 """
 
 _EPILOG_REPORT = """examples:
@@ -144,6 +147,8 @@ def _parser():
     frm.add_argument("traces", nargs="+", metavar="TRACE", help="traces: hhsym CSV/NPZ, ABF, NWB or Igor IBW")
     add_recording_arguments(frm)
     frm.add_argument("--model", default="hh", help="template model whose rates are fitted (default: hh)")
+    frm.add_argument("--start", default="roles", choices=["roles", "model"],
+                     help="start from a search over gate roles (default) or from the --model's own rates")
     frm.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
     frm.add_argument("--search", action=argparse.BooleanOptionalAction, default=True,
                      help="search each rate's form by the output error (default) or keep the role forms")

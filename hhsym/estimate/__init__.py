@@ -3,8 +3,8 @@
 * :class:`RateEstimator` — gate curves as small networks inside the known
   equations, fitted by adjoint-free shooting (clean recordings);
 * :class:`FormEstimator` — closed-form (literature) rates fitted directly by
-  output error, with error bars (noisy recordings); :func:`refit_model` starts
-  it from a model's own forms;
+  output error, with error bars (noisy recordings); ``start="model"`` starts
+  it from a literature model's own rates;
 * :func:`load` reads either back from ``save(path)``; every fit carries a
   :class:`FitQuality` verdict.
 
@@ -18,8 +18,8 @@ from hhsym.estimate.losses.output_error import fit_output_error
 from hhsym.estimate.quality import FitQuality
 from hhsym.estimate.rate_estimator import RateEstimator, load
 from hhsym.estimate.rates.network import GateNetworks, GateRate, RateNetwork
-from hhsym.estimate.search.form_search import refit_model, search_forms
+from hhsym.estimate.search.form_search import search_forms
 from hhsym.estimate.uncertainty import standard_errors
 
 __all__ = ["FitQuality", "FormEstimator", "GateNetworks", "GateRate", "RateEstimator", "RateNetwork",
-           "fit_output_error", "load", "refit_model", "search_forms", "standard_errors"]
+           "fit_output_error", "load", "search_forms", "standard_errors"]

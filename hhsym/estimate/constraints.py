@@ -16,9 +16,9 @@ from typing import Callable
 
 import numpy as np
 
-from hhsym.errors import ArgumentTypeError, InvalidArgumentError, invalid
+from hhsym.errors import ArgumentTypeError, InvalidArgumentError, UnknownNameError, invalid
 
-__all__ = ["Constraint", "validate_params", "real", "integer", "integers", "boolean", "model", "roles",
+__all__ = ["Constraint", "validate_params", "real", "integer", "integers", "boolean", "choice", "model", "roles",
            "random_state", "optional"]
 
 
@@ -32,7 +32,7 @@ class Constraint:
         The accepted values, as the error message states them.
     check : callable
         ``check(value) -> value`` (normalised) or raise ``ValueError`` (a bad
-        value) / ``TypeError`` (a bad type).
+        value), ``LookupError`` (an unknown name) or ``TypeError`` (a bad type).
     """
 
     accepted: str
@@ -103,6 +103,20 @@ def boolean():
         return bool(value)
 
     return Constraint("True or False", check)
+
+
+def choice(*names):
+    """One of the strings ``names`` (an :class:`~hhsym.errors.UnknownNameError` for another string)."""
+    text = "one of " + ", ".join(repr(n) for n in names)
+
+    def check(value):
+        if not isinstance(value, str):
+            raise TypeError
+        if value not in names:
+            raise LookupError
+        return value
+
+    return Constraint(text, check)
 
 
 def model(gated=True):
@@ -186,8 +200,9 @@ def validate_params(estimator):
 
     Raises
     ------
-    ArgumentTypeError, InvalidArgumentError
-        Naming the first offending parameter, its value and what it accepts.
+    ArgumentTypeError, InvalidArgumentError, UnknownNameError
+        Naming the first offending parameter, its value and what it accepts
+        (:class:`~hhsym.errors.UnknownNameError`, an ``InvalidArgumentError``, for a name outside a :func:`choice`).
     """
     out = {}
     for name, constraint in estimator._parameter_constraints.items():
@@ -196,6 +211,8 @@ def validate_params(estimator):
             out[name] = constraint.check(value)
         except TypeError:
             raise invalid(name, value, constraint.accepted, cls=ArgumentTypeError) from None
+        except LookupError:
+            raise invalid(name, value, constraint.accepted, cls=UnknownNameError) from None
         except ValueError:
             raise invalid(name, value, constraint.accepted, cls=InvalidArgumentError) from None
     return out

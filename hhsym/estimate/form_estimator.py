@@ -25,25 +25,30 @@ windows).  :class:`FormEstimator` fits them directly:
    maximum-likelihood loss under noise on V), continued from 1.25 ms windows
    to 40 ms.
 
+With ``start="model"`` step 1 is replaced by the template itself: a
+literature model of a related cell (or a distilled one) whose rates are
+literature forms starts the fit as it is
+(:func:`hhsym.estimate.search.form_search.model_start`), its gates' roles
+read off its steady states; steps 2 and 3 run as above.
+
 Measured (``benchmarks/bench_forms.py``) on bench_fit's data: see the README.
 """
 
 from __future__ import annotations
 
-import datetime
 import itertools
 import math
 import time
 import warnings
 
 import numpy as np
-import sympy
 from sklearn.base import BaseEstimator
 
+from hhsym.estimate.form_exports import FormExports
 from hhsym.estimate.search.charge_search import role_search
-from hhsym.estimate.losses.output_error import WINDOWS, fit_output_error, misfit
-from hhsym.estimate.search.form_search import search_forms
-from hhsym.errors import (ArgumentTypeError, IdentifiabilityWarning, NotFittedError, SimulationError, invalid)
+from hhsym.estimate.losses.output_error import fit_output_error, misfit
+from hhsym.estimate.search.form_search import model_start, search_forms
+from hhsym.errors import IdentifiabilityWarning, SimulationError, invalid
 from hhsym.estimate.checks import as_recordings, noise_level
 from hhsym.estimate.quality import judge_model
 from hhsym.estimate import constraints as C
@@ -51,14 +56,24 @@ from hhsym.estimate import constraints as C
 __all__ = ["FormEstimator"]
 
 
-class FormEstimator(BaseEstimator):
-    """Fit literature-form rate functions of a conductance model to recordings (module docstring).
+class FormEstimator(FormExports, BaseEstimator):
+    r"""Fit literature-form rate functions of a conductance model to recordings (module docstring).
 
     Parameters
     ----------
     model : ConductanceModel
         Template: channels, conductances (mS/cm²), reversal potentials (mV),
-        C_m (µF/cm²) and gate powers are known; its rate expressions are ignored.
+        C_m (µF/cm²) and gate powers are known and kept; its rate expressions
+        are ignored, unless ``start="model"``.
+    start : {"roles", "model"}
+        Where the fit starts.  ``"roles"``: a charge-balance search over the
+        gate-role patterns, each gate in its role's commonest literature
+        forms (no model of the rates needed).  ``"model"``: the template's
+        own rates, each recognised as the literature form it is on the
+        recorded range (exponential, sigmoid, linoid, constant or a sum of
+        two, to 0.1 %), the roles read off its steady states; no role search
+        (``n_starts`` and ``window`` are unused).  For a literature model of a
+        related cell: 1–2 min on 2 × 300 ms without ``search``.
     n_starts : int
         Random starts per gate-role pattern of the charge-balance search
         (:func:`~hhsym.estimate.search.charge_search.role_search`; 60 reached the
@@ -70,11 +85,12 @@ class FormEstimator(BaseEstimator):
         depolarisation) or ``-1`` / ``"inactivating"``; the role search tries
         only the patterns that agree (one pattern when every gate is given,
         instead of :math:`2^{n_\mathrm{gates}}`).  Default: search them all.
+        With ``start="model"`` each given role must agree with the model's.
     search : bool
         Search each rate's form by the output error's BIC (every single-rate
         swap among exponential, sigmoid and linoid; ~10 s a trial on
-        2 × 300 ms).  ``False`` keeps the role forms
-        (:data:`~hhsym.estimate.search.charge_search.ROLE_FORMS`).
+        2 × 300 ms).  ``False`` keeps the starting forms (the role forms,
+        :data:`~hhsym.estimate.search.charge_search.ROLE_FORMS`, or the model's).
     max_iter : int
         Levenberg–Marquardt iterations per window length of the output-error fit.
     uncertainty : bool
@@ -84,23 +100,24 @@ class FormEstimator(BaseEstimator):
     time_limit : float, optional
         Soft budget (s) of the role search and of the form search each.
     random_state : int, numpy.random.Generator or None
-        Seed of the random starts; fixes the fit.
+        Seed of the role search's random starts; fixes the fit.
     verbose : int
         0 silent, 1 progress lines.
 
     Attributes
     ----------
     roles_ : dict
-        Gate name -> +1 (activating) or -1 (inactivating), the chosen pattern.
+        Gate name -> +1 (activating) or -1 (inactivating): the chosen pattern, or the model's.
     hypotheses_ : list of RoleHypothesis
         Every pattern's best charge-balance fit, lowest cost first; the
         close contenders also carry ``output_rms`` (mV, the output error
         they reached over the longest windows), the others ``None``.
+        Empty with ``start="model"`` (no patterns were tried).
     start_ : dict
-        Rate name -> :class:`~hhsym.estimate.rates.formfit.FormFit`: the winning pattern's charge-balance fit
-        (where the output-error fits and the form search start).
+        Rate name -> :class:`~hhsym.estimate.rates.formfit.FormFit` where the output-error fits and the form
+        search start: the winning pattern's charge-balance fit, or the model's own rates.
     search_accepted_ : bool or None
-        Whether the form search swapped a form and its pick beat the role forms over the longest windows
+        Whether the form search swapped a form and its pick beat the starting forms over the longest windows
         (None without ``search``).
     fit_ : OutputErrorFit
         The final fit (``rms`` in mV over the longest windows, ``bic``, ``seconds``).
@@ -114,7 +131,8 @@ class FormEstimator(BaseEstimator):
         Rate name -> {constant: relative standard deviation} at the fit and
         ``noise_`` (:func:`hhsym.estimate.uncertainty.standard_errors`).
     model_ : ConductanceModel
-        The template with the fitted rates (constants to six significant digits); simulatable.
+        The template with the fitted rates (constants to six significant digits); simulatable.  Named
+        ``"<template> (closed forms)"``, or ``"<template> (refitted)"`` with ``start="model"``.
     rms_ : float
         RMS of V_model - V_meas (mV) over the longest windows; about ``noise_`` at a good fit.
     misfit_ : str or None
@@ -123,16 +141,21 @@ class FormEstimator(BaseEstimator):
         Estimated noise on V (mV, :func:`hhsym.estimate.checks.noise_level`, largest over the traces).
     v_range_ : tuple of float
         0.5–99.5 percentiles of the recorded V (mV): where forms are compared and guarded.
+    quality_ : FitQuality
+        Verdict on the fit (:func:`hhsym.estimate.quality.judge_model`: the windowed output error against the
+        noise, training spike coincidence); ``quality_.ok`` is False for a fit that does not reproduce its data.
     timings_ : dict
-        Wall times (s): ``roles`` (charge-balance search), ``output_error`` (the contenders' fits),
-        ``form_search``, ``uncertainty``, ``total``.
+        Wall times (s): ``roles`` (charge-balance search; with ``start="model"`` recognising the model's
+        forms), ``output_error`` (the contenders' fits, or the model's), ``form_search``, ``uncertainty``,
+        ``total``.
     fit_time_ : float
         Wall time of ``fit`` (s).
     """
 
-    def __init__(self, model=None, n_starts=60, window=0.25, roles=None, search=True, max_iter=100,
+    def __init__(self, model=None, start="roles", n_starts=60, window=0.25, roles=None, search=True, max_iter=100,
                  uncertainty=True, time_limit=None, random_state=None, verbose=0):
         self.model = model
+        self.start = start
         self.n_starts = n_starts
         self.window = window
         self.roles = roles
@@ -145,6 +168,7 @@ class FormEstimator(BaseEstimator):
 
     _parameter_constraints = {
         "model": C.model(),
+        "start": C.choice("roles", "model"),
         "n_starts": C.integer(1),
         "window": C.real(0.0, strict_low=True, unit="ms"),
         "roles": C.roles(),
@@ -173,6 +197,9 @@ class FormEstimator(BaseEstimator):
 
         Raises
         ------
+        InvalidArgumentError
+            With ``start="model"``: naming ``model`` if one of its rates is no literature form on the
+            recorded range, ``roles`` if a given role contradicts the model's.
         SimulationError
             If no role pattern gives a finite model on the recordings, or the final model fails on them.
 
@@ -192,21 +219,18 @@ class FormEstimator(BaseEstimator):
         self.noise_ = max(noise_level(d[1]) for d in data)
         allV = np.concatenate([d[1] for d in data])
         self.v_range_ = tuple(float(v) for v in np.percentile(allV, [0.5, 99.5]))
-        self.hypotheses_ = role_search(self.model, data, n_starts=self.n_starts, window=float(self.window),
-                                       v_lim=self.v_range_, rng=rng, patterns=patterns, time_limit=self.time_limit,
-                                       verbose=self.verbose)
-        t_roles = time.perf_counter()
-        if self.hypotheses_[0].fits is None:
-            if self.time_limit is not None and t_roles - t0 >= 0.9 * self.time_limit:
-                raise SimulationError(f"the time budget (time_limit={self.time_limit:g} s) ran out after "
-                                      f"{t_roles - t0:.1f} s, before any gate-role pattern was fitted: "
-                                      "raise time_limit (or drop it)")
-            raise SimulationError("no gate-role pattern gives a finite model on these traces; check the "
-                                  "template's conductances, reversal potentials and C_m, and the current's "
-                                  "units (µA/cm²) and sign")
-        best, confirmed = self._confirm_roles(data)
+        if params["start"] == "model":
+            self.roles_, self.start_ = model_start(self.model, self.v_range_, params["roles"])
+            self.hypotheses_ = []
+            t_roles = time.perf_counter()
+            confirmed = fit_output_error(self.model, data, self.start_, max_iter=int(self.max_iter),
+                                         v_range=self.v_range_)
+            if self.verbose:
+                print(f"[hhsym.forms] the model's own forms: output error {confirmed} ({confirmed.seconds:.1f} s)"
+                      + (f", stopped {confirmed.stopped}" if confirmed.stopped else ""), flush=True)
+        else:
+            t_roles, confirmed = self._search_roles(data, patterns, rng, t0)
         t1 = time.perf_counter()
-        self.roles_, self.start_ = dict(best.signs), dict(best.fits)
         self.trials_, self.search_accepted_ = [], None
         final = confirmed
         if self.search:
@@ -221,19 +245,23 @@ class FormEstimator(BaseEstimator):
                 # its pick is kept only if it also wins over the longest windows
                 searched = fit_output_error(self.model, data, pick.start or pick.fits, max_iter=int(self.max_iter),
                                             v_range=self.v_range_)
-                self.search_accepted_ = bool(searched.bic < confirmed.bic)
+                self.search_accepted_ = bool(searched.bic < confirmed.bic)  # False if both fail: inf < inf
                 if self.search_accepted_:
                     final = searched
                 if self.verbose:
                     print(f"[hhsym.forms] searched forms {'kept' if self.search_accepted_ else 'not kept'}: "
                           f"BIC {searched.bic:.6g} over the longest windows against {confirmed.bic:.6g} with "
-                          "the role forms", flush=True)
+                          "the starting forms", flush=True)
         if not math.isfinite(final.cost):
             budget = ""
             if self.time_limit is not None and time.perf_counter() - t0 >= 0.9 * self.time_limit:
                 budget = (f"; the time budget (time_limit={self.time_limit:g} s) ran out during the fit, "
                           "which may be the cause: raise it")
-            raise SimulationError("the fitted closed-form model fails (non-finite) on the recordings" + budget)
+            start = (f"; start='model' starts from {self.model.name}'s own rates: is it a model of this kind of "
+                     "cell, in these units? start='roles' needs no model of the rates") \
+                if params["start"] == "model" else ""
+            raise SimulationError("the fitted closed-form model fails (non-finite) on the recordings" + start
+                                  + budget)
         t2 = time.perf_counter()
         self._set_fitted(final, self.roles_, self.hypotheses_, self.trials_, self.search_accepted_,
                          misfit(final, data), None, None)
@@ -252,13 +280,44 @@ class FormEstimator(BaseEstimator):
         self.fit_time_ = t3 - t0
         if self.misfit_:
             warnings.warn(self.misfit_, IdentifiabilityWarning, stacklevel=2)
-        self.quality_ = judge_model(self.model_, data, self.noise_, window_rms=self.rms_, hint=(
-            "Try more data, a longer time_limit, another random_state, or check the template "
-            "(conductances, reversal potentials, C_m) and the current's units (µA/cm²) and sign."))
+        self.quality_ = judge_model(self.model_, data, self.noise_, window_rms=self.rms_, hint=self._hint())
         if self.verbose:
             print(f"[hhsym.forms] done: rms {self.rms_:.4g} mV (noise ~{self.noise_:.2g} mV), "
                   f"{self.fit_time_:.1f} s", flush=True)
         return self
+
+    def _hint(self):
+        """What to try when the fit is poor (:attr:`quality_`)."""
+        tries = ("search=True, start='roles' (the model's rates may be too far from the cell's)"
+                 if self.start == "model" else "a longer time_limit, another random_state")
+        return (f"Try more data, {tries}, or check the template (conductances, reversal potentials, C_m) "
+                "and the current's units (µA/cm²) and sign.")
+
+    def _search_roles(self, data, patterns, rng, t0):
+        """Step 1 of the module docstring (the role search and its confirmation): sets ``hypotheses_``, ``roles_``, ``start_``.
+
+        Returns
+        -------
+        t_roles : float
+            ``time.perf_counter()`` at the end of the charge-balance search.
+        confirmed : OutputErrorFit
+            The winning pattern's output-error fit.
+        """
+        self.hypotheses_ = role_search(self.model, data, n_starts=self.n_starts, window=float(self.window),
+                                       v_lim=self.v_range_, rng=rng, patterns=patterns, time_limit=self.time_limit,
+                                       verbose=self.verbose)
+        t_roles = time.perf_counter()
+        if self.hypotheses_[0].fits is None:
+            if self.time_limit is not None and t_roles - t0 >= 0.9 * self.time_limit:
+                raise SimulationError(f"the time budget (time_limit={self.time_limit:g} s) ran out after "
+                                      f"{t_roles - t0:.1f} s, before any gate-role pattern was fitted: "
+                                      "raise time_limit (or drop it)")
+            raise SimulationError("no gate-role pattern gives a finite model on these traces; check the "
+                                  "template's conductances, reversal potentials and C_m, and the current's "
+                                  "units (µA/cm²) and sign")
+        best, confirmed = self._confirm_roles(data)
+        self.roles_, self.start_ = dict(best.signs), dict(best.fits)
+        return t_roles, confirmed
 
     def _patterns(self, roles):
         """The role patterns (tuples of ±1 in gate order) that agree with the known ``roles``; None: all."""
@@ -308,8 +367,9 @@ class FormEstimator(BaseEstimator):
         self.constants_ = {k: f.params() for k, f in final.fits.items()}
         self.rms_ = final.rms
         self.misfit_ = misfit_text
+        suffix = "refitted" if self.start == "model" else "closed forms"
         self.model_ = self.model.with_rates({k: f.expr() for k, f in final.fits.items()},
-                                            name=f"{self.model.name} (closed forms)")
+                                            name=f"{self.model.name} ({suffix})")
         self.standard_errors_ = standard_errors
         if timings is not None:
             self.timings_ = dict(timings)
@@ -325,86 +385,3 @@ class FormEstimator(BaseEstimator):
         from hhsym.estimate.fitfile import save
 
         save(self, path)
-
-    # ------------------------------------------------------------------ exports
-    def _check_fitted(self):
-        if not hasattr(self, "fit_"):
-            raise NotFittedError("this FormEstimator is not fitted yet: call fit(traces) first")
-
-    def sympy(self):
-        """dict: rate name -> sympy expression in V (mV), 1/ms, written in the families' layout."""
-        self._check_fitted()
-        return {k: f.expr() for k, f in self.fit_.fits.items()}
-
-    def latex(self, standalone=False):
-        """The fitted system in LaTeX.
-
-        Parameters
-        ----------
-        standalone : bool
-            ``False``: an ``align*`` block to paste (membrane and gate
-            equations, each rate, parameter values); ``True``: a complete
-            ``article`` document adding a table of forms and constants with
-            their standard deviations, and how they were fitted.
-
-        Returns
-        -------
-        str
-        """
-        from hhsym.export.document import forms_latex
-
-        self._check_fitted()
-        if not isinstance(standalone, bool):
-            raise invalid("standalone", standalone, "True or False", cls=ArgumentTypeError)
-        return forms_latex(self, standalone)
-
-    def to_dict(self):
-        """JSON-safe description: the model (``hhsym.model/1``), each rate's form, constants and
-        standard deviations, and provenance (fit settings, RMS, noise, role costs, timings)."""
-        import hhsym
-        from hhsym.export.document import FORMS_FORMAT, _clean
-
-        self._check_fitted()
-        sd = self.standard_errors_ or {}
-        rates = {k: {"form": f.form, "expression": str(f.expr()), "latex": sympy.latex(f.expr()),
-                     "constants": f.params(), "relative_sd": sd.get(k)} for k, f in self.fit_.fits.items()}
-        provenance = {
-            "hhsym_version": getattr(hhsym, "__version__", "unknown"),
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017
-            "method": "FormEstimator: charge-balance role search, output-error form search and fit",
-            "settings": {k: v for k, v in self.get_params().items() if k not in ("model", "random_state")},
-            "windows_ms": list(self.fit_.windows or WINDOWS), "rms_mV": self.rms_, "noise_mV": self.noise_,
-            "misfit": self.misfit_, "continuation_stopped": self.fit_.stopped,
-            "v_range_mV": list(self.v_range_), "roles": self.roles_,
-            "role_costs_mV2": {h.label: h.cost for h in self.hypotheses_},
-            "role_output_rms_mV": {h.label: h.output_rms for h in self.hypotheses_ if h.output_rms is not None},
-            "form_trials": self.trials_, "form_search_kept": self.search_accepted_, "timings_s": self.timings_,
-        }
-        return _clean({"format": FORMS_FORMAT, "model": self.model_.to_dict(), "rates": rates,
-                       "provenance": provenance})
-
-    def to_json(self, path):
-        """Write :meth:`to_dict` to ``path`` atomically; :func:`hhsym.distill.load_model` reads the model back.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-        """
-        from hhsym.export.document import write_json
-
-        write_json(self.to_dict(), path)
-
-    def summary(self):
-        """str: roles, one line per rate (form, expression, relative SDs) and the fit's RMS against the noise."""
-        self._check_fitted()
-        sd = self.standard_errors_ or {}
-        lines = [f"{self.model.name}: closed forms fitted to the recordings (roles "
-                 + ", ".join(f"{g} {'activating' if s > 0 else 'inactivating'}" for g, s in self.roles_.items())
-                 + ")"]
-        for k, f in self.fit_.fits.items():
-            err = ", ".join(f"{n} ±{v:.1%}" for n, v in (sd.get(k) or {}).items())
-            lines.append(f"  {k:10s} {f.form:12s} {f.expr()}" + (f"   ({err})" if err else ""))
-        lines.append(f"  output error: rms {self.rms_:.4g} mV against ~{self.noise_:.2g} mV of noise on V"
-                     + (f" — {self.misfit_}" if self.misfit_ else ""))
-        lines.append(f"  time: {self.fit_time_:.1f} s")
-        return "\n".join(lines)

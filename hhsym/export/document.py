@@ -233,9 +233,10 @@ def forms_latex(est, standalone=False):
     table = ("\\begin{tabular}{lll}\n  rate & form & constants (relative SD) \\\\\n\\hline\n"
              + " \\\\\n".join(rows) + "\n\\end{tabular}")
     lo, hi = est.v_range_
+    start = (f"started from the rates of {_tex_text(est.model.name)}" if getattr(est, "start", "roles") == "model"
+             else "gate roles and a start by the charge balance of literature forms")
     note = (f"Forms and constants fitted by hhsym {_tex_text(getattr(hhsym, '__version__', ''))} directly to the "
-            f"recordings (no networks): gate roles and a start by the charge balance of literature forms, then "
-            f"the output error (the model run freely over windows of up to {max(est.fit_.windows):g}\\,ms from "
+            f"recordings (no networks): {start}, then the output error (the model run freely over windows of up to {max(est.fit_.windows):g}\\,ms from "
             f"fitted states). RMS of $V_\\mathrm{{model}} - V_\\mathrm{{meas}}$ {est.rms_:.4g}\\,mV against "
             f"about {est.noise_:.2g}\\,mV of noise on $V$; recorded $V$ from {lo:.1f} to {hi:.1f}\\,mV. "
             "Standard deviations are Cram\\'er--Rao bounds at the fit (V in mV, rates in 1/ms, t in ms).")

@@ -12,7 +12,8 @@ from hhsym.distill import load_model
 from hhsym.estimate import FormEstimator
 from hhsym.estimate.search.charge_search import ROLE_FORMS, random_forms, role_search
 from hhsym.estimate.losses.output_error import model_forms
-from hhsym.errors import ArgumentTypeError, InvalidArgumentError, NotFittedError
+from hhsym.estimate.search.form_search import model_start
+from hhsym.errors import ArgumentTypeError, InvalidArgumentError, NotFittedError, UnknownNameError
 from hhsym.library import hodgkin_huxley
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise
@@ -129,6 +130,8 @@ def test_form_estimator_exports(fitted, tmp_path):
     ("roles", {"m": "opening"}, InvalidArgumentError),
     ("roles", ["m"], ArgumentTypeError),
     ("roles", {"q": 1}, InvalidArgumentError),  # not a gate of the model: named with the gates
+    ("start", "template", UnknownNameError),
+    ("start", None, ArgumentTypeError),
 ])
 def test_form_estimator_rejects_bad_settings(hh, noisy, param, value, cls):
     with pytest.raises(cls, match=param):
@@ -163,3 +166,56 @@ def test_cli_roles_are_parsed_and_bad_ones_are_usage_errors(capsys):
     for bad in ("m", "m=up", "=+", "m=+,"):
         with pytest.raises(argparse.ArgumentTypeError, match="GATE=ROLE"):
             _roles(bad)
+
+
+def test_model_start_reads_forms_and_roles_off_the_model(hh, noisy):
+    roles, start = model_start(hh, (-76.0, 35.0))
+    assert roles == {"m": 1, "h": -1, "n": 1} and list(roles) == ["m", "h", "n"]
+    assert {k: f.form for k, f in start.items()} == {k: f.form for k, f in model_forms(hh, np.linspace(-76, 35, 200)).items()}
+    assert model_start(hh, (-76.0, 35.0), roles={"h": -1})[0] == roles
+    # a known role that contradicts the model's, and a rate in no literature form, are named before any fit
+    with pytest.raises(InvalidArgumentError, match="invalid roles=.*h is inactivating in"):
+        FormEstimator(hh, start="model", roles={"h": "activating"}).fit(noisy)
+    odd = hh.with_rates({"alpha_m": "0.1*exp(V/20)*(1 + 0.3*sin(V/5))"})
+    with pytest.raises(InvalidArgumentError, match="invalid model=.*alpha_m is not one"):
+        FormEstimator(odd, start="model").fit(noisy)
+
+
+def _documented_attributes():
+    """The fitted attributes the class docstring lists (``name_ : type`` lines of its Attributes section)."""
+    import re
+
+    doc = FormEstimator.__doc__.split("Attributes\n    ----------\n", 1)[1]
+    return re.findall(r"^    (\w+_) :", doc, flags=re.M)
+
+
+def test_start_from_the_model_sets_and_saves_every_documented_attribute(hh, noisy, tmp_path):
+    # a cheap fit (one 100 ms trace, 2 iterations a window length): the attributes, not the accuracy
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = FormEstimator(hh, start="model", search=False, max_iter=2).fit(noisy[:1])
+    names = _documented_attributes()
+    assert {"roles_", "hypotheses_", "start_", "fit_", "model_", "quality_", "standard_errors_"} <= set(names)
+    missing = [n for n in names if not hasattr(est, n)]
+    assert not missing, missing
+    assert est.roles_ == {"m": 1, "h": -1, "n": 1} and est.hypotheses_ == [] and est.trials_ == []
+    assert est.search_accepted_ is None and est.forms_ == {k: f.form for k, f in est.start_.items()}
+    assert est.model_.name == f"{hh.name} (refitted)" and "refitted" in est.summary()
+    assert est.to_dict()["provenance"]["method"].startswith("FormEstimator(start='model')")
+    assert "started from the rates of" in est.latex(standalone=True)
+    path = tmp_path / "model_start.npz"
+    est.save(path)
+    back = hhsym.estimate.load(path)
+    assert back.start == "model" and back.get_params()["start"] == "model"
+    for n in names:
+        a, b = getattr(est, n), getattr(back, n)
+        if n == "fit_":
+            assert (a.forms, a.bic, a.windows, a.stopped) == (b.forms, b.bic, tuple(b.windows), b.stopped)
+            assert np.array_equal(a.states, b.states)
+        elif n == "start_":
+            assert all(np.array_equal(a[k].theta, b[k].theta) for k in a)
+        elif n == "quality_":
+            assert a.to_dict() == b.to_dict()
+        else:
+            assert a == b, n
+    assert back.summary() == est.summary() and back.latex(standalone=True) == est.latex(standalone=True)

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+
 from hhsym.distill import distill
 from hhsym.estimate.rates.form_pairs import FormFamily
 from hhsym.estimate.rates.formfit import FormFit, fit_family
@@ -15,7 +16,8 @@ from hhsym.estimate.losses.output_error import (
     misfit,
     model_forms,
 )
-from hhsym.estimate.search.form_search import refit_model, search_forms
+from hhsym.estimate import FormEstimator, load
+from hhsym.estimate.search.form_search import search_forms
 from hhsym.estimate.uncertainty import standard_errors
 from hhsym.errors import InvalidArgumentError, UnknownNameError
 from hhsym.estimate.optimise.lm import levenberg_marquardt
@@ -182,16 +184,33 @@ def test_search_forms_replaces_a_wrong_form(hh, data, truth):
     assert best.bic < trials[0]["bic"]
 
 
-def test_refit_model_and_distill_output_loss(hh, traces, truth):
+def test_form_estimator_from_a_model_and_distill_output_loss(hh, traces, truth, tmp_path):
     # a literature model 10 % off, refitted to recordings of the true one
     off = _perturb(truth, 0.1, seed=1)
     start = hh.with_rates({k: f.expr() for k, f in off.items()})
-    fitted, fit, trials = refit_model(start, traces, search=False, max_iter=25)
-    assert trials == [] and _max_error(fit.fits, truth) < 0.01
+    est = FormEstimator(start, start="model", search=False, max_iter=25).fit(traces)
+    assert est.trials_ == [] and _max_error(est.fit_.fits, truth) < 0.01
+    assert est.roles_ == {"m": 1, "h": -1, "n": 1} and est.hypotheses_ == [] and est.search_accepted_ is None
+    assert {k: f.form for k, f in est.start_.items()} == {k: f.form for k, f in truth.items()}
+    assert est.model_.name.endswith("(refitted)") and est.quality_.ok, est.quality_
+    assert set(est.standard_errors_) == set(truth) and set(est.timings_) == {
+        "roles", "output_error", "form_search", "uncertainty", "total"}
     grid = np.linspace(-70, 20, 10)
-    a, b = fitted.evaluate_rates(grid), hh.evaluate_rates(grid)
+    a, b = est.model_.evaluate_rates(grid), hh.evaluate_rates(grid)
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=0.02)
+    # every documented fitted attribute survives save/load, and the loaded fit exports the same
+    path = tmp_path / "refit.npz"
+    est.save(path)
+    back = load(path)
+    assert isinstance(back, FormEstimator) and back.start == "model"
+    for name in ("roles_", "hypotheses_", "search_accepted_", "trials_", "forms_", "constants_",
+                 "standard_errors_", "rms_", "misfit_", "noise_", "v_range_", "timings_", "fit_time_"):
+        assert getattr(back, name) == getattr(est, name), name
+    assert back.model_ == est.model_ and back.fit_.forms == est.fit_.forms and back.fit_.bic == est.fit_.bic
+    assert all(np.array_equal(back.start_[k].theta, f.theta) for k, f in est.start_.items())
+    assert back.quality_.to_dict() == est.quality_.to_dict()
+    assert back.summary() == est.summary() and back.latex(standalone=True) == est.latex(standalone=True)
 
     class Stub:  # 'networks' 1 % off the truth
         model, v_range_ = hh, (-76.0, 35.0)
@@ -212,10 +231,10 @@ def test_refit_model_and_distill_output_loss(hh, traces, truth):
         distill(Stub(), backend="forms", traces=traces, loss="charge")
 
 
-def test_refit_model_rejects_open_forms(hh, traces):
+def test_form_estimator_from_a_model_rejects_open_forms(hh, traces):
     odd = hh.with_rates({"alpha_m": "0.1*exp(V/20)*(1 + 0.3*sin(V/5))"})
-    with pytest.raises(InvalidArgumentError, match="literature forms"):
-        refit_model(odd, traces)
+    with pytest.raises(InvalidArgumentError, match="invalid model=.*literature forms"):
+        FormEstimator(odd, start="model").fit(traces)
 
 
 def test_misfit_compares_the_fit_with_the_noise(traces):

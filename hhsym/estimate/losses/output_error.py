@@ -21,7 +21,7 @@ windows (72 % with 3 ms: short windows throw the information away).
   from starts 21–61 % off, every constant within 5 % at 0.5 mV.
 * :func:`misfit` says when a fit does not reach the noise level (a start
   outside the basin).  The choice of forms by the recordings
-  (:func:`~hhsym.estimate.search.form_search.search_forms`, ``refit_model``)
+  (:func:`~hhsym.estimate.search.form_search.search_forms`, :func:`~hhsym.estimate.search.form_search.model_start`)
   is in :mod:`hhsym.estimate.search.form_search`.
 """
 

@@ -13,24 +13,23 @@ guards (a midpoint far outside the data, a slope out of range) are not
 kept.  Measured limits: it repairs a wrong form when swaps start from
 rates near the truth, not from the wrong model's own curves, and at
 0.5 mV the short windows barely tell forms apart.
-:func:`refine_output_error` runs it from a distillation's picks and
-:func:`refit_model` from a literature model's own forms.
+:func:`refine_output_error` runs it from a distillation's picks;
+:class:`~hhsym.estimate.FormEstimator` with ``start="model"`` from a
+literature model's own forms (:func:`model_start`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-import warnings
 
 import numpy as np
 
-from hhsym.errors import IdentifiabilityWarning
 from hhsym.estimate.losses.output_error import (SEARCH_FAMILIES, WINDOWS, _guarded, fit_output_error,
                                                  formfit_from_candidate, misfit, model_forms)
 from hhsym.estimate.rates.formfit import fit_family, sse
 
-__all__ = ["search_forms", "refine_output_error", "refit_model", "SEARCH_WINDOWS"]
+__all__ = ["search_forms", "refine_output_error", "model_start", "SEARCH_WINDOWS"]
 
 
 #: Window lengths (ms) of the search's fits (the final fit continues to :data:`WINDOWS`' longest).
@@ -229,75 +228,53 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
     return out, summary
 
 
-def refit_model(model, traces, search=True, max_iter=100, v_range=None, references=None, time_limit=None,
-                verbose=0):
-    """Fit the rate constants (and, with ``search``, the forms) of a closed-form model to recordings by output error.
+def model_start(model, v_range, roles=None):
+    r"""A model's own rates as the start of an output-error fit, and its gates' roles.
 
-    The start is ``model`` itself — a literature model of a related cell, or
-    a distilled one — whose rates are literature forms; each is recognised
-    by the forms backend on its own samples (a family or a sum of two,
-    reproduced to rounding), then :func:`search_forms` and a final fit on
-    fit run as in :func:`refine_output_error`.  Conductances,
-    reversal potentials, C_m and gate powers stay those of ``model``.
+    Each rate of ``model`` is recognised as the literature form it is
+    (:func:`~hhsym.estimate.losses.output_error.model_forms`: a family or a
+    sum of two, reproduced to 0.1 % on ``v_range``); a gate is activating
+    when its steady state :math:`x_\infty = \alpha/(\alpha + \beta)` rises from
+    the low to the high end of ``v_range``.
 
     Parameters
     ----------
     model : ConductanceModel
-        Starting model; its rates must be literature forms (exponential,
-        sigmoid, linoid, constant or a sum of two) on ``v_range``.
-    traces : Trace, TraceSet or list of Trace
-        Recordings: V (mV) and injected current (µA/cm²) on uniform grids (ms).
-    search : bool
-        Search the forms (one rate at a time, by BIC); otherwise only fit the constants.
-    max_iter : int
-        Levenberg–Marquardt iterations per window length (:func:`fit_output_error`).
-    v_range : (float, float), optional
-        Voltage range (mV) on which forms are recognised and guarded
-        (default: the recordings' 0.5–99.5 % percentiles).
-    references : dict, optional
-        Rate name -> rates (1/ms) on ``np.linspace(*v_range, 200)`` that the
-        search starts swapped-in forms from (:func:`search_forms`), e.g. a
-        network's; by default the model's own.
-    time_limit : float, optional
-        Soft budget of the search (s).
-    verbose : int
+        A literature model of a related cell, or a distilled one; rates in 1/ms of V in mV.
+    v_range : (float, float)
+        Voltage range (mV) on which the rates are recognised (e.g. the recordings' 0.5–99.5 percentiles).
+    roles : dict, optional
+        Gate name -> +1 / -1 known roles (normalised, e.g. by :func:`hhsym.estimate.constraints.roles`);
+        each must agree with the model's.
 
     Returns
     -------
-    fitted : ConductanceModel
-        ``model`` with the fitted rates (constants rounded to six significant digits).
-    fit : OutputErrorFit
-        The fit (``fits``, ``forms``, ``rms`` in mV, ``bic``, ``seconds``).
-    trials : list of dict
-        The form search's trial models (:func:`search_forms`).
+    roles : dict
+        Gate name -> +1 (activating) or -1 (inactivating), in the model's gate order.
+    start : dict
+        Rate name -> :class:`~hhsym.estimate.rates.formfit.FormFit`.
 
     Raises
     ------
     InvalidArgumentError
-        If a rate of ``model`` is not a literature form on ``v_range``, or
-        the model fails (non-finite) on the recordings.
-
-    Warns
-    -----
-    IdentifiabilityWarning
-        When the fit does not reach the recordings' noise level (:func:`misfit`).
+        Naming ``model`` if a rate is no literature form on ``v_range``;
+        naming ``roles`` if a known role contradicts the model's.
     """
     from hhsym.errors import invalid
-    from hhsym.estimate.checks import as_recordings
 
-    with warnings.catch_warnings():  # that warning is about free-form rates; closed forms are what is fitted here
-        warnings.filterwarnings("ignore", message=".*sample-to-sample noise", category=IdentifiabilityWarning)
-        data = as_recordings(traces)
-    if v_range is None:
-        allV = np.concatenate([d[1] for d in data])
-        v_range = tuple(float(x) for x in np.percentile(allV, [0.5, 99.5]))
-    start = model_forms(model, np.linspace(float(v_range[0]), float(v_range[1]), 200))
-    final, trials, _ = _search_or_fit(model, data, start, v_range, search, max_iter, time_limit, verbose,
-                                      references)
-    if not math.isfinite(final.cost):
-        raise invalid("model", model.name, "a model that runs (finite) on the recordings")
-    why = misfit(final, data)
-    if why:
-        warnings.warn(why, IdentifiabilityWarning, stacklevel=2)
-    fitted = model.with_rates({k: f.expr() for k, f in final.fits.items()}, name=f"{model.name} (refitted)")
-    return fitted, final, trials
+    V = np.linspace(float(v_range[0]), float(v_range[1]), 200)
+    start = model_forms(model, V)
+    found = {}
+    for g in model.gates:
+        a, b = start[f"alpha_{g.name}"].evaluate(V), start[f"beta_{g.name}"].evaluate(V)
+        with np.errstate(all="ignore"):
+            x = a / (a + b)
+        found[g.name] = 1 if x[-1] >= x[0] else -1
+    wrong = sorted(n for n, r in (roles or {}).items() if found.get(n, r) != r)
+    if wrong:
+        name = {1: "activating", -1: "inactivating"}.get
+        raise invalid("roles", roles, f"roles that agree with the model's rates (start='model' starts from "
+                      f"them): {', '.join(f'{n} {name(r)}' for n, r in found.items())}",
+                      hint=f"{', '.join(f'{n} is {name(found[n])} in {model.name}' for n in wrong)}; "
+                           "give another model, drop roles, or use start='roles'")
+    return found, start
