@@ -6,7 +6,9 @@ Minimises :math:`\tfrac12\lVert r(\theta)\rVert^2 + \tfrac12\lambda\lVert M\thet
 :math:`(A + \mu\,\mathrm{diag}(A))\,\delta = -g` by Cholesky until the cost
 drops.  With a few thousand parameters this is much cheaper than a QR or SVD
 of :math:`J` per iteration, which is what ``scipy.optimize.least_squares``
-would do.
+would do.  The accept/reject loop (:func:`damped_iterations`) is shared with
+the per-window solver of :mod:`hhsym.estimate.optimise.window_lm`; only the
+linear system differs (:class:`DenseSystem` here).
 
 The normal matrices are small (a few hundred rows): a multithreaded BLAS
 only adds synchronisation there (on a busy 2-core machine a 156 x 156
@@ -26,7 +28,7 @@ import scipy.linalg
 
 from hhsym.progress import progress_bar
 
-__all__ = ["levenberg_marquardt"]
+__all__ = ["levenberg_marquardt", "damped_iterations", "DenseSystem"]
 
 
 def _cost(r, theta, ridge, mask):
@@ -156,9 +158,15 @@ def levenberg_marquardt(fun, theta0, ridge, mask, max_iter=50, ftol=1e-6, verbos
             bar.update(1)
             bar.set_postfix_str(f"cost {cost:.3e}", refresh=False)
 
+    def linearise(x):
+        r, J = fun(x, True)
+        return None if r is None else DenseSystem(fun, x, r, J, ridge, mask, geodesic)
+
     try:
-        theta, cost = _iterate(fun, theta, r, J, cost, mu, ridge, mask, max_iter, ftol, time_limit, geodesic,
-                               t_start, log)
+        theta, cost = damped_iterations(theta, cost, DenseSystem(fun, theta, r, J, ridge, mask, geodesic),
+                                        linearise, lambda x: _cost(fun(x, False), x, ridge, mask), mu=mu,
+                                        max_iter=max_iter, ftol=ftol, time_limit=time_limit, t_start=t_start,
+                                        log=log)
     finally:
         bar.close()
     if free is not None:
@@ -168,50 +176,135 @@ def levenberg_marquardt(fun, theta0, ridge, mask, max_iter=50, ftol=1e-6, verbos
     return theta, cost
 
 
-def _iterate(fun, theta, r, J, cost, mu, ridge, mask, max_iter, ftol, time_limit, geodesic, t_start, log):
-    """The accept/reject loop of :func:`levenberg_marquardt`; ``log(it, cost, mu)`` after each iteration."""
-    small = 0
-    log(0, cost, mu)
-    for it in range(1, max_iter + 1):
+class DenseSystem:
+    r"""The damped normal equations of a dense Jacobian, at one point.
+
+    :math:`A = J^\top J + \lambda M` and :math:`g = J^\top r + \lambda M\theta`;
+    :meth:`step` solves :math:`(A + \mu D)\,\delta = -g` by Cholesky, with
+    :math:`D = \operatorname{diag}(A)` floored at ``1e-4`` of its mean
+    (Marquardt's scaling), and adds the geodesic acceleration when asked.
+
+    Parameters
+    ----------
+    fun : callable
+        The residual function (for the acceleration's extra evaluation).
+    theta, r, J : ndarray
+        Point, residuals and Jacobian there.
+    ridge : float
+        Penalty weight λ.
+    mask : ndarray
+        Penalised parameters (1) and the others (0).
+    geodesic : bool
+        Add the geodesic acceleration to each step.
+    """
+
+    def __init__(self, fun, theta, r, J, ridge, mask, geodesic):
+        self.fun, self.theta, self.r, self.J, self.geodesic = fun, theta, r, J, geodesic
         A = J.T @ J
         A[np.diag_indices_from(A)] += ridge * mask
-        g = J.T @ r + ridge * mask * theta
+        self.A = A
+        self.g = J.T @ r + ridge * mask * theta
         d = np.diag(A).copy()
-        d = np.maximum(d, 1e-4 * max(d.mean(), 1e-300))
+        self.d = np.maximum(d, 1e-4 * max(d.mean(), 1e-300))
+
+    def step(self, mu):
+        """``(step, None)``, or ``(None, growth)`` when the step is refused (μ is then multiplied by ``growth``)."""
+        M = self.A.copy()
+        M[np.diag_indices_from(M)] += mu * self.d
+        try:
+            c, low = scipy.linalg.cho_factor(M, check_finite=False)
+            step = -scipy.linalg.cho_solve((c, low), self.g, check_finite=False)
+        except (np.linalg.LinAlgError, ValueError):
+            return None, 10.0
+        if self.geodesic:
+            acc = _acceleration(self.fun, self.theta, self.r, self.J, step, c, low, self.d)
+            if acc is None:
+                return None, 4.0
+            step = step + 0.5 * acc
+        return step, None
+
+
+#: Damped steps tried per iteration before the optimiser stops.
+MAX_TRIALS = 12
+
+
+def damped_iterations(x, cost, system, linearise, trial_cost, advance=None, mu=1e-3, max_iter=50, ftol=1e-6,
+                      time_limit=None, t_start=None, log=None):
+    """The Levenberg–Marquardt accept/reject loop, shared by every least-squares fit to recordings.
+
+    Each iteration asks the linearisation at the current point for damped
+    steps (``system.step(mu)``) until one lowers the cost, at most
+    :data:`MAX_TRIALS` times: a refused step (a factorisation that failed, a
+    too-curved geodesic step) multiplies μ by the growth it returns, a step
+    that does not lower the cost multiplies it by 4, an accepted one divides
+    it by 3 (floor ``1e-9``).  The loop stops after ``max_iter`` accepted
+    steps, when no trial step is accepted, when the relative cost decrease
+    stays below ``ftol`` twice in a row, or after ``time_limit`` seconds.
+    The dense solver (:class:`DenseSystem`) and the per-window Schur
+    complement (:class:`hhsym.estimate.optimise.window_lm.ArrowSystem`) are
+    two linearisations under this one loop.
+
+    Parameters
+    ----------
+    x : object
+        Starting point (what ``advance`` and ``trial_cost`` take).
+    cost : float
+        Cost at ``x``.
+    system : object
+        Linearisation at ``x``: ``system.step(mu)`` -> ``(step, None)`` or ``(None, growth)``.
+    linearise : callable
+        ``linearise(x)`` -> the linearisation at an accepted point (``None``
+        when it is not finite there: the loop stops at that point).
+    trial_cost : callable
+        ``trial_cost(x)`` -> cost (``inf`` when not finite).
+    advance : callable, optional
+        ``advance(x, step)`` -> the trial point; default ``x + step``.
+    mu : float
+        Initial relative damping.
+    max_iter : int
+        Maximum accepted steps.
+    ftol : float
+        Relative-decrease tolerance.
+    time_limit : float, optional
+        Seconds after ``t_start`` (checked between iterations).
+    t_start : float, optional
+        ``time.perf_counter()`` at the start of the fit (default: now).
+    log : callable, optional
+        ``log(iteration, cost, mu)``, at the start and after each iteration.
+
+    Returns
+    -------
+    x : object
+    cost : float
+    """
+    t_start = time.perf_counter() if t_start is None else t_start
+    small = 0
+    if log is not None:
+        log(0, cost, mu)
+    for it in range(1, max_iter + 1):
         accepted = False
-        for _ in range(12):
-            M = A.copy()
-            M[np.diag_indices_from(M)] += mu * d
-            try:
-                c, low = scipy.linalg.cho_factor(M, check_finite=False)
-                step = -scipy.linalg.cho_solve((c, low), g, check_finite=False)
-            except (np.linalg.LinAlgError, ValueError):
-                mu *= 10.0
+        for _ in range(MAX_TRIALS):
+            step, growth = system.step(mu)
+            if step is None:
+                mu *= growth
                 continue
-            if geodesic:
-                acc = _acceleration(fun, theta, r, J, step, c, low, d)
-                if acc is None:
-                    mu *= 4.0
-                    continue
-                step = step + 0.5 * acc
-            trial = theta + step
-            r_new = fun(trial, False)
-            c_new = _cost(r_new, trial, ridge, mask)
+            trial = x + step if advance is None else advance(x, step)
+            c_new = trial_cost(trial)
             if c_new < cost:
                 rel = (cost - c_new) / max(cost, 1e-300)
-                theta, cost = trial, c_new
+                x, cost = trial, c_new
                 mu = max(mu / 3.0, 1e-9)
                 accepted = True
                 break
             mu *= 4.0
-        if not accepted:
+        if log is not None:
             log(it, cost, mu)
+        if not accepted:
             break
         small = small + 1 if rel < ftol else 0
-        r, J = fun(theta, True)
-        log(it, cost, mu)
-        if small >= 2:
+        if small >= 2 or (time_limit is not None and time.perf_counter() - t_start > time_limit):
             break
-        if time_limit is not None and time.perf_counter() - t_start > time_limit:
+        system = linearise(x)
+        if system is None:  # the Jacobian is not finite at the accepted point
             break
-    return theta, cost
+    return x, cost

@@ -20,7 +20,9 @@ iteration is linear in the number of windows (the dense solve the generic
 :func:`hhsym.estimate.optimise.lm.levenberg_marquardt` would do grows with its
 cube: 300 windows of 4 states are a 1,200-column Jacobian).  Damping is
 Marquardt's (scaled by the diagonal, floored at ``1e-4`` of its mean), as in
-the generic routine.
+the generic routine, and the accept/reject loop is the generic routine's own
+(:func:`hhsym.estimate.optimise.lm.damped_iterations`): only the linear
+system (:class:`ArrowSystem`) differs.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ import time
 import numpy as np
 import scipy.linalg
 
-__all__ = ["levenberg_marquardt_windows", "schur_information"]
+from hhsym.estimate.optimise.lm import damped_iterations
+
+__all__ = ["levenberg_marquardt_windows", "schur_information", "ArrowSystem"]
 
 
 def _cost(blocks, p, D):
@@ -101,6 +105,33 @@ def _step(A, g, B, C, gy, dA, dC, mu):
     return dp, dY
 
 
+class ArrowSystem:
+    """The damped arrow-shaped normal equations at one point ``(p, Y)`` (module docstring).
+
+    Parameters
+    ----------
+    blocks : list
+        ``fun(p, Y, True)`` at the point.
+    p : ndarray
+        Shared parameters.
+    penalty : ndarray or None
+        Rows ``D`` of the quadratic penalty on ``p``.
+    free : ndarray of int
+        Indices of the fitted shared parameters.
+    """
+
+    def __init__(self, blocks, p, penalty, free):
+        self.A, self.g, self.B, self.C, self.gy = _normal_equations(blocks, p, penalty, free)
+        dA, dC = np.diag(self.A).copy(), np.einsum("wkk->wk", self.C).copy()
+        floor = 1e-4 * max((dA.sum() + dC.sum()) / max(dA.size + dC.size, 1), 1e-300)
+        self.dA, self.dC = np.maximum(dA, floor), np.maximum(dC, floor)
+
+    def step(self, mu):
+        """``((dp, dY), None)``, or ``(None, 10.0)`` when a damped block is not positive definite."""
+        step = _step(self.A, self.g, self.B, self.C, self.gy, self.dA, self.dC, mu)
+        return (None, 10.0) if step is None else (step, None)
+
+
 def levenberg_marquardt_windows(fun, p0, Y0, free, penalty=None, max_iter=50, ftol=1e-6, mu0=1e-2,
                                 time_limit=None):
     """Minimise ``0.5 |r(p, Y)|² + 0.5 |D p|²`` with per-window initial states ``Y``.
@@ -148,33 +179,17 @@ def levenberg_marquardt_windows(fun, p0, Y0, free, penalty=None, max_iter=50, ft
     cost = _cost(blocks, p, penalty)
     if not np.isfinite(cost):
         raise FloatingPointError("the initial parameters give non-finite residuals")
-    mu, small = mu0, 0
-    for _ in range(max_iter):
-        A, g, B, C, gy = _normal_equations(blocks, p, penalty, free)
-        dA, dC = np.diag(A).copy(), np.einsum("wkk->wk", C).copy()
-        floor = 1e-4 * max((dA.sum() + dC.sum()) / max(dA.size + dC.size, 1), 1e-300)
-        dA, dC = np.maximum(dA, floor), np.maximum(dC, floor)
-        accepted = False
-        for _ in range(12):
-            step = _step(A, g, B, C, gy, dA, dC, mu)
-            if step is None:
-                mu *= 10.0
-                continue
-            pt = p.copy()
-            pt[free] += step[0]
-            Yt = Y + step[1]
-            c_new = _cost(fun(pt, Yt, False), pt, penalty)
-            if c_new < cost:
-                rel = (cost - c_new) / max(cost, 1e-300)
-                p, Y, cost = pt, Yt, c_new
-                mu = max(mu / 3.0, 1e-9)
-                accepted = True
-                break
-            mu *= 4.0
-        if not accepted:
-            break
-        small = small + 1 if rel < ftol else 0
-        if small >= 2 or (time_limit is not None and time.perf_counter() - t0 > time_limit):
-            break
-        blocks = fun(p, Y, True)
+
+    def advance(x, step):
+        pt = x[0].copy()
+        pt[free] += step[0]
+        return pt, x[1] + step[1]
+
+    def linearise(x):
+        blocks = fun(x[0], x[1], True)
+        return None if blocks is None else ArrowSystem(blocks, x[0], penalty, free)
+
+    (p, Y), cost = damped_iterations((p, Y), cost, ArrowSystem(blocks, p, penalty, free), linearise,
+                                     lambda x: _cost(fun(x[0], x[1], False), x[0], penalty), advance=advance,
+                                     mu=mu0, max_iter=max_iter, ftol=ftol, time_limit=time_limit, t_start=t0)
     return p, Y, cost
