@@ -180,16 +180,15 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
     -----
     The refinement minimises exactly the estimator's final-stage cost
     (charge balance with gates driven by the measured V, plus multiple
-    shooting over the same windows; :class:`~hhsym.estimate.losses.shooting_loss.ShootingLoss`
-    reproduces :class:`hhsym.estimate.losses.charge_balance.ShootingProblem` to rounding),
+    shooting over the same windows, by the same kernels;
+    :class:`~hhsym.estimate.losses.shooting_loss.ShootingLoss` agrees with
+    :class:`hhsym.estimate.losses.charge_balance.ShootingProblem` to ~1e-6),
     so ``refinement["loss_network"]`` (the estimator's own evaluation of its
     networks) and ``loss_distilled``/``loss_refined`` are directly comparable.
-    The estimator's kernels evaluate networks only; for closed forms the loss
-    is built on :func:`hhsym.simulate.simulate` (every constant a model
-    parameter varied per trace, one compiled model, one parallel call per
-    Jacobian by forward differences over ~15 constants) — any backend's
-    expression works without new derivative code, at the price of one model
-    compilation (~15 s, cached on disk) per combination of forms.
+    Any backend's expression works: its constants enter through node tables
+    of the expression and its exact gradient
+    (:class:`~hhsym.estimate.rates.expression_rates.ExpressionRates`), so the
+    Jacobian is exact and nothing is compiled per combination of forms.
     Conductances, reversal potentials and C_m stay those of the template, as
     in the estimator.
 

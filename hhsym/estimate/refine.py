@@ -6,7 +6,7 @@ once against the original recordings with the estimator's loss
 (:class:`~hhsym.estimate.losses.shooting_loss.ShootingLoss`: charge balance with gates
 driven by the measured V plus multiple shooting), by the estimator's own
 Levenberg–Marquardt (:func:`hhsym.estimate.optimise.lm.levenberg_marquardt`)
-with finite-difference Jacobians from one batched simulation per iteration.
+with exact Jacobians (forward sensitivities of the rates' node tables).
 
 A trust band (``trust``) optionally keeps every refined rate close to the
 learned network on the sampled range: a penalty, zero inside the band, grows
@@ -242,11 +242,12 @@ def refine_constants(template, params, data, options, max_iter=30, time_limit=No
                      anchor=None, grid=None, trust=None):
     """Refit all constants of the closed-form rates against recordings.
 
-    One parametric model (every constant a model parameter) is compiled once
-    and serves the initial loss, every Levenberg–Marquardt iteration (one
-    batched simulation for residuals and finite-difference Jacobian) and the
-    loss at the refined constants rounded to six significant digits, i.e.
-    at exactly the numbers the distilled expressions show.
+    One loss (:class:`~hhsym.estimate.losses.shooting_loss.ShootingLoss` of
+    the parametric model, every constant a model parameter) serves the
+    initial loss, every Levenberg–Marquardt iteration (residuals and exact
+    Jacobian) and the loss at the refined constants rounded to six
+    significant digits, i.e. at exactly the numbers the distilled
+    expressions show.
 
     Parameters
     ----------
@@ -297,30 +298,47 @@ def refine_constants(template, params, data, options, max_iter=30, time_limit=No
     penalty = None
     if trust is not None and anchor is not None:
         log_net = {k: np.log(np.asarray(anchor[k], dtype=float)) for k in params}
-        r0 = loss.rates(grid, p0[None, :])
+        r0 = loss.rates(grid, p0)
         with np.errstate(all="ignore"):
-            band = {k: max(math.log1p(trust), float(np.max(np.abs(np.log(r0[k][0]) - log_net[k])))) for k in params}
+            band = {k: max(math.log1p(trust), float(np.max(np.abs(np.log(r0[k]) - log_net[k])))) for k in params}
         try:
             weight = math.sqrt(200.0 * max(loss.cost(p0), 1e-12) / (len(params) * len(grid))) / trust
         except SimulationError:
             weight = 1.0
 
-        def penalty(P):
-            R = loss.rates(grid, P)
+        def trust_band(p, jac):
+            """Trust-band residuals (and their Jacobian): zero inside the band, linear in log rate outside."""
+            R = loss.rates(grid, p, jac)
+            parts, rows = [], []
             with np.errstate(all="ignore"):
-                parts = [np.maximum(np.abs(np.log(R[k]) - log_net[k]) - band[k], 0.0) for k in params]
-            out = weight * np.concatenate(parts, axis=1)
-            return np.where(np.isfinite(out), out, 1e6)
+                for k in params:
+                    r, G = R[k] if jac else (R[k], None)
+                    d = np.log(r) - log_net[k]
+                    out = np.maximum(np.abs(d) - band[k], 0.0)
+                    parts.append(weight * out)
+                    if jac:
+                        rows.append(np.where((out > 0)[:, None], weight * (np.sign(d) / r)[:, None] * G, 0.0))
+            out = np.concatenate(parts)
+            ok = np.isfinite(out)
+            out = np.where(ok, out, 1e6)
+            if not jac:
+                return out
+            Jp = np.concatenate(rows, axis=0)
+            return out, np.where(ok[:, None] & np.isfinite(Jp), Jp, 0.0)
+
+        penalty = trust_band
 
     def fun(z, jac):
         p = p0 + scale * z
         try:
             if jac:
-                r, J = loss.jacobian(p, scale, extra=penalty)
+                r, J = loss.evaluate(p, True)
+                if penalty is not None:
+                    rp, Jp = penalty(p, True)
+                    r, J = np.concatenate([r, rp]), np.vstack([J, Jp])
                 return r, J * scale[None, :]
-            P = p[None, :]
-            r = loss.residuals(P)[0]
-            return r if penalty is None else np.concatenate([r, penalty(P)[0]])
+            r = loss.evaluate(p, False)
+            return r if penalty is None else np.concatenate([r, penalty(p, False)])
         except SimulationError:
             return (None, None) if jac else None
 

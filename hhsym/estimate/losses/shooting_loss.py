@@ -1,68 +1,55 @@
-r"""The estimator's shooting loss, for closed-form rate expressions.
+r"""The estimator's shooting loss for closed-form rates, with exact Jacobians.
 
 :class:`ShootingLoss` evaluates, for a :class:`~hhsym.model.ConductanceModel`
 whose rates are closed-form expressions (possibly with free rate constants),
 the same cost the :class:`~hhsym.estimate.RateEstimator` minimises in its
-final stage (see :mod:`hhsym.estimate.losses.charge_balance`):
+final stage (:mod:`hhsym.estimate.losses.charge_balance`), by the same kernels:
 
 * **stage 1** (gates driven by the measured V): per window
   :math:`[t_a, t_b]` of ``window`` ms the residual
   :math:`V(t_b) - V(t_a) - \int_{t_a}^{t_b} (I - I_\mathrm{ion}(V_\mathrm{meas}, x))/C_m\,dt`
-  (mV), gates stepped by the exponential midpoint rule (Rush–Larsen with the
-  rates at :math:`(V_k + V_{k+1})/2`) from their steady state at the first
-  sample, the integral by the trapezoid rule;
+  (mV), gates by the exponential midpoint rule on the sub-stepped recording
+  (:func:`hhsym.estimate.losses.tables.gate_pass_table`);
 * **stage 2** (multiple shooting): :math:`V_\mathrm{model}(t) - V_\mathrm{meas}(t)`
   (mV) every ``shooting_stride`` ms on ``n_shooting`` free-running windows of
   ``shooting_window`` ms per trace, each started from the measured V and the
-  stage-1 gates, integrated by classical RK4 on the data grid with the
-  current interpolated linearly (here by :func:`hhsym.simulate.simulate`
-  with a :class:`~hhsym.stimuli.FromArray` stimulus per window).
+  stage-1 gates, classical RK4 on the data grid with the current
+  interpolated linearly (:func:`hhsym.estimate.losses.trajectory_kernel.trajectory_pass`).
 
-Residuals are scaled by :math:`1/\sqrt{n_1}` and
-:math:`\sqrt{w/n_2}` as in the estimator, and the reported cost is
-:math:`\tfrac12\lVert r\rVert^2` (mV²), i.e. the estimator's ``cost_``
-without its ridge term.
+Residuals are scaled by :math:`1/\sqrt{n_1}` and :math:`\sqrt{w/n_2}` as in
+the estimator, and the reported cost is :math:`\tfrac12\lVert r\rVert^2`
+(mV²), the estimator's ``cost_`` without its ridge term.
 
-Why not the estimator's own kernels: they evaluate rate *networks*
-(:mod:`hhsym.estimate.rates.netkernels`) and cannot run a closed-form rate.  Here
-each batch of parameter sets is one parallel :func:`~hhsym.simulate.simulate`
-call over (parameter sets × windows), compiled once from sympy for the
-parametric model (rate constants are model parameters varied per trace), so
-any expression a backend returns (forms, Operon, PySR) is supported without
-new derivative code; Jacobians are forward finite differences in that one
-call (:meth:`ShootingLoss.jacobian`).
+The rates enter both kernels as node tables
+(:class:`~hhsym.estimate.rates.expression_rates.ExpressionRates`: each
+expression and its exact gradient in the free constants, tabulated over
+voltage).  Stage 1 uses the estimator's own table
+(:data:`~hhsym.estimate.losses.tables.NODE_SPACING` mV over the recorded
+range); stage 2, where the model's V is free, a table :data:`SHOOT_MARGIN` mV
+wider on each side and :data:`SHOOT_SPACING` mV fine, so its linear
+interpolation (error :math:`\tfrac18 h^2 |r''|`) stays below 1e-6 of a rate.
+Any expression a backend returns (forms, Operon, PySR) is supported, with
+exact forward sensitivities and nothing compiled per model.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import sympy
-from numba import njit
 
 from hhsym.errors import SimulationError, invalid
-from hhsym.estimate.losses.charge_balance import DV_SCALE, window_layout
-from hhsym.estimate.losses.tables import refine, substeps_for
-from hhsym.simulate import simulate
-from hhsym.stimuli import FromArray
-from hhsym.symbolic import V, safe_expression
+from hhsym.estimate.losses.charge_balance import DV_SCALE, ShootingProblem
+from hhsym.estimate.losses.tables import VoltageTable
+from hhsym.estimate.losses.trajectory_kernel import trajectory_pass
+from hhsym.estimate.rates.expression_rates import ExpressionRates
+from hhsym.symbolic import safe_expression
 
-__all__ = ["ShootingLoss"]
+__all__ = ["ShootingLoss", "SHOOT_MARGIN", "SHOOT_SPACING"]
 
-
-@njit(cache=True)
-def _gate_recursion(x0, xinf, decay, X):
-    """Exponential-midpoint gate update ``x <- xinf + (x - xinf) * decay``.
-
-    x0 : (S, G) initial gates; xinf, decay : (S, G, n - 1); X : (S, G, n) out.
-    """
-    S, G, n1 = xinf.shape
-    for s in range(S):
-        for g in range(G):
-            x = x0[s, g]
-            X[s, g, 0] = x
-            for k in range(n1):
-                x = xinf[s, g, k] + (x - xinf[s, g, k]) * decay[s, g, k]
-                X[s, g, k + 1] = x
+#: Stage-2 tables reach this far (mV) beyond the recorded voltage range (beyond it rates are held constant).
+SHOOT_MARGIN = 30.0
+#: Node spacing (mV) of the stage-2 tables.
+SHOOT_SPACING = 0.01
 
 
 class ShootingLoss:
@@ -77,8 +64,8 @@ class ShootingLoss:
         Sampling step (ms), measured V (mV) and injected I (µA/cm²) per
         trace, as returned by :func:`hhsym.estimate.checks.as_recordings`.
     free : sequence of str
-        Rate parameters of ``model`` varied by :meth:`residuals` (columns of
-        its parameter matrix, in this order).
+        Rate parameters of ``model`` that are the loss's parameters (in this
+        order); the others keep the model's values.
     window, burn_in, shooting_window, shooting_stride : float
         Stage-1 window, excluded start of each trace, stage-2 window and
         spacing of stage-2 residuals (ms); defaults as in the estimator.
@@ -86,9 +73,6 @@ class ShootingLoss:
         Stage-2 windows per trace (0: stage 1 only).
     shooting_weight : float
         Relative weight of the stage-2 cost.
-    charge_weight : float
-        Relative weight of the stage-1 cost (1 as in the estimator; 0 leaves
-        multiple shooting alone).
     dv_scale : float or None
         Voltage scale (mV) of the stage-1 window weights, as the estimator's
         option of that name (:func:`hhsym.estimate.losses.charge_balance.window_weights`).
@@ -98,187 +82,154 @@ class ShootingLoss:
     """
 
     def __init__(self, model, data, free=(), window=0.25, burn_in=0.0, shooting_window=3.0,
-                 n_shooting=40, shooting_stride=0.1, shooting_weight=1.0, charge_weight=1.0,
-                 dv_scale=DV_SCALE, substeps=None):
+                 n_shooting=40, shooting_stride=0.1, shooting_weight=1.0, dv_scale=DV_SCALE, substeps=None):
         self.model = model
         self.free = tuple(free)
         missing = [p for p in self.free if p not in model.rate_params]
         if missing:
             raise invalid("free", missing, f"rate parameters of the model ({', '.join(model.rate_params)})")
-        self.data = data
         fixed = {sympy.Symbol(k, real=True): v for k, v in model.rate_params.items() if k not in self.free}
-        syms = [sympy.Symbol(k, real=True) for k in self.free]
-        rates = model.rates
-        self._rate_fns = {}
+        exprs, constants = {}, {}
+        names = set(self.free)
         for g in model.gates:
             for kind in ("alpha", "beta"):
                 key = f"{kind}_{g.name}"
-                expr = safe_expression(rates[key]).xreplace(fixed)
-                self._rate_fns[key] = sympy.lambdify([V, *syms], expr, modules="numpy")
-        self._structure()
-        self.weight = float(shooting_weight)
-        self.charge_weight = float(charge_weight)
-        self.traces = []
-        for dt, Vm, I in data:
-            bounds, starts, Ls, stride, w1 = window_layout(Vm, dt, window, burn_in, shooting_window,
-                                                           shooting_stride, n_shooting, dv_scale, I=I)
-            M = substeps_for(dt) if substeps is None else int(substeps)
-            Vf, If = refine(Vm, I, M)
-            nres = Ls // stride
-            t_win = dt * np.arange(Ls + 1)
-            stims = [FromArray(t_win, I[s:s + Ls + 1]) for s in starts]
-            target = np.array([Vm[s + stride * np.arange(1, nres + 1)] for s in starts]).reshape(len(starts), nres)
-            self.traces.append(dict(dt=dt, V=Vm, I=I, M=M, Vf=Vf, If=If, bounds=bounds, starts=starts, Ls=Ls, stride=stride, w1=w1,
-                                    nres=nres, stims=stims, target=target, dV=np.diff(Vm[bounds])))
-        self.n1 = sum(float(np.sum(tr["w1"] ** 2)) for tr in self.traces)
-        self.n2 = sum(len(tr["starts"]) * tr["nres"] for tr in self.traces)
+                expr = safe_expression(model.rates[key]).xreplace(fixed)
+                exprs[key] = expr
+                constants[key] = sorted((s.name for s in expr.free_symbols if s.name in names),
+                                        key=self.free.index)
+        owned = [c for k in exprs for c in constants[k]]
+        shared = sorted({c for c in owned if owned.count(c) > 1})
+        if shared:
+            raise invalid("free", shared, "constants that each appear in one rate only")
+        self.rates_ = ExpressionRates([g.name for g in model.gates], exprs, constants)
+        order = [self.rates_.names.index(c) for c in self.free if c in self.rates_.names]
+        unused = [c for c in self.free if c not in self.rates_.names]
+        if unused:
+            raise invalid("free", unused, "rate parameters that appear in the model's rate expressions")
+        self._order = np.array(order, dtype=np.int64)  # self.free[i] is rates_.names[order[i]]
+        self.problem = ShootingProblem(model, data, np.array([1, 1], dtype=np.int64),
+                                       np.zeros((2 * len(model.gates), 3)), window=window, burn_in=burn_in,
+                                       shooting_window=shooting_window, n_shooting=n_shooting,
+                                       shooting_stride=shooting_stride, shooting_weight=shooting_weight,
+                                       tau_min=0.0, dv_scale=dv_scale, substeps=substeps)
+        nodes = self.problem.table.nodes
+        self.shoot_table = VoltageTable(float(nodes[0]) - SHOOT_MARGIN, float(nodes[-1]) + SHOOT_MARGIN,
+                                        spacing=SHOOT_SPACING)
 
-    def _structure(self):
-        m = self.model
-        self.C = float(m.params["C_m"])
-        self.gates = [g.name for g in m.gates]
-        self.channels = [(ch.g, ch.E, [(self.gates.index(g.name), g.power) for g in ch.gates])
-                         for ch in m.channels]
+    # ------------------------------------------------------------------ parameters
+    def _layout(self, p):
+        """Gate-layout parameters of ``rates_`` from values of :attr:`free` (default: the model's)."""
+        if p is None:
+            p = [self.model.rate_params[k] for k in self.free]
+        p = np.asarray(p, dtype=float).ravel()
+        if p.size != len(self.free):
+            raise invalid("p", p.size, f"{len(self.free)} values, one per free rate parameter")
+        flat = np.empty(len(self.free))
+        flat[self._order] = p
+        return self.rates_.pack(flat)
 
-    # ------------------------------------------------------------------ pieces
-    def _rates(self, key, Vv, P):
-        """Rate ``key`` (1/ms) at V (mV, any shape) for each parameter set: (S, *V.shape)."""
-        S = P.shape[0]
-        cols = [P[:, i].reshape((S,) + (1,) * Vv.ndim) for i in range(P.shape[1])]
-        with np.errstate(all="ignore"):
-            out = np.asarray(self._rate_fns[key](Vv[None, ...], *cols), dtype=float)
-        return np.broadcast_to(out, (S,) + Vv.shape)
+    def _columns(self):
+        """Columns of the gate layout, in the order of :attr:`free`."""
+        return self.rates_.used[self._order]
 
-    def gate_pass(self, tr, P):
-        """Stage-1 gates (S, G, n) and charge residuals (S, n_windows) of one trace."""
-        Vm, I, dt, M = tr["Vf"], tr["If"], tr["dt"] / tr["M"], tr["M"]
-        S, G, n = P.shape[0], len(self.gates), Vm.shape[0]
-        mid = 0.5 * (Vm[1:] + Vm[:-1])
-        v0 = Vm[:1]
-        xinf = np.empty((S, G, n - 1))
-        decay = np.empty((S, G, n - 1))
-        x0 = np.empty((S, G))
-        with np.errstate(all="ignore"):  # checked for finiteness just below
-            for j, g in enumerate(self.gates):
-                a, b = self._rates(f"alpha_{g}", mid, P), self._rates(f"beta_{g}", mid, P)
-                lam = a + b
-                xinf[:, j] = a / lam
-                decay[:, j] = np.exp(-lam * dt)
-                a0, b0 = self._rates(f"alpha_{g}", v0, P), self._rates(f"beta_{g}", v0, P)
-                x0[:, j] = (a0 / (a0 + b0))[:, 0]
-        if not (np.all(np.isfinite(xinf)) and np.all(np.isfinite(decay)) and np.all(np.isfinite(x0))):
-            raise SimulationError("the rates are not finite on the measured voltages")
-        X = np.empty((S, G, n))
-        _gate_recursion(np.ascontiguousarray(x0), np.ascontiguousarray(xinf), np.ascontiguousarray(decay), X)
-        I_ion = np.zeros((S, n))
-        with np.errstate(all="ignore"):  # non-finite values are rejected by residuals()
-            for g_max, E, gates in self.channels:
-                cond = np.full((S, n), g_max)
-                for j, power in gates:
-                    cond = cond * X[:, j] ** power
-                I_ion += cond * (Vm - E)
-            F = (I - I_ion) / self.C
-            Q = np.concatenate([np.zeros((S, 1)), np.cumsum(0.5 * dt * (F[:, 1:] + F[:, :-1]), axis=1)], axis=1)
-            b = tr["bounds"] * M
-            r1 = tr["dV"][None, :] - np.diff(Q[:, b], axis=1)
-        return X[:, :, ::M], r1
-
-    def shoot(self, tr, P, X):
-        """Stage-2 residuals (S, n_windows * n_res) of one trace, one simulate call."""
-        S, starts = P.shape[0], tr["starts"]
-        nw = len(starts)
-        if nw == 0:
-            return np.zeros((S, 0))
-        y0 = {"V": np.tile(tr["V"][starts], S)}
-        for j, g in enumerate(self.gates):
-            y0[g] = np.clip(X[:, j, starts].ravel(), 0.0, 1.0)
-        params = {name: np.repeat(P[:, i], nw) for i, name in enumerate(self.free)}
-        dt, stride = tr["dt"], tr["stride"]
-        out = simulate(self.model, tr["stims"] * S, t_stop=tr["Ls"] * dt, dt=dt, method="rk4",
-                       y0=y0, params=params or None, dt_out=stride * dt)
-        Vsim = np.atleast_2d(out.V)[:, 1:tr["nres"] + 1]
-        with np.errstate(all="ignore"):
-            return (Vsim.reshape(S, nw, -1) - tr["target"][None]).reshape(S, -1)
-
-    # ------------------------------------------------------------------ public
-    def residuals(self, P=None):
-        """Scaled residuals for a batch of parameter sets.
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, p=None, jac=False):
+        """Scaled residuals (and their exact Jacobian in the free parameters, in their order).
 
         Parameters
         ----------
-        P : array_like, shape (S, len(free)), optional
-            Values of the free rate parameters, one row per set (default: the
-            model's own values, one set).
+        p : array_like (len(free),), optional
+            Values of the free rate parameters (default: the model's).
+        jac : bool
 
         Returns
         -------
-        ndarray, shape (S, n_residuals)
-            Stage-1 residuals times :math:`\\sqrt{w_1/n_1}`, then stage-2
+        r : ndarray
+            Stage-1 residuals times :math:`\\sqrt{1/n_1}`, then stage-2
             residuals times :math:`\\sqrt{w/n_2}` (mV).
+        J : ndarray (len(r), len(free)), only if ``jac``
 
         Raises
         ------
         SimulationError
             If a rate is not finite on the data or a window diverges.
         """
-        if P is None:
-            P = np.array([[self.model.rate_params[k] for k in self.free]])
-        P = np.atleast_2d(np.asarray(P, dtype=float))
-        s1 = np.sqrt(self.charge_weight / max(self.n1, 1))
-        s2 = np.sqrt(self.weight / max(self.n2, 1))
-        parts1, parts2 = [], []
-        for tr in self.traces:
-            X, r1 = self.gate_pass(tr, P)
-            parts1.append(s1 * tr["w1"] * r1)
-            parts2.append(s2 * self.shoot(tr, P, X))
-        r = np.concatenate(parts1 + parts2, axis=1)
+        q = self._layout(p)
+        pr = self.problem
+        rates = self.rates_
+        tabs = rates.tables(q, pr.table.nodes, jac)
+        wide = rates.tables(q, self.shoot_table.nodes, jac)
+        npg = rates.n_per_gate
+        NP = rates.ng * npg
+        s1 = 1.0 / np.sqrt(max(pr.n1, 1e-12))
+        s2 = np.sqrt(pr.shooting_weight / max(pr.n2, 1))
+        a = pr.arr
+        rs, Js = [], []
+        shots, shot_J = [], []
+        for tr in pr.traces:
+            ok, Q, G, X, S = pr._gates(tabs, tr, jac, NP)
+            if not ok:
+                raise SimulationError("the rates are not finite on the measured voltages")
+            w = s1 * tr["w1"]
+            rs.append(w * (tr["dV"] - np.diff(Q[tr["ib"]])))
+            if jac:
+                Js.append(-w[:, None] * np.diff(G[tr["ib"]], axis=0))
+            nw = len(tr["starts"])
+            if nw == 0:
+                continue
+            Ls, stride = tr["Ls"], tr["stride"]
+            nres = Ls // stride + 1
+            R = np.empty((nw, nres))
+            J2 = np.empty((R.size if jac else 0, NP))
+            JY = np.empty((R.size if jac else 0, 1 + rates.ng))
+            y0 = np.column_stack([tr["V"][tr["starts"]], X[tr["is_"]]])
+            S0 = np.ascontiguousarray(S[tr["is_"]]) if jac else np.zeros((nw, rates.ng, 0))
+            ok = trajectory_pass(tr["V"], tr["I"], tr["dt"], 1, a["C"], a["ch_g"], a["ch_E"], a["gate_ch"],
+                                 a["gate_pow"], self.shoot_table.v0, self.shoot_table.h, *wide, tr["starts"], Ls,
+                                 stride, np.ascontiguousarray(y0), S0, jac, R, J2, JY)
+            if not ok:
+                raise SimulationError("a shooting window diverges")
+            shots.append(s2 * R[:, 1:].ravel())  # column 0 is the window's start: zero by construction
+            if jac:
+                shot_J.append(s2 * J2.reshape(nw, nres, NP)[:, 1:].reshape(-1, NP))
+        r = np.concatenate(rs + shots)
         if not np.all(np.isfinite(r)):
             raise SimulationError("non-finite shooting residuals")
-        return r
+        if not jac:
+            return r
+        J = np.concatenate(Js + shot_J, axis=0)[:, self._columns()]
+        if not np.all(np.isfinite(J)):
+            raise SimulationError("non-finite shooting Jacobian")
+        return r, J
 
-    def cost(self, P=None):
-        """:math:`\\tfrac12\\lVert r\\rVert^2` (mV²) for one parameter set (default: the model's)."""
-        r = self.residuals(None if P is None else np.atleast_2d(P))[0]
+    def residuals(self, p=None):
+        """Scaled residuals at ``p`` (:meth:`evaluate` without the Jacobian)."""
+        return self.evaluate(p, False)
+
+    def cost(self, p=None):
+        """:math:`\\tfrac12\\lVert r\\rVert^2` (mV²) at ``p`` (default: the model's values)."""
+        r = self.evaluate(p, False)
         return 0.5 * float(r @ r)
 
-    def rates(self, V_values, P):
-        """Rates at ``V_values`` (mV) for parameter sets ``P`` (S, len(free)).
+    def rates(self, V_values, p=None, jac=False):
+        """Rates (1/ms) at ``V_values`` (mV), and their gradients in the free parameters if ``jac``.
 
         Returns
         -------
         dict
-            Rate name -> ndarray (S, len(V_values)) in 1/ms.
+            Rate name -> ndarray (len(V)) or, with ``jac``, ``(values, gradient (len(V), len(free)))``.
         """
-        Vv = np.asarray(V_values, dtype=float)
-        P = np.atleast_2d(np.asarray(P, dtype=float))
-        return {k: np.array(self._rates(k, Vv, P)) for k in self._rate_fns}
-
-    def jacobian(self, p, scale, h=1e-7, extra=None):
-        """Residuals and forward-difference Jacobian in one batched evaluation.
-
-        Parameters
-        ----------
-        p : ndarray, shape (n,)
-            Free parameter values.
-        scale : ndarray, shape (n,)
-            Step scale per parameter: parameter i moves by ``h * scale[i]``.
-        h : float
-            Relative step.
-        extra : callable, optional
-            ``extra(P) -> (S, m)`` further residuals appended to each set's.
-
-        Returns
-        -------
-        r : ndarray (m,)
-        J : ndarray (m, n)
-            dr/dp (per unit of each parameter).
-        """
-        n = p.size
-        steps = h * scale
-        P = np.tile(p, (n + 1, 1))
-        P[1:] += np.diag(steps)
-        R = self.residuals(P)
-        if extra is not None:
-            R = np.concatenate([R, extra(P)], axis=1)
-        with np.errstate(all="ignore"):
-            return R[0], ((R[1:] - R[0]) / steps[:, None]).T
+        q = self._layout(p)
+        cols = {c: i for i, c in enumerate(self.free)}
+        out = {}
+        for k in self.rates_.rate_names:
+            r, G = self.rates_.rate(k, q, V_values, jac)
+            if not jac:
+                out[k] = r
+                continue
+            full = np.zeros((r.size, len(self.free)))
+            for i, c in enumerate(self.rates_.constants(k)):
+                full[:, cols[c]] = G[:, i]
+            out[k] = (r, full)
+        return out
