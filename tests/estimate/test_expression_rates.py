@@ -59,3 +59,4 @@ def test_tables_are_the_rates_and_their_exact_gradient():
 def test_a_missing_rate_is_named():
     with pytest.raises(InvalidArgumentError, match="beta_m"):
         ExpressionRates("m", {"alpha_m": V}, {})
+

@@ -66,17 +66,8 @@ def formfit_from_candidate(candidate):
         if any(v is None or not math.isfinite(v) for v in own.values()):
             return None
         fams.append(FAMILIES[name])
-        theta += _internal(name, own)
+        theta += FAMILIES[name].internal(own)
     return FormFit(fams, theta)
-
-
-def _internal(name, pub):
-    """A family's internal parameters (:class:`~hhsym.estimate.rates.closed_forms.Family`) from its public ones."""
-    if name == "constant":
-        return [math.log(pub["c"])]
-    if name == "exponential":
-        return [math.log(pub["A"]), 1.0 / pub["k"]]
-    return [math.log(pub["A"]), pub["B"], pub["k"]]
 
 
 def model_forms(model, V, tolerance=1e-3):

@@ -117,6 +117,10 @@ class Family:
         """Public parameters ``{name: value}`` from internal ``theta``."""
         raise NotImplementedError
 
+    def internal(self, params):
+        """Internal ``theta`` (list of float) from public ``params``: the inverse of :meth:`public`."""
+        raise NotImplementedError
+
     def expr(self, params):
         """Sympy expression in V for public ``params`` (rounded to 6 digits)."""
         raise NotImplementedError
@@ -142,6 +146,9 @@ class Constant(Family):
     def public(self, theta):
         return {"c": float(np.exp(theta[0]))}
 
+    def internal(self, params):
+        return [math.log(params["c"])]
+
     def expr(self, params):
         return sympy.Float(round_sig(params["c"]))
 
@@ -165,6 +172,9 @@ class Exponential(Family):
     def public(self, theta):
         s = theta[1]
         return {"A": float(np.exp(theta[0])), "k": (1.0 / s) if s != 0 else math.inf}
+
+    def internal(self, params):
+        return [math.log(params["A"]), 1.0 / params["k"]]
 
     def expr(self, params):
         A, k = round_sig(params["A"]), round_sig(params["k"])
@@ -221,6 +231,9 @@ class _Midpoint(Family):
 
     def public(self, theta):
         return {"A": float(np.exp(theta[0])), "B": float(theta[1]), "k": float(theta[2])}
+
+    def internal(self, params):
+        return [math.log(params["A"]), params["B"], params["k"]]
 
     def rejection(self, params, V_min, V_max):
         B, k = params["B"], params["k"]
