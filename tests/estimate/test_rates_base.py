@@ -1,4 +1,4 @@
-"""Every rate parametrisation satisfies the contract of hhsym.estimate.rates.base.RateParametrisation."""
+"""Every rate parametrisation satisfies the contract of hhsym.estimate.rates.base.GateParametrisation."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import sympy
 
 from hhsym.estimate.losses.charge_balance import ChargeBalance, ShootingProblem
 from hhsym.estimate.losses.output_error import model_forms
-from hhsym.estimate.rates.base import RateParametrisation
+from hhsym.estimate.rates.base import GateParametrisation
 from hhsym.estimate.rates.curves import GateFamily, SplineFamily, curves_from_rates
 from hhsym.estimate.rates.form_pairs import FormFamily
 from hhsym.estimate.rates.network import RateNetwork
@@ -63,7 +63,7 @@ def case(request):
 
 def test_shapes_and_layout(case):
     rates, p = case
-    assert isinstance(rates, RateParametrisation)
+    assert isinstance(rates, GateParametrisation)
     assert rates.n_gates == 3 and rates.n_params == rates.n_gates * rates.n_per_gate == p.size
     a, b = rates.rates(p, NODES)
     assert a.shape == b.shape == (3, NODES.size) and np.all(a > 0) and np.all(b > 0)

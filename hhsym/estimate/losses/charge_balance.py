@@ -1,7 +1,7 @@
 """Residuals and Jacobians of the two training stages (Python side of the kernels).
 
 Both losses take a rate parametrisation
-(:class:`~hhsym.estimate.rates.base.RateParametrisation`) and the recordings:
+(:class:`~hhsym.estimate.rates.base.GateParametrisation`) and the recordings:
 
 * :class:`ChargeBalance` — stage 1 (gates driven by the measured V), for any
   parametrisation: per window ``[t_a, t_b]`` of ``window`` ms, the residual
@@ -46,7 +46,7 @@ class ChargeBalance:
 
     Parameters
     ----------
-    rates : RateParametrisation
+    rates : GateParametrisation
         What maps the parameters to the gates' rates (:mod:`hhsym.estimate.rates.base`).
     model : ConductanceModel
         Template (structure, g in mS/cm², E in mV, C_m in µF/cm², powers).
@@ -198,7 +198,7 @@ class ChargeBalance:
         ----------
         smooth : float
             Weight of the parametrisation's roughness penalty
-            (:meth:`~hhsym.estimate.rates.base.RateParametrisation.penalty_rows`),
+            (:meth:`~hhsym.estimate.rates.base.GateParametrisation.penalty_rows`),
             appended to the residuals as ``sqrt(smooth) * D p``.
         """
         D = np.sqrt(float(smooth)) * self.rates.penalty_rows() if smooth > 0 else None

@@ -12,7 +12,7 @@ window started from a noisy sample).
 
 :class:`TrajectoryProblem` evaluates it, with the exact Jacobian (forward
 sensitivities, :func:`hhsym.estimate.losses.trajectory_kernel.trajectory_pass`), for
-any :class:`~hhsym.estimate.rates.base.RateParametrisation` (curves, closed forms, networks).  It is what
+any :class:`~hhsym.estimate.rates.base.GateParametrisation` (curves, closed forms, networks).  It is what
 ``benchmarks/bench_identifiability.py`` uses to measure how well V(t) and
 I(t) determine the rates at a given noise level.
 """
@@ -32,7 +32,7 @@ class TrajectoryProblem:
 
     Parameters
     ----------
-    rates : RateParametrisation
+    rates : GateParametrisation
         Supplies the gate tables of its parameters (:mod:`hhsym.estimate.rates.base`).
     model : ConductanceModel
         Template (structure, g in mS/cm², E in mV, C_m in µF/cm², powers).

@@ -4,8 +4,11 @@ A *rate parametrisation* maps a flat parameter vector ``p`` to the two rates
 :math:`\alpha_j(V), \beta_j(V)` (1/ms) of every gate ``j`` of a model, V in
 mV.  It holds no recordings: a loss (:mod:`hhsym.estimate.losses`) takes a
 parametrisation and the recordings, asks it for node tables on the voltage
-nodes it needs (:meth:`RateParametrisation.tables`) and evaluates its
+nodes it needs (:meth:`GateParametrisation.tables`) and evaluates its
 residuals and exact Jacobian from them.
+
+(Not to be confused with :class:`hhsym.estimate.refine.RateParametrisation`, one
+closed-form expression with its constants as sympy symbols.)
 
 Implementations:
 
@@ -31,10 +34,10 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-__all__ = ["RateParametrisation"]
+__all__ = ["GateParametrisation"]
 
 
-class RateParametrisation(ABC):
+class GateParametrisation(ABC):
     r"""Abstract rate parametrisation: what it maps, its exact Jacobian, its parameters.
 
     Contract (units: V in mV, rates and :math:`\lambda` in 1/ms, tau in ms):

@@ -20,7 +20,7 @@ positive and every gate stays in (0, 1) by construction.  Two bases:
   curve, nothing model-shaped), which the estimator refines coarse to fine
   before it trains the networks (:class:`~hhsym.estimate.RateEstimator`).
 
-Both are :class:`~hhsym.estimate.rates.base.RateParametrisation`\ s: they hold
+Both are :class:`~hhsym.estimate.rates.base.GateParametrisation`\ s: they hold
 no recordings.  Their usual cost is the estimator's stage-1 charge balance
 (:class:`hhsym.estimate.losses.charge_balance.ChargeBalance`: gates driven by the
 measured V, weighted windows, sub-steps), evaluated by the same table kernel
@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.interpolate import BSpline
 
-from hhsym.estimate.rates.base import RateParametrisation
+from hhsym.estimate.rates.base import GateParametrisation
 
 __all__ = ["CurveFamily", "GateFamily", "SplineFamily", "curves_from_rates"]
 
@@ -75,13 +75,13 @@ def curves_from_rates(rates, names, tau_min):
     return np.array(z), np.array(lt)
 
 
-class CurveFamily(RateParametrisation):
+class CurveFamily(GateParametrisation):
     """Per-gate curves linear in their coefficients (abstract base).
 
     Subclasses define the basis (:meth:`basis`) and may map free parameters
     to coefficients (:meth:`coefficients`); this class tabulates the curves on
     given voltage nodes with their exact derivatives
-    (:meth:`~hhsym.estimate.rates.base.RateParametrisation.tables`), and fits
+    (:meth:`~hhsym.estimate.rates.base.GateParametrisation.tables`), and fits
     curves given on a grid.  The parameters of gate ``j`` are
     ``[a_j (n_z), b_j (n_t)]``, gates in the model's order.  The tables clip
     logit x_inf to ±:data:`Z_CLIP` and log(tau - tau_min) to ±:data:`LT_CLIP`
@@ -154,7 +154,7 @@ class CurveFamily(RateParametrisation):
         return c[1], c[2]
 
     def tables(self, p, nodes, jac):
-        """Node tables of the family (:meth:`~hhsym.estimate.rates.base.RateParametrisation.tables`)."""
+        """Node tables of the family (:meth:`~hhsym.estimate.rates.base.GateParametrisation.tables`)."""
         Bz, Bt = self._node_basis(np.asarray(nodes, dtype=float))
         a, b, da = self.coefficients(p)
         z, lt = a @ Bz.T, b @ Bt.T
@@ -287,7 +287,7 @@ class SplineFamily(CurveFamily):
 
     Notes
     -----
-    No sympy form (:meth:`~hhsym.estimate.rates.base.RateParametrisation.to_sympy`
+    No sympy form (:meth:`~hhsym.estimate.rates.base.GateParametrisation.to_sympy`
     raises NotImplementedError) and no public constants: a free curve.
     """
 

@@ -3,7 +3,7 @@ r"""Closed-form rates as a rate parametrisation: charge balance and output error
 :class:`FormFamily` puts one literature form per rate (a family of
 :mod:`hhsym.estimate.rates.closed_forms` or a sum of two, as
 :class:`~hhsym.estimate.rates.formfit.FormFit` holds them) into the table-family
-contract of :class:`hhsym.estimate.rates.base.RateParametrisation`: the gate's
+contract of :class:`hhsym.estimate.rates.base.GateParametrisation`: the gate's
 :math:`x_\infty = \alpha/(\alpha + \beta)` and :math:`\lambda = \alpha + \beta`
 on the voltage nodes, with their exact derivatives with respect to the
 constants.  :class:`~hhsym.estimate.losses.charge_balance.ChargeBalance` fits them by the
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from hhsym.estimate.rates.formfit import FormFit
-from hhsym.estimate.rates.base import RateParametrisation
+from hhsym.estimate.rates.base import GateParametrisation
 
 __all__ = ["FormFamily"]
 
@@ -32,7 +32,7 @@ __all__ = ["FormFamily"]
 RATE_FLOOR, RATE_CEIL = 1e-12, 1e6
 
 
-class FormFamily(RateParametrisation):
+class FormFamily(GateParametrisation):
     """Closed-form rates (one :class:`FormFit` per rate) as a rate parametrisation.
 
     Parameters
@@ -155,7 +155,7 @@ class FormFamily(RateParametrisation):
         return a, b
 
     def tables(self, p, nodes, jac):
-        """Node tables (:meth:`~hhsym.estimate.rates.base.RateParametrisation.tables`); rates clipped to
+        """Node tables (:meth:`~hhsym.estimate.rates.base.GateParametrisation.tables`); rates clipped to
         [1e-12, 1e6] 1/ms."""
         V = np.asarray(nodes, dtype=float)
         P = np.asarray(p, dtype=float).reshape(len(self.gate_names), self._width)

@@ -13,14 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from hhsym.estimate.losses.tables import node_tables
-from hhsym.estimate.rates.base import RateParametrisation
+from hhsym.estimate.rates.base import GateParametrisation
 from hhsym.estimate.rates.netkernels import log_rate_batch, n_params
 from hhsym.estimate.rates.network import TAU_MIN, GateNetworks
 
 __all__ = ["NetworkRates"]
 
 
-class NetworkRates(RateParametrisation):
+class NetworkRates(GateParametrisation):
     """Two tanh networks per gate (steady state, time constant): the estimator's parametrisation.
 
     Parameters
