@@ -224,7 +224,6 @@ def network_loss(estimator, data, options):
 def _estimator_problem(estimator, data, options):
     """(ShootingProblem, theta) of a fitted RateEstimator, or (None, None)."""
     from hhsym.estimate.losses.charge_balance import ShootingProblem
-
     from hhsym.estimate.rates.network_rates import NetworkRates
 
     accepted = set(inspect.signature(ShootingProblem).parameters) - {"rates", "model", "data"}

@@ -8,6 +8,7 @@ from hhsym.estimate.losses.charge_balance import ChargeBalance, ShootingProblem
 from hhsym.estimate.losses.output_error import model_forms
 from hhsym.estimate.rates.base import GateParametrisation
 from hhsym.estimate.rates.curves import GateFamily, SplineFamily, curves_from_rates
+from hhsym.estimate.rates.expression_rates import ExpressionRates
 from hhsym.estimate.rates.form_pairs import FormFamily
 from hhsym.estimate.rates.network import RateNetwork
 from hhsym.estimate.rates.network_rates import NetworkRates
@@ -16,7 +17,7 @@ from hhsym.symbolic import V as V_SYMBOL
 
 #: Voltage nodes (mV) of the tables: beyond the networks' and splines' normalised range on both sides.
 NODES = np.linspace(-95.0, 55.0, 151)
-KINDS = ["network", "gate12-signs", "gate33", "spline", "form"]
+KINDS = ["network", "gate12-signs", "gate33", "spline", "form", "expression"]
 
 
 def _network():
@@ -42,6 +43,14 @@ def _make(kind):
         V = np.linspace(-80.0, 40.0, 121)
         z, lt = curves_from_rates(model.evaluate_rates(V), [g.name for g in model.gates], 0.01)
         return fam, fam.project(z, lt, V) * 1.01
+    if kind == "expression":
+        A, k, B, c = (sympy.Symbol(n, real=True) for n in ("am_A", "am_k", "bh_B", "an_c"))
+        exprs = {"alpha_m": A * (V_SYMBOL + 40) / (1 - sympy.exp(-(V_SYMBOL + 40) / k)),
+                 "beta_m": 4 * sympy.exp(-(V_SYMBOL + 65) / 18), "alpha_h": 0.07 * sympy.exp(-(V_SYMBOL + 65) / 20),
+                 "beta_h": 1 / (1 + sympy.exp(-(V_SYMBOL + B) / 10)), "alpha_n": c + 0 * V_SYMBOL,
+                 "beta_n": 0.125 * sympy.exp(-(V_SYMBOL + 65) / 80)}
+        rates = ExpressionRates("mhn", exprs, {"alpha_m": ["am_A", "am_k"], "beta_h": ["bh_B"], "alpha_n": ["an_c"]})
+        return rates, rates.pack([0.1, 10.0, 35.0, 0.02])
     fits = _forms()
     fam = FormFamily(model, fits)
     return fam, fam.pack(fits) * 1.02
@@ -121,9 +130,9 @@ def test_sympy_and_public_where_defined(case):
     try:
         pub = rates.public(p)
     except NotImplementedError:
-        assert not isinstance(rates, FormFamily)
+        assert not isinstance(rates, (FormFamily, ExpressionRates))
     else:
-        assert isinstance(rates, FormFamily) and set(pub) == set(_forms())
+        assert isinstance(rates, (FormFamily, ExpressionRates)) and set(pub) == set(_forms())
 
 
 def test_losses_take_any_parametrisation():
