@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 
 from bench_fit import cases
+from hhsym.estimate.losses.charge_balance import ChargeBalance
 from hhsym.estimate.rates.curves import SplineFamily, curves_from_rates
 from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.losses.trajectory import TrajectoryProblem
@@ -79,18 +80,19 @@ def main():
         recs = [(tr.dt, tr.V, tr.I) for tr in train]
         V = np.concatenate([tr.V for tr in train])
         lo, hi = float(V.min()), float(V.max())
-        fam = SplineFamily(model, recs, 0.5 * (lo + hi), 0.51 * (hi - lo), knots=args.knots, tau_min=TAU_MIN)
+        fam = SplineFamily(len(model.gates), 0.5 * (lo + hi), 0.51 * (hi - lo), knots=args.knots, tau_min=TAU_MIN)
+        loss = ChargeBalance(fam, model, recs)
         p0 = true_start(fam, model, np.linspace(lo, hi, 400))
         free = np.zeros(p0.size)
         t0 = time.perf_counter()
-        c_truth = fam.cost(p0)
-        p, c_fit = levenberg_marquardt(fam.lm_fun(SMOOTH), p0, 0.0, free, max_iter=args.iter, mu0=1e-2,
+        c_truth = loss.cost(p0)
+        p, c_fit = levenberg_marquardt(loss.lm_fun(SMOOTH), p0, 0.0, free, max_iter=args.iter, mu0=1e-2,
                                        geodesic=True)
-        rows.append((name, noise, "charge balance", c_truth, 0.5 * float(np.sum(fam.residuals(p) ** 2)),
+        rows.append((name, noise, "charge balance", c_truth, 0.5 * float(np.sum(loss.residuals(p) ** 2)),
                      *rate_error(fam, p, model), time.perf_counter() - t0))
         print(rows[-1], flush=True)
         t0 = time.perf_counter()
-        tp = TrajectoryProblem(fam, window=args.window, substeps=2)
+        tp = TrajectoryProblem(fam, model, recs, window=args.window, substeps=2)
         fun = tp.lm_fun(SMOOTH)
         q0 = np.concatenate([p0, tp.initial_states()])
         states = np.arange(p0.size, q0.size)

@@ -49,6 +49,7 @@ from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError
 from hhsym.estimate.checks import as_recordings, noise_level
 from hhsym.estimate.rates.curves import curves_from_rates
 from hhsym.estimate.rates.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
+from hhsym.estimate.rates.network_rates import NetworkRates
 from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.losses.charge_balance import DV_SCALE, ShootingProblem
 from hhsym.estimate.search.network_start import pretrain, role_search, spline_stage
@@ -252,8 +253,9 @@ class RateEstimator(BaseEstimator):
         norms = np.tile([proto.center, proto.scale, proto.delta], (2 * ng, 1))
         opts = dict(window=self.window, burn_in=self.burn_in, tau_min=tau_min,
                     dv_scale=None if self.dv_scale is None else float(self.dv_scale), substeps=self.substeps)
-        problem = ShootingProblem(self.model, data, proto.sizes, norms, shooting_window=self.shooting_window,
-                                  n_shooting=int(self.n_shooting), **opts)
+        problem = ShootingProblem(NetworkRates(proto.sizes, norms, tau_min), self.model, data,
+                                  shooting_window=self.shooting_window, n_shooting=int(self.n_shooting),
+                                  **{k: v for k, v in opts.items() if k != "tau_min"})
         history = []
         kw = dict(verbose=self.verbose, history=history)
         theta = np.concatenate([RateNetwork.initial_theta(hidden, rng, log_rate0=v)

@@ -224,18 +224,16 @@ def network_loss(estimator, data, options):
 def _estimator_problem(estimator, data, options):
     """(ShootingProblem, theta) of a fitted RateEstimator, or (None, None)."""
     from hhsym.estimate.losses.charge_balance import ShootingProblem
+    from hhsym.estimate.rates.network_rates import NetworkRates
 
-    accepted = inspect.signature(ShootingProblem).parameters
+    accepted = set(inspect.signature(ShootingProblem).parameters) - {"rates", "model", "data"}
     kwargs = {k: v for k, v in options.items() if k in accepted}
     gate_names = [g.name for g in estimator.model.gates]
     gates = getattr(estimator, "gates_", None)
     if not gates:
         return None, None
-    nets = [n for g in gate_names for n in (gates[g].xnet, gates[g].tnet)]  # logit x_inf, log(tau - tau_min)
-    kwargs.update(tau_min=float(gates[gate_names[0]].tau_min))
-    norms = np.array([[n.center, n.scale, n.delta] for n in nets])
-    theta = np.concatenate([np.asarray(n.theta, dtype=float) for n in nets])
-    return ShootingProblem(estimator.model, data, nets[0].sizes, norms, **kwargs), theta
+    rates, theta = NetworkRates.from_gates([gates[g] for g in gate_names])  # logit x_inf, log(tau - tau_min)
+    return ShootingProblem(rates, estimator.model, data, **kwargs), theta
 
 
 def refine_constants(template, params, data, options, max_iter=30, time_limit=None, verbose=0,

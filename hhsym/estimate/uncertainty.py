@@ -61,8 +61,8 @@ def standard_errors(template, data, fits, sigma, window=30.0, substeps=2, stride
         ``inf`` where the information matrix does not bound a constant (not
         positive definite there: e.g. a fit that misses the recording).
     """
-    fam = FormFamily(template, data, fits)
-    tp = TrajectoryProblem(fam, window=window, substeps=substeps, stride=stride)
+    fam = FormFamily(template, fits)
+    tp = TrajectoryProblem(fam, template, data, window=window, substeps=substeps, stride=stride)
     p = fam.pack(fits)
     _, Y, _ = tp.fit(p, states, max_iter=40, fit_family=False)
     S = schur_information(tp.blocks(p, Y, True), p, fam.used)

@@ -21,6 +21,7 @@ from hhsym.estimate.search.form_search import search_forms
 from hhsym.estimate.uncertainty import standard_errors
 from hhsym.errors import InvalidArgumentError, UnknownNameError
 from hhsym.estimate.optimise.lm import levenberg_marquardt
+from hhsym.estimate.losses.charge_balance import ChargeBalance
 from hhsym.estimate.losses.trajectory import TrajectoryProblem
 from hhsym.library import hodgkin_huxley
 from hhsym.simulate import simulate
@@ -89,18 +90,19 @@ def test_form_family_rates_and_jacobian(hh, data, truth):
     fits = dict(truth, beta_h=FormFit(fit_family("sigmoid", V_GRID, hh.evaluate_rates(V_GRID)["beta_h"])[0].families
                                       + truth["alpha_h"].families,
                                       np.r_[truth["beta_h"].theta, truth["alpha_h"].theta - [5.0, 0.0]]))
-    fam = FormFamily(hh, data, fits)
+    fam = FormFamily(hh, fits)
+    nodes = ChargeBalance(fam, hh, data).nodes
     p = fam.pack(fits)
     a, b = fam.rates(p, V_GRID)
     for j, g in enumerate("mhn"):
         np.testing.assert_allclose(a[j], fits[f"alpha_{g}"].evaluate(V_GRID), rtol=1e-12)
         np.testing.assert_allclose(b[j], fits[f"beta_{g}"].evaluate(V_GRID), rtol=1e-12)
-    xi, la, DX, DL = fam.tables(p, True)
+    xi, la, DX, DL = fam.tables(p, nodes, True)
     for i in fam.used[::2]:
         e = np.zeros(p.size)
         e[i] = 1e-6 * max(1.0, abs(p[i]))
-        xp, lp, _, _ = fam.tables(p + e, False)
-        xm, lm, _, _ = fam.tables(p - e, False)
+        xp, lp, _, _ = fam.tables(p + e, nodes, False)
+        xm, lm, _, _ = fam.tables(p - e, nodes, False)
         g, q = divmod(int(i), fam.n_per_gate)
         np.testing.assert_allclose(DX[g, :, q], (xp[g] - xm[g]) / (2 * e[i]), rtol=1e-5, atol=1e-9)
         np.testing.assert_allclose(DL[g, :, q], (lp[g] - lm[g]) / (2 * e[i]), rtol=1e-5, atol=1e-9)
@@ -115,8 +117,8 @@ def test_form_family_rates_and_jacobian(hh, data, truth):
 def test_window_lm_agrees_with_the_dense_solver(hh, data, truth):
     """Eliminating the initial states window by window gives the dense Levenberg-Marquardt answer."""
     start = _perturb(truth, 0.05)
-    fam = FormFamily(hh, data, start)
-    tp = TrajectoryProblem(fam, window=2.0, substeps=1, stride=2)
+    fam = FormFamily(hh, start)
+    tp = TrajectoryProblem(fam, hh, data, window=2.0, substeps=1, stride=2)
     p0 = fam.pack(start)
     p1, Y1, c1 = tp.fit(p0, free=fam.used, max_iter=30, ftol=1e-10)
     q0 = np.concatenate([p0, tp.initial_states()])
@@ -129,8 +131,8 @@ def test_window_lm_agrees_with_the_dense_solver(hh, data, truth):
 
 
 def test_carry_states_keeps_fitted_potentials(hh, data, truth):
-    fam = FormFamily(hh, data, truth)
-    short, long = (TrajectoryProblem(fam, window=w, stride=2) for w in (1.25, 5.0))
+    fam = FormFamily(hh, truth)
+    short, long = (TrajectoryProblem(fam, hh, data, window=w, stride=2) for w in (1.25, 5.0))
     Y = short.initial_states().reshape(-1, 4) + 1.5
     carried = long.carry_states(short, Y)
     assert carried.shape == (long.n_windows, 4) and np.all(carried[:, 1:] == 0.0)

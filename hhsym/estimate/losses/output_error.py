@@ -225,7 +225,7 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=1, stride=2
     """
     t0 = time.perf_counter()
     windows = [float(w) for w in np.atleast_1d(windows)]
-    fam = FormFamily(template, data, fits)
+    fam = FormFamily(template, fits)
     V = None if v_range is None else np.linspace(float(v_range[0]), float(v_range[1]), 200)
     p, prev, states, cost, rms0 = fam.pack(fits), None, None, math.inf, math.inf
     tp, last, run = None, None, []
@@ -237,7 +237,7 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=1, stride=2
     for n, W in enumerate(windows):
         if n and time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
-        tp = TrajectoryProblem(fam, window=W, substeps=substeps, stride=stride)
+        tp = TrajectoryProblem(fam, template, data, window=W, substeps=substeps, stride=stride)
         try:
             if prev is None:
                 _, Y, c0 = tp.fit(p, None, max_iter=30, fit_family=False)

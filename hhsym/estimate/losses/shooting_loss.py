@@ -38,7 +38,7 @@ import numpy as np
 import sympy
 
 from hhsym.errors import SimulationError, invalid
-from hhsym.estimate.losses.charge_balance import DV_SCALE, ShootingProblem
+from hhsym.estimate.losses.charge_balance import DV_SCALE, ChargeBalance
 from hhsym.estimate.losses.tables import VoltageTable
 from hhsym.estimate.losses.trajectory_kernel import trajectory_pass
 from hhsym.estimate.rates.expression_rates import ExpressionRates
@@ -108,11 +108,10 @@ class ShootingLoss:
         if unused:
             raise invalid("free", unused, "rate parameters that appear in the model's rate expressions")
         self._order = np.array(order, dtype=np.int64)  # self.free[i] is rates_.names[order[i]]
-        self.problem = ShootingProblem(model, data, np.array([1, 1], dtype=np.int64),
-                                       np.zeros((2 * len(model.gates), 3)), window=window, burn_in=burn_in,
-                                       shooting_window=shooting_window, n_shooting=n_shooting,
-                                       shooting_stride=shooting_stride, shooting_weight=shooting_weight,
-                                       tau_min=0.0, dv_scale=dv_scale, substeps=substeps)
+        self.shooting_weight = float(shooting_weight)
+        self.problem = ChargeBalance(self.rates_, model, data, window=window, burn_in=burn_in, dv_scale=dv_scale,
+                                     substeps=substeps, shooting_window=shooting_window, n_shooting=n_shooting,
+                                     shooting_stride=shooting_stride)
         nodes = self.problem.table.nodes
         self.shoot_table = VoltageTable(float(nodes[0]) - SHOOT_MARGIN, float(nodes[-1]) + SHOOT_MARGIN,
                                         spacing=SHOOT_SPACING)
@@ -163,7 +162,7 @@ class ShootingLoss:
         npg = rates.n_per_gate
         NP = rates.ng * npg
         s1 = 1.0 / np.sqrt(max(pr.n1, 1e-12))
-        s2 = np.sqrt(pr.shooting_weight / max(pr.n2, 1))
+        s2 = np.sqrt(self.shooting_weight / max(pr.n2, 1))
         a = pr.arr
         rs, Js = [], []
         shots, shot_J = [], []

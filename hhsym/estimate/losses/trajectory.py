@@ -1,4 +1,4 @@
-r"""Output-error residuals of a curve family: the model runs freely and V is compared with the recording.
+r"""Output-error residuals of a rate parametrisation: the model runs freely and V is compared with the recording.
 
 The stage-1 charge balance (:mod:`hhsym.estimate.losses.charge_balance`) puts the *measured*
 V inside the ionic current, so noise on V enters the model's own terms (an
@@ -12,7 +12,7 @@ window started from a noisy sample).
 
 :class:`TrajectoryProblem` evaluates it, with the exact Jacobian (forward
 sensitivities, :func:`hhsym.estimate.losses.trajectory_kernel.trajectory_pass`), for
-any :class:`~hhsym.estimate.rates.curves.TableFamily` (curves or closed forms).  It is what
+any :class:`~hhsym.estimate.rates.base.GateParametrisation` (curves, closed forms, networks).  It is what
 ``benchmarks/bench_identifiability.py`` uses to measure how well V(t) and
 I(t) determine the rates at a given noise level.
 """
@@ -21,19 +21,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from hhsym.estimate.losses.charge_balance import ChargeBalance
 from hhsym.estimate.losses.trajectory_kernel import trajectory_pass
 
 __all__ = ["TrajectoryProblem"]
 
 
 class TrajectoryProblem:
-    """Output-error residuals of a curve family over windows tiling each recording.
+    """Output-error residuals of a rate parametrisation over windows tiling each recording.
 
     Parameters
     ----------
-    family : TableFamily
-        Supplies the recordings (its ``problem``), the model structure and the
-        gate tables of its parameters.
+    rates : GateParametrisation
+        Supplies the gate tables of its parameters (:mod:`hhsym.estimate.rates.base`).
+    model : ConductanceModel
+        Template (structure, g in mS/cm², E in mV, C_m in µF/cm², powers).
+    data : list of (dt, V, I)
+        Step (ms), V (mV), I (µA/cm²) per trace.
     window : float
         Window length (ms); consecutive windows tile each trace.
     substeps : int
@@ -43,24 +47,33 @@ class TrajectoryProblem:
     free_states : bool
         Whether the initial states are parameters (noisy V); if False each
         window starts at the recorded V and the gate-driven pass's gates.
+    stage1 : dict, optional
+        Options of the gate-driven pass that gives the gates at the window
+        starts (:class:`~hhsym.estimate.losses.charge_balance.ChargeBalance`:
+        ``window``, ``burn_in``, ``substeps``); its defaults if omitted.
+
+    Attributes
+    ----------
+    balance : ChargeBalance
+        The gate-driven pass on the recordings (its traces, nodes and model arrays).
 
     Notes
     -----
     The parameter vector is ``[family parameters, initial states]`` with one
     initial state ``(V0 (mV), offsets of the gates)`` per window; the gates
     start at the gate-driven pass's value at the window start (a function of
-    the family's parameters, :mod:`hhsym.estimate.losses.tables`) plus the offset.
+    the parametrisation's parameters, :mod:`hhsym.estimate.losses.tables`) plus the offset.
     Residuals are divided by the square root of their count (a mean square).
     """
 
-    def __init__(self, family, window=5.0, substeps=1, stride=1, free_states=True):
+    def __init__(self, rates, model, data, window=5.0, substeps=1, stride=1, free_states=True, stage1=None):
         if not (isinstance(window, (int, float)) and np.isfinite(window) and window > 0):
             raise ValueError(f"window must be a positive number of milliseconds, got {window!r}")
-        self.family = family
+        self.rates = rates
         self.substeps = int(substeps)
         self.stride = max(1, int(stride))
         self.free_states = bool(free_states)
-        pr = family.problem
+        self.balance = pr = ChargeBalance(rates, model, data, **(stage1 or {}))
         self.windows = []
         for tr in pr.traces:
             L = max(self.stride, int(round(window / tr["dt"])) // self.stride * self.stride)
@@ -68,10 +81,10 @@ class TrajectoryProblem:
             rec = np.unique(np.concatenate([tr["rec"], starts]))
             self.windows.append(dict(starts=starts, L=L, rec=rec, rec_f=np.ascontiguousarray(rec * tr["M"]),
                                      at=np.searchsorted(rec, starts), ib=np.searchsorted(rec, tr["bounds"])))
-        self.ns = 1 + family.ng
+        self.ns = 1 + rates.n_gates
         self.n_windows = sum(len(w["starts"]) for w in self.windows)
         self.n_residuals = sum(len(w["starts"]) * (w["L"] // self.stride + 1) for w in self.windows)
-        self.n_family = family.ng * family.n_per_gate
+        self.n_family = rates.n_params
 
     def initial_states(self):
         """Initial states from the recording: measured V at each window start, zero gate offsets.
@@ -81,7 +94,7 @@ class TrajectoryProblem:
         if not self.free_states:
             return np.zeros(0)
         out = []
-        for tr, w in zip(self.family.problem.traces, self.windows):
+        for tr, w in zip(self.balance.traces, self.windows):
             y = np.zeros((len(w["starts"]), self.ns))
             y[:, 0] = tr["V"][w["starts"]]
             out.append(y.ravel())
@@ -110,7 +123,7 @@ class TrajectoryProblem:
         """
         out, off = [], 0
         Y = np.asarray(Y, dtype=float).reshape(-1, self.ns)
-        for tr, w, wo in zip(self.family.problem.traces, self.windows, other.windows):
+        for tr, w, wo in zip(self.balance.traces, self.windows, other.windows):
             n_o = len(wo["starts"])
             y = np.zeros((len(w["starts"]), self.ns))
             y[:, 0] = tr["V"][w["starts"]]
@@ -123,10 +136,10 @@ class TrajectoryProblem:
 
     def _gate_starts(self, tabs, tr, w, jac):
         """Gates (and their parameter sensitivities) of the gate-driven pass at the window starts."""
-        pr = self.family.problem
+        pr = self.balance
         local = dict(tr, rec=w["rec"], rec_f=w["rec_f"])
         ok, _, _, X, S = pr._gates(tabs, local, jac, self.n_family)
-        return ok, X[w["at"]], (S[w["at"]] if jac else np.zeros((len(w["starts"]), self.family.ng, 0)))
+        return ok, X[w["at"]], (S[w["at"]] if jac else np.zeros((len(w["starts"]), self.rates.n_gates, 0)))
 
     def blocks(self, p, Y0, jac=True):
         """Residuals per window, with the Jacobian split into family and initial-state parts.
@@ -146,8 +159,8 @@ class TrajectoryProblem:
             their derivatives with respect to ``p`` and ``JY (nw, m, 1 + n_gates)``
             with respect to each window's own initial state (``None`` unless ``jac``).
         """
-        fam, pr, ns, nf = self.family, self.family.problem, self.ns, self.n_family
-        tabs = fam.tables(p, jac)
+        pr, ns, nf = self.balance, self.ns, self.n_family
+        tabs = pr.tables(p, jac)
         a = pr.arr
         scale = 1.0 / np.sqrt(self.n_residuals)
         out, off = [], 0
@@ -249,14 +262,14 @@ class TrajectoryProblem:
         free = np.arange(self.n_family) if free is None else np.asarray(free, dtype=np.int64)
         if not fit_family:
             free = np.zeros(0, dtype=np.int64)
-        D = np.sqrt(float(smooth)) * self.family.penalty_rows() if smooth > 0 else None
+        D = np.sqrt(float(smooth)) * self.rates.penalty_rows() if smooth > 0 else None
         return levenberg_marquardt_windows(self.blocks, np.asarray(p0, dtype=float), Y0, free, penalty=D,
                                            max_iter=max_iter, ftol=ftol, mu0=mu0, time_limit=time_limit)
 
     def lm_fun(self, smooth=0.0):
         """``fun(q, jac)`` for :func:`~hhsym.estimate.optimise.lm.levenberg_marquardt`, with the family's
         roughness penalty (weight ``smooth``) on its parameters."""
-        D = np.sqrt(float(smooth)) * self.family.penalty_rows() if smooth > 0 else np.zeros((0, self.n_family))
+        D = np.sqrt(float(smooth)) * self.rates.penalty_rows() if smooth > 0 else np.zeros((0, self.n_family))
 
         def fun(q, jac):
             out = self.evaluate(q, jac)

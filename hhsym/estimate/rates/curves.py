@@ -1,4 +1,4 @@
-r"""Gate families linear in their coefficients: the stage-1 cost of curves, not networks.
+r"""Gate families linear in their coefficients: rate parametrisations by curves, not networks.
 
 Before any network is trained, every gate is described by its steady state
 and time constant as curves of the normalised potential
@@ -20,10 +20,12 @@ positive and every gate stays in (0, 1) by construction.  Two bases:
   curve, nothing model-shaped), which the estimator refines coarse to fine
   before it trains the networks (:class:`~hhsym.estimate.RateEstimator`).
 
-The cost is the estimator's stage-1 charge balance (gates driven by the
+Both are :class:`~hhsym.estimate.rates.base.GateParametrisation`\ s: they hold
+no recordings.  Their usual cost is the estimator's stage-1 charge balance
+(:class:`hhsym.estimate.losses.charge_balance.ChargeBalance`: gates driven by the
 measured V, weighted windows, sub-steps), evaluated by the same table kernel
 (:mod:`hhsym.estimate.losses.tables`) with the family's curves tabulated over the
-voltage nodes, so Jacobians are exact and cost one pass.  Because the curves
+loss's voltage nodes, so Jacobians are exact and cost one pass.  Because the curves
 are linear in their coefficients, a few dozen coefficients per gate describe
 the whole voltage dependence and Levenberg–Marquardt is far better
 conditioned than on network weights: on 600 ms of HH recordings a 16-knot
@@ -37,9 +39,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.interpolate import BSpline
 
-from hhsym.estimate.losses.charge_balance import DV_SCALE, ShootingProblem
+from hhsym.estimate.rates.base import GateParametrisation
 
-__all__ = ["CurveFamily", "GateFamily", "SplineFamily", "TableFamily", "curves_from_rates"]
+__all__ = ["CurveFamily", "GateFamily", "SplineFamily", "curves_from_rates"]
 
 #: Clip of logit x_inf (a gate never closer to 0 or 1 than ~4e-18) and of log(tau - tau_min) (log ms).
 Z_CLIP = 40.0
@@ -73,119 +75,35 @@ def curves_from_rates(rates, names, tau_min):
     return np.array(z), np.array(lt)
 
 
-class TableFamily:
-    r"""Stage-1 cost of gate curves given as node tables (abstract base of every family).
-
-    A family maps a parameter vector ``p`` (``n_per_gate`` parameters per
-    gate, gates in the model's order) to the steady state :math:`x_\infty`
-    and rate :math:`\lambda = 1/\tau` of each gate on the voltage nodes of
-    the stage-1 problem (:meth:`tables`), with their derivatives with
-    respect to the gate's own parameters.  This class builds the problem and
-    evaluates the charge balance and its exact Jacobian from those tables;
-    :class:`~hhsym.estimate.losses.trajectory.TrajectoryProblem` evaluates the
-    output error from the same tables.
-
-    Parameters
-    ----------
-    model : ConductanceModel
-        Template (structure, conductances, reversal potentials, powers).
-    data : list of (dt, V, I)
-        Step (ms), V (mV), I (µA/cm²) per trace.
-    window, burn_in : float
-        Charge-balance window and leading time left out (ms).
-    tau_min : float
-        Time-constant floor (ms).
-    dv_scale : float or None
-        Window weights as in the estimator (:func:`hhsym.estimate.losses.charge_balance.window_weights`).
-    substeps : int, optional
-        Sub-steps per sample (:func:`hhsym.estimate.losses.tables.refine`); default as in the estimator.
-    """
-
-    def __init__(self, model, data, window=0.25, burn_in=0.0, tau_min=0.0, dv_scale=DV_SCALE, substeps=None):
-        self.tau_min = float(tau_min)
-        self.ng = len(model.gates)
-        self.problem = ShootingProblem(model, data, np.array([1, 1], dtype=np.int64), np.zeros((2 * self.ng, 3)),
-                                       window=window, burn_in=burn_in, n_shooting=0, tau_min=tau_min,
-                                       dv_scale=dv_scale, substeps=substeps)
-
-    # ------------------------------------------------------------------ contract
-    @property
-    def n_per_gate(self):
-        """int: parameters per gate."""
-        raise NotImplementedError
-
-    def rates(self, p, V):
-        """alpha, beta (1/ms) at ``V`` (mV), each (n_gates, len(V))."""
-        raise NotImplementedError
-
-    def tables(self, p, jac):
-        """Node tables ``(x_inf (ng, K), lambda (ng, K) in 1/ms, dx_inf/dp, dlambda/dp (ng, K, n_per_gate))``.
-
-        The derivatives are empty ``(ng, 0, n_per_gate)`` arrays unless ``jac``
-        (:func:`hhsym.estimate.losses.tables.node_tables` layout).
-        """
-        raise NotImplementedError
-
-    def penalty_rows(self):
-        """Rows ``D`` of a roughness penalty ``|D p|²`` (none unless a family defines one)."""
-        return np.zeros((0, self.ng * self.n_per_gate))
-
-    # ------------------------------------------------------------------ cost
-    def residuals(self, p):
-        """Scaled stage-1 residuals (mV / sqrt(count)); ``None`` if non-finite."""
-        return self.problem.evaluate_tables(self.tables(p, False), False)
-
-    def cost(self, p):
-        """Half the sum of squared residuals (``inf`` if non-finite)."""
-        r = self.residuals(p)
-        return np.inf if r is None else 0.5 * float(r @ r)
-
-    def lm_fun(self, smooth=0.0):
-        """``fun(p, jac)`` for :func:`~hhsym.estimate.optimise.lm.levenberg_marquardt` (exact Jacobian).
-
-        Parameters
-        ----------
-        smooth : float
-            Weight of the roughness penalty (:meth:`penalty_rows`), appended
-            to the residuals as ``sqrt(smooth) * D p``.
-        """
-        D = np.sqrt(float(smooth)) * self.penalty_rows() if smooth > 0 else None
-
-        def fun(p, jac):
-            out = self.problem.evaluate_tables(self.tables(p, jac), jac)
-            if D is None:
-                return out
-            if not jac:
-                return None if out is None else np.concatenate([out, D @ p])
-            if out[0] is None:
-                return None, None
-            return np.concatenate([out[0], D @ p]), np.vstack([out[1], D])
-        return fun
-
-
-class CurveFamily(TableFamily):
+class CurveFamily(GateParametrisation):
     """Per-gate curves linear in their coefficients (abstract base).
 
     Subclasses define the basis (:meth:`basis`) and may map free parameters
     to coefficients (:meth:`coefficients`); this class tabulates the curves on
-    the problem's voltage nodes with their exact derivatives, and fits curves
-    given on a grid.  The parameters of gate ``j`` are
-    ``[a_j (n_z), b_j (n_t)]``, gates in the model's order.
+    given voltage nodes with their exact derivatives
+    (:meth:`~hhsym.estimate.rates.base.GateParametrisation.tables`), and fits
+    curves given on a grid.  The parameters of gate ``j`` are
+    ``[a_j (n_z), b_j (n_t)]``, gates in the model's order.  The tables clip
+    logit x_inf to ±:data:`Z_CLIP` and log(tau - tau_min) to ±:data:`LT_CLIP`
+    (derivatives 0 where clipped), as :meth:`rates` does.
 
     Parameters
     ----------
-    model, data :
-        As for :class:`TableFamily`.
+    n_gates : int
+        Number of gates.
     center, scale : float
         Normalisation of V (mV): ``u = (V - center) / scale``.
-    **kw :
-        ``window``, ``burn_in``, ``tau_min``, ``dv_scale``, ``substeps`` (:class:`TableFamily`).
+    tau_min : float
+        Time-constant floor (ms): tau = tau_min + exp(log-tau curve).
     """
 
-    def __init__(self, model, data, center, scale, **kw):
+    def __init__(self, n_gates, center, scale, tau_min=0.0):
+        self._ng = int(n_gates)
         self.c, self.s = float(center), float(scale)
-        super().__init__(model, data, **kw)
-        self._Bz, self._Bt = self.basis(self.problem.table.nodes)
+        self.tau_min = float(tau_min)
+        self._basis_cache = None
+
+    n_gates = property(lambda self: self._ng, doc="int: number of gates.")
 
     # ------------------------------------------------------------------ contract
     def basis(self, V):
@@ -228,22 +146,30 @@ class CurveFamily(TableFamily):
         lt = np.logaddexp(np.log(self.tau_min), lt) if self.tau_min > 0 else lt
         return np.exp(-np.logaddexp(0.0, -z) - lt), np.exp(-np.logaddexp(0.0, z) - lt)
 
-    def tables(self, p, jac):
-        """Node tables of the family (:meth:`TableFamily.tables`)."""
+    def _node_basis(self, nodes):
+        """The basis on ``nodes``, kept while the same nodes come back (a loss's nodes never change)."""
+        c = self._basis_cache
+        if c is None or not (c[0] is nodes or (c[0].shape == nodes.shape and np.array_equal(c[0], nodes))):
+            c = self._basis_cache = (nodes, *self.basis(nodes))
+        return c[1], c[2]
+
+    def tables(self, p, nodes, jac):
+        """Node tables of the family (:meth:`~hhsym.estimate.rates.base.GateParametrisation.tables`)."""
+        Bz, Bt = self._node_basis(np.asarray(nodes, dtype=float))
         a, b, da = self.coefficients(p)
-        z, lt = a @ self._Bz.T, b @ self._Bt.T
+        z, lt = a @ Bz.T, b @ Bt.T
         zc, ltc = np.clip(z, -Z_CLIP, Z_CLIP), np.clip(lt, -LT_CLIP, LT_CLIP)
         xinf = 1.0 / (1.0 + np.exp(-zc))
         et = np.exp(ltc)
         lam = 1.0 / (self.tau_min + et)
-        K = self._Bz.shape[0]
+        K = Bz.shape[0]
         DX = np.zeros((self.ng, K if jac else 0, self.n_per_gate))
         DL = np.zeros((self.ng, K if jac else 0, self.n_per_gate))
         if jac:
             q = xinf * (1.0 - xinf) * (zc == z)
             cl = -lam * lam * et * (ltc == lt)
-            DX[:, :, :self.n_z] = q[:, :, None] * self._Bz[None, :, :] * da[:, None, :]
-            DL[:, :, self.n_z:] = cl[:, :, None] * self._Bt[None, :, :]
+            DX[:, :, :self.n_z] = q[:, :, None] * Bz[None, :, :] * da[:, None, :]
+            DL[:, :, self.n_z:] = cl[:, :, None] * Bt[None, :, :]
         return np.ascontiguousarray(xinf), np.ascontiguousarray(lam), DX, DL
 
 
@@ -252,23 +178,28 @@ class GateFamily(CurveFamily):
 
     Parameters
     ----------
-    model, data, center, scale :
+    n_gates, center, scale :
         As for :class:`CurveFamily`.
     deg : (int, int)
         Polynomial degrees of logit x_inf and of log(tau - tau_min).
     signs : array of ±1, optional
         Sign of dx_inf/dV per gate (only with ``deg[0] == 1``); the slope
         parameter is then the log of the slope's magnitude.
-    **kw :
-        ``window``, ``burn_in``, ``tau_min``, ``dv_scale``, ``substeps`` (:class:`CurveFamily`).
+    tau_min : float
+        Time-constant floor (ms).
+
+    Notes
+    -----
+    :meth:`to_sympy` gives the rates with the polynomials written out (without the
+    clipping of :data:`Z_CLIP`, :data:`LT_CLIP`, which only guards extreme values).
     """
 
-    def __init__(self, model, data, center, scale, deg=(1, 2), signs=None, **kw):
+    def __init__(self, n_gates, center, scale, deg=(1, 2), signs=None, tau_min=0.0):
         self.deg = tuple(int(d) for d in deg)
         self.signs = None if signs is None else np.asarray(signs, dtype=float)
         if self.signs is not None and self.deg[0] != 1:
             raise ValueError("signs need a Boltzmann (degree-1) steady state")
-        super().__init__(model, data, center, scale, **kw)
+        super().__init__(n_gates, center, scale, tau_min)
 
     n_z = property(lambda self: self.deg[0] + 1)
     n_t = property(lambda self: self.deg[1] + 1)
@@ -313,6 +244,22 @@ class GateFamily(CurveFamily):
                 p[j, dz + 2] = rng.uniform(-1.5, 0.5)
         return p.ravel()
 
+    def to_sympy(self, p):
+        """``[(alpha_j, beta_j)]`` per gate: sympy expressions in :data:`hhsym.symbolic.V` (see Notes)."""
+        import sympy
+
+        from hhsym.symbolic import V as V_SYMBOL
+
+        a, b, _ = self.coefficients(p)
+        F = sympy.Float
+        u = (V_SYMBOL - F(self.c)) / F(self.s)
+        out = []
+        for j in range(self.ng):
+            z = sympy.Add(*[F(a[j, i]) * u ** i for i in range(self.n_z)])
+            tau = F(self.tau_min) + sympy.exp(sympy.Add(*[F(b[j, i]) * u ** i for i in range(self.n_t)]))
+            out.append((1 / ((1 + sympy.exp(-z)) * tau), 1 / ((1 + sympy.exp(z)) * tau)))
+        return out
+
     def lift(self, p, other):
         """Parameters ``p`` of family ``other`` (lower degrees) in this family."""
         a, b, _ = other.coefficients(p)
@@ -331,18 +278,23 @@ class SplineFamily(CurveFamily):
 
     Parameters
     ----------
-    model, data, center, scale :
+    n_gates, center, scale :
         As for :class:`CurveFamily`.
     knots : int
         Number of knots (at least 2).
-    **kw :
-        ``window``, ``burn_in``, ``tau_min``, ``dv_scale``, ``substeps`` (:class:`CurveFamily`).
+    tau_min : float
+        Time-constant floor (ms).
+
+    Notes
+    -----
+    No sympy form (:meth:`~hhsym.estimate.rates.base.GateParametrisation.to_sympy`
+    raises NotImplementedError) and no public constants: a free curve.
     """
 
     #: Degree of the B-splines.
     K = 3
 
-    def __init__(self, model, data, center, scale, knots=16, **kw):
+    def __init__(self, n_gates, center, scale, knots=16, tau_min=0.0):
         self.knots = int(knots)
         if self.knots < 2:
             raise ValueError(f"knots must be at least 2, got {knots!r}")
@@ -352,7 +304,7 @@ class SplineFamily(CurveFamily):
         unit = np.eye(self._nb)
         self._spline = BSpline(self._t, unit, k, extrapolate=False)
         self._ends = BSpline(self._t, unit, k).derivative()(np.array([-1.0, 1.0]))  # (2, nb)
-        super().__init__(model, data, center, scale, **kw)
+        super().__init__(n_gates, center, scale, tau_min)
 
     n_z = property(lambda self: self._nb)
     n_t = property(lambda self: self._nb)

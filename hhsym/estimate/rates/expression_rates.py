@@ -31,6 +31,7 @@ import numpy as np
 import sympy
 
 from hhsym.errors import invalid
+from hhsym.estimate.rates.base import GateParametrisation
 from hhsym.symbolic import V, safe_expression
 
 __all__ = ["ExpressionRates", "RATE_FLOOR", "RATE_CEIL"]
@@ -78,8 +79,9 @@ def rate_tables(a, b, Ga=None, Gb=None):
     return a / s, s, DX, Ga + Gb
 
 
-class ExpressionRates:
-    """Rates of every gate as sympy expressions in V (mV) and named constants.
+class ExpressionRates(GateParametrisation):
+    """Rates of every gate as sympy expressions in V (mV) and named constants (a
+    :class:`~hhsym.estimate.rates.base.GateParametrisation`).
 
     Parameters
     ----------
@@ -100,15 +102,20 @@ class ExpressionRates:
         Parameter columns per gate.
     used : ndarray of int
         Columns of the gate layout that hold a constant (the flat order of :attr:`names`).
+
+    Notes
+    -----
+    The tables clip the rates (:func:`rate_tables`), :meth:`rates` does not.
+    :meth:`public` is rate name -> {constant: value}; :meth:`to_sympy` the
+    expressions with the constants' values put in.
     """
 
     def __init__(self, gate_names, exprs, constants):
         self.gate_names = list(gate_names)
-        self.ng = len(self.gate_names)
         self.rate_names = list(exprs)
         self.names = [c for k in self.rate_names for c in constants.get(k, ())]
         self._constants = {k: list(constants.get(k, ())) for k in self.rate_names}
-        self._fn, self._grad, self._cols = {}, {}, {}
+        self._fn, self._grad, self._cols, self._exprs = {}, {}, {}, {}
         width = 0
         col = {}
         for g in self.gate_names:
@@ -120,6 +127,7 @@ class ExpressionRates:
                 names = list(constants.get(k, ()))
                 syms = [sympy.Symbol(c, real=True) for c in names]
                 expr = safe_expression(sympy.sympify(exprs[k]))
+                self._exprs[k] = (expr, syms)
                 self._fn[k] = _vectorised(sympy.lambdify([V, *syms], expr, modules="numpy"), len(syms))
                 self._grad[k] = [_vectorised(sympy.lambdify([V, *syms], safe_expression(sympy.diff(expr, s)),
                                                             modules="numpy"), len(syms)) for s in syms]
@@ -128,11 +136,14 @@ class ExpressionRates:
                     col[c] = (g, off + i)
                 off += len(names)
             width = max(width, off)
-        self.n_per_gate = width
+        self._width = width
         self.used = np.array([self.gate_names.index(col[c][0]) * width + col[c][1] for c in self.names],
                              dtype=np.int64)
         self._flat = {k: np.array([self.names.index(c) for c in constants.get(k, ())], dtype=np.int64)
                       for k in self.rate_names}
+
+    n_gates = property(lambda self: len(self.gate_names), doc="int: number of gates.")
+    n_per_gate = property(lambda self: self._width, doc="int: parameter columns per gate (padded to the widest).")
 
     # ------------------------------------------------------------------ parameters
     def pack(self, values):
@@ -198,3 +209,15 @@ class ExpressionRates:
     def penalty_rows(self):
         """No roughness penalty: an empty ``(0, ng * n_per_gate)`` array."""
         return np.zeros((0, self.ng * self.n_per_gate))
+
+    def public(self, p):
+        """Rate name -> {constant name: value} at gate-layout parameters ``p``."""
+        return {k: dict(zip(self._constants[k], (float(v) for v in self._own(p, k)))) for k in self.rate_names}
+
+    def to_sympy(self, p):
+        """``[(alpha_j, beta_j)]`` per gate: the expressions with the constants' values at ``p`` put in."""
+        out = {}
+        for k in self.rate_names:
+            expr, syms = self._exprs[k]
+            out[k] = expr.xreplace({s: sympy.Float(float(v)) for s, v in zip(syms, self._own(p, k))})
+        return [(out[f"alpha_{g}"], out[f"beta_{g}"]) for g in self.gate_names]

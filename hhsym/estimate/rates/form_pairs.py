@@ -1,12 +1,13 @@
-r"""Closed-form rates as a table family: the output error of a distilled model with exact Jacobians.
+r"""Closed-form rates as a rate parametrisation: charge balance and output error with exact Jacobians.
 
 :class:`FormFamily` puts one literature form per rate (a family of
 :mod:`hhsym.estimate.rates.closed_forms` or a sum of two, as
 :class:`~hhsym.estimate.rates.formfit.FormFit` holds them) into the table-family
-contract of :class:`hhsym.estimate.rates.curves.TableFamily`: the gate's
+contract of :class:`hhsym.estimate.rates.base.GateParametrisation`: the gate's
 :math:`x_\infty = \alpha/(\alpha + \beta)` and :math:`\lambda = \alpha + \beta`
 on the voltage nodes, with their exact derivatives with respect to the
-constants.  :class:`~hhsym.estimate.losses.trajectory.TrajectoryProblem` then fits
+constants.  :class:`~hhsym.estimate.losses.charge_balance.ChargeBalance` fits them by the
+stage-1 charge balance; :class:`~hhsym.estimate.losses.trajectory.TrajectoryProblem` fits
 the constants by output error (the model runs freely and is compared with the
 recorded V), which is the maximum-likelihood loss under measurement noise on
 V (:mod:`hhsym.estimate.losses.output_error`).
@@ -23,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from hhsym.estimate.rates.formfit import FormFit
-from hhsym.estimate.rates.curves import TableFamily
+from hhsym.estimate.rates.base import GateParametrisation
 
 __all__ = ["FormFamily"]
 
@@ -31,23 +32,28 @@ __all__ = ["FormFamily"]
 RATE_FLOOR, RATE_CEIL = 1e-12, 1e6
 
 
-class FormFamily(TableFamily):
-    """Stage-1 and output-error tables of closed-form rates (one :class:`FormFit` per rate).
+class FormFamily(GateParametrisation):
+    """Closed-form rates (one :class:`FormFit` per rate) as a rate parametrisation.
 
     Parameters
     ----------
-    model : ConductanceModel
-        Template (structure, conductances in mS/cm², reversal potentials in mV, powers).
-    data : list of (dt, V, I)
-        Step (ms), V (mV), I (µA/cm²) per trace.
+    gates : sequence of str or ConductanceModel
+        Gate names in the model's order (or the template model, whose gates are taken).
     fits : dict
-        ``"alpha_<gate>"`` / ``"beta_<gate>"`` -> :class:`FormFit` (forms and starting constants).
-    **kw :
-        ``window``, ``burn_in``, ``dv_scale``, ``substeps`` (:class:`~hhsym.estimate.rates.curves.TableFamily`).
+        ``"alpha_<gate>"`` / ``"beta_<gate>"`` -> :class:`FormFit` (forms, and the
+        starting constants that fix each slope's sign).
+
+    Notes
+    -----
+    The tables clip every rate to [:data:`RATE_FLOOR`, :data:`RATE_CEIL`] (1/ms)
+    (derivative 0 where clipped or non-finite); :meth:`rates` does not clip.
+    :meth:`public` gives each rate's public constants (:meth:`FormFit.params`),
+    :meth:`to_sympy` its expression (:meth:`FormFit.expr`, six significant digits).
     """
 
-    def __init__(self, model, data, fits, **kw):
-        self.gate_names = [g.name for g in model.gates]
+    def __init__(self, gates, fits):
+        gates = getattr(gates, "gates", gates)
+        self.gate_names = [getattr(g, "name", g) for g in gates]
         self.rate_names = [f"{k}_{g}" for g in self.gate_names for k in ("alpha", "beta")]
         self.families = {k: fits[k].families for k in self.rate_names}
         self._slices, self._slopes, self._signs = {}, {}, {}
@@ -70,11 +76,16 @@ class FormFamily(TableFamily):
                 off += n
             width = max(width, off)
         self._width = width
-        super().__init__(model, data, tau_min=0.0, **kw)
 
     # ------------------------------------------------------------------ parameters
     @property
+    def n_gates(self):
+        """int: number of gates."""
+        return len(self.gate_names)
+
+    @property
     def n_per_gate(self):
+        """int: parameters per gate (the widest gate's; narrower gates are padded)."""
         return self._width
 
     @property
@@ -114,6 +125,15 @@ class FormFamily(TableFamily):
         return {k: FormFit(self.families[k], self._theta(P, j, k))
                 for j, g in enumerate(self.gate_names) for k in (f"alpha_{g}", f"beta_{g}")}
 
+    def public(self, p):
+        """Rate name -> {public constant: value} at parameters ``p`` (:meth:`FormFit.params`)."""
+        return {k: f.params() for k, f in self.fits(p).items()}
+
+    def to_sympy(self, p):
+        """``[(alpha_j, beta_j)]`` per gate as sympy expressions in V (constants to six significant digits)."""
+        fits = self.fits(p)
+        return [(fits[f"alpha_{g}"].expr(), fits[f"beta_{g}"].expr()) for g in self.gate_names]
+
     # ------------------------------------------------------------------ rates and tables
     def _rate(self, P, j, k, V, jac):
         theta = self._theta(P, j, k)
@@ -134,9 +154,10 @@ class FormFamily(TableFamily):
         b = np.array([self._rate(P, j, f"beta_{g}", V, False)[0] for j, g in enumerate(self.gate_names)])
         return a, b
 
-    def tables(self, p, jac):
-        """Node tables (:meth:`hhsym.estimate.rates.curves.TableFamily.tables`); rates clipped to [1e-12, 1e6] 1/ms."""
-        V = self.problem.table.nodes
+    def tables(self, p, nodes, jac):
+        """Node tables (:meth:`~hhsym.estimate.rates.base.GateParametrisation.tables`); rates clipped to
+        [1e-12, 1e6] 1/ms."""
+        V = np.asarray(nodes, dtype=float)
         P = np.asarray(p, dtype=float).reshape(len(self.gate_names), self._width)
         ng, K = len(self.gate_names), V.size
         xinf, lam = np.empty((ng, K)), np.empty((ng, K))

@@ -7,7 +7,7 @@ so they cannot serve as the start of the output-error fit
 wide.  A closed-form model has 14–15 constants, and its *charge balance*
 (the estimator's stage-1 loss: gates driven by the measured V, the membrane
 equation checked over windows of ``window`` ms,
-:class:`~hhsym.estimate.rates.curves.TableFamily`) is cheap (a Levenberg–Marquardt
+:class:`~hhsym.estimate.losses.charge_balance.ChargeBalance`) is cheap (a Levenberg–Marquardt
 run takes well under a second on 2 × 300 ms) and has a wide basin: measured
 on ``bench_fit``'s data at 0.5 mV, HH's forms started 160 % off all came to
 the same optimum.  That optimum is biased by the noise (constants 30–40 %
@@ -38,6 +38,7 @@ from itertools import product
 import numpy as np
 
 from hhsym.estimate.rates.closed_forms import FAMILIES
+from hhsym.estimate.losses.charge_balance import ChargeBalance
 from hhsym.estimate.rates.form_pairs import FormFamily
 from hhsym.estimate.rates.formfit import FormFit
 from hhsym.estimate.optimise.lm import levenberg_marquardt
@@ -187,8 +188,8 @@ def role_search(template, data, n_starts=60, window=0.25, v_lim=None, rng=None, 
             break
         t1 = time.perf_counter()
         starts = [random_forms(names, sg, v_lim, rng) for _ in range(int(n_starts))]
-        fam = FormFamily(template, data, starts[0], window=window)  # one family: the forms and slope signs agree
-        fun = fam.lm_fun()
+        fam = FormFamily(template, starts[0])  # one family: the forms and slope signs agree
+        fun = ChargeBalance(fam, template, data, window=window).lm_fun()
         pool, failed = successive_halving([(math.inf, fam.pack(s)) for s in starts],
                                           lambda p, n_iter, r, k: _fit(fun, p, n_iter), fixed_schedule(HALVING))
         if failed is not None:  # every run of a round failed: no fit of this pattern

@@ -19,6 +19,7 @@ from itertools import product
 import numpy as np
 
 from hhsym.errors import SimulationError
+from hhsym.estimate.losses.charge_balance import ChargeBalance
 from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.rates.curves import GateFamily, SplineFamily
 from hhsym.estimate.rates.network import RateNetwork
@@ -59,8 +60,9 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
     patterns = [np.array(sg, dtype=float) for sg in product((1.0, -1.0), repeat=ng)]
     seeds = rng.integers(0, 2**63 - 1, size=len(patterns))
     label = lambda sg: "".join("+" if v > 0 else "-" for v in sg)  # noqa: E731
-    fopts = dict(window=est.window, tau_min=float(est.tau_min), dv_scale=opts["dv_scale"],
-                 substeps=opts["substeps"])
+    tau_min = float(est.tau_min)
+    fopts = dict(window=est.window, tau_min=tau_min, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
+    lopts = dict(window=est.window, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
     found = []
     for k, sg in enumerate(patterns):
         # the screening runs on the raw sampling grid: at family-level costs the discretisation
@@ -87,15 +89,15 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
               " ".join(f"{label(patterns[k])} {c:.3g}" for c, k, _, _ in found), flush=True)
     best = None
     for c, k, p, _ in contenders:
-        fam = GateFamily(est.model, data, center, scale, deg=(1, 2), signs=patterns[k], **fopts)
-        rich = GateFamily(est.model, data, center, scale, deg=RICH_DEGREES, **fopts)
+        fam = GateFamily(ng, center, scale, deg=(1, 2), signs=patterns[k], tau_min=tau_min)
+        rich = GateFamily(ng, center, scale, deg=RICH_DEGREES, tau_min=tau_min)
         try:
-            p, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size),
-                                       max_iter=max(2, max_iter[0] // 2), mu0=1e-2,
+            p, c = levenberg_marquardt(ChargeBalance(fam, est.model, data, **lopts).lm_fun(), p, 0.0,
+                                       np.zeros(p.size), max_iter=max(2, max_iter[0] // 2), mu0=1e-2,
                                        label=f"roles{label(patterns[k])}*", **kw)
-            q, c = levenberg_marquardt(rich.lm_fun(), rich.lift(p, fam), 0.0,
-                                       np.zeros(rich.ng * rich.n_per_gate), max_iter=max_iter[0], mu0=1e-2,
-                                       label=f"roles{label(patterns[k])}**", **kw)
+            q, c = levenberg_marquardt(ChargeBalance(rich, est.model, data, **lopts).lm_fun(),
+                                       rich.lift(p, fam), 0.0, np.zeros(rich.n_params), max_iter=max_iter[0],
+                                       mu0=1e-2, label=f"roles{label(patterns[k])}**", **kw)
         except FloatingPointError:  # non-finite on all the data: not a contender
             continue
         est.hypotheses_[k]["full_cost"] = float(c)
@@ -123,16 +125,16 @@ def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_star
     is spent; a level whose start is non-finite keeps the curves it got.
     """
     ng = len(curves) // 2
-    fopts = dict(window=est.window, burn_in=est.burn_in, tau_min=float(est.tau_min),
-                 dv_scale=opts["dv_scale"], substeps=opts["substeps"])
+    lopts = dict(window=est.window, burn_in=est.burn_in, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
     for nk in knots:
         left = est._left(t_start, 0.85)
         if left is not None and left <= 0:
             break
-        fam = SplineFamily(est.model, data, center, scale, knots=nk, **fopts)
+        fam = SplineFamily(ng, center, scale, knots=nk, tau_min=float(est.tau_min))
         p0 = fam.project(np.clip(curves[0::2], -30.0, 30.0), np.clip(curves[1::2], -30.0, 30.0), grid)
         try:
-            p, _ = levenberg_marquardt(fam.lm_fun(SPLINE_SMOOTH), p0, 0.0, np.zeros(p0.size),
+            loss = ChargeBalance(fam, est.model, data, **lopts)
+            p, _ = levenberg_marquardt(loss.lm_fun(SPLINE_SMOOTH), p0, 0.0, np.zeros(p0.size),
                                        max_iter=SPLINE_ITER, mu0=1e-2, geodesic=True,
                                        label=f"spline{nk}", time_limit=left, **kw)
         except FloatingPointError:

@@ -23,7 +23,7 @@ import numpy as np
 
 from hhsym.estimate.rates.curves import GateFamily
 from hhsym.estimate.optimise.lm import levenberg_marquardt
-from hhsym.estimate.losses.charge_balance import DV_SCALE
+from hhsym.estimate.losses.charge_balance import DV_SCALE, ChargeBalance
 from hhsym.estimate.search.halving import successive_halving, thirds_schedule
 
 __all__ = ["family_search"]
@@ -47,7 +47,7 @@ def _stretch(data, length):
     return out
 
 
-def _successive_halving(fam, starts, n_refine, max_iter, label, kw):
+def _successive_halving(loss, starts, n_refine, max_iter, label, kw):
     """Refine the first ``n_refine`` of the ``(cost, params)`` starts by successive halving.
 
     Many short Levenberg–Marquardt runs first (``max_iter // 6``, at least 3); the best third
@@ -62,7 +62,7 @@ def _successive_halving(fam, starts, n_refine, max_iter, label, kw):
 
     def refine(p, n_iter, r, k):
         try:
-            q, c = levenberg_marquardt(fam.lm_fun(), p, 0.0, np.zeros(p.size), max_iter=n_iter, mu0=1e-2,
+            q, c = levenberg_marquardt(loss.lm_fun(), p, 0.0, np.zeros(p.size), max_iter=n_iter, mu0=1e-2,
                                        label=f"{label}{r}.{k}", **kw)
         except FloatingPointError:
             return None
@@ -119,16 +119,16 @@ def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_r
     """
     if v_lim is None:
         v_lim = (min(float(d[1].min()) for d in data), max(float(d[1].max()) for d in data))
-    fam = GateFamily(model, data, center, scale, deg=(1, 2), window=window, signs=signs, tau_min=tau_min,
-                     dv_scale=dv_scale, substeps=substeps)
+    fam = GateFamily(len(model.gates), center, scale, deg=(1, 2), signs=signs, tau_min=tau_min)
+    loss = ChargeBalance(fam, model, data, window=window, dv_scale=dv_scale, substeps=substeps)
     starts = []
     for _ in range(int(n_starts)):  # the cost of a raw start says nothing of where LM takes it: keep draw order
         p = fam.random_start(rng, *v_lim)
-        c = fam.cost(p)
+        c = loss.cost(p)
         if np.isfinite(c):
             starts.append((c, p))
     if not starts:
         raise FloatingPointError("no random start of the gate family gives finite residuals")
     kw = dict(verbose=verbose, history=history)
-    best, cost = _successive_halving(fam, starts, n_refine, max_iter, label, kw)
+    best, cost = _successive_halving(loss, starts, n_refine, max_iter, label, kw)
     return fam, best, cost
