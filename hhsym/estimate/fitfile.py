@@ -274,7 +274,7 @@ def _rate_estimator(meta, arrays):
 def _form_estimator(meta, states):
     from hhsym.estimate.form_estimator import FormEstimator
     from hhsym.estimate.losses.output_error import OutputErrorFit
-    from hhsym.estimate.search.charge_search import RoleHypothesis
+    from hhsym.estimate.search.roles import RoleHypothesis
 
     est = _build(FormEstimator, meta)
     f = meta["fit"]

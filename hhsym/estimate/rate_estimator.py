@@ -9,7 +9,7 @@ with a generic floor ``tau_min`` (ms), so :math:`\alpha = x_\infty/\tau` and
 and a gate cannot escape the fit by becoming instantaneous with ever larger
 alpha and beta.
 
-0. *generic start* (:mod:`hhsym.estimate.search.roles`) — the sign of
+0. *generic start* (:mod:`hhsym.estimate.search.network_start`) — the sign of
    :math:`dx_\infty/dV` of every gate (activating or inactivating) is a discrete
    hypothesis, :math:`2^{n_\mathrm{gates}}` of them.  For each, a Boltzmann
    steady state with a log-quadratic time constant per gate (the generic

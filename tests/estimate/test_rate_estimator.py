@@ -244,7 +244,7 @@ def test_recovery_from_perturbed_prior():
 
 
 def test_family_search_is_reproducible_and_physical(trace):
-    from hhsym.estimate.search.roles import family_search
+    from hhsym.estimate.search.network_start import family_search
 
     data = [(0.025, trace.V, trace.I)]
     out = []

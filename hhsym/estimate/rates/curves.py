@@ -14,7 +14,7 @@ positive and every gate stays in (0, 1) by construction.  Two bases:
 
 * :class:`GateFamily` — polynomials :math:`u^i`.  Degrees (1, 2) are a
   Boltzmann steady state with a log-quadratic time constant, the generic
-  two-state gating shape (the role search of :mod:`hhsym.estimate.search.roles`
+  two-state gating shape (the role search of :mod:`hhsym.estimate.search.network_start`
   draws its random starts there); degrees (3, 3) settle the role hypotheses.
 * :class:`SplineFamily` — uniform cubic B-splines with linear tails (a free
   curve, nothing model-shaped), which the estimator refines coarse to fine

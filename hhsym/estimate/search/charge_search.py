@@ -32,8 +32,6 @@ other forms can come back in these.
 from __future__ import annotations
 
 import math
-import time
-from itertools import product
 
 import numpy as np
 
@@ -43,8 +41,9 @@ from hhsym.estimate.rates.form_pairs import FormFamily
 from hhsym.estimate.rates.formfit import FormFit
 from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.search.halving import fixed_schedule, successive_halving
+from hhsym.estimate.search.roles import role_search as search_roles
 
-__all__ = ["ROLE_FORMS", "RoleHypothesis", "random_forms", "role_search"]
+__all__ = ["ROLE_FORMS", "random_forms", "role_search"]
 
 #: Forms (opening rate alpha, closing rate beta) each gate starts in, by its role (+1 activating, -1 inactivating).
 ROLE_FORMS = {1: ("linoid", "exponential"), -1: ("exponential", "sigmoid")}
@@ -98,40 +97,6 @@ def random_forms(gate_names, signs, v_lim, rng):
     return out
 
 
-class RoleHypothesis:
-    """The best closed-form model of one role pattern (returned by :func:`role_search`).
-
-    Attributes
-    ----------
-    signs : dict
-        Gate name -> +1 (activating) or -1 (inactivating).
-    cost : float
-        Charge-balance cost of ``fits`` (mV², half the mean of the squared
-        scaled residuals; ``inf`` if no start stayed finite).
-    fits : dict or None
-        Rate name -> :class:`~hhsym.estimate.rates.formfit.FormFit`.
-    costs : list of float
-        Final costs of the starts that reached the last round.
-    seconds : float
-    output_rms : float or None
-        RMS (mV) of the output error this pattern reached when compared with
-        close contenders (:class:`~hhsym.estimate.form_estimator.FormEstimator`), else None.
-    """
-
-    def __init__(self, signs, cost, fits, costs, seconds):
-        self.signs, self.cost, self.fits = dict(signs), float(cost), fits
-        self.costs, self.seconds = [float(c) for c in costs], float(seconds)
-        self.output_rms = None
-
-    @property
-    def label(self):
-        """str: the pattern as ``+-+`` (gates in the model's order)."""
-        return "".join("+" if v > 0 else "-" for v in self.signs.values())
-
-    def __repr__(self):
-        return f"RoleHypothesis({self.label}: cost {self.cost:.4g} mV², {self.seconds:.1f} s)"
-
-
 def _fit(fun, p, n_iter):
     """``(cost, params)`` after ``n_iter`` Levenberg–Marquardt iterations from ``p``; None if the run fails."""
     try:
@@ -172,36 +137,24 @@ def role_search(template, data, n_starts=60, window=0.25, v_lim=None, rng=None, 
 
     Returns
     -------
-    list of RoleHypothesis
+    list of :class:`~hhsym.estimate.search.roles.RoleHypothesis`
         Lowest cost first.
     """
-    t0 = time.perf_counter()
     rng = np.random.default_rng() if rng is None else rng
     names = [g.name for g in template.gates]
     if v_lim is None:
         v_lim = tuple(float(v) for v in np.percentile(np.concatenate([d[1] for d in data]), [0.5, 99.5]))
-    if patterns is None:
-        patterns = list(product((1, -1), repeat=len(names)))
-    out = []
-    for sg in patterns:
-        if time_limit is not None and out and time.perf_counter() - t0 > time_limit:
-            break
-        t1 = time.perf_counter()
+
+    def screen(k, sg):
         starts = [random_forms(names, sg, v_lim, rng) for _ in range(int(n_starts))]
         fam = FormFamily(template, starts[0])  # one family: the forms and slope signs agree
         fun = ChargeBalance(fam, template, data, window=window).lm_fun()
         pool, failed = successive_halving([(math.inf, fam.pack(s)) for s in starts],
-                                          lambda p, n_iter, r, k: _fit(fun, p, n_iter), fixed_schedule(HALVING))
-        if failed is not None:  # every run of a round failed: no fit of this pattern
-            pool = []
-        signs = dict(zip(names, (float(v) for v in sg)))
-        if pool:
-            hyp = RoleHypothesis(signs, pool[0][0], fam.fits(pool[0][1]), [c for c, _ in pool],
-                                 time.perf_counter() - t1)
-        else:
-            hyp = RoleHypothesis(signs, math.inf, None, [], time.perf_counter() - t1)
-        out.append(hyp)
-        if verbose:
-            print(f"[hhsym.forms] roles {hyp.label}: charge-balance cost {hyp.cost:.4g} mV² "
-                  f"({hyp.seconds:.1f} s)", flush=True)
-    return sorted(out, key=lambda h: h.cost)
+                                          lambda p, n_iter, r, kk: _fit(fun, p, n_iter), fixed_schedule(HALVING))
+        if failed is not None or not pool:  # every run of a round failed: no fit of this pattern
+            return None
+        return pool[0][0], fam.fits(pool[0][1]), [c for c, _ in pool]
+
+    hyps = search_roles(names, screen, patterns, time_limit=time_limit, verbose=verbose, tag="hhsym.forms",
+                        what="charge-balance cost (mV²)")
+    return sorted(hyps, key=lambda h: h.cost)

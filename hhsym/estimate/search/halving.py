@@ -17,7 +17,7 @@ where :math:`k_r` (how many continue) and :math:`n_r` (iterations of round
   :mod:`~hhsym.estimate.search.charge_search`): a share of the pool and an
   iteration count per round, at least ``min_keep`` kept;
 * :func:`thirds_schedule` (the generic Boltzmann-family start,
-  :mod:`~hhsym.estimate.search.roles`): the best third continues with twice the
+  :mod:`~hhsym.estimate.search.network_start`): the best third continues with twice the
   iterations, until a round refined two or fewer.
 """
 

@@ -1,7 +1,8 @@
 """The generic start of :class:`~hhsym.estimate.RateEstimator`: gate-role hypotheses, spline stage, pretraining.
 
-* :func:`role_search` — every sign pattern of dx_inf/dV is searched in a
-  Boltzmann family on the most active stretch of the data; the close
+* :func:`role_search` — every sign pattern of dx_inf/dV
+  (:mod:`hhsym.estimate.search.roles`) is searched in a Boltzmann family on
+  the most active stretch of the data (:func:`family_search`); the close
   contenders are refitted on all the data in a richer family and the lowest
   cost wins;
 * :func:`spline_stage` — the start curves refined as cubic B-splines, coarse to fine;
@@ -10,22 +11,29 @@
 The functions take the estimator (its parameters: ``model``, ``stretch``,
 ``n_starts``, ``window``, ``tau_min``, ``burn_in``, ``verbose``) and record
 ``hypotheses_``/``roles_`` on it.
+
+*The Boltzmann family.*  Every gate is described by a Boltzmann steady state
+(half-activation :math:`V_{1/2}`, slope :math:`k`) with a log-quadratic time
+constant (bell-shaped, monotone or flat) — the generic two-state gating
+shape, nothing specific to one model — in
+:class:`hhsym.estimate.rates.curves.GateFamily` with degrees (1, 2).  With
+``signs`` given, its slope is ``signs[j] * exp(p)``, so a search stays inside
+one role pattern.
 """
 
 from __future__ import annotations
 
-from itertools import product
-
 import numpy as np
 
 from hhsym.errors import SimulationError
-from hhsym.estimate.losses.charge_balance import ChargeBalance
+from hhsym.estimate.losses.charge_balance import DV_SCALE, ChargeBalance
 from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.rates.curves import GateFamily, SplineFamily
 from hhsym.estimate.rates.network import RateNetwork
-from hhsym.estimate.search.roles import _stretch, family_search
+from hhsym.estimate.search.halving import successive_halving, thirds_schedule
+from hhsym.estimate.search.roles import role_search as search_roles, sign_patterns
 
-__all__ = ["role_search", "spline_stage", "pretrain"]
+__all__ = ["family_search", "role_search", "spline_stage", "pretrain"]
 
 #: Role patterns whose family cost is within this factor of the best are refitted on all the data
 #: (the Boltzmann family can rank them wrong, so by default the best ``MAX_PATTERNS`` all are).
@@ -42,62 +50,166 @@ SPLINE_ITER = 100
 SPLINE_SMOOTH = 1e-9
 
 
+def _stretch(data, length):
+    """The ``length`` ms of each trace with the most upward mid-range crossings."""
+    out = []
+    for dt, V, I in data:
+        n = int(round(length / dt)) + 1
+        if n >= len(V):
+            out.append((dt, V, I))
+            continue
+        mid = 0.5 * (V.min() + V.max())
+        up = np.zeros(len(V))
+        up[1:] = (V[:-1] < mid) & (V[1:] >= mid)
+        cs = np.concatenate([[0.0], np.cumsum(up)])
+        counts = cs[n:] - cs[:-n]
+        s = int(np.argmax(counts))
+        out.append((dt, np.ascontiguousarray(V[s:s + n]), np.ascontiguousarray(I[s:s + n])))
+    return out
+
+
+def _successive_halving(loss, starts, n_refine, max_iter, label, kw):
+    """Refine the first ``n_refine`` of the ``(cost, params)`` starts by successive halving.
+
+    Many short Levenberg–Marquardt runs first (``max_iter // 6``, at least 3); the best third
+    continues with twice the iterations, until two or fewer remain
+    (:func:`~hhsym.estimate.search.halving.thirds_schedule`).  Falls back to the first start if
+    every run fails.
+
+    Returns
+    -------
+    (params, cost)
+    """
+
+    def refine(p, n_iter, r, k):
+        try:
+            q, c = levenberg_marquardt(loss.lm_fun(), p, 0.0, np.zeros(p.size), max_iter=n_iter, mu0=1e-2,
+                                       label=f"{label}{r}.{k}", **kw)
+        except FloatingPointError:
+            return None
+        return c, q
+
+    def progress(r, n_iter, ranked):
+        if kw.get("verbose", 0) > 1:
+            print(f"[hhsym.fit] {label} round {r}: {n_iter} iter, costs",
+                  " ".join(f"{c:.3g}" for c, _ in ranked[:12]))
+
+    schedule = thirds_schedule(max(1, int(n_refine)), max(3, int(max_iter) // 6))
+    ranked, _ = successive_halving(starts, refine, schedule, on_round=progress)
+    return ranked[0][1], ranked[0][0]
+
+
+def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_refine=32, window=0.25,
+                  max_iter=40, tau_min=0.0, v_lim=None, verbose=0, history=None, label="search",
+                  dv_scale=DV_SCALE, substeps=None):
+    """Multi-start search of the Boltzmann / log-quadratic family (optionally sign-constrained).
+
+    Parameters
+    ----------
+    model : ConductanceModel
+        Template (structure, conductances, reversal potentials, powers).
+    data : list of (dt, V, I)
+        The recordings to fit (e.g. a stretch of each trace).
+    center, scale : float
+        V normalisation (mV).
+    rng : numpy.random.Generator
+    signs : array of ±1, optional
+        Sign of dx_inf/dV per gate (``None``: free).
+    n_starts, n_refine : int
+        Random starts drawn; the first ``n_refine`` with finite cost are
+        refined by successive halving (a raw start's cost does not predict
+        where Levenberg–Marquardt takes it, so none is preferred by it).
+    window : float
+        Charge-balance window (ms).
+    max_iter : int
+        Levenberg–Marquardt iterations of the longest refinement.
+    tau_min : float
+        Time-constant floor (ms).
+    v_lim : (float, float), optional
+        Range (mV) of the random half-activation potentials (default: the data's).
+    dv_scale, substeps :
+        Window weights and sub-steps (:class:`GateFamily`).
+
+    Returns
+    -------
+    fam : GateFamily
+    p : ndarray
+        Best parameters.
+    cost : float
+        Its cost.
+    """
+    if v_lim is None:
+        v_lim = (min(float(d[1].min()) for d in data), max(float(d[1].max()) for d in data))
+    fam = GateFamily(len(model.gates), center, scale, deg=(1, 2), signs=signs, tau_min=tau_min)
+    loss = ChargeBalance(fam, model, data, window=window, dv_scale=dv_scale, substeps=substeps)
+    starts = []
+    for _ in range(int(n_starts)):  # the cost of a raw start says nothing of where LM takes it: keep draw order
+        p = fam.random_start(rng, *v_lim)
+        c = loss.cost(p)
+        if np.isfinite(c):
+            starts.append((c, p))
+    if not starts:
+        raise FloatingPointError("no random start of the gate family gives finite residuals")
+    kw = dict(verbose=verbose, history=history)
+    best, cost = _successive_halving(loss, starts, n_refine, max_iter, label, kw)
+    return fam, best, cost
+
+
 def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts, kw):
     """Generic start: role hypotheses searched in a Boltzmann family, settled by a cubic one (module docstring).
 
-    1. every sign pattern of dx_inf/dV: a family search constrained to
-       it on the most active ``stretch`` ms of each trace;
+    1. every sign pattern of dx_inf/dV (:func:`hhsym.estimate.search.roles.role_search`):
+       a :func:`family_search` constrained to it on the most active ``stretch`` ms of each trace;
     2. patterns within ``ROLE_MARGIN`` of the best family cost (at most
        ``MAX_PATTERNS``) are refitted on all the data, then lifted to
        the richer ``RICH_DEGREES`` family (free signs) and refitted
        again; the lowest cost wins (on HH the right roles win by 5-10x
-       there, while the Boltzmann family alone can rank them wrong);
+       there, while the Boltzmann family alone can rank them wrong).
 
-    Returns the winner's curves on ``grid``: ``[logit x_inf, log(tau - tau_min)]`` per gate.
+    Records ``est.hypotheses_`` (one dict per pattern: ``signs``, ``family_cost``, ``full_cost``)
+    and ``est.roles_``.  Returns the winner's curves on ``grid``: ``[logit x_inf, log(tau - tau_min)]``
+    per gate.
     """
     ng = len(gate_names)
     short = _stretch(data, float(est.stretch))
-    patterns = [np.array(sg, dtype=float) for sg in product((1.0, -1.0), repeat=ng)]
+    patterns = sign_patterns(ng)
     seeds = rng.integers(0, 2**63 - 1, size=len(patterns))
-    label = lambda sg: "".join("+" if v > 0 else "-" for v in sg)  # noqa: E731
     tau_min = float(est.tau_min)
     fopts = dict(window=est.window, tau_min=tau_min, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
     lopts = dict(window=est.window, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
-    found = []
-    for k, sg in enumerate(patterns):
+
+    def screen(k, sg):
         # the screening runs on the raw sampling grid: at family-level costs the discretisation
         # bias is negligible, and it is four times cheaper
-        try:
-            fam, p, c = family_search(est.model, short, center, scale, np.random.default_rng(int(seeds[k])),
-                                      signs=sg, n_starts=3 * int(est.n_starts),
-                                      n_refine=3 * int(est.n_starts), max_iter=max_iter[0],
-                                      history=kw["history"], label=f"roles{label(sg)}.",
-                                      **dict(fopts, substeps=1))
-        except FloatingPointError:  # no start of this pattern gives finite residuals
-            p, c = None, np.inf
-        if est.verbose:
-            print(f"[hhsym.fit] role hypothesis {label(sg)} ({k + 1}/{len(patterns)}): family cost {c:.3g}",
-                  flush=True)
-        found.append([c, k, p, None])
-        est.hypotheses_.append({"signs": dict(zip(gate_names, sg.tolist())), "family_cost": float(c),
-                                 "full_cost": None})
-    found.sort(key=lambda t: t[0])
-    contenders = [f for f in found if np.isfinite(f[0]) and f[0] <= ROLE_MARGIN * found[0][0]]
+        label = "".join("+" if v > 0 else "-" for v in sg)
+        _, p, c = family_search(est.model, short, center, scale, np.random.default_rng(int(seeds[k])),
+                                signs=sg, n_starts=3 * int(est.n_starts), n_refine=3 * int(est.n_starts),
+                                max_iter=max_iter[0], history=kw["history"], label=f"roles{label}.",
+                                **dict(fopts, substeps=1))
+        return c, p, [c]
+
+    hyps = search_roles(gate_names, screen, patterns, verbose=est.verbose, tag="hhsym.fit", what="family cost")
+    est.hypotheses_ = [{"signs": h.signs, "family_cost": h.cost, "full_cost": None} for h in hyps]
+    order = sorted(range(len(hyps)), key=lambda k: hyps[k].cost)
+    c0 = hyps[order[0]].cost
+    contenders = [k for k in order if np.isfinite(hyps[k].cost) and hyps[k].cost <= ROLE_MARGIN * c0]
     contenders = contenders[:MAX_PATTERNS]
     if est.verbose:
         print("[hhsym.fit] role hypotheses (family cost):",
-              " ".join(f"{label(patterns[k])} {c:.3g}" for c, k, _, _ in found), flush=True)
+              " ".join(f"{hyps[k].label} {hyps[k].cost:.3g}" for k in order), flush=True)
     best = None
-    for c, k, p, _ in contenders:
-        fam = GateFamily(ng, center, scale, deg=(1, 2), signs=patterns[k], tau_min=tau_min)
+    for k in contenders:
+        sg, label = np.array(patterns[k], dtype=float), hyps[k].label
+        fam = GateFamily(ng, center, scale, deg=(1, 2), signs=sg, tau_min=tau_min)
         rich = GateFamily(ng, center, scale, deg=RICH_DEGREES, tau_min=tau_min)
+        p = hyps[k].fits
         try:
             p, c = levenberg_marquardt(ChargeBalance(fam, est.model, data, **lopts).lm_fun(), p, 0.0,
                                        np.zeros(p.size), max_iter=max(2, max_iter[0] // 2), mu0=1e-2,
-                                       label=f"roles{label(patterns[k])}*", **kw)
+                                       label=f"roles{label}*", **kw)
             q, c = levenberg_marquardt(ChargeBalance(rich, est.model, data, **lopts).lm_fun(),
                                        rich.lift(p, fam), 0.0, np.zeros(rich.n_params), max_iter=max_iter[0],
-                                       mu0=1e-2, label=f"roles{label(patterns[k])}**", **kw)
+                                       mu0=1e-2, label=f"roles{label}**", **kw)
         except FloatingPointError:  # non-finite on all the data: not a contender
             continue
         est.hypotheses_[k]["full_cost"] = float(c)
@@ -109,11 +221,11 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
     _, k, q, rich = best
     if est.verbose:
         print("[hhsym.fit] role hypotheses (all data, richer family):",
-              " ".join(f"{label(patterns[h])} {est.hypotheses_[h]['full_cost']}" for _, h, _, _ in contenders),
-              flush=True)
+              " ".join(f"{hyps[h].label} {est.hypotheses_[h]['full_cost']}" for h in contenders), flush=True)
     z, lt = rich.curves(q, grid)
-    est.roles_ = dict(zip(gate_names, patterns[k].tolist()))
+    est.roles_ = dict(zip(gate_names, [float(v) for v in patterns[k]]))
     return [cc for j in range(ng) for cc in (z[j], lt[j])]
+
 
 def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_start):
     """Refine start curves in spline families, coarse to fine (:class:`~hhsym.estimate.rates.curves.SplineFamily`).

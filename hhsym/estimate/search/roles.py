@@ -1,134 +1,126 @@
-r"""Multi-start search in the Boltzmann gate family (the generic start of a fit).
+r"""Gate-role hypotheses: one search over the sign patterns of :math:`dx_\infty/dV`, for every parametrisation.
 
-Every gate is described by a Boltzmann steady state (half-activation
-:math:`V_{1/2}`, slope :math:`k`) with a log-quadratic time constant
-(bell-shaped, monotone or flat) — the generic two-state gating shape, nothing
-specific to one model — in :class:`hhsym.estimate.rates.curves.GateFamily` with
-degrees (1, 2).  :func:`family_search` draws random members, refines them by
-successive halving of Levenberg–Marquardt runs on the estimator's stage-1
-charge balance, and returns the best.
+A fit that starts from nothing must first decide each gate's *role*: whether
+it activates (:math:`dx_\infty/dV > 0`, as HH's m and n) or inactivates (as
+HH's h).  The charge balance separates the right basin only weakly from ones
+where gates swap roles, so the role of every gate is a discrete hypothesis
+and each of the :math:`2^{n_\mathrm{gates}}` *sign patterns* gets its own
+constrained search.
 
-*Role hypotheses.*  The charge balance alone separates the right basin only
-weakly from ones where gates swap roles (an activation gate fitted as an
-inactivation gate and vice versa).  The sign of :math:`dx_\infty/dV` of each
-gate is therefore a discrete hypothesis: with ``signs`` given, the slope of
-the Boltzmann family is ``signs[j] * exp(p)``, so a search stays inside one
-sign pattern; the estimator settles the patterns on all the data with a
-richer family (:meth:`hhsym.estimate.RateEstimator.fit`).
+:func:`role_search` is that loop, shared by both estimators; what a pattern's
+search fits is the caller's ``screen``:
+
+* :class:`~hhsym.estimate.RateEstimator`: a multi-start search of the
+  Boltzmann gate family with the pattern's slope signs on the most active
+  stretch of the data
+  (:func:`hhsym.estimate.search.network_start.family_search`), close contenders
+  then settled on all the data in a richer family;
+* :class:`~hhsym.estimate.FormEstimator`: the charge-balance fit of the
+  literature's role forms from random constants
+  (:func:`hhsym.estimate.search.charge_search.role_search`), close contenders
+  then compared by output error.
+
+Both refine their random starts by one successive halving
+(:mod:`hhsym.estimate.search.halving`).
 """
 
 from __future__ import annotations
 
+import math
+import time
+from itertools import product
+
 import numpy as np
 
-from hhsym.estimate.rates.curves import GateFamily
-from hhsym.estimate.optimise.lm import levenberg_marquardt
-from hhsym.estimate.losses.charge_balance import DV_SCALE, ChargeBalance
-from hhsym.estimate.search.halving import successive_halving, thirds_schedule
-
-__all__ = ["family_search"]
+__all__ = ["RoleHypothesis", "role_search", "sign_patterns"]
 
 
-def _stretch(data, length):
-    """The ``length`` ms of each trace with the most upward mid-range crossings."""
-    out = []
-    for dt, V, I in data:
-        n = int(round(length / dt)) + 1
-        if n >= len(V):
-            out.append((dt, V, I))
-            continue
-        mid = 0.5 * (V.min() + V.max())
-        up = np.zeros(len(V))
-        up[1:] = (V[:-1] < mid) & (V[1:] >= mid)
-        cs = np.concatenate([[0.0], np.cumsum(up)])
-        counts = cs[n:] - cs[:-n]
-        s = int(np.argmax(counts))
-        out.append((dt, np.ascontiguousarray(V[s:s + n]), np.ascontiguousarray(I[s:s + n])))
-    return out
+def sign_patterns(n_gates):
+    """Every sign pattern of ``n_gates`` gates, ``(+1, ..., +1)`` first, ``(-1, ..., -1)`` last (tuples of int)."""
+    return list(product((1, -1), repeat=int(n_gates)))
 
 
-def _successive_halving(loss, starts, n_refine, max_iter, label, kw):
-    """Refine the first ``n_refine`` of the ``(cost, params)`` starts by successive halving.
+class RoleHypothesis:
+    """The best fit of one role pattern (returned by :func:`role_search`).
 
-    Many short Levenberg–Marquardt runs first (``max_iter // 6``, at least 3); the best third
-    continues with twice the iterations, until two or fewer remain
-    (:func:`~hhsym.estimate.search.halving.thirds_schedule`).  Falls back to the first start if
-    every run fails.
-
-    Returns
-    -------
-    (params, cost)
+    Attributes
+    ----------
+    signs : dict
+        Gate name -> +1.0 (activating) or -1.0 (inactivating).
+    cost : float
+        The screen's cost of ``fits`` (a charge-balance cost, mV²; ``inf``
+        if no start stayed finite).
+    fits : object or None
+        The pattern's best parameters as the screen returns them
+        (closed forms: rate name -> :class:`~hhsym.estimate.rates.formfit.FormFit`;
+        the Boltzmann family: its parameter vector); None if none is finite.
+    costs : list of float
+        Final costs of the starts that reached the last round.
+    seconds : float
+        Time the pattern's search took (s).
+    output_rms : float or None
+        RMS (mV) of the output error this pattern reached when compared with
+        close contenders (:class:`~hhsym.estimate.form_estimator.FormEstimator`), else None.
     """
 
-    def refine(p, n_iter, r, k):
-        try:
-            q, c = levenberg_marquardt(loss.lm_fun(), p, 0.0, np.zeros(p.size), max_iter=n_iter, mu0=1e-2,
-                                       label=f"{label}{r}.{k}", **kw)
-        except FloatingPointError:
-            return None
-        return c, q
+    def __init__(self, signs, cost, fits, costs, seconds):
+        self.signs, self.cost, self.fits = dict(signs), float(cost), fits
+        self.costs, self.seconds = [float(c) for c in costs], float(seconds)
+        self.output_rms = None
 
-    def progress(r, n_iter, ranked):
-        if kw.get("verbose", 0) > 1:
-            print(f"[hhsym.fit] {label} round {r}: {n_iter} iter, costs",
-                  " ".join(f"{c:.3g}" for c, _ in ranked[:12]))
+    @property
+    def label(self):
+        """str: the pattern as ``+-+`` (gates in the model's order)."""
+        return "".join("+" if v > 0 else "-" for v in self.signs.values())
 
-    schedule = thirds_schedule(max(1, int(n_refine)), max(3, int(max_iter) // 6))
-    ranked, _ = successive_halving(starts, refine, schedule, on_round=progress)
-    return ranked[0][1], ranked[0][0]
+    def __repr__(self):
+        return f"RoleHypothesis({self.label}: cost {self.cost:.4g} mV², {self.seconds:.1f} s)"
 
 
-def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_refine=32, window=0.25,
-                  max_iter=40, tau_min=0.0, v_lim=None, verbose=0, history=None, label="search",
-                  dv_scale=DV_SCALE, substeps=None):
-    """Multi-start search of the Boltzmann / log-quadratic family (optionally sign-constrained).
+def role_search(gate_names, screen, patterns=None, time_limit=None, verbose=0, tag="hhsym", what="cost"):
+    """Search every role pattern with ``screen``; one :class:`RoleHypothesis` per pattern searched.
 
     Parameters
     ----------
-    model : ConductanceModel
-        Template (structure, conductances, reversal potentials, powers).
-    data : list of (dt, V, I)
-        The recordings to fit (e.g. a stretch of each trace).
-    center, scale : float
-        V normalisation (mV).
-    rng : numpy.random.Generator
-    signs : array of ±1, optional
-        Sign of dx_inf/dV per gate (``None``: free).
-    n_starts, n_refine : int
-        Random starts drawn; the first ``n_refine`` with finite cost are
-        refined by successive halving (a raw start's cost does not predict
-        where Levenberg–Marquardt takes it, so none is preferred by it).
-    window : float
-        Charge-balance window (ms).
-    max_iter : int
-        Levenberg–Marquardt iterations of the longest refinement.
-    tau_min : float
-        Time-constant floor (ms).
-    v_lim : (float, float), optional
-        Range (mV) of the random half-activation potentials (default: the data's).
-    dv_scale, substeps :
-        Window weights and sub-steps (:class:`GateFamily`).
+    gate_names : sequence of str
+        Gates, in the model's order.
+    screen : callable
+        ``screen(k, signs) -> (cost, fits, costs)`` or None: the search of
+        pattern number ``k`` (``signs``: ndarray of ±1.0 per gate).  None, or
+        a :class:`FloatingPointError` raised, means that no start of the
+        pattern stayed finite: the hypothesis gets cost ``inf`` and the
+        search goes on.
+    patterns : sequence of sequence of ±1, optional
+        Patterns to search, in this order (default :func:`sign_patterns`).
+    time_limit : float, optional
+        Soft budget (s): no new pattern starts after it (the first always runs).
+    verbose : int
+        1: one line per pattern.
+    tag, what : str
+        Prefix of those lines and the name of the cost they show.
 
     Returns
     -------
-    fam : GateFamily
-    p : ndarray
-        Best parameters.
-    cost : float
-        Its cost.
+    list of RoleHypothesis
+        In the order of ``patterns`` (sort by ``cost`` for the best first).
     """
-    if v_lim is None:
-        v_lim = (min(float(d[1].min()) for d in data), max(float(d[1].max()) for d in data))
-    fam = GateFamily(len(model.gates), center, scale, deg=(1, 2), signs=signs, tau_min=tau_min)
-    loss = ChargeBalance(fam, model, data, window=window, dv_scale=dv_scale, substeps=substeps)
-    starts = []
-    for _ in range(int(n_starts)):  # the cost of a raw start says nothing of where LM takes it: keep draw order
-        p = fam.random_start(rng, *v_lim)
-        c = loss.cost(p)
-        if np.isfinite(c):
-            starts.append((c, p))
-    if not starts:
-        raise FloatingPointError("no random start of the gate family gives finite residuals")
-    kw = dict(verbose=verbose, history=history)
-    best, cost = _successive_halving(loss, starts, n_refine, max_iter, label, kw)
-    return fam, best, cost
+    names = list(gate_names)
+    patterns = sign_patterns(len(names)) if patterns is None else list(patterns)
+    t0 = time.perf_counter()
+    out = []
+    for k, sg in enumerate(patterns):
+        if time_limit is not None and out and time.perf_counter() - t0 > time_limit:
+            break
+        t1 = time.perf_counter()
+        signs = np.array([float(v) for v in sg])
+        try:
+            found = screen(k, signs)
+        except FloatingPointError:
+            found = None
+        cost, fits, costs = (math.inf, None, []) if found is None else found
+        hyp = RoleHypothesis(dict(zip(names, signs.tolist())), cost, fits, costs, time.perf_counter() - t1)
+        out.append(hyp)
+        if verbose:
+            print(f"[{tag}] role hypothesis {hyp.label} ({k + 1}/{len(patterns)}): {what} {hyp.cost:.4g} "
+                  f"({hyp.seconds:.1f} s)", flush=True)
+    return out
