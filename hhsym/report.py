@@ -15,9 +15,9 @@ import numpy as np
 from hhsym.atomic import atomic_folder, atomic_write
 from hhsym.errors import HHSymError, SimulationError
 from hhsym.metrics import coincidence_factor, spike_times
+from hhsym.estimate.quality import free_run
+from hhsym.io import Trace
 from hhsym.model import ConductanceModel
-from hhsym.simulate import simulate
-from hhsym.stimuli import FromArray
 
 __all__ = ["write_report", "replay"]
 
@@ -26,35 +26,31 @@ def _write_text(path, text):
     atomic_write(path, lambda fh: fh.write(text), error=HHSymError)
 
 
-def replay(model, trace, method="rk4"):
-    """Simulate ``model`` under the current recorded in ``trace``, from the recording's first V.
+def replay(model, trace):
+    """Run ``model`` freely under the current recorded in ``trace``, from the recording's first V.
 
     Parameters
     ----------
     model : ConductanceModel or RateEstimator
-        A fitted estimator is run by its compile-free :meth:`replay` (the
-        same RK4 scheme; compiling a new network model takes tens of seconds).
+        A closed-form model runs through :func:`hhsym.estimate.quality.free_run`
+        (RK4 sub-stepped to at most 0.025 ms); a fitted estimator by its
+        compile-free :meth:`replay` (the same RK4 scheme on the recording's grid;
+        compiling a new network model takes tens of seconds).
     trace : Trace
         Recording on a uniform grid (ms, mV, µA/cm²).
-    method : str
-        Integration method (step = the recording's dt).
 
     Returns
     -------
     Trace or None
         None when the model diverges under this current (reported in the text).
     """
-    if not isinstance(model, ConductanceModel) and getattr(model, "gates_", None) and method == "rk4":
+    if not isinstance(model, ConductanceModel) and getattr(model, "gates_", None):
         try:
             return model.replay(trace)
         except SimulationError:
             return None
-    stim = FromArray(trace.t - trace.t[0], trace.I)
-    try:
-        return simulate(model, stim, float(trace.t[-1] - trace.t[0]), dt=trace.dt, method=method,
-                        y0={"V": float(trace.V[0])})
-    except SimulationError:
-        return None
+    V = free_run(model, trace.dt, trace.V, trace.I)
+    return None if V is None else Trace(trace.t, V, trace.I)
 
 
 def _gamma(reference, other, duration):

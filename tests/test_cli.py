@@ -110,7 +110,8 @@ def test_commands_read_lab_files_with_sweeps_and_area(capsys):
 
     import pytest
 
-    from hhsym.cli import _parser, _read_traces
+    from hhsym.cli import _parser
+    from hhsym.cli.commands import _read_traces
 
     abf = Path(__file__).resolve().parents[2] / "shared" / "data" / "pyabf" / "File_axon_5.abf"
     if not abf.exists():

@@ -1,6 +1,5 @@
 """Code generation: disk cache across processes, vectorisable math accuracy, source shape."""
 
-import math
 import os
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import numba
 import numpy as np
 import pytest
 
-from hhsym.codegen import cache_dir, compile_model, generate_source
+from hhsym.codegen import cache_dir, generate_source
 from hhsym.errors import UnknownNameError
 from hhsym.integrate.vmath import vexp, vexpm1_ratio, vtanh
 

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import hhsym.library as library
 from hhsym.errors import ArgumentTypeError, HHSymError, InvalidArgumentError, SimulationError, UnknownNameError
 from hhsym.model import Channel, ConductanceModel, Gate
 from hhsym.simulate import resting_state, simulate

@@ -26,7 +26,8 @@ from hhsym.errors import HHSymError
 from hhsym.analysis.features import features as _features
 from hhsym.analysis.features import noise as _noise
 from hhsym.analysis.alignment import _ap_begin
-from hhsym.analysis.passive import _clean, passive_properties
+from hhsym.analysis.passive import passive_properties
+from hhsym.jsontypes import json_types
 from hhsym.io.recording import Recording
 from hhsym.analysis.steps import protocol as _protocol
 
@@ -105,7 +106,7 @@ def inspect(source, current=None, sweeps=None, channel=None, json_path=None, plo
     pas = passive_properties(rec, compensate_bridge=compensate_bridge, prot=prot, ap_begin=_ap_begin(rec))
     nz = _noise(rec, prot, peaks)
     base = _baseline(rec, prot, peaks)
-    out = Inspection(_clean({
+    out = Inspection(json_types({
         "n_sweeps": rec.n_sweeps,
         "sampling_rate_hz": rec.sampling_rate_hz,
         "sweeps": [{"index": s["index"], "I_step_pA": s["I_step_pA"], "n_spikes": s["n_spikes"],

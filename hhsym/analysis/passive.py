@@ -35,6 +35,7 @@ from scipy.optimize import curve_fit, least_squares
 from hhsym.analysis.alignment import _ap_begin, _edges, alignment_lag
 from hhsym.analysis.steps import protocol as _protocol
 from hhsym.analysis.steps import white_sigma
+from hhsym.jsontypes import json_types
 
 __all__ = ["OnsetFit", "PassiveProperties", "passive_properties"]
 
@@ -106,22 +107,8 @@ class PassiveProperties:
         """JSON-safe dict (NaN becomes None; ``onsets`` as a list of dicts)."""
         out = {}
         for k, v in asdict(self).items():
-            out[k] = _clean(v)
+            out[k] = json_types(v)
         return out
-
-
-def _clean(v):
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        return float(v) if np.isfinite(v) else None
-    return v
 
 
 def _exp(t, A, B, tau):

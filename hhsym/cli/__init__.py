@@ -18,7 +18,7 @@ from __future__ import annotations
 import signal
 import sys
 
-from hhsym.cli.commands import EXIT_POOR_FIT, UsageError, _read_traces, parse_stimulus  # noqa: F401
+from hhsym.cli.commands import EXIT_POOR_FIT, UsageError, parse_stimulus
 from hhsym.cli.parser import _parser
 from hhsym.errors import ArgumentTypeError, InvalidArgumentError
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from hhsym.atomic import atomic_write
 from hhsym.errors import ArgumentTypeError, HHSymError, ModelError, TraceFileError, invalid
+from hhsym.jsontypes import json_types
 from hhsym.model import ConductanceModel
 from hhsym.validate import check_output_path
 
@@ -37,26 +38,11 @@ _FORMAT_RATES_V2 = "hhsym.fit/2"
 _NET_FIELDS = ("hidden", "norm", "theta_x", "theta_tau")
 
 
-def _jsonable(value):
-    """Turn numpy scalars/arrays and tuples into JSON types (non-finite floats stay: JSON ``Infinity``)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    return value
-
-
 def _params(estimator):
     params = {k: v for k, v in estimator.get_params().items() if k not in ("model", "prior")}
     if not isinstance(params.get("random_state"), (int, type(None))):
         params["random_state"] = None
-    return _jsonable(params)
+    return json_types(params, nonfinite="keep")
 
 
 def _form_fit_state(fit):
@@ -125,7 +111,7 @@ def save(estimator, path):
         arrays["fit.states"] = np.asarray(fit.states, dtype=float)
     else:
         raise invalid("estimator", estimator, "a fitted RateEstimator or FormEstimator", cls=ArgumentTypeError)
-    arrays["meta"] = np.array(json.dumps(_jsonable(meta)))
+    arrays["meta"] = np.array(json.dumps(json_types(meta, nonfinite="keep")))
     atomic_write(path, lambda f: np.savez(f, **arrays), binary=True)
 
 

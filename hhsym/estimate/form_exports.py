@@ -12,6 +12,7 @@ import datetime
 import sympy
 
 from hhsym.errors import ArgumentTypeError, NotFittedError, invalid
+from hhsym.jsontypes import json_types
 from hhsym.estimate.losses.output_error import WINDOWS
 
 __all__ = ["FormExports", "METHODS"]
@@ -61,7 +62,7 @@ class FormExports:
         """JSON-safe description: the model (``hhsym.model/1``), each rate's form, constants and
         standard deviations, and provenance (fit settings, RMS, noise, role costs, timings)."""
         import hhsym
-        from hhsym.export.document import FORMS_FORMAT, _clean
+        from hhsym.export.document import FORMS_FORMAT
 
         self._check_fitted()
         sd = self.standard_errors_ or {}
@@ -79,7 +80,7 @@ class FormExports:
             "role_output_rms_mV": {h.label: h.output_rms for h in self.hypotheses_ if h.output_rms is not None},
             "form_trials": self.trials_, "form_search_kept": self.search_accepted_, "timings_s": self.timings_,
         }
-        return _clean({"format": FORMS_FORMAT, "model": self.model_.to_dict(), "rates": rates,
+        return json_types({"format": FORMS_FORMAT, "model": self.model_.to_dict(), "rates": rates,
                        "provenance": provenance})
 
     def to_json(self, path):

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 import os
 
 import sympy
 
 from hhsym.errors import ArgumentTypeError, invalid
+from hhsym.jsontypes import json_types
 
 __all__ = [
     "FORMAT",
@@ -42,23 +42,6 @@ __all__ = [
 FORMAT = "hhsym.distillation/1"
 #: ``format`` of :meth:`hhsym.estimate.FormEstimator.to_json` files.
 FORMS_FORMAT = "hhsym.forms/1"
-
-
-def _finite(x):
-    """JSON-safe float (None for NaN/inf), passing other types through."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-def _clean(obj):
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):  # numpy scalar
-        obj = obj.item()
-    return _finite(obj)
 
 
 def _candidate(c):
@@ -98,7 +81,7 @@ def distillation_dict(dist):
         "backend": dist.backend, "selection": dist.selection, "v_range_mV": list(dist.v_range),
         "v_step_mV": dist.v_step, "refinement": refinement, "timings_s": dist.timings, "source": dist.source,
     }
-    return _clean({"format": FORMAT, "model": dist.model.to_dict(), "rates": rates, "provenance": provenance})
+    return json_types({"format": FORMAT, "model": dist.model.to_dict(), "rates": rates, "provenance": provenance})
 
 
 def write_text(text, path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sympy
 
 from hhsym.errors import invalid
-from hhsym.model import _for_display
+from hhsym.model.gating import _for_display
 
 __all__ = ["model_latex"]
 

@@ -17,7 +17,7 @@ Models are immutable: :meth:`ConductanceModel.with_params` and
 """
 
 from hhsym.model.conductance import ConductanceModel, check_model
-from hhsym.model.gating import RATE_CHECK_RANGE, _for_display, gating_from_rates, partner_rate  # noqa: F401
+from hhsym.model.gating import RATE_CHECK_RANGE, gating_from_rates, partner_rate
 from hhsym.model.parts import Channel, Gate
 from hhsym.symbolic import V
 

@@ -224,7 +224,6 @@ def test_fit_is_reproducible(trace):
 
 def test_recovery_from_perturbed_prior():
     """HH, ~100 ms of noisy current with spikes: rates 10 % off are pulled back."""
-    from hhsym.symbolic import V  # noqa: F401
 
     model = hodgkin_huxley()
     tr = _hh_trace(t_stop=100.0, dt=0.025, seed=4)
