@@ -92,7 +92,7 @@ def main():
                      *rate_error(fam, p, model), time.perf_counter() - t0))
         print(rows[-1], flush=True)
         t0 = time.perf_counter()
-        tp = TrajectoryProblem(fam, model, recs, window=args.window, substeps=2)
+        tp = TrajectoryProblem(fam, model, recs, window=args.window, substeps=2, stride=1)
         fun = tp.lm_fun(SMOOTH)
         q0 = np.concatenate([p0, tp.initial_states()])
         states = np.arange(p0.size, q0.size)

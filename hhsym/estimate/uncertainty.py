@@ -16,8 +16,11 @@ from hhsym.estimate.optimise.window_lm import schur_information
 
 __all__ = ["standard_errors"]
 
+#: Largest RK4 step (ms) of the information matrix's runs when ``substeps`` is not given.
+INFORMATION_STEP = 0.0125
 
-def standard_errors(template, data, fits, sigma, window=30.0, substeps=2, stride=1, states=None):
+
+def standard_errors(template, data, fits, sigma, window=30.0, substeps=None, stride=1, states=None):
     r"""Cramér–Rao standard deviations of the public constants of a closed-form model, at a noise level on V.
 
     The Fisher information of the output error at ``fits`` — every sample of
@@ -42,8 +45,10 @@ def standard_errors(template, data, fits, sigma, window=30.0, substeps=2, stride
         Noise standard deviation on V (mV).
     window : float
         Window (ms) of each free initial state.
-    substeps, stride : int
-        RK4 sub-steps per sample; a residual every ``stride`` samples.
+    substeps : int, optional
+        RK4 sub-steps per sample; default: steps of at most 0.0125 ms (2 at 40 kHz, 20 at 4 kHz).
+    stride : int
+        A residual every ``stride`` samples.
     states : ndarray (n_windows, 1 + n_gates), optional
         Initial states of the windows to start their fit from, e.g. the
         ``states`` of an :class:`~hhsym.estimate.losses.output_error.OutputErrorFit`
@@ -62,7 +67,8 @@ def standard_errors(template, data, fits, sigma, window=30.0, substeps=2, stride
         positive definite there: e.g. a fit that misses the recording).
     """
     fam = FormFamily(template, fits)
-    tp = TrajectoryProblem(fam, template, data, window=window, substeps=substeps, stride=stride)
+    tp = TrajectoryProblem(fam, template, data, window=window, substeps=substeps, stride=stride,
+                           max_step=INFORMATION_STEP)
     p = fam.pack(fits)
     _, Y, _ = tp.fit(p, states, max_iter=40, fit_family=False)
     S = schur_information(tp.blocks(p, Y, True), p, fam.used)

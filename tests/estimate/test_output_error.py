@@ -25,7 +25,7 @@ from hhsym.estimate.losses.charge_balance import ChargeBalance
 from hhsym.estimate.losses.trajectory import TrajectoryProblem
 from hhsym.library import hodgkin_huxley
 from hhsym.simulate import simulate
-from hhsym.stimuli import OUNoise
+from hhsym.stimuli import OUNoise, Step
 
 pytestmark = pytest.mark.slow  # real output-error fits
 
@@ -248,3 +248,36 @@ def test_misfit_compares_the_fit_with_the_noise(traces):
     clean = [(tr.dt, tr.V, tr.I) for tr in traces]
     assert misfit(OutputErrorFit({}, 0.5 * 0.01**2, 1000, 15, None, 0.0), clean) is None
     assert misfit(at_noise, clean) is not None
+
+
+def test_coarse_sampling_is_sub_stepped_and_agrees_with_fine_data(hh, truth):
+    """4 kHz recordings (0.25 ms) are integrated in 0.025 ms sub-steps: the fit agrees with 40 kHz data.
+
+    One RK4 step per 0.25 ms sample runs away inside a spike; the default sub-steps do not.  The
+    currents are steps on the sampling grid, as in a lab's step protocol (a current that varies
+    within a sample is not known between the samples).
+    """
+    stim = [Step(4.0 + 4 * k, 10.0, 50.0) + Step(3.0 + 6 * k, 50.0, 90.0) for k in range(2)]
+    fine = [(tr.dt, tr.V, tr.I) for tr in simulate(hh, stim, 100.0, dt=0.005, dt_out=0.025)]
+    coarse = [(tr.dt, tr.V, tr.I) for tr in simulate(hh, stim, 100.0, dt=0.005, dt_out=0.25)]
+    fam = FormFamily(hh, truth)
+    p = fam.pack(truth)
+    auto = TrajectoryProblem(fam, hh, coarse, window=5.0)
+    assert [w["substeps"] for w in auto.windows] == [10, 10] and [w["stride"] for w in auto.windows] == [1, 1]
+    _, _, cost = auto.fit(p, None, max_iter=30, fit_family=False)
+    # the true model reproduces the 4 kHz samples to 0.036 mV RMS (40 sub-steps: the same; 40 kHz data:
+    # 0.002 mV): what is left is the current, known only at the samples (a step becomes a 0.25 ms ramp)
+    assert math.sqrt(2.0 * cost) < 0.05
+    one_step = TrajectoryProblem(fam, hh, coarse, window=5.0, substeps=1)
+    try:
+        _, _, cost1 = one_step.fit(p, None, max_iter=30, fit_family=False)
+    except FloatingPointError:
+        cost1 = math.inf
+    assert cost1 > 100 * cost
+    start = _perturb(truth, 0.1)
+    a = fit_output_error(hh, coarse, start, windows=(1.25, 2.5, 5.0, 10.0))
+    b = fit_output_error(hh, fine, start, windows=(1.25, 2.5, 5.0, 10.0))
+    assert _max_error(b.fits, truth) < 0.01
+    # 4 kHz: finite and near; measured 11 % on the worst constant (40 kHz: 0.3 %), the bias of a
+    # current that is linear between samples, where the protocol's steps are instantaneous
+    assert math.isfinite(a.cost) and a.rms < 0.05 and _max_error(a.fits, truth) < 0.15

@@ -22,9 +22,15 @@ from __future__ import annotations
 import numpy as np
 
 from hhsym.estimate.losses.charge_balance import ChargeBalance
+from hhsym.estimate.losses.tables import substeps_for
 from hhsym.estimate.losses.trajectory_kernel import trajectory_pass
 
-__all__ = ["TrajectoryProblem"]
+__all__ = ["TrajectoryProblem", "OUTPUT_SUBSTEP", "OUTPUT_SPACING"]
+
+#: Largest RK4 step (ms) of the free-running model when ``substeps`` is not given (one step at 40 kHz).
+OUTPUT_SUBSTEP = 0.025
+#: Spacing (ms) of the compared samples when ``stride`` is not given (every other sample at 40 kHz).
+OUTPUT_SPACING = 0.05
 
 
 class TrajectoryProblem:
@@ -40,10 +46,16 @@ class TrajectoryProblem:
         Step (ms), V (mV), I (µA/cm²) per trace.
     window : float
         Window length (ms); consecutive windows tile each trace.
-    substeps : int
-        RK4 sub-steps per sample.
-    stride : int
+    substeps : int, optional
+        RK4 sub-steps per sample.  Default: as many as make each step at most
+        ``max_step`` ms (:func:`~hhsym.estimate.losses.tables.substeps_for`),
+        per trace, so that a coarse sampling grid (4 kHz: 0.25 ms) never
+        becomes the integration step (one RK4 step of 0.25 ms through a spike
+        diverges).
+    stride : int, optional
         A residual every ``stride`` samples (the window's start included).
+        Default: the whole number of samples closest to :data:`OUTPUT_SPACING`
+        ms, at least 1 (2 at 40 kHz, 1 at 20 kHz and below).
     free_states : bool
         Whether the initial states are parameters (noisy V); if False each
         window starts at the recorded V and the gate-driven pass's gates.
@@ -51,6 +63,8 @@ class TrajectoryProblem:
         Options of the gate-driven pass that gives the gates at the window
         starts (:class:`~hhsym.estimate.losses.charge_balance.ChargeBalance`:
         ``window``, ``burn_in``, ``substeps``); its defaults if omitted.
+    max_step : float
+        Largest RK4 step (ms) when ``substeps`` is not given.
 
     Attributes
     ----------
@@ -66,24 +80,26 @@ class TrajectoryProblem:
     Residuals are divided by the square root of their count (a mean square).
     """
 
-    def __init__(self, rates, model, data, window=5.0, substeps=1, stride=1, free_states=True, stage1=None):
+    def __init__(self, rates, model, data, window=5.0, substeps=None, stride=None, free_states=True, stage1=None,
+                 max_step=OUTPUT_SUBSTEP):
         if not (isinstance(window, (int, float)) and np.isfinite(window) and window > 0):
             raise ValueError(f"window must be a positive number of milliseconds, got {window!r}")
         self.rates = rates
-        self.substeps = int(substeps)
-        self.stride = max(1, int(stride))
         self.free_states = bool(free_states)
         self.balance = pr = ChargeBalance(rates, model, data, **(stage1 or {}))
         self.windows = []
         for tr in pr.traces:
-            L = max(self.stride, int(round(window / tr["dt"])) // self.stride * self.stride)
+            M = substeps_for(tr["dt"], max_step) if substeps is None else int(substeps)
+            st = max(1, int(round(OUTPUT_SPACING / tr["dt"]))) if stride is None else max(1, int(stride))
+            L = max(st, int(round(window / tr["dt"])) // st * st)
             starts = np.arange(0, len(tr["V"]) - 1 - L, L, dtype=np.int64)
             rec = np.unique(np.concatenate([tr["rec"], starts]))
             self.windows.append(dict(starts=starts, L=L, rec=rec, rec_f=np.ascontiguousarray(rec * tr["M"]),
-                                     at=np.searchsorted(rec, starts), ib=np.searchsorted(rec, tr["bounds"])))
+                                     at=np.searchsorted(rec, starts), ib=np.searchsorted(rec, tr["bounds"]),
+                                     substeps=M, stride=st))
         self.ns = 1 + rates.n_gates
         self.n_windows = sum(len(w["starts"]) for w in self.windows)
-        self.n_residuals = sum(len(w["starts"]) * (w["L"] // self.stride + 1) for w in self.windows)
+        self.n_residuals = sum(len(w["starts"]) * (w["L"] // w["stride"] + 1) for w in self.windows)
         self.n_family = rates.n_params
 
     def initial_states(self):
@@ -174,13 +190,13 @@ class TrajectoryProblem:
                 y0[:, 1:] += X
             else:
                 y0 = np.column_stack([tr["V"][w["starts"]], X])
-            nres = L // self.stride + 1
+            nres = L // w["stride"] + 1
             R = np.empty((nw, nres))
             Jt = np.empty((R.size if jac else 0, nf))
             JY = np.empty((R.size if jac else 0, ns))
-            ok = trajectory_pass(tr["V"], tr["I"], tr["dt"], self.substeps, a["C"], a["ch_g"], a["ch_E"],
+            ok = trajectory_pass(tr["V"], tr["I"], tr["dt"], w["substeps"], a["C"], a["ch_g"], a["ch_E"],
                                  a["gate_ch"], a["gate_pow"], pr.table.v0, pr.table.h, *tabs, w["starts"], L,
-                                 self.stride,
+                                 w["stride"],
                                  np.ascontiguousarray(y0), np.ascontiguousarray(S), jac, R, Jt, JY)
             if not ok or not np.all(np.isfinite(R)):
                 return None

@@ -37,7 +37,7 @@ SEARCH_WINDOWS = (1.25,)
 
 
 def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_share=0.05, windows=SEARCH_WINDOWS,
-                 substeps=1, stride=2, max_iter=100, trial_iter=50, max_sweeps=2, references=None, time_limit=None,
+                 substeps=None, stride=None, max_iter=100, trial_iter=50, max_sweeps=2, references=None, time_limit=None,
                  verbose=0):
     r"""Choose each rate's literature form by the output error on the recordings (module docstring).
 
