@@ -35,7 +35,6 @@ import numpy as np
 from hhsym.estimate.rates.closed_forms import FAMILIES
 from hhsym.estimate.rates.form_pairs import FormFamily
 from hhsym.estimate.rates.formfit import SUMS, FormFit
-from hhsym.estimate.losses.trajectory import TrajectoryProblem
 
 __all__ = ["OutputErrorFit", "fit_output_error", "formfit_from_candidate", "misfit", "model_forms", "WINDOWS"]
 
@@ -223,49 +222,18 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, strid
         At the last window length run; ``cost`` is ``inf`` if the model
         fails (non-finite) on the recordings.
     """
+    from hhsym.estimate.search.continuation import continue_windows
+
     t0 = time.perf_counter()
-    windows = [float(w) for w in np.atleast_1d(windows)]
     fam = FormFamily(template, fits)
     V = None if v_range is None else np.linspace(float(v_range[0]), float(v_range[1]), 200)
-    p, prev, states, cost, rms0 = fam.pack(fits), None, None, math.inf, math.inf
-    tp, last, run = None, None, []
-
-    def result(p, cost, tp, states):
-        return OutputErrorFit(fam.fits(p), cost, tp.n_residuals, fam.n_constants, states, time.perf_counter() - t0,
-                              run, rms0, start=fits)
-
-    for n, W in enumerate(windows):
-        if n and time_limit is not None and time.perf_counter() - t0 > time_limit:
-            break
-        tp = TrajectoryProblem(fam, template, data, window=W, substeps=substeps, stride=stride)
-        try:
-            if prev is None:
-                _, Y, c0 = tp.fit(p, None, max_iter=30, fit_family=False)
-                rms0 = math.sqrt(2.0 * c0)
-            else:  # carried gate offsets or none, whichever the states fit better
-                tries = []
-                for carry in (True, False):
-                    try:
-                        tries.append(tp.fit(p, tp.carry_states(prev, states, carry), max_iter=10,
-                                            fit_family=False))
-                    except FloatingPointError:
-                        continue
-                if not tries:
-                    raise FloatingPointError("no carried initial state gives finite residuals")
-                _, Y, _ = min(tries, key=lambda t: t[2])
-            q, Yq, cq = tp.fit(p, Y, free=fam.used, max_iter=max_iter)
-        except FloatingPointError:
-            run.append(W)
-            return result(p, math.inf, tp, states)
-        if V is not None and last is not None:
-            why = _guarded(fam.fits(q), V)
-            if why and not _guarded(last.fits, V):
-                last.stopped, last.seconds = f"at {W:g} ms windows {why}", time.perf_counter() - t0
-                return last
-        run.append(W)
-        p, states, cost, prev = q, Yq, cq, tp
-        last = result(p, cost, tp, states)
-    return result(p, cost, tp, states)
+    guard = None if V is None else (lambda p: _guarded(fam.fits(p), V))
+    run = continue_windows(fam, template, data, fam.pack(fits), windows, free=fam.used, substeps=substeps,
+                           stride=stride, max_iter=max_iter, time_limit=time_limit, guard=guard)
+    out = OutputErrorFit(fam.fits(run.p), run.cost, run.problem.n_residuals, fam.n_constants, run.states,
+                         time.perf_counter() - t0, run.windows, run.rms_initial, start=fits)
+    out.stopped = run.stopped
+    return out
 
 
 def _guarded(fits, V):

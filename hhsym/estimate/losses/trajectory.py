@@ -245,7 +245,7 @@ class TrajectoryProblem:
         return r, J
 
     def fit(self, p0, Y0=None, free=None, smooth=0.0, max_iter=50, ftol=1e-6, mu0=1e-2, time_limit=None,
-            fit_family=True):
+            fit_family=True, penalty=None):
         """Levenberg–Marquardt on the output error, initial states eliminated window by window.
 
         Parameters
@@ -262,6 +262,10 @@ class TrajectoryProblem:
             As for :func:`hhsym.estimate.optimise.window_lm.levenberg_marquardt_windows`.
         fit_family : bool
             False fits the initial states only.
+        penalty : callable, optional
+            A penalty ``penalty(p, jac)`` -> ``r`` or ``(r, dr/dp)`` added as ``0.5 |r|²``
+            (e.g. a weighted :meth:`~hhsym.estimate.rates.base.GateParametrisation.roughness`);
+            replaces ``smooth``.
 
         Returns
         -------
@@ -279,6 +283,8 @@ class TrajectoryProblem:
         if not fit_family:
             free = np.zeros(0, dtype=np.int64)
         D = np.sqrt(float(smooth)) * self.rates.penalty_rows() if smooth > 0 else None
+        if penalty is not None:
+            D = penalty
         return levenberg_marquardt_windows(self.blocks, np.asarray(p0, dtype=float), Y0, free, penalty=D,
                                            max_iter=max_iter, ftol=ftol, mu0=mu0, time_limit=time_limit)
 

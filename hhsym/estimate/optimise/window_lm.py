@@ -37,12 +37,20 @@ from hhsym.estimate.optimise.lm import damped_iterations
 __all__ = ["levenberg_marquardt_windows", "schur_information", "ArrowSystem"]
 
 
+def _penalty(D, p, jac):
+    """The penalty's rows ``r`` (and Jacobian) at ``p``: ``D @ p`` for a matrix, ``D(p, jac)`` for a callable."""
+    if callable(D):
+        return D(p, jac)
+    r = D @ p
+    return (r, D) if jac else r
+
+
 def _cost(blocks, p, D):
     if blocks is None:
         return np.inf
     c = 0.5 * sum(float(np.sum(R * R)) for R, _, _ in blocks)
     if D is not None:
-        pen = D @ p
+        pen = _penalty(D, p, False)
         c += 0.5 * float(pen @ pen)
     return c if np.isfinite(c) else np.inf
 
@@ -60,9 +68,10 @@ def _normal_equations(blocks, p, D, free):
         Cs.append(np.einsum("wmk,wml->wkl", JY, JY))
         gys.append(np.einsum("wmk,wm->wk", JY, R))
     if D is not None:
-        Df = D[:, free]
-        A += Df.T @ Df
-        g += Df.T @ (D @ p)
+        r, J = _penalty(D, p, True)
+        Jf = J[:, free]
+        A += Jf.T @ Jf
+        g += Jf.T @ r
     return A, g, np.concatenate(Bs), np.concatenate(Cs), np.concatenate(gys)
 
 
@@ -114,8 +123,9 @@ class ArrowSystem:
         ``fun(p, Y, True)`` at the point.
     p : ndarray
         Shared parameters.
-    penalty : ndarray or None
-        Rows ``D`` of the quadratic penalty on ``p``.
+    penalty : ndarray, callable or None
+        Rows ``D`` of the quadratic penalty on ``p``, or ``penalty(p, jac)`` (see
+        :func:`levenberg_marquardt_windows`).
     free : ndarray of int
         Indices of the fitted shared parameters.
     """
@@ -134,7 +144,7 @@ class ArrowSystem:
 
 def levenberg_marquardt_windows(fun, p0, Y0, free, penalty=None, max_iter=50, ftol=1e-6, mu0=1e-2,
                                 time_limit=None):
-    """Minimise ``0.5 |r(p, Y)|² + 0.5 |D p|²`` with per-window initial states ``Y``.
+    """Minimise ``0.5 |r(p, Y)|² + 0.5 |D p|²`` (or ``+ 0.5 |r_D(p)|²``) with per-window initial states ``Y``.
 
     Parameters
     ----------
@@ -150,8 +160,10 @@ def levenberg_marquardt_windows(fun, p0, Y0, free, penalty=None, max_iter=50, ft
     free : array of int
         Indices of the shared parameters to fit (the others stay fixed; the
         states are always fitted).
-    penalty : ndarray (k, len(p)), optional
-        Rows ``D`` of a quadratic penalty on ``p``.
+    penalty : ndarray (k, len(p)) or callable, optional
+        Rows ``D`` of a quadratic penalty ``|D p|²`` on ``p``, or a
+        nonlinear one ``|r(p)|²`` as ``penalty(p, jac)`` -> ``r`` or ``(r, dr/dp)``
+        (e.g. :meth:`~hhsym.estimate.rates.base.GateParametrisation.roughness`).
     max_iter : int
         Maximum accepted steps.
     ftol : float

@@ -131,6 +131,75 @@ class GateParametrisation(ABC):
         """Rows ``D`` (m, n_params) of a roughness penalty ``|D p|²`` (none by default)."""
         return np.zeros((0, self.n_params))
 
+    def curve_jacobian(self, p, V):
+        r"""Each gate's curves :math:`z = \mathrm{logit}\,x_\infty` and :math:`\ell = \log\tau` at ``V``, with
+        their exact derivatives with respect to the gate's own parameters (from :meth:`tables`).
+
+        Parameters
+        ----------
+        p : ndarray (n_params,)
+        V : ndarray (K,)
+            Potentials (mV).
+
+        Returns
+        -------
+        z, ell : ndarray (n_gates, K)
+            logit x_inf and log tau (tau in ms).
+        dz, dell : ndarray (n_gates, K, n_per_gate)
+        """
+        XI, LA, DX, DL = self.tables(p, np.ascontiguousarray(V, dtype=float), True)
+        XI = np.clip(XI, 1e-300, 1.0 - 1e-16)
+        q = XI * (1.0 - XI)
+        return (np.log(XI) - np.log1p(-XI), -np.log(LA), DX / q[:, :, None], -DL / LA[:, :, None])
+
+    def rate_jacobian(self, p, V):
+        r"""Rates :math:`\alpha = x_\infty\lambda`, :math:`\beta = (1 - x_\infty)\lambda` (1/ms) at ``V`` (mV)
+        and their exact derivatives with respect to each gate's own parameters (from :meth:`tables`).
+
+        Returns
+        -------
+        alpha, beta : ndarray (n_gates, K)
+        dalpha, dbeta : ndarray (n_gates, K, n_per_gate)
+        """
+        XI, LA, DX, DL = self.tables(p, np.ascontiguousarray(V, dtype=float), True)
+        x, lam = XI[:, :, None], LA[:, :, None]
+        return XI * LA, (1.0 - XI) * LA, DX * lam + x * DL, -DX * lam + (1.0 - x) * DL
+
+    def roughness(self, p, V, jac=True):
+        r"""Second differences of every gate's curves on the uniform potentials ``V``: a roughness penalty.
+
+        Rows :math:`(c_{k-1} - 2 c_k + c_{k+1})` for :math:`c = \mathrm{logit}\,x_\infty` and
+        :math:`c = \log\tau` of each gate, in units of the curves (the penalty is what a
+        loss adds as ``weight * rows``); unlike :meth:`penalty_rows` it acts on the curves, not
+        on the parameters, so it means the same for networks, splines and closed forms.
+
+        Parameters
+        ----------
+        p : ndarray (n_params,)
+        V : ndarray (K,)
+            Uniformly spaced potentials (mV), e.g. 1–2 mV apart over the data's range.
+        jac : bool
+            Also the Jacobian.
+
+        Returns
+        -------
+        r : ndarray (2 n_gates (K - 2),)
+        J : ndarray (len(r), n_params), only if ``jac``
+        """
+        z, ell, dz, dell = self.curve_jacobian(p, V)
+        K, npg = len(V), self.n_per_gate
+        D = np.diff(np.eye(K), 2, axis=0)
+        r = np.concatenate([D @ c[j] for j in range(self.n_gates) for c in (z, ell)])
+        if not jac:
+            return r
+        J = np.zeros((r.size, self.n_params))
+        row = 0
+        for j in range(self.n_gates):
+            for dc in (dz, dell):
+                J[row:row + K - 2, j * npg:(j + 1) * npg] = D @ dc[j]
+                row += K - 2
+        return r, J
+
     def public(self, p):
         """Public constants at internal parameters ``p``; NotImplementedError if the parametrisation has none."""
         raise NotImplementedError(f"{type(self).__name__} has no public constants")

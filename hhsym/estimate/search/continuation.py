@@ -1,0 +1,133 @@
+r"""Continuation of the output error over window lengths, for any rate parametrisation.
+
+The output error over long windows carries the information about the rates
+(fewer free initial states; :func:`hhsym.estimate.uncertainty.standard_errors`),
+but over long windows a model a few per cent off fires at other times than
+the recording and the loss has many local minima.  So a fit is continued over
+window lengths: the shortest (nearly convex: the model runs ~1 ms from a
+fitted state) pulls the parameters close, and each longer one starts from the
+parameters and fitted initial states of the one before
+(:meth:`~hhsym.estimate.losses.trajectory.TrajectoryProblem.carry_states`, with or
+without the gate offsets, whichever fits better).
+
+:func:`continue_windows` is that loop, shared by the closed forms
+(:func:`hhsym.estimate.losses.output_error.fit_output_error`) and the rate
+networks' maximum-likelihood stage (:class:`hhsym.estimate.RateEstimator`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from hhsym.estimate.losses.trajectory import TrajectoryProblem
+
+__all__ = ["WindowRun", "continue_windows"]
+
+
+@dataclass
+class WindowRun:
+    """The state of a continuation after its last window length (returned by :func:`continue_windows`).
+
+    Attributes
+    ----------
+    p : ndarray
+        Parameters of the rate parametrisation.
+    states : ndarray (n_windows, 1 + n_gates) or None
+        Fitted initial state of every window of ``problem`` (potential in mV, gate offsets).
+    cost : float
+        Half the mean square of ``V_model - V_meas`` (mV²) plus the penalty; ``inf`` if the
+        last length failed (non-finite) — ``p`` and ``states`` are then the length before's.
+    problem : TrajectoryProblem or None
+        The last length's problem.
+    windows : tuple of float
+        Window lengths (ms) run.
+    rms_initial : float
+        RMS (mV) of the start over the first length, initial states fitted (``inf`` if that failed).
+    stopped : str or None
+        Why the continuation ended before its last length (``guard``), else None.
+    """
+
+    p: np.ndarray
+    states: np.ndarray | None
+    cost: float
+    problem: TrajectoryProblem | None
+    windows: tuple = ()
+    rms_initial: float = math.inf
+    stopped: str | None = None
+
+
+def continue_windows(rates, template, data, p0, windows, free=None, penalty=None, substeps=None, stride=None,
+                     max_iter=100, time_limit=None, guard=None):
+    """Fit ``rates`` by output error, window length after window length.
+
+    Parameters
+    ----------
+    rates : GateParametrisation
+        The parametrisation (:mod:`hhsym.estimate.rates.base`).
+    template : ConductanceModel
+        Structure, conductances (mS/cm²), reversal potentials (mV), C_m (µF/cm²), powers.
+    data : list of (dt, V, I)
+        Step (ms), V (mV), I (µA/cm²) per trace.
+    p0 : ndarray
+        Starting parameters.
+    windows : sequence of float
+        Window lengths (ms), shortest first.
+    free : array of int, optional
+        Indices of the fitted parameters (default all).
+    penalty : callable, optional
+        ``penalty(p, jac)`` added to the loss (:meth:`TrajectoryProblem.fit`).
+    substeps, stride : int, optional
+        As for :class:`~hhsym.estimate.losses.trajectory.TrajectoryProblem` (default: any sampling rate).
+    max_iter : int
+        Levenberg–Marquardt iterations per length (the initial states are first
+        fitted alone, up to 30 iterations on the first length, 10 after).
+    time_limit : float, optional
+        Soft budget (s): later lengths are skipped once it is spent.
+    guard : callable, optional
+        ``guard(p)`` -> a reason (str) why ``p`` is degenerate, or None: a length
+        whose fit is degenerate where the length before's was not ends the
+        continuation, and the length before's fit is returned with ``stopped``.
+
+    Returns
+    -------
+    WindowRun
+    """
+    t0 = time.perf_counter()
+    p, prev, states, cost, rms0 = np.asarray(p0, dtype=float), None, None, math.inf, math.inf
+    tp, run, last = None, [], None
+    for n, W in enumerate(float(w) for w in np.atleast_1d(windows)):
+        if n and time_limit is not None and time.perf_counter() - t0 > time_limit:
+            break
+        tp = TrajectoryProblem(rates, template, data, window=W, substeps=substeps, stride=stride)
+        try:
+            if prev is None:
+                _, Y, c0 = tp.fit(p, None, max_iter=30, fit_family=False)
+                rms0 = math.sqrt(2.0 * c0)
+            else:  # carried gate offsets or none, whichever the states fit better
+                tries = []
+                for carry in (True, False):
+                    try:
+                        tries.append(tp.fit(p, tp.carry_states(prev, states, carry), max_iter=10,
+                                            fit_family=False))
+                    except FloatingPointError:
+                        continue
+                if not tries:
+                    raise FloatingPointError("no carried initial state gives finite residuals")
+                _, Y, _ = min(tries, key=lambda t: t[2])
+            q, Yq, cq = tp.fit(p, Y, free=free, max_iter=max_iter, penalty=penalty)
+        except FloatingPointError:
+            run.append(W)
+            return WindowRun(p, states, math.inf, tp, tuple(run), rms0)
+        if guard is not None and last is not None:
+            why = guard(q)
+            if why and not guard(last.p):
+                last.stopped = f"at {W:g} ms windows {why}"
+                return last
+        run.append(W)
+        p, states, cost, prev = q, Yq, cq, tp
+        last = WindowRun(p, states, cost, tp, tuple(run), rms0)
+    return WindowRun(p, states, cost, tp, tuple(run), rms0)
