@@ -94,6 +94,23 @@ def integers(low=0, length=None, what="integers"):
     return Constraint(text, check)
 
 
+def lengths(unit="ms", what="window lengths"):
+    """A sequence of positive finite numbers, increasing (e.g. window lengths); may be empty."""
+    text = f"a tuple of increasing positive {what} ({unit}); () for none"
+
+    def check(value):
+        try:
+            items = tuple(value)
+        except TypeError:
+            raise TypeError from None
+        if isinstance(value, (str, bytes)) or not all(_is_real(x) and math.isfinite(x) and x > 0 for x in items) \
+                or any(b <= a for a, b in zip(items, items[1:])):
+            raise ValueError
+        return tuple(float(x) for x in items)
+
+    return Constraint(text, check)
+
+
 def boolean():
     """True or False."""
 

@@ -93,6 +93,8 @@ def save(estimator, path):
         for k, net in estimator.gates_.items():
             for field, value in net.state().items():
                 arrays[f"{k}.{field}"] = value
+        if getattr(estimator, "covariance_", None) is not None:
+            arrays["covariance"] = np.asarray(estimator.covariance_, dtype=float)
     elif isinstance(estimator, FormEstimator):
         fit = estimator.fit_
         meta.update(
@@ -167,6 +169,7 @@ def load(path):
             _check_meta(path, meta, keys)
             if meta["estimator"] == "RateEstimator":
                 arrays = [{f: z[f"{k}.{f}"] for f in _NET_FIELDS} for k in meta["names"]]
+                covariance = np.array(z["covariance"], dtype=float) if "covariance" in z.files else None
             else:
                 arrays = z["fit.states"]
     except (TraceFileError, ModelError):
@@ -179,7 +182,7 @@ def load(path):
                              f"({type(exc).__name__}: {str(exc)[:120]})") from None
     try:
         if meta["estimator"] == "RateEstimator":
-            est = _rate_estimator(meta, arrays)
+            est = _rate_estimator(meta, arrays, covariance)
         else:
             est = _form_estimator(meta, arrays)
     except ModelError:
@@ -243,7 +246,7 @@ def _build(cls, meta, **extra):
     return est
 
 
-def _rate_estimator(meta, arrays):
+def _rate_estimator(meta, arrays, covariance=None):
     from hhsym.estimate.rate_estimator import RateEstimator
     from hhsym.estimate.rates.network import GateNetworks
 
@@ -254,6 +257,10 @@ def _rate_estimator(meta, arrays):
     est.roles_ = meta.get("roles")
     est.hypotheses_ = meta.get("hypotheses", [])
     est.cost_ = meta["cost"]
+    n = sum(2 * g.xnet.n_params for g in nets)
+    if covariance is not None and covariance.shape != (n, n):
+        raise TraceFileError(f"its covariance is {covariance.shape}, expected ({n}, {n}) for its networks")
+    est.covariance_ = covariance
     return est
 
 

@@ -29,7 +29,11 @@ alpha and beta.
    V, residuals on the charge balance over windows of ``window`` ms;
 2. *multiple shooting* — the free-running hybrid model from the measured V
    and the stage-1 gates over ``n_shooting`` windows of ``shooting_window``
-   ms per trace, added to the stage-1 residuals.
+   ms per trace, added to the stage-1 residuals;
+3. *maximum likelihood* (noisy recordings; :mod:`hhsym.estimate.likelihood`) —
+   output error over windows tiling every recording, each window's initial
+   state free, continued over ``ml_windows``, with a roughness prior on the
+   curves; its Laplace covariance gives ``predict_rates(V, return_std=True)``.
 
 Each stage is Levenberg–Marquardt with Jacobians from forward sensitivities;
 stage 1 adds geodesic acceleration (:func:`hhsym.estimate.optimise.lm.levenberg_marquardt`),
@@ -46,7 +50,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError, invalid
-from hhsym.estimate.checks import as_recordings, noise_level
+from hhsym.estimate.checks import NOISE_WARN, as_recordings, noise_level
+from hhsym.estimate.likelihood import ML_WINDOWS, SMOOTHING, gate_rate_std, maximum_likelihood
 from hhsym.estimate.rates.curves import curves_from_rates
 from hhsym.estimate.rates.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
 from hhsym.estimate.rates.network_rates import NetworkRates
@@ -128,6 +133,16 @@ class RateEstimator(BaseEstimator):
     burn_in : float
         Time (ms) at the start of each trace left out of the residuals (the
         gates start at steady state at the first sample).
+    ml_windows : tuple of float or None
+        Window lengths (ms) of stage 3, the maximum-likelihood stage
+        (:func:`hhsym.estimate.likelihood.maximum_likelihood`); ``()`` skips it.
+        ``None`` (default): :data:`~hhsym.estimate.likelihood.ML_WINDOWS` when
+        the recordings carry noise (``noise_`` >= 0.05 mV), else skipped (on
+        clean data the charge balance is already the right loss).
+    smoothing : float
+        Stage 3's roughness prior: standard deviation of the second
+        differences of logit x_inf and log tau on a 1 mV grid (per mV²);
+        smaller is smoother.
     time_limit : float, optional
         Soft wall-time budget (s) of the whole fit, counted from the start of
         ``fit``: the role search runs to completion, then the spline stage
@@ -177,7 +192,8 @@ class RateEstimator(BaseEstimator):
     def __init__(self, model=None, hidden=(16,), window=0.25, shooting_window=3.0, n_shooting=40,
                  max_iter=(40, 300, 8), ridge=1e-10, n_starts=8, prior=None, burn_in=0.0,
                  time_limit=None, tau_min=TAU_MIN, stretch=60.0, dv_scale=DV_SCALE,
-                 substeps=None, spline_knots=(8, 16), random_state=None, verbose=0):
+                 substeps=None, spline_knots=(8, 16), ml_windows=None, smoothing=SMOOTHING, random_state=None,
+                 verbose=0):
         self.model = model
         self.hidden = hidden
         self.window = window
@@ -194,6 +210,8 @@ class RateEstimator(BaseEstimator):
         self.dv_scale = dv_scale
         self.substeps = substeps
         self.spline_knots = spline_knots
+        self.ml_windows = ml_windows
+        self.smoothing = smoothing
         self.random_state = random_state
         self.verbose = verbose
 
@@ -215,12 +233,15 @@ class RateEstimator(BaseEstimator):
         "dv_scale": C.optional(C.real(0.0, strict_low=True, unit="mV")),
         "substeps": C.optional(C.integer(1)),
         "spline_knots": C.integers(2, what="knot counts, coarse to fine (() skips the spline stage)"),
+        "ml_windows": C.optional(C.lengths()),
+        "smoothing": C.real(0.0, strict_low=True, unit="per mV²"),
         "random_state": C.random_state(),
         "verbose": C.integer(0),
     }
 
     def _check_params(self):
         p = C.validate_params(self)
+        self._ml_windows = p["ml_windows"]
         return p["hidden"], p["max_iter"], p["spline_knots"]
 
     def fit(self, traces):
@@ -296,9 +317,16 @@ class RateEstimator(BaseEstimator):
                 warnings.warn("multiple shooting skipped: the stage-1 model diverges when run freely "
                               "(the rates are not yet good enough); returning the stage-1 fit",
                               IdentifiabilityWarning, stacklevel=2)
+        v_range = tuple(float(v) for v in np.percentile(V_all, [0.5, 99.5]))
+        windows = self._ml_windows
+        if windows is None:
+            windows = ML_WINDOWS if self.noise_ >= NOISE_WARN else ()
+        self.covariance_ = None
+        if windows:
+            theta = self._maximum_likelihood(problem.rates, data, theta, v_range, windows, max_iter, t_start)
         gates = [GateNetworks(hidden, center, scale, theta[2 * j * P:(2 * j + 1) * P],
                               theta[(2 * j + 1) * P:(2 * j + 2) * P], tau_min) for j in range(ng)]
-        self._set_fitted(gate_names, gates, tuple(float(v) for v in np.percentile(V_all, [0.5, 99.5])), history)
+        self._set_fitted(gate_names, gates, v_range, history)
         self.cost_ = float(cost)
         self.quality_ = self._judge(data)
         self.fit_time_ = time.perf_counter() - t_start
@@ -306,6 +334,22 @@ class RateEstimator(BaseEstimator):
             print(f"[hhsym.fit] done: cost {cost:.4e}, supported range [{self.v_range_[0]:.1f}, "
                   f"{self.v_range_[1]:.1f}] mV, {self.fit_time_:.1f} s", flush=True)
         return self
+
+    def _maximum_likelihood(self, rates, data, theta, v_range, windows, max_iter, t_start):
+        """Stage 3 (:func:`hhsym.estimate.likelihood.maximum_likelihood`): the weights, ``covariance_`` set."""
+        if self.verbose:
+            print(f"[hhsym.fit] stage 3: maximum likelihood over {', '.join(f'{w:g}' for w in windows)} ms "
+                  f"windows (noise {self.noise_:.2g} mV)", flush=True)
+        run, cov = maximum_likelihood(rates, self.model, data, theta, self.noise_, v_range, windows,
+                                      float(self.smoothing), max_iter=max(max_iter[2], 10),
+                                      time_limit=self._left(t_start, 1.0))
+        self.ml_cost_ = float(run.cost)
+        if not np.isfinite(run.cost):
+            warnings.warn("maximum-likelihood stage skipped: the model fails (non-finite) when run freely "
+                          "over the windows; returning the charge-balance fit", IdentifiabilityWarning, stacklevel=3)
+            return theta
+        self.covariance_ = cov
+        return run.p
 
     def _judge(self, data):
         """The fit's :class:`~hhsym.estimate.quality.FitQuality` on its training recordings."""
@@ -344,22 +388,36 @@ class RateEstimator(BaseEstimator):
         if not hasattr(self, "networks_"):
             raise NotFittedError("this RateEstimator is not fitted yet: call fit(traces) first")
 
-    def predict_rates(self, V):
-        """Learned rates at potentials ``V``.
+    def predict_rates(self, V, return_std=False):
+        """Learned rates at potentials ``V``, optionally with their standard deviations.
 
         Parameters
         ----------
         V : array_like
             Membrane potentials (mV).
+        return_std : bool
+            Also return each rate's posterior standard deviation (1/ms): the
+            Laplace covariance of stage 3 (:mod:`hhsym.estimate.likelihood`)
+            through the delta method; a 95 % band is ``rate ± 1.96 std``.
+            Needs a fit whose stage 3 ran (noisy recordings, or ``ml_windows``).
 
         Returns
         -------
-        dict
+        rates : dict
             Rate name (``alpha_m``, ...) -> ndarray of rates (1/ms).
+        std : dict, only with ``return_std``
+            Rate name -> ndarray of standard deviations (1/ms).
         """
         self._check_fitted()
         V = check_voltages(V)
-        return {k: net(V) for k, net in self.networks_.items()}
+        rates = {k: net(V) for k, net in self.networks_.items()}
+        if not return_std:
+            return rates
+        cov = getattr(self, "covariance_", None)
+        if cov is None:
+            raise NotFittedError("no rate uncertainty: the maximum-likelihood stage did not run on this fit "
+                                 "(it runs on noisy recordings, or with ml_windows=(2.5, 5.0, 10.0))")
+        return rates, gate_rate_std(list(self.gates_.values()), list(self.gates_), cov, V)
 
     def replay(self, trace):
         """Run the fitted hybrid model freely under a recording's current.

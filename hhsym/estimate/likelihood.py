@@ -1,0 +1,181 @@
+r"""The network route's last stage: rate networks by maximum likelihood for noise on V, with error bars.
+
+The charge-balance stages of :class:`~hhsym.estimate.RateEstimator` put the
+*measured* V inside the ionic current; with noise on V that is an
+errors-in-variables problem and its minimum moves away from the true rates
+(``benchmarks/bench_identifiability.py``).  The output error does not: the
+model runs freely over windows tiling every recording, each from its own
+fitted initial state, and is compared with every sample — for Gaussian noise
+of standard deviation :math:`\sigma` on V the negative log-likelihood is
+:math:`N\,c/\sigma^2` with :math:`c` the half mean square over the :math:`N`
+compared samples.  :func:`maximum_likelihood` fits the networks' weights by
+it, continued from short windows to long
+(:func:`hhsym.estimate.search.continuation.continue_windows`; exact forward
+sensitivities, initial states eliminated window by window).
+
+Free-form curves have flat directions under noise, so the loss carries a
+roughness prior on every gate's curves (logit x_inf and log tau on a 1 mV
+grid over the data's range; :meth:`~hhsym.estimate.rates.base.GateParametrisation.roughness`):
+second differences with prior standard deviation ``smoothing`` (per mV²),
+
+.. math::
+
+    c(\theta) + \frac{\sigma^2}{2 N s^2} \sum_k \big(\Delta^2 c_k(\theta)\big)^2 ,
+
+i.e. a Gaussian prior expressed in the loss's own units.  The posterior
+covariance of the weights is the Laplace approximation
+:math:`(\sigma^2/N)\,(S + J_r^T J_r)^{-1}` with :math:`S` the Gauss–Newton
+information of the weights with every window's state profiled out
+(:func:`hhsym.estimate.optimise.window_lm.schur_information`) and
+:math:`J_r` the prior's Jacobian; :func:`rate_std` propagates it to the rates
+(delta method).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hhsym.estimate.optimise.window_lm import schur_information
+from hhsym.estimate.search.continuation import continue_windows
+
+__all__ = ["ML_WINDOWS", "SMOOTHING", "roughness_grid", "maximum_likelihood", "rate_std", "gate_rate_std"]
+
+#: Window lengths (ms) of the maximum-likelihood continuation.
+ML_WINDOWS = (2.5, 5.0, 10.0)
+#: Prior standard deviation of the curves' second differences on a 1 mV grid (logit units and log ms per mV²).
+SMOOTHING = 0.01
+
+
+def roughness_grid(v_range, spacing=1.0):
+    """Uniform potentials (mV) ``spacing`` apart over ``v_range`` (at least 5) on which roughness is penalised."""
+    lo, hi = float(v_range[0]), float(v_range[1])
+    return np.linspace(lo, hi, max(5, int(round((hi - lo) / spacing)) + 1))
+
+
+def _prior(rates, grid, weight):
+    """``penalty(p, jac)`` of the roughness prior with weight ``weight`` (cost units)."""
+    w = np.sqrt(weight)
+
+    def penalty(p, jac):
+        if not jac:
+            return w * rates.roughness(p, grid, False)
+        r, J = rates.roughness(p, grid, True)
+        return w * r, w * J
+    return penalty
+
+
+def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_WINDOWS, smoothing=SMOOTHING,
+                       max_iter=30, time_limit=None):
+    """Fit a rate parametrisation's weights by output error with a roughness prior, and their covariance.
+
+    Parameters
+    ----------
+    rates : GateParametrisation
+        E.g. :class:`~hhsym.estimate.rates.network_rates.NetworkRates`.
+    template : ConductanceModel
+        Structure, conductances (mS/cm²), reversal potentials (mV), C_m (µF/cm²), powers.
+    data : list of (dt, V, I)
+        Step (ms), V (mV), I (µA/cm²) per trace; any sampling rate.
+    theta : ndarray
+        Starting weights (e.g. the charge-balance fit).
+    noise : float
+        Standard deviation of the noise on V (mV), e.g. :func:`hhsym.estimate.checks.noise_level`.
+    v_range : (float, float)
+        Voltage range (mV) of the roughness grid (the data's).
+    windows : sequence of float
+        Window lengths (ms), shortest first.
+    smoothing : float
+        Prior standard deviation of the curves' second differences per 1 mV² (module docstring).
+    max_iter : int
+        Levenberg–Marquardt iterations per window length.
+    time_limit : float, optional
+        Soft budget (s).
+
+    Returns
+    -------
+    run : WindowRun
+        The continuation (:class:`~hhsym.estimate.search.continuation.WindowRun`); ``run.cost`` is
+        ``inf`` if the model failed (non-finite) on the recordings.
+    covariance : ndarray (n_params, n_params) or None
+        Laplace posterior covariance of the weights at the fit (None if the fit failed).
+    """
+    grid = roughness_grid(v_range)
+    sigma2 = max(float(noise), 1e-3) ** 2
+    # the weight needs the number of compared samples, which the shortest window's problem knows
+    from hhsym.estimate.losses.trajectory import TrajectoryProblem
+
+    n = TrajectoryProblem(rates, template, data, window=float(windows[0])).n_residuals
+    weight = sigma2 / (n * float(smoothing) ** 2)
+    prior = _prior(rates, grid, weight)
+    run = continue_windows(rates, template, data, theta, windows, penalty=prior, max_iter=max_iter,
+                           time_limit=time_limit)
+    if not np.isfinite(run.cost):
+        return run, None
+    tp = run.problem
+    free = np.arange(rates.n_params)
+    S = schur_information(tp.blocks(run.p, run.states, True), run.p, free)
+    _, Jr = prior(run.p, True)
+    H = S + Jr.T @ Jr
+    try:
+        cov = np.linalg.inv(H) * sigma2 / tp.n_residuals
+    except np.linalg.LinAlgError:
+        return run, None
+    return run, 0.5 * (cov + cov.T)
+
+
+def rate_std(rates, p, covariance, V):
+    """Standard deviations (1/ms) of every gate's alpha and beta at ``V`` (mV), by the delta method.
+
+    Parameters
+    ----------
+    rates : GateParametrisation
+    p : ndarray
+        Weights.
+    covariance : ndarray (n_params, n_params)
+    V : ndarray
+        Potentials (mV).
+
+    Returns
+    -------
+    sd_alpha, sd_beta : ndarray (n_gates, len(V))
+    """
+    _, _, da, db = rates.rate_jacobian(p, V)
+    npg = rates.n_per_gate
+    out = []
+    for d in (da, db):
+        sd = np.empty(d.shape[:2])
+        for j in range(rates.n_gates):
+            C = covariance[j * npg:(j + 1) * npg, j * npg:(j + 1) * npg]
+            sd[j] = np.sqrt(np.maximum(np.einsum("ki,ij,kj->k", d[j], C, d[j]), 0.0))
+        out.append(sd)
+    return out[0], out[1]
+
+
+def gate_rate_std(gates, names, covariance, V):
+    """Standard deviations (1/ms) of fitted gate networks' rates at ``V`` (mV), by name.
+
+    Parameters
+    ----------
+    gates : list of GateNetworks
+        The fitted gates, in the order of ``covariance``'s blocks.
+    names : list of str
+        Gate names.
+    covariance : ndarray
+        Covariance of the networks' flat weights (:func:`maximum_likelihood`).
+    V : array_like
+        Potentials (mV).
+
+    Returns
+    -------
+    dict
+        ``alpha_<gate>``, ``beta_<gate>`` -> ndarray shaped like ``V``.
+    """
+    from hhsym.estimate.rates.network_rates import NetworkRates
+
+    nr, p = NetworkRates.from_gates(gates)
+    V = np.asarray(V, dtype=float)
+    sd_a, sd_b = rate_std(nr, p, covariance, np.atleast_1d(V).ravel())
+    out = {}
+    for j, g in enumerate(names):
+        out[f"alpha_{g}"], out[f"beta_{g}"] = sd_a[j].reshape(V.shape), sd_b[j].reshape(V.shape)
+    return out
