@@ -12,7 +12,7 @@ import os
 
 from hhsym.errors import invalid
 
-__all__ = ["add_parser", "run", "load_for_cli", "add_recording_arguments", "parse_sweeps",
+__all__ = ["add_parser", "run", "load_for_cli", "load_traces", "add_recording_arguments", "parse_sweeps",
            "area_line"]
 
 _EPILOG = """examples:
@@ -135,6 +135,35 @@ def load_for_cli(path, current=None, sweeps=None, area=None, capacitance=None, s
     rec = read(path, current=current, sweeps=sweeps)
     return rec.to_traces(area_cm2=area, capacitance_pF=capacitance,
                          specific_capacitance=specific_capacitance), rec
+
+
+def load_traces(paths, current=None, sweeps=None, area=None, capacitance=None, specific_capacitance=1.0,
+                log=None):
+    """Every trace of every file, in µA/cm², as the commands that read traces use them.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        Files (or Igor globs) read by :func:`load_for_cli`.
+    current, sweeps, area, capacitance, specific_capacitance
+        As :func:`load_for_cli` (Igor current wave(s); sweep numbers; cm²; pF; µF/cm²), for every file.
+    log : callable, optional
+        Called with one line per lab file: its membrane area (given or estimated).
+
+    Returns
+    -------
+    list of Trace
+        t (ms), V (mV), I (µA/cm²), the files' sweeps in order.
+    """
+    traces = []
+    for path in paths:
+        loaded, _ = load_for_cli(path, current=current, sweeps=sweeps, area=area, capacitance=capacitance,
+                                 specific_capacitance=specific_capacitance)
+        line = area_line(loaded)  # '' for hhsym files (their currents are densities already)
+        if line and log is not None:
+            log(f"{path}: {line}")
+        traces.extend(loaded[k] for k in range(len(loaded)))
+    return traces
 
 
 def area_line(traces):
