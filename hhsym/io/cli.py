@@ -59,17 +59,20 @@ def parse_sweeps(text):
     return out
 
 
-def add_recording_arguments(parser):
+def add_recording_arguments(parser, current=True):
     """Add ``--sweeps``, ``--current``, ``--area``, ``--capacitance``, ``--specific-capacitance``.
 
     Parameters
     ----------
     parser : argparse.ArgumentParser
         A sub-parser of a command that reads traces.
+    current : bool
+        Add ``--current`` (not for ``fit-many``, whose Igor cells pair their currents by name).
     """
     parser.add_argument("--sweeps", metavar="LIST", help="sweep numbers as the file numbers them, e.g. 0,2,5-7")
-    parser.add_argument("--current", metavar="FILE", help="Igor: the current wave(s) (file or glob); "
-                        "default paired by name (_Ch3_ -> _Ch0_)")
+    if current:
+        parser.add_argument("--current", metavar="FILE", help="Igor: the current wave(s) (file or glob); "
+                            "default paired by name (_Ch3_ -> _Ch0_)")
     parser.add_argument("--area", type=float, metavar="CM2", help="membrane area (cm²) turning pA into µA/cm²")
     parser.add_argument("--capacitance", type=float, metavar="PF",
                         help="whole-cell capacitance (pF) giving the area at --specific-capacitance")
