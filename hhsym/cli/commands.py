@@ -164,7 +164,7 @@ def _cmd_fit(args):
 
 
 def _cmd_fit_many(args):
-    from hhsym.fit_many import fit_many
+    from hhsym.batch import fit_many
 
     model = _model_from_args(args)
     options = _recording_options(args)
@@ -172,7 +172,7 @@ def _cmd_fit_many(args):
     summary = fit_many(args.directory, args.out, model, workers=args.workers, scheduler=args.scheduler,
                        **options, verbose=_verbosity(args), **_estimator_options(args))
     print(summary.table())
-    counts = summary.counts()
+    counts = summary.outcomes()  # a skipped cell counts as what it was when fitted
     if counts.get("failed"):
         print(f"hhsym fit-many: {counts['failed']} of {len(summary.cells)} cell(s) failed; their errors are "
               f"in {summary.summary_path}", file=sys.stderr)
