@@ -452,6 +452,14 @@ def fit_many(directory, out, model="hh", *, workers=None, scheduler=None, sweeps
     BackendUnavailableError
         Dask distributed is not installed, or no scheduler answers at ``scheduler``.
 
+    Notes
+    -----
+    The LocalCluster starts its workers as new processes, which import the calling script
+    again: in a script, call ``fit_many`` under ``if __name__ == "__main__":``.  A cell's
+    ``time_limit`` bounds its fit as in :class:`RateEstimator` (the role search runs to its end
+    regardless).  ``summary.json`` is written when the run ends; an interrupted run leaves the
+    per-cell files of the cells it finished, and no partial file.
+
     Examples
     --------
     >>> summary = hhsym.fit_many("cells/", "fits/", workers=2)      # doctest: +SKIP
