@@ -45,6 +45,7 @@ __all__ = [
     "RateEstimator",
     "FormEstimator",
     "distill",
+    "fit_many",
     "load",
     "load_model",
     "metrics",
@@ -62,6 +63,7 @@ _LAZY = {
     "RateEstimator": ("hhsym.estimate", "RateEstimator"),
     "FormEstimator": ("hhsym.estimate", "FormEstimator"),
     "load": ("hhsym.estimate", "load"),
+    "fit_many": ("hhsym.batch", "fit_many"),  # imports Dask only when called
     "metrics": ("hhsym.metrics", None),
     "distill": ("hhsym.distill", None),  # a callable module: hhsym.distill(estimator, ...)
     "load_model": ("hhsym.distill", "load_model"),

@@ -3,11 +3,11 @@
 Exit codes:
 
 * 0 — success;
-* 1 — failure (unreadable file, diverging model, ...), with a one-line reason
-  (the traceback only with ``--debug``);
+* 1 — failure (unreadable file, diverging model, ...; ``fit-many``: a cell failed), with a
+  one-line reason (the traceback only with ``--debug``);
 * 2 — usage error: a bad option value or an output path that cannot be
   written, reported before any work starts;
-* 3 — poor fit: ``fit`` or ``forms`` finished and wrote its result, but the
+* 3 — poor fit: ``fit``, ``forms`` or ``fit-many`` finished and wrote its result, but the
   fitted model does not reproduce the training recordings (the reason is
   printed; ``--accept-poor-fit`` turns this into 0);
 * 130 / 143 — interrupted (Ctrl-C / SIGTERM); no half-written file is left.

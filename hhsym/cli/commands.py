@@ -125,6 +125,13 @@ def _cmd_simulate(args):
     return 0
 
 
+def _recording_options(args):
+    """The recording options (``--sweeps``, ``--current``, ``--area``, ...) as keyword arguments."""
+    return dict(current=getattr(args, "current", None), sweeps=getattr(args, "sweeps", None),
+                area=getattr(args, "area", None), capacitance=getattr(args, "capacitance", None),
+                specific_capacitance=getattr(args, "specific_capacitance", 1.0))
+
+
 def _read_traces(paths, args=None):
     """Every trace of every file (hhsym CSV/NPZ, ABF, NWB, Igor IBW), in µA/cm².
 
@@ -132,37 +139,52 @@ def _read_traces(paths, args=None):
     ``--capacitance``, ``--specific-capacitance``) apply; a lab file's membrane
     area (given or estimated) is printed.
     """
-    from hhsym.io.cli import area_line, load_for_cli
+    from hhsym.io.cli import load_traces
 
-    traces = []
-    for path in paths:
-        options = {}
-        if args is not None:
-            options = dict(current=getattr(args, "current", None), sweeps=getattr(args, "sweeps", None),
-                           area=getattr(args, "area", None), capacitance=getattr(args, "capacitance", None),
-                           specific_capacitance=getattr(args, "specific_capacitance", 1.0))
-        loaded, recording = load_for_cli(path, **options)
-        if recording is not None:
-            print(f"{path}: {area_line(loaded)}")
-        traces.extend(loaded[k] for k in range(len(loaded)))
-    return traces
+    return load_traces(paths, **(_recording_options(args) if args is not None else {}), log=print)
+
+
+def _estimator_options(args):
+    """``hhsym fit``'s estimator options as :class:`RateEstimator` keyword arguments."""
+    return dict(hidden=tuple(args.hidden), random_state=args.seed, time_limit=args.time_limit)
 
 
 def _cmd_fit(args):
-    from hhsym.estimate import RateEstimator
+    from hhsym.estimate.files import fit_files
 
     _writable(args.out, "--out", (".npz",))
     model = _model_from_args(args)
-    traces = _read_traces(args.traces, args)
-    est = RateEstimator(model, hidden=tuple(args.hidden), random_state=args.seed,
-                        time_limit=args.time_limit, verbose=_verbosity(args))
-    est.fit(traces)
-    est.save(args.out)
+    est, traces = fit_files(args.traces, args.out, model, **_recording_options(args), log=print,
+                            verbose=_verbosity(args), **_estimator_options(args))
     lo, hi = est.v_range_
     print(f"fitted {len(traces)} trace(s): loss {est.cost_:.4g} mV^2, supported range "
           f"[{lo:.1f}, {hi:.1f}] mV, {est.fit_time_:.1f} s -> {args.out}")
     print(est.quality_)
     return _judged(est, args, args.out)
+
+
+def _cmd_fit_many(args):
+    from hhsym.batch import fit_many
+
+    model = _model_from_args(args)
+    options = _recording_options(args)
+    del options["current"]  # Igor currents are paired by name, cell by cell
+    summary = fit_many(args.directory, args.out, model, workers=args.workers, scheduler=args.scheduler,
+                       **options, verbose=_verbosity(args), **_estimator_options(args))
+    print(summary.table())
+    counts = summary.outcomes()  # a skipped cell counts as what it was when fitted
+    if counts.get("failed"):
+        print(f"hhsym fit-many: {counts['failed']} of {len(summary.cells)} cell(s) failed; their errors are "
+              f"in {summary.summary_path}", file=sys.stderr)
+        return 1
+    if counts.get("poor"):
+        print(f"hhsym fit-many: {counts['poor']} of {len(summary.cells)} cell(s) with a poor fit (written "
+              "anyway; see the table)", file=sys.stderr)
+        if args.accept_poor_fit:
+            print("hhsym: --accept-poor-fit given: exit code 0", file=sys.stderr)
+            return 0
+        return EXIT_POOR_FIT
+    return 0
 
 
 def _cmd_distill(args):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from hhsym.cli.commands import (EXIT_POOR_FIT, _cmd_demo, _cmd_distill, _cmd_fit, _cmd_forms, _cmd_report,
-                                _cmd_simulate)
+from hhsym.cli.commands import (EXIT_POOR_FIT, _cmd_demo, _cmd_distill, _cmd_fit, _cmd_fit_many, _cmd_forms,
+                                _cmd_report, _cmd_simulate)
 from hhsym.export.cli import add_parser as _add_export_parser
 from hhsym.io.cli import add_parser as _add_inspect_parser
 from hhsym.io.cli import add_recording_arguments
@@ -23,6 +23,16 @@ stimulus specs (µA/cm², ms; several --stimulus are summed):
 _EPILOG_FIT = """examples:
   hhsym fit cell_0.csv cell_1.csv --out fit.npz
   hhsym fit recording.npz --model hh --param g_Na=100 --param C_m=0.9 --out fit.npz
+"""
+
+_EPILOG_FIT_MANY = """examples:
+  hhsym fit-many cells/ --out fits/                   # a LocalCluster, one worker per core
+  hhsym fit-many cells/ --out fits/ --workers 2 --time-limit 600
+  hhsym fit-many cells/ --out fits/ --scheduler tcp://10.0.0.5:8786   # an existing cluster
+A cell is one file (hhsym CSV/NPZ, ABF, NWB) or one Igor prefix (B6_Ch3_*.ibw with its
+B6_Ch0_* currents is cell B6).  Each is fitted as 'hhsym fit' fits it, into OUT/<cell>.npz,
+with OUT/<cell>.status.json and OUT/summary.json; cells with a result are skipped (resume),
+failed cells are tried again.  Exit code 1 if a cell failed, 3 if a fit is poor.
 """
 
 _EPILOG_DISTILL = """examples:
@@ -89,6 +99,20 @@ _POSITIVE_INT = _number(int, 1, False, "a positive integer")
 
 
 
+def _add_fit_options(parser):
+    """The options ``fit`` and ``fit-many`` share: template, networks, seed, budget, verdict, verbosity."""
+    parser.add_argument("--model", default="hh", help="template model whose rates are learned (default: hh)")
+    parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
+    parser.add_argument("--hidden", type=_POSITIVE_INT, nargs="+", default=[16], help="hidden widths (default 16)")
+    parser.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
+    parser.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft wall-time budget in s (per fit)")
+    parser.add_argument("--accept-poor-fit", action="store_true",
+                        help=f"exit 0 even when a fit does not reproduce its training data (else {EXIT_POOR_FIT})")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines or bars")
+    parser.add_argument("--verbose", action="store_true", help="also one line per optimiser iteration (fit-many: "
+                        "per cell)")
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="hhsym",
@@ -114,17 +138,22 @@ def _parser():
                          epilog=_EPILOG_FIT, formatter_class=argparse.RawDescriptionHelpFormatter)
     fit.add_argument("traces", nargs="+", metavar="TRACE", help="traces: hhsym CSV/NPZ, ABF, NWB or Igor IBW")
     add_recording_arguments(fit)
-    fit.add_argument("--model", default="hh", help="template model whose rates are learned (default: hh)")
-    fit.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
-    fit.add_argument("--hidden", type=_POSITIVE_INT, nargs="+", default=[16], help="hidden widths (default 16)")
-    fit.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
-    fit.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft wall-time budget in s")
-    fit.add_argument("--accept-poor-fit", action="store_true",
-                     help=f"exit 0 even when the fit does not reproduce its training data (else {EXIT_POOR_FIT})")
+    _add_fit_options(fit)
     fit.add_argument("--out", required=True, help="fitted estimator (.npz)")
-    fit.add_argument("--quiet", action="store_true", help="no progress lines or bars")
-    fit.add_argument("--verbose", action="store_true", help="also one line per optimiser iteration")
     fit.set_defaults(func=_cmd_fit)
+
+    many = sub.add_parser("fit-many", help="fit every cell of a folder on a Dask cluster (resumable)",
+                          epilog=_EPILOG_FIT_MANY, formatter_class=argparse.RawDescriptionHelpFormatter)
+    many.add_argument("directory", metavar="DIR", help="folder of recordings (hhsym CSV/NPZ, ABF, NWB, Igor IBW)")
+    add_recording_arguments(many, current=False)
+    _add_fit_options(many)
+    many.add_argument("--out", required=True, metavar="RESULTS", help="results folder: RESULTS/<cell>.npz, ...")
+    many.add_argument("--workers", type=_POSITIVE_INT, default=None, metavar="N",
+                      help="worker processes of the local Dask cluster (default one per core; one thread "
+                           "each, numba parallelises inside a fit)")
+    many.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                      help="use an existing Dask cluster (tcp://HOST:PORT) instead of a local one")
+    many.set_defaults(func=_cmd_fit_many)
 
     dis = sub.add_parser("distill", help="turn a fit into closed-form equations (JSON, LaTeX)",
                          epilog=_EPILOG_DISTILL, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -12,7 +12,7 @@ import os
 
 from hhsym.errors import invalid
 
-__all__ = ["add_parser", "run", "load_for_cli", "add_recording_arguments", "parse_sweeps",
+__all__ = ["add_parser", "run", "load_for_cli", "load_traces", "add_recording_arguments", "parse_sweeps",
            "area_line"]
 
 _EPILOG = """examples:
@@ -59,17 +59,20 @@ def parse_sweeps(text):
     return out
 
 
-def add_recording_arguments(parser):
+def add_recording_arguments(parser, current=True):
     """Add ``--sweeps``, ``--current``, ``--area``, ``--capacitance``, ``--specific-capacitance``.
 
     Parameters
     ----------
     parser : argparse.ArgumentParser
         A sub-parser of a command that reads traces.
+    current : bool
+        Add ``--current`` (not for ``fit-many``, whose Igor cells pair their currents by name).
     """
     parser.add_argument("--sweeps", metavar="LIST", help="sweep numbers as the file numbers them, e.g. 0,2,5-7")
-    parser.add_argument("--current", metavar="FILE", help="Igor: the current wave(s) (file or glob); "
-                        "default paired by name (_Ch3_ -> _Ch0_)")
+    if current:
+        parser.add_argument("--current", metavar="FILE", help="Igor: the current wave(s) (file or glob); "
+                            "default paired by name (_Ch3_ -> _Ch0_)")
     parser.add_argument("--area", type=float, metavar="CM2", help="membrane area (cm²) turning pA into µA/cm²")
     parser.add_argument("--capacitance", type=float, metavar="PF",
                         help="whole-cell capacitance (pF) giving the area at --specific-capacitance")
@@ -135,6 +138,35 @@ def load_for_cli(path, current=None, sweeps=None, area=None, capacitance=None, s
     rec = read(path, current=current, sweeps=sweeps)
     return rec.to_traces(area_cm2=area, capacitance_pF=capacitance,
                          specific_capacitance=specific_capacitance), rec
+
+
+def load_traces(paths, current=None, sweeps=None, area=None, capacitance=None, specific_capacitance=1.0,
+                log=None):
+    """Every trace of every file, in µA/cm², as the commands that read traces use them.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        Files (or Igor globs) read by :func:`load_for_cli`.
+    current, sweeps, area, capacitance, specific_capacitance
+        As :func:`load_for_cli` (Igor current wave(s); sweep numbers; cm²; pF; µF/cm²), for every file.
+    log : callable, optional
+        Called with one line per lab file: its membrane area (given or estimated).
+
+    Returns
+    -------
+    list of Trace
+        t (ms), V (mV), I (µA/cm²), the files' sweeps in order.
+    """
+    traces = []
+    for path in paths:
+        loaded, _ = load_for_cli(path, current=current, sweeps=sweeps, area=area, capacitance=capacitance,
+                                 specific_capacitance=specific_capacitance)
+        line = area_line(loaded)  # '' for hhsym files (their currents are densities already)
+        if line and log is not None:
+            log(f"{path}: {line}")
+        traces.extend(loaded[k] for k in range(len(loaded)))
+    return traces
 
 
 def area_line(traces):
