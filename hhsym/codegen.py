@@ -29,6 +29,7 @@ import hashlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -360,17 +361,56 @@ def compile_model(model, method):
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key]
-        source = generate_source(model, method)
-        digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-        name = f"hhsym_kernel_{method}_{digest}"
         folder = cache_dir()
         folder.mkdir(parents=True, exist_ok=True)
+        # the index names the module generated for this structure by this version of the
+        # generator, so a later process loads it without printing the model with sympy again
+        index = folder / f"hhsym_index_{method}_{_index_digest(model, method)}.txt"
+        name = _read_index(index, method)
+        if name is None:
+            source = generate_source(model, method)
+            digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+            name = f"hhsym_kernel_{method}_{digest}"
+            path = folder / f"{name}.py"
+            if not path.exists() or path.read_text() != source:
+                atomic_write(path, lambda fh: fh.write(source), error=HHSymError)
+            atomic_write(index, lambda fh: fh.write(name), error=HHSymError)
         path = folder / f"{name}.py"
-        if not path.exists() or path.read_text() != source:
-            atomic_write(path, lambda fh: fh.write(source), error=HHSymError)
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
         _LOADED[key] = module
         return module
+
+
+_GENERATOR: list = []
+
+
+def _generator_digest():
+    """Hash of everything that shapes a generated module besides the model (computed once)."""
+    if not _GENERATOR:
+        from hhsym import symbolic
+
+        modules = [sys.modules[__name__], symbolic, *METHODS.values(), *{m.ENGINE for m in METHODS.values()} - {None}]
+        text = "".join(inspect.getsource(m) for m in sorted(modules, key=lambda m: m.__name__))
+        text += _dependency_digest() + sympy.__version__
+        _GENERATOR.append(hashlib.sha256(text.encode()).hexdigest()[:16])
+    return _GENERATOR[0]
+
+
+def _index_digest(model, method):
+    """Name of the index entry of ``model``'s structure and ``method``."""
+    text = f"{model.structure_key()}|{method}|{_generator_digest()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _read_index(index, method):
+    """Module name stored in ``index`` if it names an existing generated module, else None."""
+    try:
+        name = index.read_text().strip()
+    except OSError:
+        return None
+    if not re.fullmatch(rf"hhsym_kernel_{method}_[0-9a-f]{{16}}", name):
+        return None
+    return name if (index.parent / f"{name}.py").is_file() else None
