@@ -32,6 +32,19 @@ Contenders
   on 1 thread and on as many threads as numba uses.  Skipped, with the
   reason, if ``neuron`` does not import.
 
+Issue 19 ("speed where users wait"), printed last, in the same run
+-----------------------------------------------------------------------
+* generated rk4 kernel (V only) / the hand-written blocked kernel compiled
+  with fused multiply-adds (both 2 threads, N = 1000);
+* the whole call: ``hhsym.simulate(hh, [N OUNoise], 100, record=())`` timed
+  as the *first* call of a fresh process (its kernels on disk, loaded by that
+  call; the OU currents generated inside the call), rk4 and exp_euler,
+  against NEURON's ``hh`` on 1 thread under the same OU currents
+  (``Vector.play`` with linear interpolation into an IClamp), V recorded by
+  both; NEURON's building of sections and currents is not timed;
+* the same for rk4 with one competing busy process (``while True: pass``)
+  started before and killed after both measurements.
+
 Usage::
 
     python benchmarks/bench_simulate.py            # full run, a few minutes on 2 cores
@@ -637,7 +650,7 @@ def report_issue19(rows, whole, n, n_whole, quick):
         if (method, load) not in whole:
             continue
         w, _, w_nrn, _, r = whole[(method, load)]
-        where = "idle" if load == "idle" else "one competing busy process"
+        where = "no added process" if load == "idle" else "one competing busy process"
         label = f"{method} simulate() first call / NEURON 1 thread, {where} >= {target:g}x"
         if r is None:
             checks.append((label, None, None, "no NEURON"))
