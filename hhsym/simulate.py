@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numba
 import numpy as np
 
 from hhsym.codegen import METHODS, compile_model
@@ -250,7 +251,7 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
         n_steps = (n_samples - 1) * rec_every
         OUT = np.empty((rec.size, n, n_samples))
         kernel.run(Y0, P, table.ptr, table.kind, table.par, table.data, table.bp_ptr, table.bp, rec,
-                   0.0, dt, n_steps, rec_every, BLOCK, OUT, FAIL)
+                   0.0, dt, n_steps, rec_every, BLOCK, numba.get_num_threads(), OUT, FAIL)
         where = f"{method} (dt={dt:g} ms)"
         STATS = None
     if np.any(FAIL >= 0):

@@ -88,6 +88,50 @@ def test_second_process_loads_compiled_kernels_from_disk(hh, tmp_path):
     assert list(tmp_path.glob("hhsym_kernel_exp_euler_*.py"))
 
 
+@pytest.mark.slow
+def test_first_call_of_a_new_process_only_loads_the_cache(tmp_path):
+    """A second process finds the kernel module through the index: no sympy printing, no compile.
+
+    Its first simulate() call (OU currents generated inside) gives the same bits as the first
+    process's.
+    """
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        import hhsym
+        import hhsym.codegen as cg
+        from hhsym.stimuli import OUNoise
+        calls = []
+        generate = cg.generate_source
+        cg.generate_source = lambda *a: calls.append(a) or generate(*a)
+        tr = hhsym.simulate(hhsym.library.hodgkin_huxley(), [OUNoise(8, 4, 3, seed=k) for k in range(40)],
+                            5.0, record=())
+        k = cg.compile_model(hhsym.library.hodgkin_huxley(), "rk4")
+        print(len(calls), sum(k.run.stats.cache_misses.values()), float(np.sum(tr.V)))
+        """
+    )
+    env = {**os.environ, "HHSYM_CACHE_DIR": str(tmp_path)}
+    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    second = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    generated, misses, total = first.stdout.split()
+    assert (generated, misses) == ("1", "1")
+    assert second.stdout.split() == ["0", "0", total]
+    assert len(list(tmp_path.glob("hhsym_index_rk4_*.txt"))) == 1
+
+
+def test_a_corrupt_index_entry_regenerates_the_module(hh, tmp_path, monkeypatch):
+    """An index naming no valid module is ignored: the module is generated and the index rewritten."""
+    import hhsym.codegen as cg
+
+    monkeypatch.setenv("HHSYM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cg, "_LOADED", {})
+    index = tmp_path / f"hhsym_index_rk4_{cg._index_digest(hh, 'rk4')}.txt"
+    index.write_text("../../elsewhere")
+    module = cg.compile_model(hh, "rk4")
+    assert index.read_text() == module.__name__
+    assert (tmp_path / f"{module.__name__}.py").is_file()
+
+
 def test_cache_dir_follows_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("HHSYM_CACHE_DIR", str(tmp_path))
     assert cache_dir() == tmp_path

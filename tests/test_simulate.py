@@ -107,6 +107,56 @@ def test_large_batch_equals_one_by_one(hh, method):
 
 
 @pytest.mark.parametrize("method", ["rk4", "exp_euler"])
+def test_dynamic_block_scheduling_is_bit_identical_to_serial(hh, method):
+    """However many workers claim the blocks, and in whatever order, every bit is the same."""
+    from hhsym.codegen import compile_model
+    from hhsym.resting import initial_states, param_matrix
+    from hhsym.stimuli import encode_stimuli
+
+    n, n_steps = 75, 400  # 3 blocks of 32 (the last one partial)
+    stims = [OUNoise(6.0 + 0.1 * k, 3.0, 2.0, seed=k) if k % 2 else Step(5.0 + 0.1 * k, 1.0, 3.0)
+             for k in range(n)]
+    table = encode_stimuli(stims, n_steps * 0.01)
+    P = param_matrix(hh, None, n)
+    Y0 = np.ascontiguousarray(initial_states(hh, None, np.zeros(n), None, n))
+    rec = np.arange(len(hh.states), dtype=np.int64)
+    kernel = compile_model(hh, method)
+    outs = []
+    for block, workers in ((32, 1), (32, 2), (32, 7), (16, 3), (8, 64)):
+        OUT = np.empty((rec.size, n, n_steps + 1))
+        FAIL = np.full(n, -1, dtype=np.int64)
+        kernel.run(Y0, P, table.ptr, table.kind, table.par, table.data, table.bp_ptr, table.bp, rec,
+                   0.0, 0.01, n_steps, 1, block, workers, OUT, FAIL)
+        assert np.all(FAIL == -1)
+        outs.append(OUT)
+    for out in outs[1:3]:  # same blocks, any number of workers: the same bits
+        np.testing.assert_array_equal(out, outs[0])
+    for out in outs[3:]:  # other block sizes: the same bits per neuron too
+        np.testing.assert_array_equal(out, outs[0])
+
+
+def test_every_block_is_claimed_exactly_once():
+    """next_block hands out 0, 1, 2, ... once each, however many threads ask."""
+    import numba
+
+    from hhsym.integrate.schedule import next_block
+
+    @numba.njit(parallel=True)
+    def claim(n_blocks, n_workers, owner):
+        counter = np.zeros(1, dtype=np.int64)
+        for w in numba.prange(n_workers):
+            while True:
+                b = next_block(counter)
+                if b >= n_blocks:
+                    break
+                owner[b] += 1
+
+    owner = np.zeros(1000, dtype=np.int64)
+    claim(1000, 4, owner)
+    assert np.all(owner == 1)
+
+
+@pytest.mark.parametrize("method", ["rk4", "exp_euler"])
 def test_piecewise_constant_stimuli_take_no_shortcut_in_accuracy(hh, method):
     """Steps and pulses (evaluated once per constant segment) give exactly the values of the
     general path, which a zero ramp added to the same stimulus forces; edges on and off the grid."""

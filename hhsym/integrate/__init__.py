@@ -10,6 +10,10 @@ generated module that also defines the model functions the kernel calls:
     their arrays do not overlap, see :func:`.vmath.restrict_arrays`);
 ``rhs_point(Y, I, P, D, j)``
     the same for column ``j`` only;
+``rhs_lane(y, I_j, p)`` with ``load_state``, ``load_params``, ``store_state``, ``axpy``, ``add``
+    one neuron's derivatives from its state and parameter tuples, and
+    elementwise helpers over state tuples: inlined, so a method's loop over a
+    block's neurons keeps every stage in registers (:mod:`.rk4`);
 ``relax_block(Y, I, P, K, T)``
     relaxation form ``dy/dt = K (T - y)`` of every state (exact for gates,
     and for V with the gates frozen);
@@ -22,7 +26,8 @@ generated module that also defines the model functions the kernel calls:
     number of states (V first).
 
 The fixed-step methods (:mod:`.rk4`, :mod:`.exp_euler`) each define one
-``step`` over the shared driver :mod:`.engine_fixed`; the adaptive
+``step`` over the shared driver :mod:`.engine_fixed`, whose workers claim blocks
+of neurons dynamically (:mod:`.schedule`); the adaptive
 :mod:`.dopri5` has its own driver.  Array conventions: states ``(n_states, n)``,
 parameters ``(n_params, n)`` in the order of ``model.params``, output
 ``(n_recorded_states, n, n_samples)``; voltages in mV, time in ms, currents µA/cm².

@@ -271,7 +271,7 @@ def constant_segment(i, t, bp_ptr, bp):
     return lo, hi
 
 
-@numba.njit(cache=True, _nrt=False)
+@numba.njit(cache=True, inline="always")
 def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst, seg, span, I3):
     """Stimulus values of neurons ``i0 .. i0 + nb - 1`` inside the step ``[t, t1]`` (ms).
 
@@ -310,10 +310,17 @@ def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst
         Output.
     """
     margin = 1e-9 * (max(1.0, abs(t), abs(t1)) + (t1 - t))
+    if not (t - margin > span[0] and t1 + margin < span[1]):
+        _stage_currents(i0, t, t1, margin, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst, seg, span, I3)
+
+
+# stage_currents is inlined into the driver's loop over steps: inside a block's common constant
+# segment a step costs two comparisons, not a call passing ~70 scalars (10 arrays); the rest is here
+@numba.njit(cache=True, _nrt=False)
+def _stage_currents(i0, t, t1, margin, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst, seg, span, I3):
+    """The body of :func:`stage_currents` outside the block's cached span."""
     a = t - margin
     z = t1 + margin
-    if a > span[0] and z < span[1]:
-        return
     tm = 0.5 * (t + t1)
     lo_all = -np.inf
     hi_all = np.inf

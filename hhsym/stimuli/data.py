@@ -6,11 +6,10 @@ Both are tables for the kernels, interpolated linearly between samples.
 from __future__ import annotations
 
 import math
-from itertools import accumulate, islice
-
 import numpy as np
 
 from hhsym.errors import invalid
+from hhsym.integrate.noise import ou_recurrence
 from hhsym.stimuli.base import Stimulus
 from hhsym.stimuli.checks import (
     _amplitude,
@@ -96,23 +95,26 @@ class OUNoise(Stimulus):
         return max(2, math.floor((t_max - self.start) / self.dt) + 2)
 
     def _ensure(self, n):
-        """Extend the cached realisation to at least ``n`` samples."""
+        """Extend the cached realisation to at least ``n`` samples.
+
+        One vectorised draw of the normals, then the exact OU update
+        :math:`y_{k+1} = a y_k + b z_k` of the deviation from the mean in a
+        compiled loop (:func:`hhsym.integrate.noise.ou_recurrence`); the
+        values are those of the same update done sample by sample in Python.
+        """
         have = self._samples.size
         if have >= n:
             return
         m = max(n - have, have)  # grow geometrically; values do not depend on it
-        z = self._rng.standard_normal(m).tolist()
+        z = self._rng.standard_normal(m)
         a = math.exp(-self.dt / self.tau)
         b = self.sigma * math.sqrt(-math.expm1(-2.0 * self.dt / self.tau))
-
-        def update(y, zk):  # exact OU step of the deviation from the mean
-            return a * y + b * zk
-
+        dev = np.empty(m)
         if have == 0:  # start from the stationary distribution
-            steps = accumulate(z[1:], update, initial=self.sigma * z[0])
+            dev[0] = self.sigma * z[0]
+            ou_recurrence(z[1:], a, b, dev[0], dev[1:])
         else:
-            steps = islice(accumulate(z, update, initial=self._last_dev), 1, None)
-        dev = np.fromiter(steps, dtype=np.float64, count=m)
+            ou_recurrence(z, a, b, self._last_dev, dev)
         self._last_dev = float(dev[-1])
         self._samples = np.concatenate([self._samples, self.mean + dev])
 
