@@ -155,6 +155,13 @@ def _unpack(pad, names, source):
     return [f"{pad}{target} = {source}"]
 
 
+def _fresh(base, taken):
+    """``base`` with underscores prepended until it is not in ``taken``."""
+    while base in taken:
+        base = "_" + base
+    return base
+
+
 def _lane_functions(states, params, rhs_body):
     """Source of the per-neuron ("lane") functions the kernels are written with.
 
@@ -167,15 +174,18 @@ def _lane_functions(states, params, rhs_body):
     stage of a step in registers and LLVM vectorises it across neurons.
     """
     ns = len(states)
+    # the lane's own argument names must not be a model name (a gate may be called "p" or "y")
+    taken = set(states) | set(params) | {f"d_{s}" for s in states}
+    y_arg, p_arg = (_fresh(base, taken) for base in ("y", "p"))
     ys = ", ".join(f"Y[{i}, j]" for i in range(ns))
     ps = ", ".join(f"P[{i}, j]" for i in range(len(params)))
     tail = "," if ns == 1 else ""
     out = [
         _LANE_JIT,
-        "def rhs_lane(y, I_j, p):",
-        '    """Derivatives (tuple, per ms) of one neuron: states y, current I_j (µA/cm²), parameters p."""',
-        *_unpack("    ", states, "y"),
-        *_unpack("    ", params, "p"),
+        f"def rhs_lane({y_arg}, I_j, {p_arg}):",
+        f'    """Derivatives (tuple, per ms) of one neuron: states {y_arg}, current I_j (µA/cm²), parameters {p_arg}."""',
+        *_unpack("    ", states, y_arg),
+        *_unpack("    ", params, p_arg),
         *rhs_body,
         f"    return ({', '.join(f'd_{s}' for s in states)}{tail})",
         "",
@@ -391,8 +401,10 @@ def _generator_digest():
     """Hash of everything that shapes a generated module besides the model (computed once)."""
     if not _GENERATOR:
         from hhsym import symbolic
+        from hhsym.model import conductance, gating
 
-        modules = [sys.modules[__name__], symbolic, *METHODS.values(), *{m.ENGINE for m in METHODS.values()} - {None}]
+        # the model package shapes the printed expressions too (safe rates, removable singularities)
+        modules = [sys.modules[__name__], symbolic, conductance, gating, *METHODS.values(), *{m.ENGINE for m in METHODS.values()} - {None}]
         text = "".join(inspect.getsource(m) for m in sorted(modules, key=lambda m: m.__name__))
         text += _dependency_digest() + sympy.__version__
         _GENERATOR.append(hashlib.sha256(text.encode()).hexdigest()[:16])

@@ -158,3 +158,17 @@ def test_kernel_hints_reach_llvm():
     assert "noalias" in header.split("%arg.x.4")[0].rsplit(",", 1)[-1]
     assert "noalias" in header.split("%arg.y.4")[0].rsplit(",", 1)[-1]
     assert '"prefer-vector-width"="512"' in ir
+
+
+@pytest.mark.parametrize("method", ["rk4", "exp_euler", "dopri5"])
+def test_model_names_never_clash_with_the_kernels_own_names(method):
+    """Gates called like the generated lane's arguments (y, p, their underscored forms) still compile and run."""
+    from hhsym import Channel, ConductanceModel, Gate, simulate
+    from hhsym.stimuli import Step
+
+    gates = [Gate(name, "0.1*exp((V + 60)/20)", "0.1*exp(-(V + 60)/20)") for name in ("y", "p", "_p")]
+    model = ConductanceModel([Channel("A", 1.0, -80.0, gates[:2]), Channel("B", 0.5, -70.0, gates[2:]),
+                              Channel("L", 0.3, -65.0)], C_m=1.0, name="clash")
+    assert "def rhs_lane(_y, I_j, __p):" in generate_source(model, method)
+    tr = simulate(model, Step(2.0, 5.0, 15.0), 20.0, dt=0.01, method=method)
+    assert np.all(np.isfinite(tr.V)) and set(tr.states) >= {"y", "p", "_p"}
