@@ -23,12 +23,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["vexp", "vtanh", "vexpm1_ratio", "wide_vectors", "restrict_arrays", "CONTRACT"]
+__all__ = ["vexp", "vtanh", "vexpm1_ratio", "wide_vectors", "restrict_arrays"]
 
-#: numba ``fastmath`` flags of hhsym's kernels: ``a*b + c`` may become one fused multiply-add (one
-#: rounding instead of two, fewer instructions); no flag that assumes finite values or reorders
-#: sums, so NaN/inf checks keep working and results stay deterministic.
-CONTRACT = {"contract"}  # a set (numba refuses a frozenset); never mutated
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 0.6931471803691238  # high bits of ln 2 (exact in 32 bits of mantissa)

@@ -37,7 +37,6 @@ import numpy as np
 from numba import njit
 
 from hhsym.estimate.rates.netkernels import log_rate
-from hhsym.integrate.vmath import CONTRACT
 
 __all__ = ["shoot_pass"]
 
@@ -46,7 +45,7 @@ __all__ = ["shoot_pass"]
 _FMAX = 60.0
 
 
-@njit(cache=True, fastmath=CONTRACT)
+@njit(cache=True)
 def _gate_rates(tau_min, thx, tht, sizes, nx, nt, Vv, gx, gt, gtmp, work):
     """Steady state and relaxation rate of one gate at ``Vv`` (mV).
 
@@ -77,7 +76,7 @@ def _gate_rates(tau_min, thx, tht, sizes, nx, nt, Vv, gx, gt, gtmp, work):
     return xinf, lam, q * dfx, cl * dft, q, cl
 
 
-@njit(cache=True, fastmath=CONTRACT)
+@njit(cache=True)
 def _currents(Vv, x, ch_g, ch_E, gate_ch, gate_pow, dIdx):
     """Ionic current (µA/cm²), total conductance (mS/cm²); dI/dx_j -> dIdx."""
     nch = ch_g.shape[0]
@@ -101,7 +100,7 @@ def _currents(Vv, x, ch_g, ch_E, gate_ch, gate_pow, dIdx):
     return I_ion, G_tot
 
 
-@njit(cache=True, fastmath=CONTRACT)
+@njit(cache=True)
 def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, want,
          Y, K, dy, dIdx, gr, g2, work, tau_min):
     """Hybrid-model right-hand side dy and tangent K = f_y Y + f_theta."""
@@ -135,7 +134,7 @@ def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms, want
                 K[1 + j, base + P + p] += w2 * gr[ib, p]
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, nogil=True)
 def _rk4_stage_state(y, Y, ks, Ks, st, h, want, yt, Yt):
     """Input of RK4 stage ``st`` (0-3) with step ``h``: ``yt = y + h c_st k_{st-1}``, and its tangent."""
     c = 0.5 if st == 1 or st == 2 else (1.0 if st == 3 else 0.0)
@@ -151,7 +150,7 @@ def _rk4_stage_state(y, Y, ks, Ks, st, h, want, yt, Yt):
     return c
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, nogil=True)
 def _rk4_combine(y, Y, ks, Ks, h, want):
     """Classical RK4 update of the state ``y`` and its tangent ``Y`` from the four stages."""
     for q in range(y.shape[0]):
@@ -162,7 +161,7 @@ def _rk4_combine(y, Y, ks, Ks, h, want):
                 Y[q, p] += h / 6.0 * (Ks[0, q, p] + 2.0 * Ks[1, q, p] + 2.0 * Ks[2, q, p] + Ks[3, q, p])
 
 
-@njit(cache=True, fastmath=CONTRACT)
+@njit(cache=True)
 def shoot_pass(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, thetas, sizes, norms,
                starts, L, stride, X0, S0, want_jac, R, J, tau_min):
     """Stage-2 multiple shooting over windows of one trace.

@@ -33,7 +33,6 @@ from numba import njit
 from scipy.interpolate import CubicSpline
 
 from hhsym.estimate.losses.kernels import _currents, _gate_rates
-from hhsym.integrate.vmath import CONTRACT
 
 __all__ = ["NODE_SPACING", "SUBSTEP", "substeps_for", "refine", "VoltageTable", "node_tables", "gate_pass_table"]
 
@@ -122,7 +121,7 @@ class VoltageTable:
         return np.ascontiguousarray(idx), np.ascontiguousarray(u - idx)
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, nogil=True)
 def node_tables(thetas, sizes, norms, nodes, tau_min, want_jac, XI, LA, DX, DL):
     """Tabulate each gate's x_inf, lambda = 1/tau (1/ms) and their parameter gradients.
 
@@ -160,7 +159,7 @@ def node_tables(thetas, sizes, norms, nodes, tau_min, want_jac, XI, LA, DX, DL):
                     DL[j, i, P + p] = cl * g2[p]
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, nogil=True)
 def gate_pass_table(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, idx, wt, idx0, wt0, XI, LA, DX, DL, rec_idx,
                     want_jac, Q_rec, G_rec, X_rec, S_rec):
     r"""Stage-1 pass over one (refined) trace with tabulated gate quantities.

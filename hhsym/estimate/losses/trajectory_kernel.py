@@ -23,12 +23,11 @@ import numpy as np
 from numba import njit
 
 from hhsym.estimate.losses.kernels import _currents, _rk4_combine, _rk4_stage_state
-from hhsym.integrate.vmath import CONTRACT
 
 __all__ = ["trajectory_pass"]
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, nogil=True)
 def _lookup(Vv, v0, h, K):
     u = (Vv - v0) / h
     i = int(np.floor(u))
@@ -39,7 +38,7 @@ def _lookup(Vv, v0, h, K):
     return i, u - i
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, nogil=True)
 def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA, DX, DL, want, Y, Kt, dy, dIdx):
     """Right-hand side ``dy`` and tangent ``Kt = f_y Y + f_theta`` (columns: ng * npg params, then the initial state)."""
     ng = x.shape[0]
@@ -72,7 +71,7 @@ def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA, DX, DL, wan
                     + lam * ((1.0 - w) * DX[j, i, p] + w * DX[j, i + 1, p])
 
 
-@njit(cache=True, nogil=True, fastmath=CONTRACT)
+@njit(cache=True, nogil=True)
 def trajectory_pass(V, I, dt, M, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA, DX, DL,
                     starts, L, stride, Y0, S0, want_jac, R, J, JY):
     """Output-error residuals of one trace over free-running windows.

@@ -20,8 +20,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from hhsym.integrate.vmath import CONTRACT
-
 __all__ = ["n_params", "mlp", "log_rate", "log_rate_batch"]
 
 
@@ -30,7 +28,7 @@ def n_params(sizes):
     return int(sum(sizes[i + 1] * (sizes[i] + 1) for i in range(len(sizes) - 1)) + 1)
 
 
-@njit(cache=True, fastmath=CONTRACT)
+@njit(cache=True, fastmath=False)
 def mlp(theta, sizes, u, grad, work):
     """Evaluate f(u) and df/du; write df/dtheta into ``grad`` (len n_params).
 
@@ -89,7 +87,7 @@ def mlp(theta, sizes, u, grad, work):
     return f, dfdu
 
 
-@njit(cache=True, fastmath=CONTRACT)
+@njit(cache=True)
 def log_rate(theta, sizes, V, c, s, delta, grad, grad2, work):
     """Log-rate f(V) with log-linear tails, d f/dV (1/mV); df/dtheta -> ``grad``."""
     u = (V - c) / s
@@ -113,7 +111,7 @@ def log_rate(theta, sizes, V, c, s, delta, grad, grad2, work):
     return f, dfdu / s
 
 
-@njit(cache=True, fastmath=CONTRACT)
+@njit(cache=True)
 def log_rate_batch(theta, sizes, Vs, c, s, delta, want_grad):
     """Log-rates at many voltages: returns (f (n,), dfdV (n,), grad (n, P) or (0, P))."""
     P = theta.shape[0]
