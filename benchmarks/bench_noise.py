@@ -41,7 +41,7 @@ from bench_fit import made_up_model
 from hhsym.errors import HHSymError
 from hhsym.estimate import FormEstimator, RateEstimator
 from hhsym.library import hodgkin_huxley
-from hhsym.metrics import coincidence_factor, rate_errors, spike_times
+from hhsym.metrics import band_coverage, coincidence_factor, rate_errors, spike_times
 from hhsym.model import Channel, ConductanceModel, Gate
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise, Step
@@ -87,15 +87,7 @@ def coverage(est, model):
     """Share of the grid (where the rates matter) with the truth inside the 95 % bands, or nan."""
     if getattr(est, "covariance_", None) is None:
         return float("nan")
-    V = np.arange(V_RANGE[0], V_RANGE[1] + 0.5, 1.0)
-    rates, std = est.predict_rates(V, return_std=True)
-    truth = model.evaluate_rates(V)
-    inside = []
-    for k in rates:
-        g = k.split("_", 1)[1]
-        where = truth[k] >= 0.05 * (truth[f"alpha_{g}"] + truth[f"beta_{g}"])
-        inside.append(np.abs(rates[k] - truth[k])[where] <= 1.96 * std[k][where])
-    return float(np.mean(np.concatenate(inside)))
+    return band_coverage(est, model, V_RANGE)
 
 
 def held_gamma(model, fitted, held):

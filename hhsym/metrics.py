@@ -23,7 +23,7 @@ import numpy as np
 from hhsym.errors import InvalidArgumentError, invalid
 from hhsym.model import gating_from_rates, partner_rate
 
-__all__ = ["rate_errors", "steady_state_curves", "time_constant_curves", "spike_times",
+__all__ = ["rate_errors", "band_coverage", "steady_state_curves", "time_constant_curves", "spike_times",
            "coincidence_factor"]
 
 
@@ -97,6 +97,41 @@ def rate_errors(model, true_model, v_range=(-75.0, 20.0), step=1.0, min_share=No
         err = np.abs(a[k] - b[k]) / np.abs(b[k])
         out[k] = float(np.max(err[keep])) if keep.any() else float("nan")
     return out
+
+
+def band_coverage(estimator, true_model, v_range=(-75.0, 20.0), step=1.0, min_share=0.05, z=1.96):
+    r"""Share of a voltage grid where the true rates lie inside a fit's bands ``rate ± z std``.
+
+    Parameters
+    ----------
+    estimator : fitted RateEstimator
+        With rate uncertainty (``predict_rates(V, return_std=True)``).
+    true_model : ConductanceModel
+        Reference rates (same rate names).
+    v_range : (float, float)
+        Voltage range (mV), both ends included.
+    step : float
+        Grid spacing (mV).
+    min_share : float
+        Only grid points where the true rate is at least this fraction of its gate's
+        :math:`\alpha + \beta` count (as in :func:`rate_errors`).
+    z : float
+        Band half-width in standard deviations (1.96: 95 % for a Gaussian).
+
+    Returns
+    -------
+    float
+        Fraction in [0, 1] of the (rate, voltage) points counted; a calibrated 95 % band covers ~0.95.
+    """
+    grid = _grid(v_range, step)
+    rates, std = estimator.predict_rates(grid, return_std=True)
+    truth = _rates_of(true_model, grid)
+    inside = []
+    for k, r in truth.items():
+        partner = partner_rate(k)
+        keep = r >= min_share * (r + truth[partner] if partner in truth else r)
+        inside.append((np.abs(rates[k] - r) <= z * std[k])[keep])
+    return float(np.mean(np.concatenate(inside)))
 
 
 def steady_state_curves(model, V):

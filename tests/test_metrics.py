@@ -60,3 +60,24 @@ def test_rate_errors_where_rates_matter():
     assert share["beta_m"] < 1e-12
     with pytest.raises(ValueError, match="min_share"):
         rate_errors(off, hh, min_share=2.0)
+
+
+def test_band_coverage_counts_the_truth_inside_the_bands():
+    """band_coverage on rates given with their standard deviations: exact rates are covered, rates 10 %
+    off with 1 % bands are not, and bands of 10 % / 1.96 cover exactly at the edge."""
+    from hhsym.library import hodgkin_huxley
+    from hhsym.metrics import band_coverage
+
+    hh = hodgkin_huxley()
+
+    class Banded:  # rates with standard deviations, as a fitted RateEstimator gives them
+        def __init__(self, factor, rel_sd):
+            self.factor, self.rel_sd = factor, rel_sd
+
+        def predict_rates(self, V, return_std=False):
+            r = {k: self.factor * v for k, v in hh.evaluate_rates(V).items()}
+            return (r, {k: self.rel_sd * v for k, v in r.items()}) if return_std else r
+
+    assert band_coverage(Banded(1.0, 1e-9), hh) == 1.0
+    assert band_coverage(Banded(1.1, 0.01), hh) == 0.0
+    assert band_coverage(Banded(1.1, 0.1), hh) == 1.0
