@@ -16,7 +16,8 @@ Subpackages: :mod:`~hhsym.estimate.rates` (parametrisations of gate curves),
 from hhsym.estimate.form_estimator import FormEstimator
 from hhsym.estimate.losses.output_error import fit_output_error
 from hhsym.estimate.quality import FitQuality
-from hhsym.estimate.rate_estimator import RateEstimator, load
+from hhsym.estimate.fitfile import load
+from hhsym.estimate.rate_estimator import RateEstimator
 from hhsym.estimate.rates.network import GateNetworks, GateRate, RateNetwork
 from hhsym.estimate.search.form_search import search_forms
 from hhsym.estimate.uncertainty import standard_errors

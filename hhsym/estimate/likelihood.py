@@ -33,12 +33,17 @@ information of the weights with every window's state profiled out
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+from hhsym.errors import IdentifiabilityWarning
 
 from hhsym.estimate.optimise.window_lm import schur_information
 from hhsym.estimate.search.continuation import continue_windows
 
-__all__ = ["ML_WINDOWS", "SMOOTHING", "roughness_grid", "maximum_likelihood", "rate_std", "gate_rate_std"]
+__all__ = ["ML_WINDOWS", "SMOOTHING", "roughness_grid", "maximum_likelihood", "fit_stage", "rate_std",
+           "gate_rate_std"]
 
 #: Window lengths (ms) of the maximum-likelihood continuation.
 ML_WINDOWS = (2.5, 5.0, 10.0)
@@ -121,6 +126,36 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
     except np.linalg.LinAlgError:
         return run, None
     return run, 0.5 * (cov + cov.T)
+
+
+def fit_stage(rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit, verbose=0):
+    """:func:`maximum_likelihood` as the estimator's last stage: the start kept (with a warning) if it fails.
+
+    Parameters
+    ----------
+    rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit :
+        As for :func:`maximum_likelihood`.
+    verbose : int
+        Print a progress line.
+
+    Returns
+    -------
+    theta : ndarray
+        The fitted weights, or ``theta`` itself if the model failed (non-finite) when run freely.
+    covariance : ndarray or None
+    cost : float
+        The stage's final cost (``inf`` if it failed).
+    """
+    if verbose:
+        print(f"[hhsym.fit] stage 3: maximum likelihood over {', '.join(f'{w:g}' for w in windows)} ms "
+              f"windows (noise {noise:.2g} mV)", flush=True)
+    run, cov = maximum_likelihood(rates, template, data, theta, noise, v_range, windows, smoothing,
+                                  max_iter=max_iter, time_limit=time_limit)
+    if not np.isfinite(run.cost):
+        warnings.warn("maximum-likelihood stage skipped: the model fails (non-finite) when run freely "
+                      "over the windows; returning the charge-balance fit", IdentifiabilityWarning, stacklevel=4)
+        return theta, None, float(run.cost)
+    return run.p, cov, float(run.cost)
 
 
 def rate_std(rates, p, covariance, V):

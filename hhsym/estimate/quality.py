@@ -38,10 +38,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from hhsym.errors import PoorFitWarning, TraceFileError
+from hhsym.errors import PoorFitWarning, SimulationError, TraceFileError
 from hhsym.metrics import coincidence_factor, spike_times
 
-__all__ = ["FitQuality", "judge_fit", "judge_model", "free_run", "GAMMA_MIN", "RMS_SHARE", "NOISE_FACTOR"]
+__all__ = ["FitQuality", "judge_fit", "judge_replays", "judge_model", "free_run", "GAMMA_MIN", "RMS_SHARE", "NOISE_FACTOR"]
 
 #: Largest integration step (ms) of a free run; coarser recordings are sub-stepped.
 MAX_STEP = 0.025
@@ -133,6 +133,39 @@ class FitQuality:
         return (f"{self.verdict} fit: output RMS {self.rms_mV:.3g} mV{window} (recorded V std "
                 f"{self.scale_mV:.3g} mV, noise {self.noise_mV:.2g} mV), training spikes {self.n_spikes[0]} recorded / "
                 f"{self.n_spikes[1]} reproduced, Γ {g}. {self.reason}")
+
+
+def judge_replays(replay, data, noise, hint=""):
+    """:func:`judge_fit` of a fitted estimator's free replays of its training recordings.
+
+    Parameters
+    ----------
+    replay : callable
+        ``replay(trace) -> Trace``: the fitted model run freely under a recording's current
+        (e.g. :meth:`hhsym.estimate.RateEstimator.replay`); a :class:`~hhsym.errors.SimulationError`
+        counts as a failed run.
+    data : list of (dt, V, I)
+        Step (ms), V (mV), I (µA/cm²) per training recording.
+    noise : float
+        Estimated noise on V (mV).
+    hint : str
+        What to try, appended to a poor verdict's reason.
+
+    Returns
+    -------
+    FitQuality
+    """
+    from hhsym.io.trace import Trace
+
+    recordings, runs = [], []
+    for dt, V, I in data:
+        t = dt * np.arange(V.size)
+        recordings.append((t, V))
+        try:
+            runs.append(replay(Trace(t, V, I)).V)
+        except SimulationError:
+            runs.append(None)
+    return judge_fit(recordings, runs, noise, hint=hint)
 
 
 def judge_fit(recordings, runs, noise, hint="", warn=True, window_rms=None):

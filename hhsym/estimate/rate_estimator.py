@@ -49,20 +49,19 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError, invalid
+from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError
 from hhsym.estimate.checks import NOISE_WARN, as_recordings, noise_level
-from hhsym.estimate.likelihood import ML_WINDOWS, SMOOTHING, gate_rate_std, maximum_likelihood
-from hhsym.estimate.rates.curves import curves_from_rates
+from hhsym.estimate.likelihood import ML_WINDOWS, SMOOTHING, fit_stage, gate_rate_std
 from hhsym.estimate.rates.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
 from hhsym.estimate.rates.network_rates import NetworkRates
 from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.losses.charge_balance import DV_SCALE, ShootingProblem
-from hhsym.estimate.search.network_start import pretrain, role_search, spline_stage
-from hhsym.estimate.quality import judge_fit
+from hhsym.estimate.search.network_start import pretrain, prior_curves, role_search, spline_stage
+from hhsym.estimate.quality import judge_replays
 from hhsym.estimate import constraints as C
 from hhsym.validate import check_voltages
 
-__all__ = ["RateEstimator", "load"]
+__all__ = ["RateEstimator"]
 
 
 
@@ -76,12 +75,8 @@ class RateEstimator(BaseEstimator):
         C_m (µF/cm²) and gate powers are taken as known; its rate
         expressions are ignored (unless passed again as ``prior``).
     hidden : tuple of int
-        Hidden-layer widths of every rate network.  The defaults (one layer
-        of 16, 300 stage-1 iterations, 8 starts) are what the benchmarks
-        measure: on bench_fit's HH data (2 x 300 ms) they fit in ~35 s with
-        every rate within 0.8 % where it matters (5.5 % over [-75, 20] mV);
-        the earlier defaults ((16, 16), 60 iterations, 16 starts) took 68 s
-        for 15 %.
+        Hidden-layer widths of every rate network (the defaults are what
+        ``benchmarks/bench_fit.py`` measures; how they were chosen: ``docs/design.md``).
     window : float
         Stage-1 charge-balance window (ms).
     shooting_window : float
@@ -92,14 +87,8 @@ class RateEstimator(BaseEstimator):
         Iteration limits of the generic-family search, stage 1 and stage 2.
     ridge : float
         Ridge penalty on the hidden-layer parameters (per unit of the
-        mean-square residual, mV²).  On noise-free data the stage-1 cost at
-        the true rates is ~4e-9 mV² (discretisation) and the loss is very
-        flat along some directions (a 5 % change of a weakly constrained
-        rate moves it by ~1e-10), so the ridge decides where the networks
-        settle along them.  Measured from the spline stage's start (demo
-        data and bench_fit's HH and made-up data, 200 iterations): 1e-9
-        left the rates 0.4-1.8 % off where they matter, 1e-10 0.3-0.9 %,
-        1e-11 up to 6 %.
+        mean-square residual, mV²); on clean data it decides where the
+        networks settle along the loss's flat directions (``docs/design.md``).
     n_starts : int
         The generic-family search refines ``3 * n_starts`` random starts per
         role hypothesis.
@@ -123,10 +112,7 @@ class RateEstimator(BaseEstimator):
         (role search or prior) are refined as cubic B-splines of V with that
         many uniform knots over the data's range before the networks are
         fitted to them (:class:`~hhsym.estimate.rates.curves.SplineFamily`);
-        ``()`` skips the stage.  With a ``prior`` only the finest level runs
-        (measured on 100 ms of HH from rates 10 % off: an 8-knot level first
-        left x_inf of h 0.056 off after 30 network iterations, the 16-knot
-        level alone 0.002).
+        ``()`` skips the stage.  With a ``prior`` only the finest level runs.
     prior : ConductanceModel, optional
         If given, networks are first fitted to its rates (1/ms) over the data's
         range instead of being initialised generically.
@@ -285,13 +271,7 @@ class RateEstimator(BaseEstimator):
         grid = np.linspace(lo, hi, 200)
         curves = None
         if self.prior is not None:
-            target = self.prior.evaluate_rates(grid)
-            for g in gate_names:
-                for kind in ("alpha", "beta"):
-                    if f"{kind}_{g}" not in target:
-                        raise invalid("prior", self.prior, f"a model with a rate {kind}_{g!r} (same gates as model)")
-            z, lt = curves_from_rates(target, gate_names, tau_min)
-            curves = [cc for j in range(ng) for cc in (z[j], lt[j])]
+            curves = prior_curves(self.prior, gate_names, grid, tau_min)
         elif max_iter[0] > 0:
             curves = role_search(self, data, center, scale, grid, gate_names, rng, max_iter, opts, kw)
         if curves is not None:
@@ -336,37 +316,18 @@ class RateEstimator(BaseEstimator):
         return self
 
     def _maximum_likelihood(self, rates, data, theta, v_range, windows, max_iter, t_start):
-        """Stage 3 (:func:`hhsym.estimate.likelihood.maximum_likelihood`): the weights, ``covariance_`` set."""
-        if self.verbose:
-            print(f"[hhsym.fit] stage 3: maximum likelihood over {', '.join(f'{w:g}' for w in windows)} ms "
-                  f"windows (noise {self.noise_:.2g} mV)", flush=True)
-        run, cov = maximum_likelihood(rates, self.model, data, theta, self.noise_, v_range, windows,
-                                      float(self.smoothing), max_iter=max(max_iter[2], 10),
-                                      time_limit=self._left(t_start, 1.0))
-        self.ml_cost_ = float(run.cost)
-        if not np.isfinite(run.cost):
-            warnings.warn("maximum-likelihood stage skipped: the model fails (non-finite) when run freely "
-                          "over the windows; returning the charge-balance fit", IdentifiabilityWarning, stacklevel=3)
-            return theta
-        self.covariance_ = cov
-        return run.p
+        """Stage 3 (:func:`hhsym.estimate.likelihood.fit_stage`): the weights; sets ``covariance_``, ``ml_cost_``."""
+        theta, self.covariance_, self.ml_cost_ = fit_stage(
+            rates, self.model, data, theta, self.noise_, v_range, windows, float(self.smoothing),
+            max(max_iter[2], 10), self._left(t_start, 1.0), self.verbose)
+        return theta
 
     def _judge(self, data):
-        """The fit's :class:`~hhsym.estimate.quality.FitQuality` on its training recordings."""
-        from hhsym.io.trace import Trace
-
-        recordings, runs = [], []
-        for dt, V, I in data:
-            t = dt * np.arange(V.size)
-            recordings.append((t, V))
-            try:
-                runs.append(self.replay(Trace(t, V, I)).V)
-            except SimulationError:
-                runs.append(None)
-        hint = ("Try more data (longer or more traces with spikes), a longer time_limit, another "
-                "random_state, or check the template (conductances, reversal potentials, C_m) and the "
-                "current's units (µA/cm²) and sign (positive depolarises).")
-        return judge_fit(recordings, runs, self.noise_, hint=hint)
+        """The fit's :class:`~hhsym.estimate.quality.FitQuality` on its training recordings (free replays)."""
+        return judge_replays(self.replay, data, self.noise_, hint=(
+            "Try more data (longer or more traces with spikes), a longer time_limit, another random_state, or "
+            "check the template (conductances, reversal potentials, C_m) and the current's units (µA/cm²) "
+            "and sign (positive depolarises)."))
 
     def _left(self, t_start, share):
         """Seconds left of ``share`` of the time budget (None without a budget)."""
@@ -454,12 +415,3 @@ class RateEstimator(BaseEstimator):
 
         save(self, path)
 
-
-def load(path):
-    """Read a fitted estimator (RateEstimator or FormEstimator) written by its ``save``.
-
-    See :func:`hhsym.estimate.fitfile.load`.
-    """
-    from hhsym.estimate.fitfile import load as _load
-
-    return _load(path)

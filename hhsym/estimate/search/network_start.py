@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hhsym.errors import SimulationError
+from hhsym.errors import SimulationError, invalid
 from hhsym.estimate.losses.charge_balance import DV_SCALE, ChargeBalance
 from hhsym.estimate.optimise.lm import levenberg_marquardt
-from hhsym.estimate.rates.curves import GateFamily, SplineFamily
+from hhsym.estimate.rates.curves import GateFamily, SplineFamily, curves_from_rates
 from hhsym.estimate.rates.network import RateNetwork
 from hhsym.estimate.search.halving import successive_halving, thirds_schedule
 from hhsym.estimate.search.roles import role_search as search_roles, sign_patterns
@@ -272,3 +272,30 @@ def pretrain(hidden, center, scale, grid, curves, theta0):
         out.append(th)
     return np.concatenate(out)
 
+
+
+def prior_curves(prior, gate_names, grid, tau_min):
+    """A prior model's curves (logit x_inf, log(tau - tau_min)) per gate on ``grid`` (mV), the networks' start.
+
+    Parameters
+    ----------
+    prior : ConductanceModel
+        Rates (1/ms) for every gate of ``gate_names``.
+    gate_names : list of str
+    grid : ndarray
+        Potentials (mV).
+    tau_min : float
+        Time-constant floor (ms).
+
+    Returns
+    -------
+    list of ndarray
+        ``[z_0, lt_0, z_1, lt_1, ...]``.
+    """
+    target = prior.evaluate_rates(grid)
+    for g in gate_names:
+        for kind in ("alpha", "beta"):
+            if f"{kind}_{g}" not in target:
+                raise invalid("prior", prior, f"a model with a rate {kind}_{g!r} (same gates as model)")
+    z, lt = curves_from_rates(target, gate_names, tau_min)
+    return [cc for j in range(len(gate_names)) for cc in (z[j], lt[j])]
