@@ -8,8 +8,8 @@ Data (the issue's): ``--sweeps`` sweeps of ``--duration`` ms sampled at 20 kHz (
 currents, half two-level steps), white noise on V of ``--noise`` mV.  Models: HH, bench_fit's
 made-up model, and a made-up model whose beta_m is a linoid (outside the textbook pair).
 
-For each case it fits ``hhsym.RateEstimator`` (default settings: on noisy data its stage 3
-fits the networks by maximum likelihood, :mod:`hhsym.estimate.likelihood`) and prints:
+For each case it fits ``hhsym.RateEstimator`` with its stage 3 on (``ml_windows=ML_WINDOWS``: the
+networks by maximum likelihood, :mod:`hhsym.estimate.likelihood`) and prints:
 
 * the networks' max relative rate error where the rates matter (>= 5 % of alpha + beta, over
   [-75, 20] mV), and the share of that grid where the truth lies inside the 95 % bands
@@ -40,6 +40,7 @@ import numpy as np
 from bench_fit import made_up_model
 from hhsym.errors import HHSymError
 from hhsym.estimate import FormEstimator, RateEstimator
+from hhsym.estimate.likelihood import ML_WINDOWS
 from hhsym.library import hodgkin_huxley
 from hhsym.metrics import band_coverage, coincidence_factor, rate_errors, spike_times
 from hhsym.model import Channel, ConductanceModel, Gate
@@ -107,9 +108,9 @@ def run_case(name, model, noise, sweeps, duration, start, distil):
     if start == "forms":  # networks pretrained on the closed forms, then straight to maximum likelihood
         prior = FormEstimator(model, search=False, n_starts=30, random_state=0).fit(train).model_
         est = RateEstimator(model, prior=prior, spline_knots=(), max_iter=(0, 0, 30), n_shooting=0,
-                            random_state=0).fit(train)
+                            ml_windows=ML_WINDOWS, random_state=0).fit(train)
     else:
-        est = RateEstimator(model, random_state=0).fit(train)
+        est = RateEstimator(model, ml_windows=ML_WINDOWS, random_state=0).fit(train)
     fit_s = time.perf_counter() - t0
     row = dict(model=name, noise=noise, sweeps=sweeps, err=where_error(est, model), cover=coverage(est, model),
                fit_s=fit_s, stage3=getattr(est, "covariance_", None) is not None)

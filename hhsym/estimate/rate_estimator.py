@@ -121,10 +121,12 @@ class RateEstimator(BaseEstimator):
         gates start at steady state at the first sample).
     ml_windows : tuple of float or None
         Window lengths (ms) of stage 3, the maximum-likelihood stage
-        (:func:`hhsym.estimate.likelihood.maximum_likelihood`); ``()`` skips it.
-        ``None`` (default): :data:`~hhsym.estimate.likelihood.ML_WINDOWS` when
-        the recordings carry noise (``noise_`` >= 0.05 mV), else skipped (on
-        clean data the charge balance is already the right loss).
+        (:func:`hhsym.estimate.likelihood.maximum_likelihood`), e.g.
+        :data:`~hhsym.estimate.likelihood.ML_WINDOWS`; ``()`` (default) skips it.
+        ``None``: ``ML_WINDOWS`` when the recordings carry noise (``noise_`` >=
+        0.05 mV), else skipped.  Off by default because from the generic start
+        on noisy data it does not help yet (the start diverges when run freely;
+        ``notes/issue16.md``); from a good ``prior`` it gives calibrated bands.
     smoothing : float
         Stage 3's roughness prior: standard deviation of the second
         differences of logit x_inf and log tau on a 1 mV grid (per mV²);
@@ -178,7 +180,7 @@ class RateEstimator(BaseEstimator):
     def __init__(self, model=None, hidden=(16,), window=0.25, shooting_window=3.0, n_shooting=40,
                  max_iter=(40, 300, 8), ridge=1e-10, n_starts=8, prior=None, burn_in=0.0,
                  time_limit=None, tau_min=TAU_MIN, stretch=60.0, dv_scale=DV_SCALE,
-                 substeps=None, spline_knots=(8, 16), ml_windows=None, smoothing=SMOOTHING, random_state=None,
+                 substeps=None, spline_knots=(8, 16), ml_windows=(), smoothing=SMOOTHING, random_state=None,
                  verbose=0):
         self.model = model
         self.hidden = hidden
@@ -360,7 +362,7 @@ class RateEstimator(BaseEstimator):
             Also return each rate's posterior standard deviation (1/ms): the
             Laplace covariance of stage 3 (:mod:`hhsym.estimate.likelihood`)
             through the delta method; a 95 % band is ``rate ± 1.96 std``.
-            Needs a fit whose stage 3 ran (noisy recordings, or ``ml_windows``).
+            Needs a fit whose stage 3 ran (``ml_windows``).
 
         Returns
         -------
@@ -377,7 +379,7 @@ class RateEstimator(BaseEstimator):
         cov = getattr(self, "covariance_", None)
         if cov is None:
             raise NotFittedError("no rate uncertainty: the maximum-likelihood stage did not run on this fit "
-                                 "(it runs on noisy recordings, or with ml_windows=(2.5, 5.0, 10.0))")
+                                 "(fit with ml_windows=(2.5, 5.0, 10.0), or None for noisy recordings)")
         return rates, gate_rate_std(list(self.gates_.values()), list(self.gates_), cov, V)
 
     def replay(self, trace):
