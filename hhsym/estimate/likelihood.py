@@ -39,6 +39,7 @@ import numpy as np
 
 from hhsym.errors import IdentifiabilityWarning
 
+from hhsym.estimate.losses.trajectory import TrajectoryProblem
 from hhsym.estimate.optimise.window_lm import schur_information
 from hhsym.estimate.search.continuation import continue_windows
 
@@ -106,9 +107,7 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
     """
     grid = roughness_grid(v_range)
     sigma2 = max(float(noise), 1e-3) ** 2
-    # the weight needs the number of compared samples, which the shortest window's problem knows
-    from hhsym.estimate.losses.trajectory import TrajectoryProblem
-
+    # the weight needs the number of compared samples (the same for every length up to the window starts)
     n = TrajectoryProblem(rates, template, data, window=float(windows[0])).n_residuals
     weight = sigma2 / (n * float(smoothing) ** 2)
     prior = _prior(rates, grid, weight)
