@@ -48,6 +48,18 @@ def _grid(v_range, step):
     return lo + step * np.arange(n + 1)
 
 
+def _check_share(min_share):
+    if not (isinstance(min_share, (int, float)) and 0 <= min_share < 1):
+        raise invalid("min_share", min_share, "a fraction in [0, 1), e.g. 0.05")
+
+
+def _matters(rates, k, min_share):
+    """Where rate ``k`` is at least ``min_share`` of its gate's alpha + beta (boolean over the grid)."""
+    partner = partner_rate(k)
+    total = rates[k] + rates[partner] if partner in rates else rates[k]
+    return rates[k] >= min_share * total
+
+
 def rate_errors(model, true_model, v_range=(-75.0, 20.0), step=1.0, min_share=None):
     """Maximum relative error of each rate function over a voltage grid.
 
@@ -87,13 +99,10 @@ def rate_errors(model, true_model, v_range=(-75.0, 20.0), step=1.0, min_share=No
         raise InvalidArgumentError(f"invalid model: it lacks the rate(s) {missing} of true_model")
     if min_share is None:
         return {k: float(np.max(np.abs(a[k] - b[k]) / np.abs(b[k]))) for k in b}
-    if not (isinstance(min_share, (int, float)) and 0 <= min_share < 1):
-        raise invalid("min_share", min_share, "a fraction in [0, 1), e.g. 0.05")
+    _check_share(min_share)
     out = {}
     for k in b:
-        partner = partner_rate(k)
-        total = b[k] + b[partner] if partner in b else b[k]
-        keep = b[k] >= min_share * total
+        keep = _matters(b, k, min_share)
         err = np.abs(a[k] - b[k]) / np.abs(b[k])
         out[k] = float(np.max(err[keep])) if keep.any() else float("nan")
     return out
@@ -124,13 +133,10 @@ def band_coverage(estimator, true_model, v_range=(-75.0, 20.0), step=1.0, min_sh
         Fraction in [0, 1] of the (rate, voltage) points counted; a calibrated 95 % band covers ~0.95.
     """
     grid = _grid(v_range, step)
+    _check_share(min_share)
     rates, std = estimator.predict_rates(grid, return_std=True)
     truth = _rates_of(true_model, grid)
-    inside = []
-    for k, r in truth.items():
-        partner = partner_rate(k)
-        keep = r >= min_share * (r + truth[partner] if partner in truth else r)
-        inside.append((np.abs(rates[k] - r) <= z * std[k])[keep])
+    inside = [(np.abs(rates[k] - r) <= z * std[k])[_matters(truth, k, min_share)] for k, r in truth.items()]
     return float(np.mean(np.concatenate(inside)))
 
 
