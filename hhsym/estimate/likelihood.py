@@ -142,8 +142,6 @@ def fit_stage(rates, template, data, theta, noise, v_range, windows, smoothing, 
     theta : ndarray
         The fitted weights, or ``theta`` itself if the model failed (non-finite) when run freely.
     covariance : ndarray or None
-    cost : float
-        The stage's final cost (``inf`` if it failed).
     """
     if verbose:
         print(f"[hhsym.fit] stage 3: maximum likelihood over {', '.join(f'{w:g}' for w in windows)} ms "
@@ -153,8 +151,8 @@ def fit_stage(rates, template, data, theta, noise, v_range, windows, smoothing, 
     if not np.isfinite(run.cost):
         warnings.warn("maximum-likelihood stage skipped: the model fails (non-finite) when run freely "
                       "over the windows; returning the charge-balance fit", IdentifiabilityWarning, stacklevel=4)
-        return theta, None, float(run.cost)
-    return run.p, cov, float(run.cost)
+        return theta, None
+    return run.p, cov
 
 
 def rate_std(rates, p, covariance, V):

@@ -157,15 +157,18 @@ def judge_replays(replay, data, noise, hint=""):
     """
     from hhsym.io.trace import Trace
 
-    recordings, runs = [], []
-    for dt, V, I in data:
-        t = dt * np.arange(V.size)
-        recordings.append((t, V))
+    def run(dt, V, I):
         try:
-            runs.append(replay(Trace(t, V, I)).V)
+            return replay(Trace(dt * np.arange(V.size), V, I)).V
         except SimulationError:
-            runs.append(None)
-    return judge_fit(recordings, runs, noise, hint=hint)
+            return None
+    return _judge_runs(run, data, noise, hint=hint)
+
+
+def _judge_runs(run, data, noise, **judge):
+    """:func:`judge_fit` of ``run(dt, V, I)`` (the model's V, or None if it fails) on every recording of ``data``."""
+    recordings = [(dt * np.arange(V.size), V) for dt, V, _ in data]
+    return judge_fit(recordings, [run(dt, V, I) for dt, V, I in data], noise, **judge)
 
 
 def judge_fit(recordings, runs, noise, hint="", warn=True, window_rms=None):
@@ -301,6 +304,5 @@ def judge_model(model, data, noise, hint="", warn=True, window_rms=None):
     -------
     FitQuality
     """
-    recordings = [(dt * np.arange(V.size), V) for dt, V, _ in data]
-    runs = [free_run(model, dt, V, I) for dt, V, I in data]
-    return judge_fit(recordings, runs, noise, hint=hint, warn=warn, window_rms=window_rms)
+    return _judge_runs(lambda dt, V, I: free_run(model, dt, V, I), data, noise, hint=hint, warn=warn,
+                       window_rms=window_rms)

@@ -30,7 +30,7 @@ alpha and beta.
 2. *multiple shooting* — the free-running hybrid model from the measured V
    and the stage-1 gates over ``n_shooting`` windows of ``shooting_window``
    ms per trace, added to the stage-1 residuals;
-3. *maximum likelihood* (noisy recordings; :mod:`hhsym.estimate.likelihood`) —
+3. *maximum likelihood* (opt-in, ``ml_windows``; :mod:`hhsym.estimate.likelihood`) —
    output error over windows tiling every recording, each window's initial
    state free, continued over ``ml_windows``, with a roughness prior on the
    curves; its Laplace covariance gives ``predict_rates(V, return_std=True)``.
@@ -170,6 +170,9 @@ class RateEstimator(BaseEstimator):
         Cost per iteration and stage, with elapsed times (s).
     fit_time_ : float
         Wall time of ``fit`` (s).
+    covariance_ : ndarray or None
+        Laplace posterior covariance of the networks' weights from stage 3
+        (None when it did not run); ``predict_rates(V, return_std=True)`` uses it.
     quality_ : FitQuality
         How well the fitted hybrid model, run freely, reproduces the training
         recordings (output RMS, noise, training spike coincidence Γ, a
@@ -229,8 +232,7 @@ class RateEstimator(BaseEstimator):
 
     def _check_params(self):
         p = C.validate_params(self)
-        self._ml_windows = p["ml_windows"]
-        return p["hidden"], p["max_iter"], p["spline_knots"]
+        return p["hidden"], p["max_iter"], p["spline_knots"], p["ml_windows"]
 
     def fit(self, traces):
         """Fit the rate networks to recordings.
@@ -245,7 +247,7 @@ class RateEstimator(BaseEstimator):
         self
         """
         t_start = time.perf_counter()
-        hidden, max_iter, knots = self._check_params()
+        hidden, max_iter, knots, windows = self._check_params()
         data = as_recordings(traces)
         self.noise_ = max(noise_level(d[1]) for d in data)
         rng = self.random_state if isinstance(self.random_state, np.random.Generator) \
@@ -300,7 +302,6 @@ class RateEstimator(BaseEstimator):
                               "(the rates are not yet good enough); returning the stage-1 fit",
                               IdentifiabilityWarning, stacklevel=2)
         v_range = tuple(float(v) for v in np.percentile(V_all, [0.5, 99.5]))
-        windows = self._ml_windows
         if windows is None:
             windows = ML_WINDOWS if self.noise_ >= NOISE_WARN else ()
         self.covariance_ = None
@@ -318,8 +319,8 @@ class RateEstimator(BaseEstimator):
         return self
 
     def _maximum_likelihood(self, rates, data, theta, v_range, windows, max_iter, t_start):
-        """Stage 3 (:func:`hhsym.estimate.likelihood.fit_stage`): the weights; sets ``covariance_``, ``ml_cost_``."""
-        theta, self.covariance_, self.ml_cost_ = fit_stage(
+        """Stage 3 (:func:`hhsym.estimate.likelihood.fit_stage`): the weights; sets ``covariance_``."""
+        theta, self.covariance_ = fit_stage(
             rates, self.model, data, theta, self.noise_, v_range, windows, float(self.smoothing),
             max(max_iter[2], 10), self._left(t_start, 1.0), self.verbose)
         return theta
