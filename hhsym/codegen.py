@@ -109,7 +109,8 @@ def _model_expressions(model):
     psym = model.param_symbols()
     gates = model.gates
     xsym = {g.name: sympy.Symbol(g.name, real=True) for g in gates}
-    I = sympy.Symbol("I_j", real=True)  # the stimulus of the current neuron
+    # the stimulus of the current neuron, under a name no gate or parameter of the model has
+    I = sympy.Symbol(_fresh("I_j", set(xsym) | {str(s) for s in psym.values()}), real=True)
     rates = model.safe_rates()
     rsym = {k: sympy.Symbol(f"r_{k}", real=True) for k in rates}
     g_total = 0
@@ -162,7 +163,7 @@ def _fresh(base, taken):
     return base
 
 
-def _lane_functions(states, params, rhs_body):
+def _lane_functions(states, params, rhs_body, current="I_j"):
     """Source of the per-neuron ("lane") functions the kernels are written with.
 
     ``rhs_lane(y, I_j, p)`` returns the derivatives of one neuron from its
@@ -172,6 +173,7 @@ def _lane_functions(states, params, rhs_body):
     ``add(x, y)`` is ``x + y``, elementwise over the states.  All are inlined
     (numba IR), so a method's loop over the neurons of a block holds every
     stage of a step in registers and LLVM vectorises it across neurons.
+    ``current`` names the current's argument (``I_j`` unless the model has a name ``I_j``).
     """
     ns = len(states)
     # the lane's own argument names must not be a model name (a gate may be called "p" or "y")
@@ -182,8 +184,9 @@ def _lane_functions(states, params, rhs_body):
     tail = "," if ns == 1 else ""
     out = [
         _LANE_JIT,
-        f"def rhs_lane({y_arg}, I_j, {p_arg}):",
-        f'    """Derivatives (tuple, per ms) of one neuron: states {y_arg}, current I_j (µA/cm²), parameters {p_arg}."""',
+        f"def rhs_lane({y_arg}, {current}, {p_arg}):",
+        f'    """Derivatives (tuple, per ms) of one neuron: states {y_arg}, current {current} (µA/cm²), '
+        f'parameters {p_arg}."""',
         *_unpack("    ", states, y_arg),
         *_unpack("    ", params, p_arg),
         *rhs_body,
@@ -290,7 +293,7 @@ def generate_source(model, method):
         f"PARAM_NAMES = {tuple(params)!r}",
         "",
         "",
-        *_lane_functions(states, params, rhs_body),
+        *_lane_functions(states, params, rhs_body, str(I)),
         _JIT,
         "def rhs_point(Y, I, P, D, j):",
         '    """Derivatives of neuron j (column j of Y, P) into D[:, j]."""',
@@ -321,7 +324,7 @@ def generate_source(model, method):
         "    for j in range(Y.shape[1]):",
         *_unpack("        ", states, "load_state(Y, j)"),
         *_unpack("        ", params, "load_params(P, j)"),
-        "        I_j = I[j]",
+        f"        {I} = I[j]",
         *relax_body,
         *[f"        K[{i}, j] = k_{s}" for i, s in enumerate(states)],
         *[f"        T[{i}, j] = y_{s}" for i, s in enumerate(states)],

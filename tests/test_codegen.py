@@ -172,3 +172,19 @@ def test_model_names_never_clash_with_the_kernels_own_names(method):
     assert "def rhs_lane(_y, I_j, __p):" in generate_source(model, method)
     tr = simulate(model, Step(2.0, 5.0, 15.0), 20.0, dt=0.01, method=method)
     assert np.all(np.isfinite(tr.V)) and set(tr.states) >= {"y", "p", "_p"}
+
+
+@pytest.mark.parametrize("method", ["rk4", "exp_euler"])
+def test_a_gate_named_like_the_current_is_not_the_current(method):
+    """A gate called I_j (the kernels' name of a neuron's current) simulates exactly like the same gate
+    under another name (before, the gate's value stood in for the current, or the kernel failed)."""
+    from hhsym import Channel, ConductanceModel, Gate, simulate
+    from hhsym.stimuli import Step
+
+    def model(name):
+        gate = Gate(name, "0.1*exp((V + 60)/20)", "0.1*exp(-(V + 60)/20)")
+        return ConductanceModel([Channel("A", 1.0, -80.0, [gate]), Channel("L", 0.3, -65.0)], C_m=1.0, name=name)
+
+    a = simulate(model("I_j"), Step(2.0, 5.0, 15.0), 20.0, dt=0.01, method=method)
+    b = simulate(model("x"), Step(2.0, 5.0, 15.0), 20.0, dt=0.01, method=method)
+    np.testing.assert_array_equal(a.V, b.V)
