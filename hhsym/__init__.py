@@ -19,7 +19,7 @@ from hhsym.errors import (
     TraceFileError,
     UnknownNameError,
 )
-from hhsym.model import Channel, ConductanceModel, Gate, V
+from hhsym.model import CalciumPool, Channel, ConductanceModel, Gate, V
 from hhsym.simulate import resting_state, simulate
 from hhsym.io import Trace, TraceSet, read_trace, read_traces
 
@@ -29,6 +29,7 @@ __all__ = [
     "Channel",
     "ConductanceModel",
     "Gate",
+    "CalciumPool",
     "HHSymError",
     "IdentifiabilityWarning",
     "InvalidArgumentError",

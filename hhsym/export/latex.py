@@ -35,6 +35,10 @@ def model_latex(model, environment="align"):
         b = sympy.Symbol(rf"\beta_{{{g.name}}}")
         x = sympy.Symbol(g.name)
         lines.append((rf"\frac{{d{g.name}}}{{dt}}", sympy.latex(a * (1 - x) - b * x, mul_symbol="dot")))
+    # calcium pools (mM/ms): their own right-hand side, after the gates (as in model.states)
+    for k, pool in enumerate(model.pools):
+        rhs = _for_display(eqs[1 + len(model.gates) + k].rhs)
+        lines.append((rf"\frac{{d{sympy.latex(sympy.Symbol(pool.name))}}}{{dt}}", sympy.latex(rhs, mul_symbol="dot")))
     for g in model.gates:
         for kind, sym in (("alpha", r"\alpha"), ("beta", r"\beta")):
             expr = _for_display(model.rates[f"{kind}_{g.name}"])
@@ -42,8 +46,12 @@ def model_latex(model, environment="align"):
     if environment == "lines":
         return lines
     units = {"C": r"\mu F/cm^2", "g": r"mS/cm^2", "E": "mV"}
+    pool_units = {}
+    for pool in model.pools:
+        pool_units.update(zip(pool.param_names(), ("ms", r"\mu m", "mM")))
     values = ",\\; ".join(
         f"{sympy.latex(p[k])} = {v:g}\\,\\mathrm{{{units.get(k[0], '')}}}" if k[0] in units and k[1] == "_"
+        else f"{sympy.latex(p[k])} = {v:g}\\,\\mathrm{{{pool_units[k]}}}" if k in pool_units
         else f"{sympy.latex(p[k])} = {v:g}"
         for k, v in model.params.items()
     )

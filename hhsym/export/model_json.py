@@ -18,7 +18,8 @@ from hhsym.errors import ArgumentTypeError, InvalidArgumentError, ModelError, in
 __all__ = ["model_to_dict", "model_from_dict", "load_model", "FORMAT"]
 
 FORMAT = "hhsym.model/1"
-_MODEL_KEYS = {"format", "name", "citation", "C_m", "params", "channels"}
+_MODEL_KEYS = {"format", "name", "citation", "C_m", "params", "channels", "pools"}
+_POOL_KEYS = {"name", "channels", "tau", "depth", "Ca_inf"}
 
 
 def model_to_dict(model):
@@ -33,7 +34,7 @@ def model_to_dict(model):
     dict
     """
     rates = model.rates
-    return {
+    out = {
         "format": FORMAT,
         "name": model.name,
         "citation": model.citation,
@@ -59,6 +60,13 @@ def model_to_dict(model):
             for ch in model.channels
         ],
     }
+    if model.pools:  # written only when present: files of pool-free models stay as they were
+        out["pools"] = [
+            {"name": pool.name, "channels": list(pool.channels), "tau": pool.tau, "depth": pool.depth,
+             "Ca_inf": pool.Ca_inf}
+            for pool in model.pools
+        ]
+    return out
 
 
 def model_from_dict(data):
@@ -78,7 +86,7 @@ def model_from_dict(data):
         On a wrong format, unknown or missing keys, wrong types, or a rate the
         whitelist reader refuses.
     """
-    from hhsym.model import Channel, ConductanceModel, Gate
+    from hhsym.model import CalciumPool, Channel, ConductanceModel, Gate
 
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise invalid("data", data, f"a dict written by ConductanceModel.to_dict (format {FORMAT!r})",
@@ -92,6 +100,15 @@ def model_from_dict(data):
     params = data.get("params") or {}
     if not isinstance(params, dict) or not isinstance(data.get("channels"), list):
         raise ModelError("model description: 'params' must be an object and 'channels' a list")
+    pools = data.get("pools") or []
+    if not isinstance(pools, list) or not all(isinstance(p, dict) for p in pools):
+        raise ModelError("model description: 'pools' must be a list of objects")
+    for pool in pools:
+        wrong = sorted(set(pool) ^ _POOL_KEYS)
+        if wrong:
+            raise ModelError(f"model description: calcium pool {pool.get('name')!r} has unknown or missing "
+                             f"key(s) {', '.join(map(repr, wrong))}: expected {', '.join(sorted(_POOL_KEYS))}")
+    pool_names = tuple(str(p["name"]) for p in pools)
     try:
         channels = [
             Channel(
@@ -99,27 +116,29 @@ def model_from_dict(data):
                 ch["g"],
                 ch["E"],
                 [
-                    Gate(g["name"], _rate(g, "alpha", params), _rate(g, "beta", params), g["power"])
+                    Gate(g["name"], _rate(g, "alpha", params, pool_names), _rate(g, "beta", params, pool_names),
+                         g["power"])
                     for g in ch["gates"]
                 ],
             )
             for ch in data["channels"]
         ]
+        pools = [CalciumPool(p["name"], tuple(p["channels"]), p["tau"], p["depth"], p["Ca_inf"]) for p in pools]
         return ConductanceModel(channels, data["C_m"], data.get("params"), data.get("name", "model"),
-                                data.get("citation"))
+                                data.get("citation"), pools)
     except KeyError as exc:
         raise ModelError(f"model description lacks the key {exc.args[0]!r}") from None
     except (TypeError, AttributeError) as exc:
         raise ModelError(f"model description is malformed: {exc}") from None
 
 
-def _rate(gate, kind, params):
+def _rate(gate, kind, params, pools=()):
     """Rebuild a rate from its srepr text in a model description, never evaluating it."""
     from hhsym.symbolic import sympify_exact
 
     if not isinstance(gate, dict):
         raise ModelError(f"model description: a gate must be an object, got {gate!r:.80}")
-    return sympify_exact(gate[kind], tuple(params), where=f"{kind}_{gate.get('name')}")
+    return sympify_exact(gate[kind], tuple(params) + tuple(pools), where=f"{kind}_{gate.get('name')}")
 
 
 def load_model(path):

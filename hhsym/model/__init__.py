@@ -12,6 +12,10 @@ with rates :math:`\alpha_x, \beta_x` (1/ms) given as sympy expressions in
 
 .. math:: C_m \frac{dV}{dt} = I - \sum_k \bar g_k \prod_j x_j^{p_j} (V - E_k).
 
+A model may also carry calcium pools (:class:`CalciumPool`): non-gate
+states (mM) with their own ODE, driven by channel currents, whose names gate
+rates may use (e.g. a calcium-activated potassium channel).
+
 Models are immutable: :meth:`ConductanceModel.with_params` and
 :meth:`ConductanceModel.with_rates` return new models.
 """
@@ -19,7 +23,8 @@ Models are immutable: :meth:`ConductanceModel.with_params` and
 from hhsym.model.conductance import ConductanceModel, check_model
 from hhsym.model.gating import RATE_CHECK_RANGE, gating_from_rates, partner_rate
 from hhsym.model.parts import Channel, Gate
+from hhsym.model.pools import CalciumPool
 from hhsym.symbolic import V
 
-__all__ = ["Gate", "Channel", "ConductanceModel", "V", "gating_from_rates", "partner_rate", "check_model",
+__all__ = ["Gate", "Channel", "CalciumPool", "ConductanceModel", "V", "gating_from_rates", "partner_rate", "check_model",
            "RATE_CHECK_RANGE"]

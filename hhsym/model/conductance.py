@@ -10,6 +10,7 @@ import sympy
 from hhsym.errors import InvalidArgumentError, ModelError, UnknownNameError, invalid
 from hhsym.model.gating import gating_from_rates, rate_functions
 from hhsym.model.parts import Channel, Gate, _check_number
+from hhsym.model.pools import check_pool_drivers, check_pools, pool_current
 from hhsym.symbolic import V, check_identifier, parse_expression, safe_expression
 
 __all__ = ["ConductanceModel", "check_model"]
@@ -30,16 +31,21 @@ class ConductanceModel:
         Display name.
     citation : str, optional
         Where the model comes from.
+    pools : sequence of CalciumPool, optional
+        Non-gate states: calcium concentrations (mM) with their own ODE
+        (:mod:`hhsym.model.pools`); gate rates may use their names.
 
     Attributes
     ----------
     states : tuple of str
-        ``("V", gate names...)`` in integration order.
+        ``("V", gate names..., pool names...)`` in integration order.
     params : dict
         ``C_m``, then ``g_<channel>``, ``E_<channel>`` for each channel, then
+        each pool's ``tau_<pool>``, ``depth_<pool>``, ``<pool>_inf``, then
         the extra rate parameters.
     rates : dict
-        ``alpha_<gate>``/``beta_<gate>`` -> sympy expression in ``V``.
+        ``alpha_<gate>``/``beta_<gate>`` -> sympy expression in ``V`` (and
+        the pools' concentrations).
 
     Examples
     --------
@@ -51,7 +57,7 @@ class ConductanceModel:
     ('V', 'n')
     """
 
-    def __init__(self, channels, C_m=1.0, params=None, name="model", citation=None):
+    def __init__(self, channels, C_m=1.0, params=None, name="model", citation=None, pools=()):
         channels = tuple(channels)
         if not channels:
             raise ModelError("a model needs at least one channel (a leak, e.g. Channel('L', 0.3, -54.4))")
@@ -72,18 +78,26 @@ class ConductanceModel:
         self._channels = channels
         self._C_m = float(C_m)
         self._extra = {k: float(v) for k, v in extra.items()}
+        self._pools = check_pools(pools, names)
         self.name = str(name)
         self.citation = citation
-        clash = set(gate_names) & (set(self._base_param_names()) | set(self._extra))
-        if clash:
-            raise ModelError(f"names used both as gate and parameter: {sorted(clash)}")
-        allowed = tuple(self._extra)
+        pool_names = [pool.name for pool in self._pools]
+        base = self._base_param_names()
+        if len(set(base) | set(self._extra)) != len(base) + len(self._extra):
+            raise ModelError(f"parameter names must be unique, got {base + list(self._extra)}")
+        for kind, clash in (("gate and parameter", set(gate_names) & (set(base) | set(self._extra))),
+                            ("calcium pool and gate or parameter",
+                             set(pool_names) & (set(gate_names) | set(base) | set(self._extra)))):
+            if clash:
+                raise ModelError(f"names used both as {kind}: {sorted(clash)}")
+        allowed = tuple(self._extra) + tuple(pool_names)
         self._rates = {}
         for ch in channels:
             for gate in ch.gates:
                 for kind in ("alpha", "beta"):
                     key = f"{kind}_{gate.name}"
                     self._rates[key] = parse_expression(getattr(gate, kind), allowed, where=key)
+        check_pool_drivers(self)
 
     # ------------------------------------------------------------------ structure
     @property
@@ -98,8 +112,13 @@ class ConductanceModel:
 
     @property
     def states(self):
-        """tuple of str: ``("V", gate names...)``."""
-        return ("V",) + tuple(g.name for g in self.gates)
+        """tuple of str: ``("V", gate names..., pool names...)``."""
+        return ("V",) + tuple(g.name for g in self.gates) + tuple(p.name for p in self._pools)
+
+    @property
+    def pools(self):
+        """tuple of CalciumPool: the non-gate states (concentrations, mM), in state order."""
+        return self._pools
 
     @property
     def rates(self):
@@ -110,6 +129,8 @@ class ConductanceModel:
         names = ["C_m"]
         for ch in self._channels:
             names += [f"g_{ch.name}", f"E_{ch.name}"]
+        for pool in self._pools:
+            names += list(pool.param_names())
         return names
 
     @property
@@ -119,6 +140,8 @@ class ConductanceModel:
         for ch in self._channels:
             out[f"g_{ch.name}"] = ch.g
             out[f"E_{ch.name}"] = ch.E
+        for pool in self._pools:
+            out.update(pool.param_values())
         out.update(self._extra)
         return out
 
@@ -153,7 +176,8 @@ class ConductanceModel:
             for ch in self._channels
         )
         extra = {k: new[k] for k in self._extra}
-        return ConductanceModel(channels, new["C_m"], extra, self.name, self.citation)
+        pools = [pool.with_values(new) for pool in self._pools]
+        return ConductanceModel(channels, new["C_m"], extra, self.name, self.citation, pools)
 
     def with_rates(self, rates, params=None, name=None):
         """Return a copy with some rate expressions replaced.
@@ -193,7 +217,7 @@ class ConductanceModel:
             )
             for ch in self._channels
         )
-        return ConductanceModel(channels, self._C_m, extra, name or self.name, self.citation)
+        return ConductanceModel(channels, self._C_m, extra, name or self.name, self.citation, self._pools)
 
     def _gates_with_rates(self, ch):
         return tuple(
@@ -218,18 +242,22 @@ class ConductanceModel:
         Returns
         -------
         dict
-            ``alpha_x``/``beta_x`` -> callable ``f(V) -> ndarray`` (V in mV,
+            ``alpha_x``/``beta_x`` -> callable ``f(V, **concentrations) -> ndarray``
+            (V in mV, calcium pools in mM, default their resting levels;
             result in 1/ms), exact at removable singularities.
         """
         return rate_functions(self)
 
-    def evaluate_rates(self, V_values):
+    def evaluate_rates(self, V_values, **concentrations):
         """Evaluate every rate on voltages ``V_values`` (mV).
 
         Parameters
         ----------
         V_values : array_like
             Membrane potentials (mV).
+        **concentrations : array_like
+            Values (mM) of calcium pools the rates use, broadcast against
+            ``V_values``; a pool not given is at its resting level ``<pool>_inf``.
 
         Returns
         -------
@@ -237,7 +265,7 @@ class ConductanceModel:
             Rate name -> ndarray (1/ms), same shape as ``V_values``.
         """
         values = np.asarray(V_values, dtype=float)
-        return {key: f(values) for key, f in self.rate_functions().items()}
+        return {key: f(values, **concentrations) for key, f in self.rate_functions().items()}
 
     def check_rates(self, v_range=None):
         """Raise unless every rate is finite and non-negative over ``v_range`` (mV).
@@ -265,25 +293,29 @@ class ConductanceModel:
 
         return check_rates(self, v_range)
 
-    def steady_state(self, V_values):
+    def steady_state(self, V_values, **concentrations):
         """Gate steady states :math:`x_\\infty = \\alpha/(\\alpha+\\beta)` at ``V_values`` (mV).
+
+        Calcium pools the rates use are at ``**concentrations`` (mM), default their resting levels.
 
         Returns
         -------
         dict
             Gate name -> ndarray (dimensionless).
         """
-        return {g: xinf for g, (xinf, _) in gating_from_rates(self.evaluate_rates(V_values)).items()}
+        return {g: xinf for g, (xinf, _) in gating_from_rates(self.evaluate_rates(V_values, **concentrations)).items()}
 
-    def time_constants(self, V_values):
+    def time_constants(self, V_values, **concentrations):
         """Gate time constants :math:`\\tau_x = 1/(\\alpha+\\beta)` (ms) at ``V_values`` (mV).
+
+        Calcium pools the rates use are at ``**concentrations`` (mM), default their resting levels.
 
         Returns
         -------
         dict
             Gate name -> ndarray (ms).
         """
-        return {g: tau for g, (_, tau) in gating_from_rates(self.evaluate_rates(V_values)).items()}
+        return {g: tau for g, (_, tau) in gating_from_rates(self.evaluate_rates(V_values, **concentrations)).items()}
 
     # ------------------------------------------------------------------ symbolic system
     def param_symbols(self):
@@ -302,8 +334,8 @@ class ConductanceModel:
         -------
         list of sympy.Eq
             ``C_m dV/dt = I - sum(...)`` first, then one ``dx/dt = ...`` per gate,
-            with the rate expressions inlined.  Time derivatives are the
-            symbols ``dV/dt``, ``dm/dt``, ...
+            with the rate expressions inlined, then one per calcium pool
+            (mM/ms).  Time derivatives are the symbols ``dV/dt``, ``dm/dt``, ...
         """
         p = self.param_symbols()
         I = sympy.Symbol("I", real=True)
@@ -319,6 +351,9 @@ class ConductanceModel:
             x = gate_sym[g.name]
             rhs = self._rates[f"alpha_{g.name}"] * (1 - x) - self._rates[f"beta_{g.name}"] * x
             eqs.append(sympy.Eq(sympy.Symbol(f"d{g.name}/dt"), rhs, evaluate=False))
+        for pool in self._pools:
+            rhs = pool.rhs(pool_current(self, pool, p, gate_sym), p)
+            eqs.append(sympy.Eq(sympy.Symbol(f"d{pool.name}/dt"), rhs, evaluate=False))
         if numeric:
             values = {p[k]: sympy.Float(v) for k, v in self.params.items()}
             eqs = [sympy.Eq(e.lhs.xreplace(values), e.rhs.xreplace(values), evaluate=False) for e in eqs]
@@ -362,6 +397,8 @@ class ConductanceModel:
         parts = [repr(self.states), repr(tuple(self.params))]
         for ch in self._channels:
             parts.append(f"{ch.name}:{[(g.name, g.power) for g in ch.gates]}")
+        for pool in self._pools:
+            parts.append(f"pool {pool.name}:{pool.channels}")
         for key, expr in self._rates.items():
             parts.append(f"{key}={sympy.srepr(expr)}")
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
@@ -399,6 +436,7 @@ class ConductanceModel:
             isinstance(other, ConductanceModel)
             and self.structure_key() == other.structure_key()
             and self.params == other.params
+            and self._pools == other._pools
         )
 
     def __hash__(self):

@@ -6,7 +6,7 @@ import numpy as np
 import sympy
 from sympy.core.parameters import distribute
 
-from hhsym.errors import ModelError
+from hhsym.errors import ModelError, UnknownNameError
 from hhsym.symbolic import V
 
 __all__ = ["rate_functions", "check_rates", "gating_from_rates", "partner_rate", "RATE_CHECK_RANGE"]
@@ -14,14 +14,19 @@ __all__ = ["rate_functions", "check_rates", "gating_from_rates", "partner_rate",
 #: Voltage range (mV) on which :meth:`ConductanceModel.check_rates` requires non-negative rates.
 RATE_CHECK_RANGE = (-150.0, 100.0)
 
+#: Calcium concentrations (mM) at which rates that use a calcium pool are checked (besides its rest).
+POOL_CHECK_LEVELS = (0.0, 1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0)
+
 
 def rate_functions(model):
     """Numpy evaluators of ``model``'s rates (see :meth:`ConductanceModel.rate_functions`)."""
     subs = {sympy.Symbol(k, real=True): v for k, v in model.rate_params.items()}
+    pools = {pool.name: pool.Ca_inf for pool in model.pools}
+    args = [V, *(sympy.Symbol(name, real=True) for name in pools)]
     out = {}
     for key, expr in model.safe_rates().items():
-        func = sympy.lambdify(V, expr.xreplace(subs), modules="numpy")
-        out[key] = _vectorised(func)
+        func = sympy.lambdify(args, expr.xreplace(subs), modules="numpy")
+        out[key] = _vectorised(func, pools)
     return out
 
 
@@ -32,15 +37,19 @@ def check_rates(model, v_range=None):
     if model.__dict__.get(key[0]) == key[1:]:
         return model
     grid = np.linspace(lo, hi, int(round((hi - lo) / 0.25)) + 1)
-    for name, values in model.evaluate_rates(grid).items():
-        bad = np.isnan(values) | (values < 0)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ModelError(
-                f"rate {name} = {_for_display(model.rates[name])} is {values[i]:.4g} 1/ms at V = "
-                f"{grid[i]:g} mV: rates must be finite and >= 0 over [{lo:g}, {hi:g}] mV "
-                "(check its sign and parameters)"
-            )
+    # rates that use calcium pools are checked at these concentrations (mM) too
+    levels = [{}] + [{pool.name: c for pool in model.pools} for c in POOL_CHECK_LEVELS] * bool(model.pools)
+    for conc in levels:
+        for name, values in model.evaluate_rates(grid, **conc).items():
+            bad = np.isnan(values) | (values < 0)
+            if bad.any():
+                i = int(np.argmax(bad))
+                at = "".join(f", {k} = {v:g} mM" for k, v in conc.items())
+                raise ModelError(
+                    f"rate {name} = {_for_display(model.rates[name])} is {values[i]:.4g} 1/ms at V = "
+                    f"{grid[i]:g} mV{at}: rates must be finite and >= 0 over [{lo:g}, {hi:g}] mV "
+                    "(check its sign and parameters)"
+                )
     model.__dict__[key[0]] = key[1:]
     return model
 
@@ -90,11 +99,19 @@ def gating_from_rates(rates):
     return out
 
 
-def _vectorised(func):
-    def evaluate(V_values):
+def _vectorised(func, pools=None):
+    pools = dict(pools or {})
+
+    def evaluate(V_values, **concentrations):
+        unknown = sorted(set(concentrations) - set(pools))
+        if unknown:
+            raise UnknownNameError(f"unknown calcium pool(s) {unknown}: accepted names are "
+                                   f"{', '.join(pools) or 'none (the model has no pools)'}")
         values = np.asarray(V_values, dtype=float)
+        extra = [np.asarray(concentrations.get(k, v), dtype=float) for k, v in pools.items()]
         with np.errstate(all="ignore"):
-            out = np.asarray(func(values), dtype=float)
-        return np.broadcast_to(out, values.shape).copy() if out.shape != values.shape else out
+            out = np.asarray(func(values, *extra), dtype=float)
+        shape = np.broadcast_shapes(values.shape, *(e.shape for e in extra))
+        return np.broadcast_to(out, shape).copy() if out.shape != shape else out
 
     return evaluate

@@ -13,7 +13,7 @@ from hhsym.symbolic import check_identifier
 
 __all__ = ["Gate", "Channel"]
 
-_RESERVED = {"V", "I", "t", "C_m"}
+_RESERVED = {"V", "I", "t", "C_m"}  # also refused as calcium pool names
 
 
 @dataclass(frozen=True)
