@@ -40,6 +40,7 @@ from sympy.printing.pycode import PythonCodePrinter
 from hhsym.atomic import atomic_write
 from hhsym.errors import HHSymError, UnknownNameError
 from hhsym.integrate import dopri5, exp_euler, rk4
+from hhsym.model.pools import pool_current, pool_symbols
 from hhsym.symbolic import V
 
 __all__ = ["compile_model", "generate_source", "cache_dir", "METHODS"]
@@ -109,7 +110,8 @@ def _model_expressions(model):
     psym = model.param_symbols()
     gates = model.gates
     xsym = {g.name: sympy.Symbol(g.name, real=True) for g in gates}
-    # the stimulus of the current neuron, under a name no gate or parameter of the model has
+    xsym.update(pool_symbols(model))  # calcium pools: states too (rates may use them)
+    # the stimulus of the current neuron, under a name no state or parameter of the model has
     I = sympy.Symbol(_fresh("I_j", set(xsym) | {str(s) for s in psym.values()}), real=True)
     rates = model.safe_rates()
     rsym = {k: sympy.Symbol(f"r_{k}", real=True) for k in rates}
@@ -265,6 +267,8 @@ def generate_source(model, method):
     for g in model.gates:
         x = xsym[g.name]
         assign.append((f"d_{g.name}", rsym[f"alpha_{g.name}"] * (1 - x) - rsym[f"beta_{g.name}"] * x))
+    for pool in model.pools:
+        assign.append((f"d_{pool.name}", pool.rhs(pool_current(model, pool, psym, xsym), psym)))
     rhs_body = _print_body(assign, printer, 4, rate_values)
 
     # Relaxation form for exponential Euler: dy/dt = (target - y) * rate.
@@ -274,6 +278,11 @@ def generate_source(model, method):
         a, b = rsym[f"alpha_{g.name}"], rsym[f"beta_{g.name}"]
         relax.append((f"k_{g.name}", a + b))
         relax.append((f"y_{g.name}", a / (a + b)))
+    # a pool's right-hand side is linear in its concentration: exact relaxation form (rate 1/tau)
+    for pool in model.pools:
+        k, target = pool.relaxation(pool_current(model, pool, psym, xsym), psym)
+        relax.append((f"k_{pool.name}", k))
+        relax.append((f"y_{pool.name}", target))
     relax_body = _print_body(relax, printer, 8, rate_values)
 
     lines = [
@@ -289,6 +298,8 @@ def generate_source(model, method):
         "",
         f"N_STATES = {len(states)}",
         f"N_PARAMS = {len(params)}",
+        "# states 1 .. GATE_END - 1 are gates (checked to stay in [0, 1]); later ones are pools (finite)",
+        f"GATE_END = {1 + len(model.gates)}",
         f"STATE_NAMES = {tuple(states)!r}",
         f"PARAM_NAMES = {tuple(params)!r}",
         "",

@@ -11,6 +11,7 @@ import numpy as np
 import sympy
 
 from hhsym.errors import ArgumentTypeError, SimulationError, UnknownNameError, invalid
+from hhsym.model.pools import pool_current, pool_symbols
 from hhsym.symbolic import V
 
 __all__ = ["resting_state", "initial_states", "param_matrix"]
@@ -41,18 +42,49 @@ def param_matrix(model, params, n):
 
 
 def _steady_functions(model):
-    """Vectorised x_inf(V, *rate_params) and ionic-current pieces for a model (cached on it)."""
+    """Vectorised steady states of a model's gates and calcium pools (cached on it).
+
+    Returns ``(gates, pools)``: gate name -> ``x_inf(V, *pool values, *params)`` and pool name ->
+    ``c_inf(V, *params)`` (the concentration the driving channels' steady current holds; their
+    gates depend on V only), params in the order of ``model.params``.
+    """
     cached = getattr(model, "_hhsym_steady", None)
     if cached is not None:
         return cached
-    extra = [sympy.Symbol(k, real=True) for k in model.rate_params]
+    psym = model.param_symbols()
+    params = list(psym.values())
+    pools = list(pool_symbols(model).values())
     rates = model.safe_rates()
     xinf = {}
+    gates = {}
     for g in model.gates:
         a, b = rates[f"alpha_{g.name}"], rates[f"beta_{g.name}"]
-        xinf[g.name] = sympy.lambdify([V, *extra], a / (a + b), modules="numpy")
-    model._hhsym_steady = xinf
-    return xinf
+        xinf[g.name] = a / (a + b)
+        gates[g.name] = sympy.lambdify([V, *pools, *params], xinf[g.name], modules="numpy")
+    levels = {}
+    for pool in model.pools:
+        target = pool.relaxation(pool_current(model, pool, psym, xinf), psym)[1]
+        levels[pool.name] = sympy.lambdify([V, *params], target, modules="numpy")
+    model._hhsym_steady = (gates, levels)
+    return gates, levels
+
+
+def _steady_states(model, Vg, P, given=None):
+    """Steady states (state name -> array) at potentials ``Vg`` for parameter rows ``P``.
+
+    ``P`` is a list of arrays (one per parameter, broadcasting with ``Vg``); ``given`` maps
+    calcium pools to fixed concentrations (mM), else they are at their steady level.
+    """
+    gates, levels = _steady_functions(model)
+    out = {"V": Vg}
+    with np.errstate(all="ignore"):
+        given = given or {}
+        pools = {name: np.asarray(given[name] if name in given else fn(Vg, *P), dtype=float)
+                 for name, fn in levels.items()}
+        for name, fn in gates.items():
+            out[name] = np.asarray(fn(Vg, *pools.values(), *P), dtype=float)
+    out.update(pools)
+    return out
 
 
 #: Resting states kept per model (entries of ``model._hhsym_rest``); the dict is
@@ -103,7 +135,7 @@ def resting_state(model, I0=0.0, params=None, n=1):
             cache.clear()
         cache.update(new)
         found.update(new)
-    names = ["V", *_steady_functions(model)]
+    names = list(model.states)
     values = np.array([found[key] for key in keys]).reshape(len(keys), len(names))[inverse]
     return {name: values[:, k].copy() for k, name in enumerate(names)}
 
@@ -117,14 +149,13 @@ def _solve_rest(model, I0, P, traces):
     n = I0.size
     I0 = I0[:, None]
     names = list(model.params)
-    extra = [P[names.index(k)][:, None] for k in model.rate_params]
-    xinf = _steady_functions(model)
+    prow = [row[:, None] for row in P]
     grid = np.arange(-150.0, 100.0 + 1e-9, 0.25)[None, :]
 
     def net_current(Vg, rows):
         total = np.zeros(np.broadcast_shapes(Vg.shape, (rows.size, 1)))
         with np.errstate(all="ignore"):
-            gates = {g: np.asarray(f(Vg, *[e[rows] for e in extra]), dtype=float) for g, f in xinf.items()}
+            gates = _steady_states(model, Vg, [e[rows] for e in prow])
             for ch in model.channels:
                 cond = P[names.index(f"g_{ch.name}")][rows][:, None]
                 for gate in ch.gates:
@@ -152,10 +183,8 @@ def _solve_rest(model, I0, P, traces):
         lo = np.where(pos, mid, lo)
         hi = np.where(pos, hi, mid)
     Vrest = 0.5 * (lo + hi)
-    out = {"V": Vrest}
-    for g, fn in xinf.items():
-        out[g] = np.asarray(fn(Vrest, *[e[:, 0] for e in extra]), dtype=float) * np.ones(n)
-    return out
+    steady = _steady_states(model, Vrest, [e[:, 0] for e in prow])
+    return {name: steady[name] * np.ones(n) for name in model.states}
 
 
 def initial_states(model, y0, I0, params, n):
@@ -170,24 +199,23 @@ def initial_states(model, y0, I0, params, n):
     if unknown:
         raise UnknownNameError(f"unknown state(s) {unknown} in y0: accepted names are {', '.join(states)}")
     Y0 = np.empty((len(states), n))
+    pools = {pool.name for pool in model.pools}
     values = {}
     for name, value in y0.items():
         arr = np.asarray(value, dtype=float).reshape(-1)
         if arr.size not in (1, n) or not np.all(np.isfinite(arr)):
             raise invalid(f"y0[{name!r}]", value, f"a finite number or {n} finite numbers")
-        if name != "V" and np.any((arr < 0) | (arr > 1)):
+        if name in pools and np.any(arr < 0):
+            raise invalid(f"y0[{name!r}]", value, "calcium concentrations >= 0 (mM)")
+        if name != "V" and name not in pools and np.any((arr < 0) | (arr > 1)):
             raise invalid(f"y0[{name!r}]", value, "gate values in [0, 1]")
         values[name] = np.broadcast_to(arr, (n,))
     # states not given: steady state at the given V (or at rest)
     if len(values) < len(states):
         if "V" in values:
-            xinf = _steady_functions(model)
             P = param_matrix(model, params, n)
-            names = list(model.params)
-            extra = [P[names.index(k)] for k in model.rate_params]
-            rest = {"V": values["V"]}
-            for g, fn in xinf.items():
-                rest[g] = np.asarray(fn(values["V"], *extra), dtype=float) * np.ones(n)
+            given = {k: v for k, v in values.items() if k in pools}
+            rest = {k: v * np.ones(n) for k, v in _steady_states(model, values["V"], list(P), given).items()}
         else:
             rest = resting_state(model, I0, params, n)
         for name in states:

@@ -11,7 +11,7 @@ and the first stage is re-evaluated after it (FSAL is only reused across
 smooth points).
 
 Failure (``FAIL[i]`` = index of the first sample not reached): non-finite
-state, gate outside ``[-GATE_TOL, 1 + GATE_TOL]`` at a sample, step size
+state, gate outside ``[-GATE_TOL, 1 + GATE_TOL]`` at a sample (calcium pools: finite only), step size
 below 1e-12 ms, or more than ``max_steps`` steps.
 """
 
@@ -141,7 +141,7 @@ def dopri5_run(Y0, P, ptr, kind, par, data, bp_ptr, bp, t_out, rtol, atol, h_max
                                   + D6 * k6[s, 0] + D7 * k7[s, 0])
                         v = y[s, 0] + theta * (r2 + theta1 * (r3 + theta * (r4 + theta1 * r5)))
                         OUT[s, i, nxt] = v
-                        if s == 0:
+                        if s == 0 or s >= GATE_END:  # V and calcium pools: finite
                             if not np.isfinite(v):
                                 bad = True
                         elif not (v >= -GATE_TOL and v <= 1.0 + GATE_TOL):

@@ -19,7 +19,7 @@ the values seen by the method are the same.
 
 Only the states listed in ``rec`` are stored (``OUT[q]`` holds state
 ``rec[q]``).  Failure detection looks at every state: at every recorded
-sample, a neuron whose V is not finite or one of whose gates is not finite
+sample, a neuron whose V or calcium pool is not finite or one of whose gates is not finite
 or lies outside ``[-GATE_TOL, 1 + GATE_TOL]`` is marked failed in ``FAIL``
 with the index of that step (``-1`` = fine).
 """
@@ -121,9 +121,12 @@ def _block_run(j0, j1, Y0, P, ptr, kind, par, data, bp_ptr, bp, rec, t0, dt, n_s
         if _count_bad(Y) > 0:
             for j in range(nb):
                 bad = not (abs(Y[0, j]) < np.inf)
-                for s in range(1, ns):
+                for s in range(1, GATE_END):
                     x = Y[s, j]
                     if not (x >= -GATE_TOL and x <= 1.0 + GATE_TOL):
+                        bad = True
+                for s in range(GATE_END, ns):
+                    if not (abs(Y[s, j]) < np.inf):
                         bad = True
                 if bad and FAIL[j0 + j] < 0:
                     FAIL[j0 + j] = n + 1
@@ -138,7 +141,8 @@ def _block_run(j0, j1, Y0, P, ptr, kind, par, data, bp_ptr, bp, rec, t0, dt, n_s
 def _count_bad(Y):
     """Number of (state, neuron) entries of the block Y that signal a blow-up.
 
-    V not finite, or a gate not finite or outside ``[-GATE_TOL, 1 + GATE_TOL]``;
+    V or a calcium pool not finite, or a gate not finite or outside ``[-GATE_TOL, 1 + GATE_TOL]``
+    (gates are states ``1 .. GATE_END - 1``, which the generated module defines);
     branch-free loops over the neurons, so they vectorise.
     """
     wide_vectors()
@@ -146,10 +150,13 @@ def _count_bad(Y):
     nbad = 0
     for j in range(nb):
         nbad += 0 if abs(Y[0, j]) < np.inf else 1
-    for s in range(1, Y.shape[0]):
+    for s in range(1, GATE_END):
         for j in range(nb):
             x = Y[s, j]
             nbad += 0 if (x >= -GATE_TOL) & (x <= 1.0 + GATE_TOL) else 1
+    for s in range(GATE_END, Y.shape[0]):
+        for j in range(nb):
+            nbad += 0 if abs(Y[s, j]) < np.inf else 1
     return nbad
 
 

@@ -3,8 +3,10 @@
 Every state is written in relaxation form dy/dt = K (T - y) with K, T taken
 at the start of the step; gates (K = alpha + beta, T = x_inf) and V
 (K = g_total / C_m, T = the potential where the ionic and injected currents
-balance) are then advanced exactly: y <- T + (y - T) exp(-K dt).  Gates stay
-in [0, 1] for any dt; global error O(dt).
+balance) are then advanced exactly: y <- T + (y - T) exp(-K dt).  Calcium
+pools take the same exponential step (K = 1/tau, T = the concentration their
+current at the start of the step would hold: exact for a frozen current).
+Gates stay in [0, 1] for any dt; global error O(dt).
 """
 
 from hhsym.integrate import engine_fixed
