@@ -18,6 +18,7 @@ from hhsym.errors import (
     SimulationError,
     TraceFileError,
     UnknownNameError,
+    UnsupportedModelError,
 )
 from hhsym.model import CalciumPool, Channel, ConductanceModel, Gate, V
 from hhsym.simulate import resting_state, simulate

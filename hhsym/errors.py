@@ -15,6 +15,7 @@ __all__ = [
     "UnknownNameError",
     "ArgumentTypeError",
     "ModelError",
+    "UnsupportedModelError",
     "TraceFileError",
     "SimulationError",
     "NotFittedError",
@@ -43,6 +44,11 @@ class ArgumentTypeError(HHSymError, TypeError):
 
 class ModelError(HHSymError, ValueError):
     """A model definition is inconsistent or an expression cannot be used."""
+
+
+class UnsupportedModelError(ModelError):
+    """A valid model uses a feature this part of hhsym does not support (yet), e.g. an exporter
+    or an estimator meeting a calcium pool."""
 
 
 class TraceFileError(HHSymError, ValueError):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from hhsym.export import common, runner
 from hhsym.export.common import BRIAN2, fmt, numeric_rates, poly_text, render
-from hhsym.model import check_model
 
 __all__ = ["to_brian2"]
 
@@ -60,7 +59,7 @@ def equations_text(model):
         Equations for :class:`brian2.NeuronGroup`; parameters are names in the
         namespace the script builds (``C_m``, ``g_<channel>``, ``E_<channel>``).
     """
-    check_model(model)
+    common.check_exportable(model, "equations_text (Brian2)")
     rates = numeric_rates(model)
     currents = " + ".join(f"I_{ch.name}" for ch in model.channels)
     lines = [f"dv/dt = (I_inj(t) - ({currents})) / C_m : volt", "u = v / mV : 1"]
@@ -214,7 +213,7 @@ def to_brian2(model, path):
     >>> script = hhsym.export.to_brian2(hhsym.library.hodgkin_huxley(),
     ...                                 os.path.join(tempfile.mkdtemp(), "hh.py"))
     """
-    check_model(model)
+    common.check_exportable(model, "to_brian2")
     path = common.check_file(path, "path", suffix=".py")
     import os
 

@@ -20,11 +20,11 @@ import numpy as np
 import sympy
 
 from hhsym.atomic import atomic_write
-from hhsym.errors import ArgumentTypeError, InvalidArgumentError, ModelError, invalid
+from hhsym.errors import ArgumentTypeError, InvalidArgumentError, ModelError, UnsupportedModelError, invalid
 from hhsym.model import check_model
 from hhsym.symbolic import SINGULARITY_HALF_WIDTH, V, removable_singularities
 
-__all__ = ["WIDTH", "Dialect", "RateCode", "numeric_rates", "render", "check_file", "check_directory",
+__all__ = ["WIDTH", "Dialect", "RateCode", "check_exportable", "numeric_rates", "render", "check_file", "check_directory",
            "write_text", "slug", "fmt", "poly_text", "number_text", "AREA_UM2", "NMODL", "PYTHON", "BRIAN2", "LEMS"]
 
 #: Half-width (mV) of the window around a removable singularity where the Taylor polynomial is used.
@@ -212,6 +212,35 @@ class RateCode:
     guards: tuple
 
 
+def check_exportable(model, exporter):
+    """Raise :class:`~hhsym.errors.UnsupportedModelError` if ``model`` has states ``exporter`` cannot write.
+
+    The simulator exporters write gates only: a model with calcium pools
+    (:class:`~hhsym.model.CalciumPool`) is refused, never exported without them.
+
+    Parameters
+    ----------
+    model : hhsym.ConductanceModel
+    exporter : str
+        The exporter's name for the message, e.g. ``"to_nmodl"``.
+
+    Returns
+    -------
+    hhsym.ConductanceModel
+        ``model``.
+    """
+    check_model(model)
+    if model.pools:
+        names = ", ".join(repr(p.name) for p in model.pools)
+        raise UnsupportedModelError(
+            f"{exporter} cannot export model {model.name!r}: its calcium pool state(s) {names} (non-gate "
+            "states with their own ODE) are not supported by this exporter yet. Supported: V and gates. "
+            "The model's JSON (model.to_dict()) and LaTeX (model.latex()) include the pools; "
+            "hhsym.simulate integrates them"
+        )
+    return model
+
+
 def numeric_rates(model):
     """The rates of ``model`` with parameter values substituted, and their 0/0 points.
 
@@ -230,7 +259,7 @@ def numeric_rates(model):
         If a rate uses a construct the exporters cannot write (e.g. ``Min``,
         ``Piecewise``) or a singular point is not a real number.
     """
-    check_model(model)
+    check_exportable(model, "this exporter")
     subs = {sympy.Symbol(k, real=True): sympy.Float(v) for k, v in model.rate_params.items()}
     out = {}
     for name, expr in model.rates.items():

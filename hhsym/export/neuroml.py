@@ -35,7 +35,6 @@ from hhsym.errors import invalid
 from hhsym.export import common
 from hhsym.export.common import LEMS, fmt, numeric_rates, poly_text, render
 from hhsym.export.pieces import exclusive, hoist
-from hhsym.model import check_model
 from hhsym.symbolic import V
 
 __all__ = ["to_neuroml", "read_lems_output", "standard_form"]
@@ -336,7 +335,7 @@ def to_neuroml(model, path, stimulus=None, t_stop=None, dt=0.0005, prefix="hhsym
     from hhsym.export import lems
     from hhsym.simulate import resting_state
 
-    check_model(model)
+    common.check_exportable(model, "to_neuroml")
     path = common.check_file(path, "path", suffix=".nml")
     if not isinstance(prefix, str) or not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)?", prefix):
         raise invalid("prefix", prefix, "letters, digits and '_', not starting with a digit (e.g. 'hhsym_')")

@@ -25,7 +25,6 @@ from hhsym.export import common, runner
 from hhsym.export.common import NMODL, fmt, numeric_rates, poly_text, render
 from hhsym.export.pieces import hoist, statements
 from hhsym.errors import invalid
-from hhsym.model import check_model
 
 __all__ = ["to_nmodl"]
 
@@ -256,7 +255,7 @@ def to_nmodl(model, directory, prefix="hhsym_"):
     >>> sorted(os.path.basename(p) for p in out["mod"])
     ['hhsym_K.mod', 'hhsym_L.mod', 'hhsym_Na.mod']
     """
-    check_model(model)
+    common.check_exportable(model, "to_nmodl")
     if not isinstance(prefix, str) or not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)?", prefix):
         raise invalid("prefix", prefix, "letters, digits and '_', not starting with a digit (e.g. 'hhsym_')")
     directory = common.check_directory(directory, "directory")
