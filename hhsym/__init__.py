@@ -42,6 +42,7 @@ __all__ = [
     "TraceFileError",
     "TraceSet",
     "UnknownNameError",
+    "UnsupportedModelError",
     "V",
     "library",
     "RateEstimator",
