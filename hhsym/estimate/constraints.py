@@ -16,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from hhsym.errors import ArgumentTypeError, InvalidArgumentError, UnknownNameError, invalid
+from hhsym.errors import (ArgumentTypeError, HHSymError, InvalidArgumentError, UnknownNameError, UnsupportedModelError,
+                          invalid)
 
 __all__ = ["Constraint", "validate_params", "real", "integer", "integers", "boolean", "choice", "model", "roles",
            "random_state", "optional"]
@@ -149,6 +150,13 @@ def model(gated=True):
             raise ValueError  # InvalidArgumentError, as hhsym.model.check_model
         if gated and not value.gates:
             raise ValueError
+        if value.pools:
+            names = ", ".join(repr(p.name) for p in value.pools)
+            raise UnsupportedModelError(
+                f"the estimators cannot fit model {value.name!r}: its calcium pool state(s) {names} "
+                "(non-gate states with their own ODE, and any rates that use them) are not supported. "
+                "Supported templates: states V and gates whose rates depend on V only"
+            )
         return value
 
     return Constraint(text, check)
@@ -226,6 +234,8 @@ def validate_params(estimator):
         value = getattr(estimator, name)
         try:
             out[name] = constraint.check(value)
+        except HHSymError:  # a check's own message (e.g. UnsupportedModelError) says more
+            raise
         except TypeError:
             raise invalid(name, value, constraint.accepted, cls=ArgumentTypeError) from None
         except LookupError:
