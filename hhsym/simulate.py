@@ -159,8 +159,9 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
         or adaptive Dormand–Prince 5(4).
     y0 : dict, optional
         Initial state by name, e.g. ``{"V": -70.0, "n": 0.3}``; values scalar
-        or one per trace.  Missing gates start at their steady state at the
-        given V; default: the resting steady state under ``I(0)``.
+        or one per trace (calcium pools in mM).  Missing gates and pools
+        start at their steady state at the given V (gates at the given pool
+        concentrations); default: the resting steady state under ``I(0)``.
     rtol, atol : float
         Relative and absolute tolerances of ``"dopri5"``.
     params : dict, optional
@@ -190,7 +191,7 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
     InvalidArgumentError, UnknownNameError, ArgumentTypeError
         For bad arguments (the message names the argument and the accepted values).
     SimulationError
-        When the integration diverges (non-finite V, gates outside [0, 1]);
+        When the integration diverges (non-finite V or calcium pool, gates outside [0, 1]);
         the message gives the trace, the time, the method and the step size.
 
     Examples
@@ -261,8 +262,8 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
         hint = ("reduce dt or use method='exp_euler' or 'dopri5'" if method != "dopri5"
                 else "tighten rtol/atol or raise max_steps; check the model for stiffness")
         raise SimulationError(
-            f"simulation of trace {i} diverged at t = {t_bad:g} ms with {where}: V not finite or a gate "
-            f"left [0, 1] ({int((FAIL >= 0).sum())} of {n} traces failed); {hint}"
+            f"simulation of trace {i} diverged at t = {t_bad:g} ms with {where}: V or a calcium pool not "
+            f"finite, or a gate left [0, 1] ({int((FAIL >= 0).sum())} of {n} traces failed); {hint}"
         )
     meta = {"model": model.name, "method": method, "dt": dt, "dt_out": dt_out}
     if method == "dopri5":

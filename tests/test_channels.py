@@ -243,7 +243,7 @@ def ca_reference():
 @pytest.mark.slow
 def test_rk4_dopri5_and_scipy_agree_with_a_calcium_pool(ca_reference):
     m, ref = ca_reference
-    assert np.sum((ref[0][:-1] < 0) & (ref[0][1:] >= 0)) >= 3  # it spikes
+    assert np.sum((ref[0][:-1] < 0) & (ref[0][1:] >= 0)) >= 2  # it spikes (KCa then stops it)
     assert ref[-1].max() > 20 * m.params["Ca_inf"]  # the pool fills
     assert ref[6].max() > 0.05  # and KCa opens
     d5 = simulate(m, STIM, 150.0, dt=0.01, method="dopri5", rtol=1e-10, atol=1e-12)
@@ -259,7 +259,7 @@ def test_exp_euler_converges_at_first_order_with_a_calcium_pool(ca_reference):
     m, ref = ca_reference
     stim = Step(4.0, 10.0, 110.0)
     errors = []
-    for dt in (0.004, 0.002, 0.001):
+    for dt in (0.01, 0.005, 0.0025):
         tr = simulate(m, stim, 30.0, dt=dt, dt_out=0.01, method="exp_euler")  # the first spike
         errors.append(np.max(np.abs(tr.states["Ca"] - ref[-1][:3001])))
     orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
@@ -271,7 +271,8 @@ def test_pool_above_1_mM_is_not_a_blow_up():
     """Only gates must stay in [0, 1]: a pool starting at 2 mM simply relaxes, under every method."""
     m = ca_model()
     for method in ("rk4", "exp_euler", "dopri5"):
-        tr = simulate(m, Step(0.0, 1.0, 2.0), 20.0, method=method, y0={"V": -70.0, "Ca": 2.0})
+        # KCa's opening rate is 640/ms at 2 mM: a step rk4 is stable with
+        tr = simulate(m, Step(0.0, 1.0, 2.0), 20.0, dt=0.002, method=method, y0={"V": -70.0, "Ca": 2.0})
         assert tr.states["Ca"][0] == 2.0 and tr.states["Ca"][-1] < 0.8
         assert tr.states["w"][0] == pytest.approx((2.0 / 0.025) ** 2 / (1 + (2.0 / 0.025) ** 2))
 

@@ -26,7 +26,8 @@ class Gate:
         State name, e.g. ``"m"``; unique within a model.
     alpha, beta : str or sympy.Expr
         Rates (1/ms) as expressions in ``V`` (mV).  Strings are parsed when
-        the gate joins a model (so they may use the model's parameters).
+        the gate joins a model (so they may use the model's parameters and
+        the names of its calcium pools, concentrations in mM).
     power : int
         Integer exponent (>= 1) of the gate in its channel's conductance.
     """
