@@ -248,10 +248,11 @@ def test_rk4_dopri5_and_scipy_agree_with_a_calcium_pool(ca_reference):
     assert ref[6].max() > 0.05  # and KCa opens
     d5 = simulate(m, STIM, 150.0, dt=0.01, method="dopri5", rtol=1e-10, atol=1e-12)
     r4 = simulate(m, STIM, 150.0, dt=0.005, dt_out=0.01, method="rk4")
-    for tr, tol_v, tol_ca in ((d5, 2e-3, 1e-7), (r4, 0.05, 2e-6)):
+    # measured: dopri5 1.4e-8 mV, 1.1e-12 mM, 6.7e-11; rk4 (dt 5 µs) 2.4e-5 mV, 2.6e-9 mM, 2.7e-8
+    for tr, tol_v, tol_ca, tol_w in ((d5, 1e-6, 1e-10, 1e-8), (r4, 1e-3, 1e-7, 1e-6)):
         assert np.max(np.abs(tr.V - ref[0])) < tol_v
         assert np.max(np.abs(tr.states["Ca"] - ref[-1])) < tol_ca
-        assert np.max(np.abs(tr.states["w"] - ref[6])) < 100 * tol_ca
+        assert np.max(np.abs(tr.states["w"] - ref[6])) < tol_w
 
 
 @pytest.mark.slow
