@@ -33,8 +33,11 @@ Conventions
 
 from __future__ import annotations
 
+import sympy
+
 from hhsym.errors import UnknownNameError
 from hhsym.model import Channel, Gate
+from hhsym.symbolic import parse_expression
 
 __all__ = ["traub_sodium", "traub_potassium", "m_current", "l_calcium", "ih_kole", "a_connor_stevens",
            "nap_magistretti", "kca_destexhe", "CITATIONS", "citation"]
@@ -267,14 +270,17 @@ def a_connor_stevens(g=47.7, E=-75.0, name="A", gates=("a", "b")):
     :math:`b_\infty = (1+e^{(V+53.3)/14.54})^{-4}`,
     :math:`\tau_b = 1.24 + 2.678/(1+e^{(V+50)/16.027})` (ms).  The published :math:`a_\infty`
     exceeds 1 above +39.8 mV (by up to 1.4 % near +65 mV), which would make :math:`\beta_a`
-    negative: it is capped at 1 (``min(..., 1)``).
+    negative: it is capped at 1 (a ``Piecewise``).
     """
-    # the published fit exceeds 1 above +39.8 mV (by up to 1.4 % near +65 mV): capped at 1 so beta >= 0
-    a_inf = "min((0.0761*exp((V + 94.22)/31.84)/(1 + exp((V + 1.17)/28.93)))^(1/3), 1)"
-    a_tau = "0.3632 + 1.158/(1 + exp((V + 55.96)/20.12))"
+    # the published fit exceeds 1 above +39.8 mV (by up to 1.4 % near +65 mV): capped at 1 so that
+    # beta >= 0, as a Piecewise (which every exporter writes; Min is not exportable)
+    fit = parse_expression("(0.0761*exp((V + 94.22)/31.84)/(1 + exp((V + 1.17)/28.93)))^(1/3)", where="a_inf")
+    a_inf = sympy.Piecewise((fit, fit < 1), (sympy.Integer(1), True))
+    a_tau = parse_expression("0.3632 + 1.158/(1 + exp((V + 55.96)/20.12))", where="tau_a")
+    a = Gate(gates[0], a_inf / a_tau, (1 - a_inf) / a_tau, 3)
     b_inf = "1/(1 + exp((V + 53.3)/14.54))^4"
     b_tau = "1.24 + 2.678/(1 + exp((V + 50)/16.027))"
-    return Channel(name, g, E, [_inf_tau_gate(gates[0], a_inf, a_tau, 3), _inf_tau_gate(gates[1], b_inf, b_tau, 1)])
+    return Channel(name, g, E, [a, _inf_tau_gate(gates[1], b_inf, b_tau, 1)])
 
 
 def nap_magistretti(g=0.01, E=50.0, name="NaP", gates=("mp", "hp")):

@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 import tempfile
 
 import numpy as np
@@ -290,12 +291,46 @@ def test_library_models():
 
 
 @pytest.mark.parametrize("export", ["to_nmodl", "to_brian2", "to_neuroml"])
-def test_exporters_refuse_the_pool_clearly(export):
+def test_exporters_refuse_unsupported_pools_clearly(export):
     m = get_model("pospischil_extended")
+    if export == "to_nmodl":  # NMODL writes one pool (NEURON's cai), not two
+        m = ConductanceModel(m.channels, pools=[m.pools[0], CalciumPool("Ca2", ("NaP",))], name="two pools")
     folder = tempfile.mkdtemp()
     path = {"to_nmodl": folder, "to_brian2": folder + "/m.py", "to_neuroml": folder + "/m.nml"}[export]
     with pytest.raises(UnsupportedModelError, match=f"{export} cannot export .*'Ca'.*not supported"):
         getattr(hhsym.export, export)(m, path)
+
+
+def test_nmodl_writes_the_pool_as_cai(tmp_path):
+    files = hhsym.export.to_nmodl(ca_model(), str(tmp_path))
+    text = {p.rsplit("/", 1)[1]: open(p).read() for p in files["mod"]}
+    assert "USEION ca READ ica WRITE cai" in text["hhsym_Ca_pool.mod"]
+    assert "cai' = -5000 * ica / (96485.33212 * depth) + (cainf - cai) / taur" in text["hhsym_Ca_pool.mod"]
+    assert "USEION ca WRITE ica" in text["hhsym_CaL.mod"] and "NONSPECIFIC_CURRENT" not in text["hhsym_CaL.mod"]
+    assert "USEION ca READ cai" in text["hhsym_KCa.mod"] and "alpha_w(v, cai)" in text["hhsym_KCa.mod"]
+    assert "NONSPECIFIC_CURRENT i" in text["hhsym_KCa.mod"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["ca", "extended"])
+def test_neuron_matches_hhsym_with_a_calcium_pool(tmp_path, key):
+    """The NMODL export run in NEURON (CVODE) spikes when hhsym's dopri5 does (as tests/test_export.py)."""
+    pytest.importorskip("neuron")
+    from test_export import TOLERANCE, read_csv, run, spike_times, write_csv
+
+    model = ca_model() if key == "ca" else get_model("pospischil_extended", g_CaL=1.0, g_KCa=2.0)
+    hhsym.export.to_nmodl(model, str(tmp_path / "nmodl"))
+    t = np.round(np.arange(0.0, 300.0 + 1e-9, 0.025), 10)
+    stim = Step(4.0 if key == "ca" else 8.0, 20.0, 280.0)
+    write_csv(str(tmp_path / "stim.csv"), t, stim(t))
+    run([sys.executable, str(tmp_path / "nmodl" / "run_neuron.py"), "stim.csv", "neuron.csv"], str(tmp_path))
+    tn, Vn = read_csv(str(tmp_path / "neuron.csv"), "t,V")
+    ref = simulate(model, stim, 300.0, dt=0.025, method="dopri5", rtol=1e-10, atol=1e-10)
+    mine, theirs = spike_times(ref.t, ref.V), spike_times(tn, Vn)
+    assert len(mine) >= 2 and len(mine) == len(theirs)
+    assert np.max(np.abs(mine - theirs)) < TOLERANCE
+    assert Vn[0] == pytest.approx(ref.V[0], abs=1e-6)  # the same resting state (pool included)
+    assert ref.states["Ca"].max() > 10 * model.params["Ca_inf"]  # the pool matters
 
 
 @pytest.mark.parametrize("estimator", ["RateEstimator", "FormEstimator"])

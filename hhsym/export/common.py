@@ -212,17 +212,20 @@ class RateCode:
     guards: tuple
 
 
-def check_exportable(model, exporter):
+def check_exportable(model, exporter, max_pools=0):
     """Raise :class:`~hhsym.errors.UnsupportedModelError` if ``model`` has states ``exporter`` cannot write.
 
-    The simulator exporters write gates only: a model with calcium pools
-    (:class:`~hhsym.model.CalciumPool`) is refused, never exported without them.
+    Brian2 and NeuroML write gates only; NMODL writes one calcium pool (as
+    NEURON's ``cai``).  A model with more pools than the exporter supports is
+    refused, never exported without them.
 
     Parameters
     ----------
     model : hhsym.ConductanceModel
     exporter : str
-        The exporter's name for the message, e.g. ``"to_nmodl"``.
+        The exporter's name for the message, e.g. ``"to_brian2"``.
+    max_pools : int
+        How many calcium pools (:class:`~hhsym.model.CalciumPool`) the exporter writes.
 
     Returns
     -------
@@ -230,23 +233,26 @@ def check_exportable(model, exporter):
         ``model``.
     """
     check_model(model)
-    if model.pools:
+    if len(model.pools) > max_pools:
         names = ", ".join(repr(p.name) for p in model.pools)
+        supported = "V and gates" + (f" and at most {max_pools} calcium pool" if max_pools else "")
         raise UnsupportedModelError(
             f"{exporter} cannot export model {model.name!r}: its calcium pool state(s) {names} (non-gate "
-            "states with their own ODE) are not supported by this exporter yet. Supported: V and gates. "
+            f"states with their own ODE) are not supported by this exporter yet. Supported: {supported}. "
             "The model's JSON (model.to_dict()) and LaTeX (model.latex()) include the pools; "
-            "hhsym.simulate integrates them"
+            "hhsym.simulate integrates them" + ("; to_nmodl exports one pool" if not max_pools else "")
         )
     return model
 
 
-def numeric_rates(model):
+def numeric_rates(model, max_pools=0):
     """The rates of ``model`` with parameter values substituted, and their 0/0 points.
 
     Parameters
     ----------
     model : hhsym.ConductanceModel
+    max_pools : int
+        Calcium pools the caller writes (their names may stay in the rates as symbols).
 
     Returns
     -------
@@ -259,13 +265,14 @@ def numeric_rates(model):
         If a rate uses a construct the exporters cannot write (e.g. ``Min``,
         ``Piecewise``) or a singular point is not a real number.
     """
-    check_exportable(model, "this exporter")
+    check_exportable(model, "this exporter", max_pools)
     subs = {sympy.Symbol(k, real=True): sympy.Float(v) for k, v in model.rate_params.items()}
+    pools = {sympy.Symbol(p.name, real=True) for p in model.pools}
     out = {}
     for name, expr in model.rates.items():
         numeric = sympy.sympify(expr).xreplace(subs)
-        if numeric.free_symbols - {V}:
-            names = sorted(s.name for s in numeric.free_symbols - {V})
+        if numeric.free_symbols - {V} - pools:
+            names = sorted(s.name for s in numeric.free_symbols - {V} - pools)
             raise ModelError(f"{name} uses name(s) {names} that are not parameters of the model")
         guards = []
         for root, poly in removable_singularities(numeric):
@@ -277,23 +284,25 @@ def numeric_rates(model):
             # V0 is shown to 12 digits (-30, not -29.999999999999996), far inside the 1e-3 mV window
             guards.append((float(f"{root:.12g}"), sympy.expand(poly.xreplace({V: V + root}))))
         code = RateCode(name, numeric, tuple(guards))
-        check_printable(numeric)  # raises ModelError on anything the exporters cannot write
+        check_printable(numeric, [p.name for p in model.pools])  # ModelError on what exporters cannot write
         out[name] = code
     return out
 
 
-def check_printable(expr):
+def check_printable(expr, pools=()):
     """Raise ModelError unless every exporter can print ``expr`` (Piecewise hoisted).
 
     Parameters
     ----------
     expr : sympy.Expr
         A rate in ``V`` with numbers for its parameters.
+    pools : sequence of str
+        Calcium pool names that may appear (printed as themselves).
     """
     from hhsym.export.pieces import hoist
 
     body, local = hoist(expr)
-    names = [name for name, _ in local]
+    names = [name for name, _ in local] + list(pools)
     for _, pieces in local:
         for value, cond in pieces:
             render(value, PYTHON, names=names)

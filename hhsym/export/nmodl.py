@@ -37,11 +37,12 @@ def _state_name(name):
     return name + "_" if name in _RESERVED or name.startswith(("alpha_", "beta_")) else name
 
 
-def _function(code, var="Vm"):
-    lines = [f"FUNCTION {code.name}({var} (mV)) (/ms) {{"]
+def _function(code, var="Vm", pools=()):
+    args = "".join(f", {p} (mM)" for p in pools)
+    lines = [f"FUNCTION {code.name}({var} (mV){args}) (/ms) {{"]
     body, local = hoist(code.expr)
-    names = [n for n, _ in local]
-    lines += statements(local, NMODL, var, "nmodl")
+    names = [n for n, _ in local] + list(pools)
+    lines += statements(local, NMODL, var, "nmodl", pools)
     keyword = "if"
     for root, poly in code.guards:
         lines.append(f"    {keyword} (fabs({var} - ({fmt(root)})) < {fmt(common.WIDTH)}) {{")
@@ -58,8 +59,22 @@ def _function(code, var="Vm"):
     return "\n".join(lines)
 
 
+def _pool_args(model, code):
+    used = {s.name for s in code.expr.free_symbols}
+    return [p.name for p in model.pools if p.name in used]
+
+
 def _mod_text(model, channel, suffix, rates):
     states = [(_state_name(g.name), g) for g in channel.gates]
+    # the model's calcium pool (at most one) is NEURON's cai: its driving channels write ica,
+    # channels whose rates use it read cai
+    drives = any(channel.name in p.channels for p in model.pools)
+    reads = any(_pool_args(model, rates[f"{k}_{g.name}"]) for _, g in states for k in ("alpha", "beta"))
+
+    def call(kind, g):
+        code = rates[f"{kind}_{g.name}"]
+        return f"{kind}_{g.name}({', '.join(['v'] + ['cai'] * len(_pool_args(model, code)))})"
+
     header = (
         f"TITLE {suffix}: channel {channel.name} of the hhsym model {model.name!r}\n\n"
         "COMMENT\nWritten by hhsym.export.to_nmodl. Units: v, e mV; gbar, g S/cm2; i mA/cm2;\n"
@@ -70,33 +85,70 @@ def _mod_text(model, channel, suffix, rates):
             f"{k} = {fmt(v)}" for k, v in model.rate_params.items()) + "\n"
     header += "ENDCOMMENT\n"
     conductance = " * ".join(["gbar"] + [f"{s}^{g.power}" if g.power > 1 else s for s, g in states])
+    ions = ("    USEION ca WRITE ica\n" if drives else "") + ("    USEION ca READ cai\n" if reads else "")
     parts = [
         header,
         "NEURON {\n"
         f"    SUFFIX {suffix}\n"
-        "    NONSPECIFIC_CURRENT i\n"
+        + ("" if drives else "    NONSPECIFIC_CURRENT i\n") + ions +
         "    RANGE gbar, e, g, i\n"
         "}\n",
-        "UNITS {\n    (mA) = (milliamp)\n    (mV) = (millivolt)\n    (S) = (siemens)\n}\n",
+        "UNITS {\n    (mA) = (milliamp)\n    (mV) = (millivolt)\n    (S) = (siemens)\n    (mM) = (milli/liter)\n}\n",
         "PARAMETER {\n"
         f"    gbar = {fmt(channel.g / 1000.0)} (S/cm2)\n"
         f"    e = {fmt(channel.E)} (mV)\n"
         "}\n",
-        "ASSIGNED {\n    v (mV)\n    i (mA/cm2)\n    g (S/cm2)\n}\n",
+        "ASSIGNED {\n    v (mV)\n    i (mA/cm2)\n    g (S/cm2)\n"
+        + ("    ica (mA/cm2)\n" if drives else "") + ("    cai (mM)\n" if reads else "") + "}\n",
     ]
+    current = "    ica = g * (v - e)\n    i = ica\n" if drives else "    i = g * (v - e)\n"
     if states:
         parts.append("STATE {\n" + "".join(f"    {s}\n" for s, _ in states) + "}\n")
         parts.append("BREAKPOINT {\n    SOLVE states METHOD cnexp\n"
-                     f"    g = {conductance}\n    i = g * (v - e)\n}}\n")
+                     f"    g = {conductance}\n{current}}}\n")
         parts.append("INITIAL {\n" + "".join(
-            f"    {s} = alpha_{g.name}(v) / (alpha_{g.name}(v) + beta_{g.name}(v))\n" for s, g in states) + "}\n")
+            f"    {s} = {call('alpha', g)} / ({call('alpha', g)} + {call('beta', g)})\n" for s, g in states) + "}\n")
         parts.append("DERIVATIVE states {\n" + "".join(
-            f"    {s}' = alpha_{g.name}(v) * (1 - {s}) - beta_{g.name}(v) * {s}\n" for s, g in states) + "}\n")
-        functions = [_function(rates[f"{kind}_{g.name}"]) for _, g in states for kind in ("alpha", "beta")]
+            f"    {s}' = {call('alpha', g)} * (1 - {s}) - {call('beta', g)} * {s}\n" for s, g in states) + "}\n")
+        functions = [_function(rates[f"{kind}_{g.name}"], pools=_pool_args(model, rates[f"{kind}_{g.name}"]))
+                     for _, g in states for kind in ("alpha", "beta")]
         parts.append("UNITSOFF\n" + "\n\n".join(functions) + "\nUNITSON\n")
     else:
-        parts.append(f"BREAKPOINT {{\n    g = {conductance}\n    i = g * (v - e)\n}}\n")
+        parts.append(f"BREAKPOINT {{\n    g = {conductance}\n{current}}}\n")
     return "\n".join(parts)
+
+
+def _pool_text(model, pool, suffix):
+    """NMODL of a calcium pool: NEURON's cai, driven by ica (Destexhe et al. 1994's cad.mod without rectification)."""
+    from hhsym.model.pools import FARADAY
+
+    return (
+        f"TITLE {suffix}: calcium pool {pool.name} of the hhsym model {model.name!r}\n\n"
+        "COMMENT\nWritten by hhsym.export.to_nmodl. The pool is NEURON's cai (mM), driven by the ica of\n"
+        f"the channels {', '.join(pool.channels)} (which write it):\n"
+        "cai' = -5000 ica / (F depth) + (cainf - cai) / taur  (ica mA/cm2, depth um, taur ms);\n"
+        "not rectified. cai starts at cai0_ca_ion, which run_neuron.py sets to the resting level.\n"
+        "ENDCOMMENT\n\n"
+        "NEURON {\n"
+        f"    SUFFIX {suffix}\n"
+        "    USEION ca READ ica WRITE cai\n"
+        "    RANGE depth, taur, cainf\n"
+        "}\n\n"
+        "UNITS {\n    (mA) = (milliamp)\n    (mM) = (milli/liter)\n    (um) = (micron)\n}\n\n"
+        "PARAMETER {\n"
+        f"    depth = {fmt(pool.depth)} (um)\n"
+        f"    taur = {fmt(pool.tau)} (ms)\n"
+        f"    cainf = {fmt(pool.Ca_inf)} (mM)\n"
+        "}\n\n"
+        "ASSIGNED {\n    ica (mA/cm2)\n}\n\n"
+        "STATE {\n    cai (mM)\n}\n\n"
+        "BREAKPOINT {\n    SOLVE state METHOD cnexp\n}\n\n"
+        "UNITSOFF\n"
+        "DERIVATIVE state {\n"
+        f"    cai' = -5000 * ica / ({fmt(FARADAY)} * depth) + (cainf - cai) / taur\n"
+        "}\n"
+        "UNITSON\n"
+    )
 
 
 _RUNNER = '''#!/usr/bin/env python
@@ -203,7 +255,10 @@ def main(argv=None):
         cvode.atol(args.atol)
     h.tstop = t_stop
     h.t = t_stim[0]
-    h.finitialize(resting_potential(I_stim[0]))
+    v0 = resting_potential(I_stim[0])
+    for level in steady_pools(v0).values():  # the one calcium pool is NEURON's cai
+        h.cai0_ca_ion = level
+    h.finitialize(v0)
     h.continuerun(t_stop + 0.5 * args.dt)
     write_output(args.out, times, list(vrec)[:n])
     return 0
@@ -255,11 +310,11 @@ def to_nmodl(model, directory, prefix="hhsym_"):
     >>> sorted(os.path.basename(p) for p in out["mod"])
     ['hhsym_K.mod', 'hhsym_L.mod', 'hhsym_Na.mod']
     """
-    common.check_exportable(model, "to_nmodl")
+    common.check_exportable(model, "to_nmodl", max_pools=1)
     if not isinstance(prefix, str) or not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)?", prefix):
         raise invalid("prefix", prefix, "letters, digits and '_', not starting with a digit (e.g. 'hhsym_')")
     directory = common.check_directory(directory, "directory")
-    rates = numeric_rates(model)
+    rates = numeric_rates(model, max_pools=1)
     mods, mechanisms = [], []
     for channel in model.channels:
         suffix = prefix + channel.name
@@ -267,10 +322,16 @@ def to_nmodl(model, directory, prefix="hhsym_"):
         common.write_text(path, _mod_text(model, channel, suffix, rates))
         mods.append(path)
         mechanisms.append((suffix, {"gbar": channel.g / 1000.0, "e": channel.E}))
+    for pool in model.pools:
+        suffix = prefix + pool.name + "_pool"
+        path = os.path.join(directory, suffix + ".mod")
+        common.write_text(path, _pool_text(model, pool, suffix))
+        mods.append(path)
+        mechanisms.append((suffix, {"depth": pool.depth, "taur": pool.tau, "cainf": pool.Ca_inf}))
     script = os.path.join(directory, "run_neuron.py")
     common.write_text(script, _RUNNER.format(
         model_name=model.name, area=common.AREA_UM2, nA_per_density=common.AREA_UM2 * 1e-5,
         C_m=fmt(model.params["C_m"]), mechanisms=repr(mechanisms),
-        rates=runner.python_rates_source(model), tables=runner.runner_tables(model),
+        rates=runner.python_rates_source(model, max_pools=1), tables=runner.runner_tables(model),
         helpers=runner.RUNNER_HELPERS))
     return {"mod": mods, "runner": script}

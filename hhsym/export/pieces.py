@@ -91,7 +91,7 @@ def exclusive(pieces):
     return out
 
 
-def statements(local, dialect, var, style):
+def statements(local, dialect, var, style, extra=()):
     """``if``/``else`` statements that compute hoisted Piecewise values.
 
     Parameters
@@ -102,6 +102,8 @@ def statements(local, dialect, var, style):
     var : str
         Text that stands for ``V`` (mV).
     style : {"python", "nmodl"}
+    extra : sequence of str
+        Other names that may appear (e.g. a calcium pool), printed as themselves.
 
     Returns
     -------
@@ -112,6 +114,7 @@ def statements(local, dialect, var, style):
 
     names = [name for name, _ in local]
     lines = [f"    LOCAL {', '.join(names)}"] if style == "nmodl" and names else []
+    names = names + list(extra)
     for name, pieces in local:
         for k, (value, cond) in enumerate(pieces):
             text = render(value, dialect, var, names)

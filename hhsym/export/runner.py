@@ -8,13 +8,21 @@ the first current sample, read STIM.csv (``t,I``: ms, µA/cm²) and write OUT.cs
 
 from __future__ import annotations
 
+import sympy
+
 from hhsym.export.common import PYTHON, WIDTH, fmt, number_text, numeric_rates, poly_text, render
 from hhsym.export.pieces import hoist, statements
 
 __all__ = ["python_rates_source", "runner_tables", "RUNNER_HELPERS"]
 
 
-def python_rates_source(model, indent=""):
+def _pool_args(model, code):
+    """Names of the calcium pools (mM) a rate uses, in the model's order."""
+    used = {s.name for s in code.expr.free_symbols}
+    return [p.name for p in model.pools if p.name in used]
+
+
+def python_rates_source(model, indent="", max_pools=0):
     """Python source (``import math`` assumed) defining each rate as a function of V (mV).
 
     Parameters
@@ -22,21 +30,25 @@ def python_rates_source(model, indent=""):
     model : hhsym.ConductanceModel
     indent : str
         Prefix of every line.
+    max_pools : int
+        Calcium pools the caller supports (see :func:`hhsym.export.common.numeric_rates`).
 
     Returns
     -------
     str
-        ``def alpha_m(V): ...`` for every rate (1/ms), exact at removable singularities.
+        ``def alpha_m(V): ...`` for every rate (1/ms), exact at removable singularities;
+        a rate that uses calcium pools takes them (mM) after V: ``def alpha_w(V, Ca): ...``.
     """
     lines = []
-    for name, code in numeric_rates(model).items():
-        lines.append(f"def {name}(V):")
+    for name, code in numeric_rates(model, max_pools).items():
+        pools = _pool_args(model, code)
+        lines.append(f"def {name}({', '.join(['V', *pools])}):")
         for root, poly in code.guards:
             lines.append(f"    if abs(V - {number_text(root)}) < {fmt(WIDTH)}:")
             lines.append(f"        return {poly_text(root, poly, PYTHON)}")
         body, local = hoist(code.expr)
-        lines += statements(local, PYTHON, "V", "python")
-        lines.append(f"    return {render(body, PYTHON, names=[n for n, _ in local])}")
+        lines += statements(local, PYTHON, "V", "python", pools)
+        lines.append(f"    return {render(body, PYTHON, names=[n for n, _ in local] + pools)}")
         lines.append("")
     return "\n".join(indent + line if line else "" for line in lines)
 
@@ -75,15 +87,28 @@ def write_output(path, t, V):
     os.replace(tmp, path)
 
 
+def _conductance(channel, V, conc):
+    """Conductance (mS/cm2) of a CHANNELS entry at V (mV), gates at steady state, pools at conc (mM)."""
+    g, E, gates = channel
+    for gate, power in gates:
+        a, b = (RATES[k + gate](V, *[conc[p] for p in RATE_POOLS.get(k + gate, ())]) for k in ("alpha_", "beta_"))
+        g = g * (a / (a + b)) ** power
+    return g
+
+
+def steady_pools(V):
+    """Calcium pools (name -> mM) at their steady level at V (mV): inf - 5 tau I / (F depth)."""
+    conc = {}
+    for name, tau, depth, inf, drivers in POOLS:
+        current = sum(_conductance(CHANNELS[k], V, conc) * (V - CHANNELS[k][1]) for k in drivers)
+        conc[name] = inf - 5.0 / FARADAY * tau * current / depth
+    return conc
+
+
 def steady_current(V):
-    """Ionic current (uA/cm2) at V (mV) with every gate at its steady state."""
-    total = 0.0
-    for g, E, gates in CHANNELS:
-        for gate, power in gates:
-            a, b = RATES["alpha_" + gate](V), RATES["beta_" + gate](V)
-            g = g * (a / (a + b)) ** power
-        total += g * (V - E)
-    return total
+    """Ionic current (uA/cm2) at V (mV) with every gate and pool at its steady state."""
+    conc = steady_pools(V)
+    return sum(_conductance(channel, V, conc) * (V - channel[1]) for channel in CHANNELS)
 
 
 def resting_potential(I0):
@@ -117,9 +142,22 @@ def runner_tables(model):
         ``CHANNELS``: ``(g mS/cm², E mV, [(gate, power), ...])`` per channel;
         ``RATES``: rate name -> the function :func:`python_rates_source` defines.
     """
+    from hhsym.model.pools import FARADAY
+
     chans = ",\n    ".join(
         f"({fmt(ch.g)}, {fmt(ch.E)}, [{', '.join(f'({g.name!r}, {g.power})' for g in ch.gates)}])"
         for ch in model.channels
     )
     names = ", ".join(f"{k!r}: {k}" for k in model.rates)
-    return f"# (g mS/cm2, E mV, [(gate, power), ...]) per channel\nCHANNELS = [\n    {chans},\n]\nRATES = {{{names}}}\n"
+    index = {ch.name: k for k, ch in enumerate(model.channels)}
+    pools = "".join(
+        f"    ({p.name!r}, {fmt(p.tau)}, {fmt(p.depth)}, {fmt(p.Ca_inf)}, {[index[c] for c in p.channels]!r}),\n"
+        for p in model.pools)
+    uses = {k: tuple(p.name for p in model.pools if sympy.Symbol(p.name, real=True) in e.free_symbols)
+            for k, e in model.rates.items()}
+    uses = {k: v for k, v in uses.items() if v}
+    return (f"# (g mS/cm2, E mV, [(gate, power), ...]) per channel\nCHANNELS = [\n    {chans},\n]\n"
+            f"RATES = {{{names}}}\n"
+            "# calcium pools: (name, tau ms, depth um, resting mM, [indices of the driving CHANNELS])\n"
+            f"POOLS = [\n{pools}]\nRATE_POOLS = {uses!r}  # rate -> the pools (mM) it takes after V\n"
+            f"FARADAY = {FARADAY!r}  # C/mol\n")
