@@ -1,6 +1,7 @@
 """Export conductance-based models to the simulators the field uses.
 
-* :func:`to_nmodl` — NEURON: one NMODL ``.mod`` file per channel and ``run_neuron.py``.
+* :func:`to_nmodl` — NEURON: one NMODL ``.mod`` file per channel (and one for a
+  calcium pool, as ``cai``) and ``run_neuron.py``.
 * :func:`to_brian2` — Brian2: one script ``FILE.py STIM.csv OUT.csv``.
 * :func:`to_neuroml` — NeuroML 2 (cell and channels) plus a LEMS simulation file for jNeuroML.
 
@@ -8,7 +9,9 @@ Every exporter writes the model's numbers (C_m µF/cm², g mS/cm², E mV, rate
 parameters substituted into the rates, rates in 1/ms of V in mV), evaluates
 removable (0/0) singularities of linoid rates at their exact limits, and writes
 its files atomically.  The runners read a stimulus CSV with the header ``t,I``
-(ms, µA/cm², linear between samples) and write ``t,V`` (ms, mV).
+(ms, µA/cm², linear between samples) and write ``t,V`` (ms, mV).  Brian2 and
+NeuroML do not write calcium pools yet: a model with one raises
+:class:`~hhsym.errors.UnsupportedModelError`.
 """
 
 from hhsym.export.brian2 import to_brian2

@@ -8,6 +8,15 @@ singularity an ``if`` switches to its Taylor polynomial, whose value at the
 singular point is the exact limit.  Gates start at their steady state
 :math:`\alpha/(\alpha+\beta)`.
 
+A model's calcium pool (at most one, :class:`~hhsym.model.CalciumPool`) is
+NEURON's ``cai``: a mechanism ``SUFFIX <prefix><pool>_pool`` (``USEION ca
+READ ica WRITE cai``) integrates it, the channels that drive it write ``ica``
+(their own constant reversal potential ``e``, not ``eca``), and rates that use
+it are ``FUNCTION``\ s of ``(Vm, Ca)`` called with ``cai``.  The runner sets
+``cai0_ca_ion`` to the pool's resting level, so every mechanism starts from
+hhsym's resting state.  A second pool raises
+:class:`~hhsym.errors.UnsupportedModelError`.
+
 ``DIR/run_neuron.py STIM.csv OUT.csv`` compiles the mechanisms with
 ``nrnivmodl`` when needed, builds a one-compartment cell of area 100 µm² with
 the model's channels and C_m, injects the current of STIM.csv (header ``t,I``,
@@ -279,7 +288,7 @@ def to_nmodl(model, directory, prefix="hhsym_"):
         parameters are written as their values.
     directory : str or os.PathLike
         Output folder (created if missing).  It receives ``<prefix><channel>.mod``
-        per channel and ``run_neuron.py``.
+        per channel, ``<prefix><pool>_pool.mod`` for a calcium pool, and ``run_neuron.py``.
     prefix : str
         Start of every mechanism's SUFFIX, so that models exported with
         different prefixes can be loaded together (default ``"hhsym_"``).
@@ -296,6 +305,8 @@ def to_nmodl(model, directory, prefix="hhsym_"):
         or written, or ``prefix`` is not an identifier start.
     ModelError
         If a rate uses a construct NMODL cannot express here.
+    UnsupportedModelError
+        If the model has more than one calcium pool.
 
     Notes
     -----
