@@ -290,13 +290,13 @@ def test_library_models():
         get_model("pospischil_extended", g_Nope=1.0)
 
 
-@pytest.mark.parametrize("export", ["to_nmodl", "to_brian2", "to_neuroml"])
+@pytest.mark.parametrize("export", ["to_nmodl", "to_neuroml"])
 def test_exporters_refuse_unsupported_pools_clearly(export):
     m = get_model("pospischil_extended")
     if export == "to_nmodl":  # NMODL writes one pool (NEURON's cai), not two
         m = ConductanceModel(m.channels, pools=[m.pools[0], CalciumPool("Ca2", ("NaP",))], name="two pools")
     folder = tempfile.mkdtemp()
-    path = {"to_nmodl": folder, "to_brian2": folder + "/m.py", "to_neuroml": folder + "/m.nml"}[export]
+    path = {"to_nmodl": folder, "to_neuroml": folder + "/m.nml"}[export]
     with pytest.raises(UnsupportedModelError, match=f"{export} cannot export .*'Ca'.*not supported"):
         getattr(hhsym.export, export)(m, path)
 
@@ -311,20 +311,32 @@ def test_nmodl_writes_the_pool_as_cai(tmp_path):
     assert "NONSPECIFIC_CURRENT i" in text["hhsym_KCa.mod"]
 
 
+def test_brian2_equations_carry_the_pool():
+    text = hhsym.export.brian2.equations_text(ca_model())
+    assert "alpha_w = ((160 * (Ca**2))) / ms : Hz" in text
+    assert "/ (uA/cm**2) / depth_Ca + (Ca_inf - Ca) / tau_Ca) / ms : 1" in text
+    assert "dCa/dt = (-0.000051821348283088646 * (I_CaL)" in text  # 5 / F, F = 96485.33212 C/mol
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("key", ["ca", "extended"])
-def test_neuron_matches_hhsym_with_a_calcium_pool(tmp_path, key):
-    """The NMODL export run in NEURON (CVODE) spikes when hhsym's dopri5 does (as tests/test_export.py)."""
-    pytest.importorskip("neuron")
+@pytest.mark.parametrize("key, simulator", [("ca", "neuron"), ("extended", "neuron"), ("ca", "brian2")])
+def test_simulators_match_hhsym_with_a_calcium_pool(tmp_path, key, simulator):
+    """The NMODL export in NEURON (CVODE) and the Brian2 export (rk4, 25 us) spike when hhsym's
+    dopri5 does, within tests/test_export.py's 0.2 ms."""
+    pytest.importorskip(simulator)
     from test_export import TOLERANCE, read_csv, run, spike_times, write_csv
 
     model = ca_model() if key == "ca" else get_model("pospischil_extended", g_CaL=1.0, g_KCa=2.0)
-    hhsym.export.to_nmodl(model, str(tmp_path / "nmodl"))
+    if simulator == "neuron":
+        hhsym.export.to_nmodl(model, str(tmp_path / "nmodl"))
+        script = str(tmp_path / "nmodl" / "run_neuron.py")
+    else:
+        script = hhsym.export.to_brian2(model, str(tmp_path / "model_brian2.py"))
     t = np.round(np.arange(0.0, 300.0 + 1e-9, 0.025), 10)
     stim = Step(4.0 if key == "ca" else 8.0, 20.0, 280.0)
     write_csv(str(tmp_path / "stim.csv"), t, stim(t))
-    run([sys.executable, str(tmp_path / "nmodl" / "run_neuron.py"), "stim.csv", "neuron.csv"], str(tmp_path))
-    tn, Vn = read_csv(str(tmp_path / "neuron.csv"), "t,V")
+    run([sys.executable, script, "stim.csv", "out.csv"], str(tmp_path))
+    tn, Vn = read_csv(str(tmp_path / "out.csv"), "t,V")
     ref = simulate(model, stim, 300.0, dt=0.025, method="dopri5", rtol=1e-10, atol=1e-10)
     mine, theirs = spike_times(ref.t, ref.V), spike_times(tn, Vn)
     assert len(mine) >= 2 and len(mine) == len(theirs)

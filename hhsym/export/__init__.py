@@ -9,9 +9,9 @@ Every exporter writes the model's numbers (C_m µF/cm², g mS/cm², E mV, rate
 parameters substituted into the rates, rates in 1/ms of V in mV), evaluates
 removable (0/0) singularities of linoid rates at their exact limits, and writes
 its files atomically.  The runners read a stimulus CSV with the header ``t,I``
-(ms, µA/cm², linear between samples) and write ``t,V`` (ms, mV).  Brian2 and
-NeuroML do not write calcium pools yet: a model with one raises
-:class:`~hhsym.errors.UnsupportedModelError`.
+(ms, µA/cm², linear between samples) and write ``t,V`` (ms, mV).  Brian2 writes
+calcium pools as states; NeuroML does not write them yet (a model with one
+raises :class:`~hhsym.errors.UnsupportedModelError`).
 """
 
 from hhsym.export.brian2 import to_brian2

@@ -4,7 +4,8 @@ The script holds the model's equations with units (``v`` in volt, currents in
 amp/meter², rates in Hz, each rate written as a dimensionless function of
 ``u = v/mV`` divided by ``ms``), a namespace with the parameter values
 (C_m µF/cm², g mS/cm², E mV), and the initial state (the resting state under
-the first current sample, gates at :math:`\alpha/(\alpha+\beta)`).  Removable
+the first current sample, gates at :math:`\alpha/(\alpha+\beta)`, calcium pools
+at their steady level).  Removable
 (0/0) singularities of linoid rates are evaluated through their Taylor
 polynomial within 1e-3 mV of the singular point: ``int(abs(u - V0) < w)``
 selects the polynomial, and the formula is evaluated at ``u`` shifted out of
@@ -19,7 +20,10 @@ time step; the script writes ``t,V`` (ms, mV) at every step of ``--dt``
 from __future__ import annotations
 
 from hhsym.export import common, runner
-from hhsym.export.common import BRIAN2, fmt, numeric_rates, poly_text, render
+import sympy
+
+from hhsym.export.common import BRIAN2, RateCode, fmt, numeric_rates, poly_text, render
+from hhsym.model.pools import FARADAY
 
 __all__ = ["to_brian2"]
 
@@ -34,16 +38,19 @@ def _state_name(name):
     return name + "_gate" if name in _RESERVED or name.startswith(("alpha_", "beta_", "xi_")) else name
 
 
-def _rate_text(code):
-    """Brian2 expression (dimensionless, in u = v/mV) of one rate, guarded at its 0/0 points."""
+def _rate_text(code, pools=()):
+    """Brian2 expression (dimensionless, in u = v/mV) of one rate, guarded at its 0/0 points.
+
+    ``pools``: state names of the calcium pools the rate may use (concentrations in mM).
+    """
     if not code.guards:
-        return render(code.expr, BRIAN2, "u")
+        return render(code.expr, BRIAN2, "u", pools)
     width = fmt(common.WIDTH)
     conds = [f"int(abs(u - ({fmt(root)})) < {width})" for root, _ in code.guards]
     inside = " + ".join(f"{c} * {poly_text(root, poly, BRIAN2, 'u')}" for c, (root, poly) in zip(conds, code.guards))
     hits = " + ".join(conds)
     shifted = f"(u + {fmt(2 * common.WIDTH)} * ({hits}))"
-    return f"{inside} + (1 - ({hits})) * {render(code.expr, BRIAN2, shifted)}"
+    return f"{inside} + (1 - ({hits})) * {render(code.expr, BRIAN2, shifted, pools)}"
 
 
 def equations_text(model):
@@ -59,8 +66,12 @@ def equations_text(model):
         Equations for :class:`brian2.NeuronGroup`; parameters are names in the
         namespace the script builds (``C_m``, ``g_<channel>``, ``E_<channel>``).
     """
-    common.check_exportable(model, "equations_text (Brian2)")
-    rates = numeric_rates(model)
+    common.check_exportable(model, "equations_text (Brian2)", max_pools=len(model.pools))
+    rates = numeric_rates(model, max_pools=len(model.pools))
+    # calcium pools are dimensionless states (mM); rates read them under their state names
+    rename = {sympy.Symbol(p.name, real=True): sympy.Symbol(_state_name(p.name), real=True) for p in model.pools}
+    pools = [_state_name(p.name) for p in model.pools]
+    rates = {k: RateCode(c.name, c.expr.xreplace(rename), c.guards) for k, c in rates.items()}
     currents = " + ".join(f"I_{ch.name}" for ch in model.channels)
     lines = [f"dv/dt = (I_inj(t) - ({currents})) / C_m : volt", "u = v / mV : 1"]
     for ch in model.channels:
@@ -72,7 +83,12 @@ def equations_text(model):
         lines.append(f"d{x}/dt = alpha_{g.name} * (1 - {x}) - beta_{g.name} * {x} : 1")
         for kind in ("alpha", "beta"):
             name = f"{kind}_{g.name}"
-            lines.append(f"{name} = ({_rate_text(rates[name])}) / ms : Hz")
+            lines.append(f"{name} = ({_rate_text(rates[name], pools)}) / ms : Hz")
+    for pool in model.pools:
+        x, (tau, depth, inf) = _state_name(pool.name), pool.param_names()
+        current = " + ".join(f"I_{c}" for c in pool.channels)
+        lines.append(f"d{x}/dt = (-{fmt(5.0 / FARADAY)} * ({current}) / (uA/cm**2) / {depth} "
+                     f"+ ({inf} - {x}) / {tau}) / ms : 1")
     return "\n".join(lines) + "\n"
 
 
@@ -121,8 +137,9 @@ import sys
 EQUATIONS = """
 {equations}"""
 
-# state variable of each gate in EQUATIONS
+# state variable of each gate and calcium pool (mM) in EQUATIONS
 GATE_STATES = {gate_states!r}
+POOL_STATES = {pool_states!r}
 
 {rates}
 {tables}
@@ -161,8 +178,11 @@ def main(argv=None):
     group = b2.NeuronGroup(1, EQUATIONS, method=args.method, namespace=ns, clock=clock)
     v0 = resting_potential(I_stim[0])
     group.v = v0 * b2.mV
+    conc = steady_pools(v0)
+    for pool, state in POOL_STATES.items():
+        setattr(group, state, conc[pool])
     for gate, state in GATE_STATES.items():
-        a, b = RATES["alpha_" + gate](v0), RATES["beta_" + gate](v0)
+        a, b = (RATES[k + gate](v0, *[conc[p] for p in RATE_POOLS.get(k + gate, ())]) for k in ("alpha_", "beta_"))
         setattr(group, state, a / (a + b))
     monitor = b2.StateMonitor(group, "v", record=0, clock=clock)
     network = b2.Network(group, monitor)
@@ -202,6 +222,12 @@ def to_brian2(model, path):
 
     Notes
     -----
+    Calcium pools are dimensionless states (their concentration in mM), with
+    ``tau_<pool>`` (ms), ``depth_<pool>`` (µm) and ``<pool>_inf`` (mM) plain
+    numbers in the namespace; they start at their resting level.
+
+    Notes
+    -----
     Run ``python FILE.py STIM.csv OUT.csv [--dt 0.025] [--method rk4] [--target numpy]``:
     STIM.csv has the header ``t,I`` (ms, µA/cm²), OUT.csv gets ``t,V`` (ms, mV).
     Units inside: v volt, currents amp/meter², C_m farad/meter², g siemens/meter²,
@@ -213,7 +239,7 @@ def to_brian2(model, path):
     >>> script = hhsym.export.to_brian2(hhsym.library.hodgkin_huxley(),
     ...                                 os.path.join(tempfile.mkdtemp(), "hh.py"))
     """
-    common.check_exportable(model, "to_brian2")
+    common.check_exportable(model, "to_brian2", max_pools=len(model.pools))
     path = common.check_file(path, "path", suffix=".py")
     import os
 
@@ -221,10 +247,13 @@ def to_brian2(model, path):
     for ch in model.channels:
         items.append(f'        "g_{ch.name}": {fmt(ch.g)} * mS_cm2,')
         items.append(f'        "E_{ch.name}": {fmt(ch.E)} * b2.mV,')
+    for pool in model.pools:  # plain numbers: tau ms, depth um, resting level mM
+        items += [f'        "{k}": {fmt(v)},' for k, v in pool.param_values().items()]
     text = _SCRIPT.format(
         model_name=model.name, file_name=os.path.basename(path), equations=equations_text(model),
         gate_states={g.name: _state_name(g.name) for g in model.gates},
-        rates=runner.python_rates_source(model), tables=runner.runner_tables(model),
+        pool_states={p.name: _state_name(p.name) for p in model.pools},
+        rates=runner.python_rates_source(model, max_pools=len(model.pools)), tables=runner.runner_tables(model),
         helpers=runner.RUNNER_HELPERS, compat=_COMPAT, namespace="\n".join(items))
     common.write_text(path, text)
     return path
