@@ -226,8 +226,6 @@ def to_brian2(model, path):
     ``tau_<pool>`` (ms), ``depth_<pool>`` (µm) and ``<pool>_inf`` (mM) plain
     numbers in the namespace; they start at their resting level.
 
-    Notes
-    -----
     Run ``python FILE.py STIM.csv OUT.csv [--dt 0.025] [--method rk4] [--target numpy]``:
     STIM.csv has the header ``t,I`` (ms, µA/cm²), OUT.csv gets ``t,V`` (ms, mV).
     Units inside: v volt, currents amp/meter², C_m farad/meter², g siemens/meter²,
