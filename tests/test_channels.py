@@ -1,5 +1,6 @@
 """The channel library (against the published formulas) and calcium pools (model, kernels, io, errors)."""
 
+import importlib.util
 import json
 import math
 import sys
@@ -323,7 +324,8 @@ def test_brian2_equations_carry_the_pool():
 def test_simulators_match_hhsym_with_a_calcium_pool(tmp_path, key, simulator):
     """The NMODL export in NEURON (CVODE) and the Brian2 export (rk4, 25 us) spike when hhsym's
     dopri5 does, within tests/test_export.py's 0.2 ms."""
-    pytest.importorskip(simulator)
+    if importlib.util.find_spec(simulator) is None:  # not imported here: the scripts patch Brian2 for numpy 2.4
+        pytest.skip(f"{simulator} is not installed")
     from test_export import TOLERANCE, read_csv, run, spike_times, write_csv
 
     model = ca_model() if key == "ca" else get_model("pospischil_extended", g_CaL=1.0, g_KCa=2.0)
