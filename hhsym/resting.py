@@ -38,6 +38,13 @@ def param_matrix(model, params, n):
     for k, name in enumerate(names):
         if name.startswith("g_") and np.any(P[k] < 0):
             raise invalid(f"params[{name!r}]", P[k][P[k] < 0][0], "a conductance >= 0 (mS/cm²)")
+    for pool in model.pools:
+        tau, depth, inf = (names.index(k) for k in pool.param_names())
+        for k, what in ((tau, "a time constant > 0 (ms)"), (depth, "a shell depth > 0 (µm)")):
+            if np.any(P[k] <= 0):
+                raise invalid(f"params[{names[k]!r}]", P[k][P[k] <= 0][0], what)
+        if np.any(P[inf] < 0):
+            raise invalid(f"params[{names[inf]!r}]", P[inf][P[inf] < 0][0], "a concentration >= 0 (mM)")
     return P
 
 

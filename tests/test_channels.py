@@ -354,3 +354,15 @@ def test_estimators_refuse_the_pool_at_fit(estimator):
     est = getattr(hhsym, estimator)(model=ca_model())
     with pytest.raises(UnsupportedModelError, match="calcium pool state.*'Ca'.*Supported templates"):
         est.fit(trace)
+
+
+def test_per_trace_pool_parameters_are_checked():
+    from hhsym.resting import param_matrix
+
+    m = ca_model()
+    for name, bad, word in (("tau_Ca", 0.0, "time constant"), ("depth_Ca", -0.1, "depth"), ("Ca_inf", -1.0, "concentration")):
+        with pytest.raises(HHSymError, match=f"params\\['{name}'\\].*{word}"):
+            param_matrix(m, {name: [1.0, bad]}, 2)
+    with pytest.raises(HHSymError, match="tau_Ca"):
+        m.with_params(tau_Ca=0.0)
+    assert "pool Ca <- CaL" in repr(m)

@@ -447,7 +447,8 @@ class ConductanceModel:
             ch.name + ("[" + " ".join(f"{g.name}^{g.power}" for g in ch.gates) + "]" if ch.gates else "")
             for ch in self._channels
         )
-        return f"ConductanceModel({self.name!r}: {chans}; C_m={self._C_m:g})"
+        pools = "".join(f"; pool {p.name} <- {'+'.join(p.channels)}" for p in self._pools)
+        return f"ConductanceModel({self.name!r}: {chans}{pools}; C_m={self._C_m:g})"
 
 
 def check_model(model, argument="model"):
