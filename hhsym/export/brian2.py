@@ -66,8 +66,8 @@ def equations_text(model):
         Equations for :class:`brian2.NeuronGroup`; parameters are names in the
         namespace the script builds (``C_m``, ``g_<channel>``, ``E_<channel>``).
     """
-    common.check_exportable(model, "equations_text (Brian2)", max_pools=len(model.pools))
-    rates = numeric_rates(model, max_pools=len(model.pools))
+    common.check_exportable(model, "equations_text (Brian2)", max_pools=len(getattr(model, "pools", ())))
+    rates = numeric_rates(model, max_pools=len(getattr(model, "pools", ())))
     # calcium pools are dimensionless states (mM); rates read them under their state names
     rename = {sympy.Symbol(p.name, real=True): sympy.Symbol(_state_name(p.name), real=True) for p in model.pools}
     pools = [_state_name(p.name) for p in model.pools]
@@ -237,7 +237,7 @@ def to_brian2(model, path):
     >>> script = hhsym.export.to_brian2(hhsym.library.hodgkin_huxley(),
     ...                                 os.path.join(tempfile.mkdtemp(), "hh.py"))
     """
-    common.check_exportable(model, "to_brian2", max_pools=len(model.pools))
+    common.check_exportable(model, "to_brian2", max_pools=len(getattr(model, "pools", ())))
     path = common.check_file(path, "path", suffix=".py")
     import os
 
