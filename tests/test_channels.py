@@ -366,3 +366,11 @@ def test_per_trace_pool_parameters_are_checked():
     with pytest.raises(HHSymError, match="tau_Ca"):
         m.with_params(tau_Ca=0.0)
     assert "pool Ca <- CaL" in repr(m)
+
+
+def test_rates_take_pool_concentrations_by_name():
+    m = ca_model()
+    assert m.evaluate_rates([-70.0], Ca=0.025)["alpha_w"][0] == pytest.approx(0.1)
+    assert m.evaluate_rates([-70.0])["alpha_w"][0] == pytest.approx(0.1 * (2.4e-4 / 0.025) ** 2)  # at rest
+    with pytest.raises(UnknownNameError, match="Cb.*accepted names are Ca"):
+        m.evaluate_rates([-70.0], Cb=1.0)
