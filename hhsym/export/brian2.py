@@ -18,7 +18,7 @@ time step; the script writes ``t,V`` (ms, mV) at every step of ``--dt``
 
 from __future__ import annotations
 
-from hhsym.export import common, runner
+from hhsym.export import common, files, runner
 from hhsym.export.common import BRIAN2, fmt, numeric_rates, poly_text, render
 from hhsym.model import check_model
 
@@ -215,7 +215,7 @@ def to_brian2(model, path):
     ...                                 os.path.join(tempfile.mkdtemp(), "hh.py"))
     """
     check_model(model)
-    path = common.check_file(path, "path", suffix=".py")
+    path = files.check_file(path, "path", suffix=".py")
     import os
 
     items = [f'        "C_m": {fmt(model.params["C_m"])} * uF_cm2,']
@@ -227,5 +227,5 @@ def to_brian2(model, path):
         gate_states={g.name: _state_name(g.name) for g in model.gates},
         rates=runner.python_rates_source(model), tables=runner.runner_tables(model),
         helpers=runner.RUNNER_HELPERS, compat=_COMPAT, namespace="\n".join(items))
-    common.write_text(path, text)
+    files.write_text(path, text)
     return path
