@@ -65,6 +65,10 @@ class TrajectoryProblem:
         ``window``, ``burn_in``, ``substeps``); its defaults if omitted.
     max_step : float
         Largest RK4 step (ms) when ``substeps`` is not given.
+    scalars : ScalarParameters, optional
+        Whole-cell scalars fitted with the rates (:mod:`hhsym.estimate.rates.scalars`):
+        their internal coordinates follow the rates' parameters in the parameter vector,
+        with exact forward sensitivities.  Default: none (the template's values).
 
     Attributes
     ----------
@@ -73,7 +77,8 @@ class TrajectoryProblem:
 
     Notes
     -----
-    The parameter vector is ``[family parameters, initial states]`` with one
+    The parameter vector is ``[family parameters, initial states]`` (the family
+    parameters being the rates' then the free scalars') with one
     initial state ``(V0 (mV), offsets of the gates)`` per window; the gates
     start at the gate-driven pass's value at the window start (a function of
     the parametrisation's parameters, :mod:`hhsym.estimate.losses.tables`) plus the offset.
@@ -81,7 +86,7 @@ class TrajectoryProblem:
     """
 
     def __init__(self, rates, model, data, window=5.0, substeps=None, stride=None, free_states=True, stage1=None,
-                 max_step=OUTPUT_SUBSTEP):
+                 max_step=OUTPUT_SUBSTEP, scalars=None):
         if not (isinstance(window, (int, float)) and np.isfinite(window) and window > 0):
             raise ValueError(f"window must be a positive number of milliseconds, got {window!r}")
         self.rates = rates
@@ -100,7 +105,18 @@ class TrajectoryProblem:
         self.ns = 1 + rates.n_gates
         self.n_windows = sum(len(w["starts"]) for w in self.windows)
         self.n_residuals = sum(len(w["starts"]) * (w["L"] // w["stride"] + 1) for w in self.windows)
-        self.n_family = rates.n_params
+        self.scalars = scalars
+        self.n_rates = rates.n_params
+        self.n_family = rates.n_params + (scalars.n_params if scalars is not None else 0)
+        if scalars is not None:
+            self._sc = (scalars.kind, scalars.channel)
+        else:
+            self._sc = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+    def penalty_rows(self):
+        """The rates' roughness rows (:meth:`GateParametrisation.penalty_rows`), zero on the scalars' columns."""
+        D = np.asarray(self.rates.penalty_rows(), dtype=float).reshape(-1, self.n_rates)
+        return np.hstack([D, np.zeros((D.shape[0], self.n_family - self.n_rates))])
 
     def initial_states(self):
         """Initial states from the recording: measured V at each window start, zero gate offsets.
@@ -175,9 +191,13 @@ class TrajectoryProblem:
             their derivatives with respect to ``p`` and ``JY (nw, m, 1 + n_gates)``
             with respect to each window's own initial state (``None`` unless ``jac``).
         """
-        pr, ns, nf = self.balance, self.ns, self.n_family
-        tabs = pr.tables(p, jac)
+        pr, ns, nf, nr = self.balance, self.ns, self.n_family, self.n_rates
+        p = np.asarray(p, dtype=float)
+        tabs = pr.tables(p[:nr], jac)
         a = pr.arr
+        C, ch_g, ch_E = (a["C"], a["ch_g"], a["ch_E"]) if self.scalars is None else \
+            self.scalars.arrays(p[nr:], a)
+        chain = None if self.scalars is None else self.scalars.chain(p[nr:])
         scale = 1.0 / np.sqrt(self.n_residuals)
         out, off = [], 0
         for tr, w in zip(pr.traces, self.windows):
@@ -194,12 +214,14 @@ class TrajectoryProblem:
             R = np.empty((nw, nres))
             Jt = np.empty((R.size if jac else 0, nf))
             JY = np.empty((R.size if jac else 0, ns))
-            ok = trajectory_pass(tr["V"], tr["I"], tr["dt"], w["substeps"], a["C"], a["ch_g"], a["ch_E"],
+            ok = trajectory_pass(tr["V"], tr["I"], tr["dt"], w["substeps"], C, ch_g, ch_E,
                                  a["gate_ch"], a["gate_pow"], pr.table.v0, pr.table.h, *tabs, w["starts"], L,
                                  w["stride"],
-                                 np.ascontiguousarray(y0), np.ascontiguousarray(S), jac, R, Jt, JY)
+                                 np.ascontiguousarray(y0), np.ascontiguousarray(S), jac, R, Jt, JY, *self._sc)
             if not ok or not np.all(np.isfinite(R)):
                 return None
+            if jac and chain is not None:
+                Jt[:, nr:] *= chain
             if jac:
                 out.append((scale * R, scale * Jt.reshape(nw, nres, nf),
                             scale * JY.reshape(nw, nres, ns) if self.free_states else None))
@@ -282,7 +304,7 @@ class TrajectoryProblem:
         free = np.arange(self.n_family) if free is None else np.asarray(free, dtype=np.int64)
         if not fit_family:
             free = np.zeros(0, dtype=np.int64)
-        D = np.sqrt(float(smooth)) * self.rates.penalty_rows() if smooth > 0 else None
+        D = np.sqrt(float(smooth)) * self.penalty_rows() if smooth > 0 else None
         if penalty is not None:
             D = penalty
         return levenberg_marquardt_windows(self.blocks, np.asarray(p0, dtype=float), Y0, free, penalty=D,
@@ -291,7 +313,7 @@ class TrajectoryProblem:
     def lm_fun(self, smooth=0.0):
         """``fun(q, jac)`` for :func:`~hhsym.estimate.optimise.lm.levenberg_marquardt`, with the family's
         roughness penalty (weight ``smooth``) on its parameters."""
-        D = np.sqrt(float(smooth)) * self.rates.penalty_rows() if smooth > 0 else np.zeros((0, self.n_family))
+        D = np.sqrt(float(smooth)) * self.penalty_rows() if smooth > 0 else np.zeros((0, self.n_family))
 
         def fun(q, jac):
             out = self.evaluate(q, jac)
