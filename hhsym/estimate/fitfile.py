@@ -102,7 +102,7 @@ def save(estimator, path):
             start={k: _form_fit_state(f) for k, f in fit.start.items()},
             fit={"cost": fit.cost, "n_residuals": fit.n_residuals, "n_constants": fit.n_constants,
                  "seconds": fit.seconds, "windows": list(fit.windows), "rms_initial": fit.rms_initial,
-                 "stopped": fit.stopped},
+                 "stopped": fit.stopped, "scalars": fit.scalars},
             roles=estimator.roles_, role_start={k: _form_fit_state(f) for k, f in estimator.start_.items()},
             hypotheses=[{"signs": h.signs, "cost": h.cost, "costs": h.costs, "seconds": h.seconds,
                          "output_rms": h.output_rms,
@@ -276,6 +276,7 @@ def _form_estimator(meta, states):
                          windows=f["windows"], rms_initial=math_inf(f["rms_initial"]),
                          start={k: _form_fit(s) for k, s in meta["start"].items()})
     fit.stopped = f["stopped"]
+    fit.scalars = dict(f.get("scalars") or {})  # absent in files written before scalars were fitted
     hypotheses = []
     for h in meta["hypotheses"]:
         fits = None if h["fits"] is None else {k: _form_fit(s) for k, s in h["fits"].items()}
