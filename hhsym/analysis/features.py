@@ -15,17 +15,34 @@ from hhsym.analysis.steps import protocol as _protocol
 __all__ = ["spike_times", "features", "noise", "EFEL_FEATURES"]
 
 #: eFEL features computed per sweep (eFEL names).
-EFEL_FEATURES = ("peak_time", "spike_count", "spike_count_stimint", "AP_amplitude",
+EFEL_FEATURES = ("peak_time", "spike_count", "spike_count_stimint", "AP_amplitude", "peak_voltage",
                  "AP_duration_half_width", "AHP_depth", "time_to_first_spike", "ISI_CV",
                  "voltage_base")
 
 
-def _efel(recording, start_ms, stop_ms, names):
+def _efel(recording, start_ms, stop_ms, names, strict=False):
+    """eFEL features per sweep; ``strict``: only the spikes inside ``[start_ms, stop_ms]`` count.
+
+    Without ``strict`` a spike before the window enters ``time_to_first_spike``, ``peak_voltage``,
+    ... and can void the half-width.  ``strict`` sets eFEL's ``strict_stiminterval`` for this call
+    and hands eFEL each sweep cut to ``[0.9 start_ms, stop_ms]``: eFEL's voltage base (the 10 %
+    before the window) is kept, and no spike after the window is left to misplace the last
+    spike's fall (``strict_stiminterval`` alone gives that spike a half-width reaching the next
+    spike outside the window, eFEL 5.7).
+    """
     import efel
 
-    traces = [{"T": recording.t, "V": np.asarray(V), "stim_start": [float(start_ms)],
+    t = np.asarray(recording.t)
+    keep = (t >= 0.9 * start_ms) & (t <= stop_ms) if strict else np.ones(t.size, dtype=bool)
+    traces = [{"T": t[keep], "V": np.asarray(V)[keep], "stim_start": [float(start_ms)],
                "stim_end": [float(stop_ms)]} for V in recording.V]
-    return efel.get_feature_values(traces, list(names), raise_warnings=False)
+    if not strict:
+        return efel.get_feature_values(traces, list(names), raise_warnings=False)
+    efel.set_setting("strict_stiminterval", True)
+    try:
+        return efel.get_feature_values(traces, list(names), raise_warnings=False)
+    finally:
+        efel.set_setting("strict_stiminterval", False)  # eFEL's default, which hhsym uses elsewhere
 
 
 def _window_ms(recording, prot):
@@ -73,8 +90,9 @@ def features(recording, prot=None):
     dict
         ``sweeps``: a list, per sweep, of ``index`` (the file's sweep number),
         ``I_step_pA``, ``spike_times_ms``, ``n_spikes`` (whole sweep), ``n_spikes_step`` (in the
-        test step), ``AP_amplitude_mV``, ``AP_half_width_ms``, ``AHP_depth_mV`` (means over the
-        sweep's spikes; AHP relative to eFEL's voltage base), ``first_spike_latency_ms`` (from the
+        test step), ``AP_amplitude_mV``, ``AP_peak_mV`` (absolute peak potential),
+        ``AP_half_width_ms``, ``AHP_depth_mV`` (means over the
+        spikes inside the test step; AHP relative to eFEL's voltage base), ``first_spike_latency_ms`` (from the
         test-step onset), ``ISI_CV``; ``fI``: ``I_step_pA`` and ``rate_hz`` (spikes in the test
         step per second of step) sorted by current; ``stim_window_ms``: the test step
         ``[start, stop]`` (ms).  Features a sweep does not have (no spikes, one ISI) are None.
@@ -82,7 +100,7 @@ def features(recording, prot=None):
     prot = _protocol(recording) if prot is None else prot
     start, stop = _window_ms(recording, prot)
     whole = _efel(recording, recording.t[0], recording.t[-1], ["peak_time", "spike_count"])
-    inside = _efel(recording, start, stop, EFEL_FEATURES)
+    inside = _efel(recording, start, stop, EFEL_FEATURES, strict=True)
     sweeps = []
     for k, (w, o) in enumerate(zip(whole, inside)):
         peaks = np.array(w["peak_time"] if w["peak_time"] is not None else [], dtype=float)
@@ -93,6 +111,7 @@ def features(recording, prot=None):
             "n_spikes": int(peaks.size),
             "n_spikes_step": int(np.sum((peaks >= start) & (peaks <= stop))),
             "AP_amplitude_mV": _scalar(o["AP_amplitude"]),
+            "AP_peak_mV": _scalar(o["peak_voltage"]),
             "AP_half_width_ms": _scalar(o["AP_duration_half_width"]),
             "AHP_depth_mV": _scalar(o["AHP_depth"]),
             "first_spike_latency_ms": _scalar(o["time_to_first_spike"], np.min),
