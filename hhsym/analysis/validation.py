@@ -1,0 +1,401 @@
+r"""Validation of a fitted model on held-out sweeps: what ``hhsym validate`` computes.
+
+The fitted model runs freely under each held-out sweep's recorded current (V from the
+sweep's first sample, gates at their steady state there) and both the recording and the
+model's V go through the same eFEL features (:func:`hhsym.analysis.features.features`) with
+the same stimulus window, the test step of the recording's protocol
+(:func:`hhsym.analysis.steps.protocol`).  Per sweep:
+
+* spike counts (whole sweep and inside the test step), first-spike latency from the step
+  onset (ms), AP peak (mV), AP half-width (ms), AHP depth (mV, relative to eFEL's voltage
+  base), each the mean over the sweep's spikes and ``None`` without spikes;
+* Γ, the coincidence factor (±2 ms, :func:`hhsym.metrics.coincidence_factor`) of the eFEL
+  peak times, the recording as reference; ``None`` when neither side spikes;
+* the subthreshold RMS of :math:`V_\mathrm{model} - V_\mathrm{recorded}` (mV) over the samples
+  farther than 5 ms from every spike peak, recorded *or* predicted.
+
+The model's current is a density (µA/cm²) and the recording's is in pA, so a membrane area
+converts it; a fit file does not store the area it was trained with, so it is the one given
+(``area`` / ``capacitance``), else estimated from the validated sweeps' passive responses as
+``hhsym fit`` estimates it (the result states which).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hhsym.errors import ArgumentTypeError, HHSymError, InvalidArgumentError, SimulationError, invalid
+
+__all__ = ["validate_fit", "ValidationResult", "TRACE_HEADER"]
+
+#: Header of the per-sweep CSV files (t ms, V_recorded mV, V_model mV, I pA).
+TRACE_HEADER = "t,V_recorded,V_model,I"
+#: Largest integration step (ms); coarser recordings are sub-stepped.
+MAX_STEP = 0.025
+#: Per-spike features compared, as named in the result (units in the names).
+SPIKE_FEATURES = ("first_spike_latency_ms", "AP_peak_mV", "AP_half_width_ms", "AHP_depth_mV")
+_ACCEPTED_FIT = ("a fit file (.npz, from 'hhsym fit' or FormEstimator.save) or a model file (.json, from "
+                 "'hhsym distill --json', 'hhsym forms --json' or ConductanceModel.to_dict)")
+
+
+# ------------------------------------------------------------------------- inputs
+def _load_fit(fit):
+    """The model to run and a description ``{"path", "kind"}`` of where it came from."""
+    from hhsym.model import ConductanceModel
+
+    if isinstance(fit, ConductanceModel):
+        return fit, {"path": None, "kind": "model"}
+    if hasattr(fit, "model_") and hasattr(fit, "v_range_"):
+        return fit, {"path": None, "kind": type(fit).__name__}
+    try:
+        path = os.fspath(fit)
+    except TypeError:
+        raise invalid("fit", fit, _ACCEPTED_FIT + ", a ConductanceModel or a fitted estimator",
+                      cls=ArgumentTypeError) from None
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".npz", ".json"):
+        raise invalid("fit", path, _ACCEPTED_FIT)
+    if not os.path.isfile(path):
+        raise invalid("fit", path, "an existing file: " + _ACCEPTED_FIT)
+    try:
+        if ext == ".npz":
+            from hhsym.estimate import load
+
+            obj = load(path)
+            return obj, {"path": path, "kind": type(obj).__name__}
+        from hhsym.export.model_json import load_model
+
+        return load_model(path), {"path": path, "kind": "model"}
+    except HHSymError as exc:
+        raise invalid("fit", path, _ACCEPTED_FIT, hint=str(exc)) from None
+
+
+def _load_recording(recording, sweeps, current, area, capacitance, specific_capacitance):
+    """The held-out sweeps in pA (Recording) and in µA/cm² (TraceSet), and the area used."""
+    from hhsym.io.cli import parse_sweeps
+    from hhsym.io.recording import Recording
+
+    sweeps = parse_sweeps(sweeps)
+    if isinstance(recording, Recording):
+        rec = recording
+    else:
+        from hhsym.io.reader import read
+
+        try:
+            os.fspath(recording)
+        except TypeError:
+            raise invalid("recording", recording, "a recording file path or a Recording",
+                          cls=ArgumentTypeError) from None
+        rec = read(recording, current=current)
+    if sweeps is not None:
+        missing = [s for s in sweeps if s not in rec.sweep_numbers]
+        if missing or not sweeps:
+            raise invalid("sweeps", sweeps, f"sweep numbers of {rec.file}, which holds {rec.sweep_numbers}")
+        rec = rec.select(sweeps)
+    if rec.area_cm2 is not None and (area is not None or capacitance is not None):
+        raise invalid("area/capacitance", area if area is not None else capacitance,
+                      "no area for an hhsym .csv/.npz file (its currents are µA/cm² already)")
+    traces = rec.to_traces(area_cm2=area, capacitance_pF=capacitance, specific_capacitance=specific_capacitance)
+    used = dict(traces.meta["membrane_area"])
+    used["note"] = {"area": "given", "capacitance": "from the given capacitance",
+                    "file": "hhsym file: its currents are densities (read at 1 cm², I in pA = µA/cm² x 1e6)",
+                    "estimated": "estimated from the validated sweeps' passive responses (a fit file does not "
+                                 "store its training area: give the one 'hhsym fit' printed with --area)"
+                    }[used["source"]]
+    return rec, traces, used
+
+
+# ------------------------------------------------------------------------- running
+def _predict(model, dt, V, I):
+    """The model's V (mV) on the sweep's grid, run freely under I (µA/cm²); None if it diverges.
+
+    Closed-form models run through :func:`hhsym.estimate.quality.free_run`; a fitted
+    :class:`~hhsym.estimate.RateEstimator` by its compile-free replay on the grid refined to at
+    most :data:`MAX_STEP` ms (the current linearly interpolated), every k-th sample kept.
+    """
+    from hhsym.estimate.quality import free_run
+    from hhsym.model import ConductanceModel
+
+    if not isinstance(model, ConductanceModel) and getattr(model, "gates_", None):
+        from hhsym.io import Trace
+
+        k = max(1, int(np.ceil(dt / MAX_STEP - 1e-9)))
+        t = dt * np.arange(V.size)
+        fine = (dt / k) * np.arange((V.size - 1) * k + 1)
+        try:
+            run = model.replay(Trace(fine, np.full(fine.size, float(V[0])), np.interp(fine, t, I))).V[::k]
+        except SimulationError:
+            return None
+        return run if np.all(np.isfinite(run)) else None
+    if not isinstance(model, ConductanceModel):
+        model = model.model_
+    run = free_run(model, dt, V, I)
+    return run if run is not None and np.all(np.isfinite(run)) else None
+
+
+def _protocol_rows(prot, rows):
+    """The protocol restricted to some sweep positions (same windows and test step)."""
+    from hhsym.analysis.steps import Protocol
+
+    return Protocol([prot.epochs[k] for k in rows], prot.holding_pA[rows], prot.threshold_pA, prot.windows,
+                    None if prot.amplitudes_pA is None else prot.amplitudes_pA[rows], prot.test_window,
+                    prot.I_step_pA[rows])
+
+
+# ------------------------------------------------------------------------- comparing
+def subthreshold_rms(t, V_recorded, V_model, peaks, exclude_ms=5.0):
+    """RMS of ``V_model - V_recorded`` (mV) away from spikes.
+
+    Parameters
+    ----------
+    t : numpy.ndarray
+        Sample times (ms).
+    V_recorded, V_model : numpy.ndarray
+        Recorded and predicted potentials (mV) on ``t``.
+    peaks : array_like
+        Spike peak times (ms): the recorded *and* the predicted ones.
+    exclude_ms : float, optional
+        Samples within this distance of a peak are left out (ms, default 5).
+
+    Returns
+    -------
+    rms : float or None
+        mV; None when no sample is left.
+    n : int
+        Samples used.
+    """
+    keep = np.ones(t.size, dtype=bool)
+    for p in np.asarray(peaks, dtype=float).ravel():
+        keep[np.searchsorted(t, p - exclude_ms):np.searchsorted(t, p + exclude_ms, side="right")] = False
+    n = int(keep.sum())
+    if n == 0:
+        return None, 0
+    return float(np.sqrt(np.mean((V_model[keep] - V_recorded[keep]) ** 2))), n
+
+
+def _gamma(recorded, predicted, duration, window):
+    """Γ of the peak times (recorded = reference); None when neither spikes or spikes are too dense."""
+    from hhsym.metrics import coincidence_factor
+
+    if not len(recorded) and not len(predicted):
+        return None
+    try:
+        return coincidence_factor(recorded, predicted, window=window, duration=float(duration))
+    except InvalidArgumentError:  # 2 * rate * window >= 1: too dense for the window
+        return None
+
+
+def _side(feats):
+    """The compared features of one sweep (recording or model), from :func:`features`."""
+    if feats is None:
+        return {"n_spikes": None, "n_spikes_step": None, **{k: None for k in SPIKE_FEATURES},
+                "spike_times_ms": None}
+    return {"n_spikes": feats["n_spikes"], "n_spikes_step": feats["n_spikes_step"],
+            **{k: feats[k] for k in SPIKE_FEATURES}, "spike_times_ms": feats["spike_times_ms"]}
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
+
+
+def summarise(sweeps):
+    """Overall held-out figures from the per-sweep table.
+
+    Parameters
+    ----------
+    sweeps : list of dict
+        :attr:`ValidationResult.sweeps`.
+
+    Returns
+    -------
+    dict
+        ``n_sweeps``, ``n_diverged`` (sweeps where the model diverged; left out of the rest),
+        ``n_spikes_recorded`` / ``n_spikes_model`` (totals), ``spike_count_error`` (Σ|n_model −
+        n_recorded| / Σ n_recorded; None without recorded spikes), ``mean_abs_spike_count_error``
+        (spikes per sweep), ``median_gamma`` (over sweeps where either side spikes; None if none),
+        ``median_subthreshold_rms_mV`` and ``median_abs_error`` (per spike feature, over sweeps
+        where both sides have it; ms or mV).
+    """
+    ran = [s for s in sweeps if not s["diverged"]]
+    n_rec = sum(s["recorded"]["n_spikes"] for s in ran)
+    n_mod = sum(s["model"]["n_spikes"] for s in ran)
+    diffs = [abs(s["model"]["n_spikes"] - s["recorded"]["n_spikes"]) for s in ran]
+    errors = {}
+    for k in SPIKE_FEATURES:
+        errors[k] = _median([abs(s["model"][k] - s["recorded"][k]) for s in ran
+                             if s["model"][k] is not None and s["recorded"][k] is not None])
+    return {"n_sweeps": len(sweeps), "n_diverged": len(sweeps) - len(ran),
+            "n_spikes_recorded": int(n_rec), "n_spikes_model": int(n_mod),
+            "spike_count_error": float(sum(diffs) / n_rec) if n_rec else None,
+            "mean_abs_spike_count_error": float(np.mean(diffs)) if diffs else None,
+            "median_gamma": _median([s["gamma"] for s in ran]),
+            "median_subthreshold_rms_mV": _median([s["subthreshold_rms_mV"] for s in ran]),
+            "median_abs_error": errors}
+
+
+# ------------------------------------------------------------------------- result
+@dataclass
+class ValidationResult:
+    """A fitted model against held-out sweeps (see the module docstring for the definitions).
+
+    Attributes
+    ----------
+    sweeps : list of dict
+        Per sweep: ``index`` (the file's sweep number), ``I_step_pA``, ``diverged``, ``recorded``
+        and ``model`` (each ``n_spikes``, ``n_spikes_step``, ``first_spike_latency_ms``,
+        ``AP_peak_mV``, ``AP_half_width_ms``, ``AHP_depth_mV``, ``spike_times_ms``; None where a
+        sweep has no spike, all None for the model where it diverged), ``gamma`` and
+        ``subthreshold_rms_mV`` (None without spikes / samples), ``subthreshold_samples``.
+    summary : dict
+        :func:`summarise` of :attr:`sweeps`.
+    fI : dict
+        ``I_step_pA``, ``rate_recorded_hz``, ``rate_model_hz`` (spikes in the test step per
+        second of step; None where the model diverged), sorted by current.
+    stim_window_ms : list of float
+        The test step ``[start, stop]`` (ms) both sides' features were computed in.
+    fit, recording, membrane_area : dict
+        Where the model came from; the file, format, sweeps and sampling rate; the area (cm²)
+        that converted pA into µA/cm² and its source.
+    t : numpy.ndarray
+        Sample times (ms).
+    V_recorded, V_model, I_pA : numpy.ndarray, shape (n_sweeps, n_samples)
+        The file's own V samples (mV), the model's V (mV; NaN where it diverged), the current (pA).
+    """
+
+    sweeps: list
+    summary: dict
+    fI: dict
+    stim_window_ms: list
+    fit: dict
+    recording: dict
+    membrane_area: dict
+    t: np.ndarray = field(repr=False)
+    V_recorded: np.ndarray = field(repr=False)
+    V_model: np.ndarray = field(repr=False)
+    I_pA: np.ndarray = field(repr=False)
+
+    def to_dict(self):
+        """dict: every field but the arrays, JSON-safe (non-finite numbers as None)."""
+        from hhsym.jsontypes import json_types
+
+        return json_types({"format": "hhsym.validation/1", "fit": self.fit, "recording": self.recording,
+                           "membrane_area": self.membrane_area, "stim_window_ms": self.stim_window_ms,
+                           "summary": self.summary, "sweeps": self.sweeps, "fI": self.fI})
+
+    def table(self):
+        """str: one line per sweep (counts, Γ, latency, peak, half-width, AHP, RMS), recorded / model."""
+        from hhsym.analysis.validation_files import table_text
+
+        return table_text(self)
+
+    def write_json(self, path):
+        """Write :meth:`to_dict` to ``path`` (``.json``) atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
+        from hhsym.analysis.validation_files import write_json
+
+        write_json(self, path)
+
+    def write_traces(self, folder):
+        """Write one CSV per sweep, ``sweep_<index>.csv``, into ``folder``, swapped in whole.
+
+        Parameters
+        ----------
+        folder : str or os.PathLike
+            Built beside itself and renamed into place when complete: a previous folder is
+            replaced as a whole, never mixed with this run's files or left half-written.
+            Columns ``t,V_recorded,V_model,I`` (ms, mV, mV, pA); V_recorded is the file's own
+            samples written exactly (17 significant digits), V_model is ``nan`` where the model
+            diverged.
+        """
+        from hhsym.analysis.validation_files import write_traces
+
+        write_traces(self, folder)
+
+
+def validate_fit(fit, recording, sweeps=None, *, current=None, area=None, capacitance=None,
+                 specific_capacitance=1.0, window_ms=2.0, exclude_ms=5.0):
+    """Run a fitted model under held-out sweeps and compare it with them.
+
+    Parameters
+    ----------
+    fit : str, os.PathLike, ConductanceModel or fitted estimator
+        A fit file (``.npz``: RateEstimator or FormEstimator), a model file (``.json``), or the
+        model / estimator itself.
+    recording : str, os.PathLike or Recording
+        The recording (ABF, NWB, Igor ``.ibw`` or glob, hhsym CSV/NPZ), t in ms, V in mV, I in pA.
+    sweeps : str or sequence of int, optional
+        The held-out sweeps as the file numbers them (``"6,10,14"``); default all.
+    current : str, optional
+        Igor only: the current wave(s); default paired by name (``_Ch3_`` -> ``_Ch0_``).
+    area : float, optional
+        Membrane area (cm²) turning pA into µA/cm²: the one the model was trained with.
+    capacitance : float, optional
+        Whole-cell capacitance (pF), at ``specific_capacitance``, instead of ``area``.
+    specific_capacitance : float, optional
+        µF/cm² (default 1).
+    window_ms : float, optional
+        Coincidence half-window of Γ (ms, default 2).
+    exclude_ms : float, optional
+        Samples this close to a recorded or predicted spike peak are left out of the
+        subthreshold RMS (ms, default 5).
+
+    Returns
+    -------
+    ValidationResult
+
+    Raises
+    ------
+    InvalidArgumentError
+        A fit that is neither a fit file nor a model file, a missing file, sweeps the file
+        does not hold, an area for an hhsym file (its currents are densities).
+    TraceFileError
+        An unreadable recording, or no area given and none estimable.
+    """
+    from hhsym.analysis.features import features
+    from hhsym.analysis.steps import protocol
+    from hhsym.io.recording import Recording
+
+    model, fit_info = _load_fit(fit)
+    rec, traces, area_used = _load_recording(recording, sweeps, current, area, capacitance, specific_capacitance)
+    prot = protocol(rec)
+    runs = [_predict(model, rec.dt, traces.V[k], traces.I[k]) for k in range(rec.n_sweeps)]
+    ok = [k for k, r in enumerate(runs) if r is not None]
+    recorded = features(rec, prot)
+    predicted = {}
+    if ok:
+        pred_rec = Recording(rec.t, np.array([runs[k] for k in ok]), rec.I[ok],
+                             {"file": "model", "sweep_numbers": [rec.sweep_numbers[k] for k in ok]})
+        predicted = dict(zip(ok, features(pred_rec, _protocol_rows(prot, ok))["sweeps"]))
+    V_model = np.full(rec.V.shape, np.nan)
+    duration = float(rec.t[-1] - rec.t[0])
+    sweeps_out = []
+    for k, r in enumerate(recorded["sweeps"]):
+        p = predicted.get(k)
+        row = {"index": r["index"], "I_step_pA": r["I_step_pA"], "diverged": p is None,
+               "recorded": _side(r), "model": _side(p), "gamma": None, "subthreshold_rms_mV": None,
+               "subthreshold_samples": 0}
+        if p is not None:
+            V_model[k] = runs[k]
+            row["gamma"] = _gamma(r["spike_times_ms"], p["spike_times_ms"], duration, window_ms)
+            row["subthreshold_rms_mV"], row["subthreshold_samples"] = subthreshold_rms(
+                rec.t, rec.V[k], runs[k], r["spike_times_ms"] + p["spike_times_ms"], exclude_ms)
+        sweeps_out.append(row)
+    start, stop = recorded["stim_window_ms"]
+    seconds = max(stop - start, 1e-12) / 1e3
+    order = np.argsort([s["I_step_pA"] for s in sweeps_out], kind="stable")
+    fI = {"I_step_pA": [sweeps_out[k]["I_step_pA"] for k in order],
+          "rate_recorded_hz": [sweeps_out[k]["recorded"]["n_spikes_step"] / seconds for k in order],
+          "rate_model_hz": [None if sweeps_out[k]["diverged"] else sweeps_out[k]["model"]["n_spikes_step"] / seconds
+                            for k in order]}
+    rec_info = {"file": rec.file, "format": rec.meta.get("format"), "sweeps": rec.sweep_numbers,
+                "sampling_rate_hz": rec.sampling_rate_hz, "current_source": rec.meta.get("current_source")}
+    return ValidationResult(sweeps_out, summarise(sweeps_out), fI, [start, stop], fit_info, rec_info, area_used,
+                            np.array(rec.t), np.array(rec.V), V_model, np.array(rec.I))
