@@ -29,10 +29,7 @@ import numpy as np
 
 from hhsym.errors import ArgumentTypeError, HHSymError, InvalidArgumentError, SimulationError, invalid
 
-__all__ = ["validate_fit", "ValidationResult", "TRACE_HEADER"]
-
-#: Header of the per-sweep CSV files (t ms, V_recorded mV, V_model mV, I pA).
-TRACE_HEADER = "t,V_recorded,V_model,I"
+__all__ = ["validate_fit", "ValidationResult"]
 #: Largest integration step (ms); coarser recordings are sub-stepped.
 MAX_STEP = 0.025
 #: Per-spike features compared, as named in the result (units in the names).
@@ -312,12 +309,29 @@ class ValidationResult:
             Built beside itself and renamed into place when complete: a previous folder is
             replaced as a whole, never mixed with this run's files or left half-written.
             Columns ``t,V_recorded,V_model,I`` (ms, mV, mV, pA); V_recorded is the file's own
-            samples written exactly (17 significant digits), V_model is ``nan`` where the model
+            samples written exactly (shortest round-trip text), V_model is ``nan`` where the model
             diverged.
         """
         from hhsym.analysis.validation_files import write_traces
 
         write_traces(self, folder)
+
+    def write_report(self, folder):
+        """Write the report folder: f-I curve, one overlay per sweep, the table (Markdown, HTML), the JSON.
+
+        Parameters
+        ----------
+        folder : str or os.PathLike
+            Swapped in whole (see :func:`hhsym.analysis.validation_report.write_validation_report`).
+
+        Returns
+        -------
+        str
+            Path of the report's ``validation.md``.
+        """
+        from hhsym.analysis.validation_report import write_validation_report
+
+        return write_validation_report(self, folder)
 
 
 def validate_fit(fit, recording, sweeps=None, *, current=None, area=None, capacitance=None,

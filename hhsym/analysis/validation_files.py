@@ -7,7 +7,6 @@ in whole, so a previous folder is replaced as a whole, never mixed with a new ru
 
 from __future__ import annotations
 
-import io
 import json
 import os
 
@@ -16,7 +15,10 @@ import numpy as np
 from hhsym.atomic import atomic_folder, atomic_write
 from hhsym.errors import HHSymError
 
-__all__ = ["write_json", "write_traces", "trace_file_name", "table_text"]
+__all__ = ["write_json", "write_traces", "trace_file_name", "table_text", "TRACE_HEADER"]
+
+#: Header of the per-sweep CSV files (t ms, V_recorded mV, V_model mV, I pA).
+TRACE_HEADER = "t,V_recorded,V_model,I"
 
 
 def trace_file_name(index):
@@ -50,12 +52,9 @@ def write_json(result, path):
 
 
 def _csv(t, V_recorded, V_model, I):
-    """The CSV text of one sweep: V_recorded, t and I exactly (17 digits), V_model to 10 digits."""
-    buf = io.StringIO()
-    data = np.column_stack([t, V_recorded, V_model, I])
-    np.savetxt(buf, data, fmt=("%.17g", "%.17g", "%.10g", "%.17g"), delimiter=",",
-               header="t,V_recorded,V_model,I", comments="")
-    return buf.getvalue()
+    """The CSV text of one sweep, every number as the shortest text that reads back to the same float."""
+    rows = np.column_stack([t, V_recorded, V_model, I]).tolist()
+    return TRACE_HEADER + "\n" + "".join(f"{a!r},{b!r},{c!r},{d!r}\n" for a, b, c, d in rows)
 
 
 def write_traces(result, folder):
@@ -66,7 +65,8 @@ def write_traces(result, folder):
     result : ValidationResult
     folder : str or os.PathLike
         The folder (its parent must exist).  Columns ``t,V_recorded,V_model,I`` in ms, mV, mV,
-        pA; V_model is ``nan`` where the model diverged.
+        pA; V_model is ``nan`` where the model diverged.  Numbers are written exactly (shortest
+        round-trip text): V_recorded reads back as the file's own samples.
     """
     from hhsym.validate import check_output_path
 
