@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hhsym.errors import ArgumentTypeError, HHSymError, InvalidArgumentError, SimulationError, invalid
+from hhsym.analysis.validation_metrics import gamma, side, subthreshold_rms, summarise
+from hhsym.errors import ArgumentTypeError, HHSymError, SimulationError, invalid
 
 __all__ = ["validate_fit", "ValidationResult"]
 #: Largest integration step (ms); coarser recordings are sub-stepped.
 MAX_STEP = 0.025
-#: Per-spike features compared, as named in the result (units in the names).
-SPIKE_FEATURES = ("first_spike_latency_ms", "AP_peak_mV", "AP_half_width_ms", "AHP_depth_mV")
 _ACCEPTED_FIT = ("a fit file (.npz, from 'hhsym fit' or FormEstimator.save) or a model file (.json, from "
                  "'hhsym distill --json', 'hhsym forms --json' or ConductanceModel.to_dict)")
 
@@ -142,98 +141,6 @@ def _protocol_rows(prot, rows):
                     prot.I_step_pA[rows])
 
 
-# ------------------------------------------------------------------------- comparing
-def subthreshold_rms(t, V_recorded, V_model, peaks, exclude_ms=5.0):
-    """RMS of ``V_model - V_recorded`` (mV) away from spikes.
-
-    Parameters
-    ----------
-    t : numpy.ndarray
-        Sample times (ms).
-    V_recorded, V_model : numpy.ndarray
-        Recorded and predicted potentials (mV) on ``t``.
-    peaks : array_like
-        Spike peak times (ms): the recorded *and* the predicted ones.
-    exclude_ms : float, optional
-        Samples within this distance of a peak are left out (ms, default 5).
-
-    Returns
-    -------
-    rms : float or None
-        mV; None when no sample is left.
-    n : int
-        Samples used.
-    """
-    keep = np.ones(t.size, dtype=bool)
-    for p in np.asarray(peaks, dtype=float).ravel():
-        keep[np.searchsorted(t, p - exclude_ms):np.searchsorted(t, p + exclude_ms, side="right")] = False
-    n = int(keep.sum())
-    if n == 0:
-        return None, 0
-    return float(np.sqrt(np.mean((V_model[keep] - V_recorded[keep]) ** 2))), n
-
-
-def _gamma(recorded, predicted, duration, window):
-    """Γ of the peak times (recorded = reference); None when neither spikes or spikes are too dense."""
-    from hhsym.metrics import coincidence_factor
-
-    if not len(recorded) and not len(predicted):
-        return None
-    try:
-        return coincidence_factor(recorded, predicted, window=window, duration=float(duration))
-    except InvalidArgumentError:  # 2 * rate * window >= 1: too dense for the window
-        return None
-
-
-def _side(feats):
-    """The compared features of one sweep (recording or model), from :func:`features`."""
-    if feats is None:
-        return {"n_spikes": None, "n_spikes_step": None, **{k: None for k in SPIKE_FEATURES},
-                "spike_times_ms": None}
-    return {"n_spikes": feats["n_spikes"], "n_spikes_step": feats["n_spikes_step"],
-            **{k: feats[k] for k in SPIKE_FEATURES}, "spike_times_ms": feats["spike_times_ms"]}
-
-
-def _median(values):
-    values = [v for v in values if v is not None]
-    return float(np.median(values)) if values else None
-
-
-def summarise(sweeps):
-    """Overall held-out figures from the per-sweep table.
-
-    Parameters
-    ----------
-    sweeps : list of dict
-        :attr:`ValidationResult.sweeps`.
-
-    Returns
-    -------
-    dict
-        ``n_sweeps``, ``n_diverged`` (sweeps where the model diverged; left out of the rest),
-        ``n_spikes_recorded`` / ``n_spikes_model`` (totals), ``spike_count_error`` (Σ|n_model −
-        n_recorded| / Σ n_recorded; None without recorded spikes), ``mean_abs_spike_count_error``
-        (spikes per sweep), ``median_gamma`` (over sweeps where either side spikes; None if none),
-        ``median_subthreshold_rms_mV`` and ``median_abs_error`` (per spike feature, over sweeps
-        where both sides have it; ms or mV).
-    """
-    ran = [s for s in sweeps if not s["diverged"]]
-    n_rec = sum(s["recorded"]["n_spikes"] for s in ran)
-    n_mod = sum(s["model"]["n_spikes"] for s in ran)
-    diffs = [abs(s["model"]["n_spikes"] - s["recorded"]["n_spikes"]) for s in ran]
-    errors = {}
-    for k in SPIKE_FEATURES:
-        errors[k] = _median([abs(s["model"][k] - s["recorded"][k]) for s in ran
-                             if s["model"][k] is not None and s["recorded"][k] is not None])
-    return {"n_sweeps": len(sweeps), "n_diverged": len(sweeps) - len(ran),
-            "n_spikes_recorded": int(n_rec), "n_spikes_model": int(n_mod),
-            "spike_count_error": float(sum(diffs) / n_rec) if n_rec else None,
-            "mean_abs_spike_count_error": float(np.mean(diffs)) if diffs else None,
-            "median_gamma": _median([s["gamma"] for s in ran]),
-            "median_subthreshold_rms_mV": _median([s["subthreshold_rms_mV"] for s in ran]),
-            "median_abs_error": errors}
-
-
 # ------------------------------------------------------------------------- result
 @dataclass
 class ValidationResult:
@@ -248,7 +155,7 @@ class ValidationResult:
         sweep has no spike, all None for the model where it diverged), ``gamma`` and
         ``subthreshold_rms_mV`` (None without spikes / samples), ``subthreshold_samples``.
     summary : dict
-        :func:`summarise` of :attr:`sweeps`.
+        :func:`hhsym.analysis.validation_metrics.summarise` of :attr:`sweeps`.
     fI : dict
         ``I_step_pA``, ``rate_recorded_hz``, ``rate_model_hz`` (spikes in the test step per
         second of step; None where the model diverged), sorted by current.
@@ -394,11 +301,11 @@ def validate_fit(fit, recording, sweeps=None, *, current=None, area=None, capaci
     for k, r in enumerate(recorded["sweeps"]):
         p = predicted.get(k)
         row = {"index": r["index"], "I_step_pA": r["I_step_pA"], "diverged": p is None,
-               "recorded": _side(r), "model": _side(p), "gamma": None, "subthreshold_rms_mV": None,
+               "recorded": side(r), "model": side(p), "gamma": None, "subthreshold_rms_mV": None,
                "subthreshold_samples": 0}
         if p is not None:
             V_model[k] = runs[k]
-            row["gamma"] = _gamma(r["spike_times_ms"], p["spike_times_ms"], duration, window_ms)
+            row["gamma"] = gamma(r["spike_times_ms"], p["spike_times_ms"], duration, window_ms)
             row["subthreshold_rms_mV"], row["subthreshold_samples"] = subthreshold_rms(
                 rec.t, rec.V[k], runs[k], r["spike_times_ms"] + p["spike_times_ms"], exclude_ms)
         sweeps_out.append(row)

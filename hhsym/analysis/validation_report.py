@@ -96,12 +96,12 @@ def markdown(result, figures=()):
     fit = result.fit["path"] or result.fit["kind"]
     area_text = "none (hhsym densities)" if area.get("area_cm2") is None else f"{area['area_cm2']:.4g} cm²"
     lines = ["# Held-out validation", "",
-             f"Model: {fit} ({result.fit['kind']}). Recording: {result.recording['file']}, sweeps "
-             f"{result.recording['sweeps']} at {result.recording['sampling_rate_hz']:.6g} Hz. Membrane area "
-             f"{area_text} ({area.get('note', area.get('source'))}).", "",
-             f"Features by eFEL in the test step {result.stim_window_ms[0]:.1f}–{result.stim_window_ms[1]:.1f} ms; "
-             "Γ ±2 ms on the peak times; subthreshold RMS of V_model − V_recorded farther than 5 ms from any "
-             "recorded or predicted spike peak.", "",
+             (f"Model: {fit} ({result.fit['kind']}). Recording: {result.recording['file']}, sweeps "
+              f"{result.recording['sweeps']} at {result.recording['sampling_rate_hz']:.6g} Hz. Membrane area "
+              f"{area_text} ({area.get('note', area.get('source'))})."), "",
+             (f"Features by eFEL in the test step {result.stim_window_ms[0]:.1f}–{result.stim_window_ms[1]:.1f} "
+              "ms; Γ ±2 ms on the peak times; subthreshold RMS of V_model − V_recorded farther than 5 ms from "
+              "any recorded or predicted spike peak."), "",
              "## Summary", "", "| figure | value |", "|---|---|",
              f"| sweeps (model diverged) | {sm['n_sweeps']} ({sm['n_diverged']}) |",
              f"| spikes recorded / model | {sm['n_spikes_recorded']} / {sm['n_spikes_model']} |",
