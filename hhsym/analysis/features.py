@@ -20,22 +20,35 @@ EFEL_FEATURES = ("peak_time", "spike_count", "spike_count_stimint", "AP_amplitud
                  "voltage_base")
 
 
-def _efel(recording, start_ms, stop_ms, names, strict=False):
-    """eFEL features per sweep; ``strict``: only the spikes inside ``[start_ms, stop_ms]`` count.
+#: After the test step, eFEL's view of a sweep runs on for at most this long (ms), so that the last
+#: spike of the step repolarises inside it, and stops this long before a later spike (ms).
+_AFTER_STEP_MS, _BEFORE_NEXT_MS = 20.0, 5.0
+
+
+def _efel(recording, start_ms, stop_ms, names, strict=False, peaks=None):
+    """eFEL features per sweep; ``strict``: only the spikes of the window ``[start_ms, stop_ms]`` count.
 
     Without ``strict`` a spike before the window enters ``time_to_first_spike``, ``peak_voltage``,
     ... and can void the half-width.  ``strict`` sets eFEL's ``strict_stiminterval`` for this call
-    and hands eFEL each sweep cut to ``[0.9 start_ms, stop_ms]``: eFEL's voltage base (the 10 %
-    before the window) is kept, and no spike after the window is left to misplace the last
-    spike's fall (``strict_stiminterval`` alone gives that spike a half-width reaching the next
-    spike outside the window, eFEL 5.7).
+    and hands eFEL each sweep cut to ``0.9 start_ms`` (eFEL's voltage base, the 10 % before the
+    window, is kept) up to :data:`_AFTER_STEP_MS` after ``stop_ms`` but :data:`_BEFORE_NEXT_MS`
+    before the sweep's first spike after the window (``peaks``: whole-sweep peak times, ms).
+    eFEL 5.7 needs both: ``strict_stiminterval`` alone gives the last spike in the window a
+    half-width reaching to the next spike after it, and a cut at ``stop_ms`` a negative one when
+    that spike has not repolarised by then.
     """
     import efel
 
     t = np.asarray(recording.t)
-    keep = (t >= 0.9 * start_ms) & (t <= stop_ms) if strict else np.ones(t.size, dtype=bool)
-    traces = [{"T": t[keep], "V": np.asarray(V)[keep], "stim_start": [float(start_ms)],
-               "stim_end": [float(stop_ms)]} for V in recording.V]
+    traces = []
+    for k, V in enumerate(recording.V):
+        keep = np.ones(t.size, dtype=bool)
+        if strict:
+            later = [p for p in (peaks[k] if peaks is not None else ()) if p > stop_ms]
+            end = max(stop_ms, min(stop_ms + _AFTER_STEP_MS, min(later, default=np.inf) - _BEFORE_NEXT_MS))
+            keep = (t >= 0.9 * start_ms) & (t <= end)
+        traces.append({"T": t[keep], "V": np.asarray(V)[keep], "stim_start": [float(start_ms)],
+                       "stim_end": [float(stop_ms)]})
     if not strict:
         return efel.get_feature_values(traces, list(names), raise_warnings=False)
     efel.set_setting("strict_stiminterval", True)
@@ -100,10 +113,10 @@ def features(recording, prot=None):
     prot = _protocol(recording) if prot is None else prot
     start, stop = _window_ms(recording, prot)
     whole = _efel(recording, recording.t[0], recording.t[-1], ["peak_time", "spike_count"])
-    inside = _efel(recording, start, stop, EFEL_FEATURES, strict=True)
+    whole = [np.array(w["peak_time"] if w["peak_time"] is not None else [], dtype=float) for w in whole]
+    inside = _efel(recording, start, stop, EFEL_FEATURES, strict=True, peaks=whole)
     sweeps = []
-    for k, (w, o) in enumerate(zip(whole, inside)):
-        peaks = np.array(w["peak_time"] if w["peak_time"] is not None else [], dtype=float)
+    for k, (peaks, o) in enumerate(zip(whole, inside)):
         sweeps.append({
             "index": int(recording.sweep_numbers[k]),
             "I_step_pA": float(prot.I_step_pA[k]),

@@ -178,6 +178,8 @@ def test_a_model_predicts_its_own_recording():
     assert res.summary["median_gamma"] == pytest.approx(1.0) and res.summary["spike_count_error"] == 0.0
     assert max(s["subthreshold_rms_mV"] for s in res.sweeps) < 1e-6
     for s in res.sweeps[1:]:
+        # the 20 µA/cm² sweep's last spike peaks 1.4 ms before the step ends and falls after it
+        assert 1.0 < s["recorded"]["AP_half_width_ms"] < 1.5 and 20 < s["recorded"]["AP_peak_mV"] < 40
         for k in ("first_spike_latency_ms", "AP_peak_mV", "AP_half_width_ms"):
             assert s["model"][k] == pytest.approx(s["recorded"][k], rel=0.02, abs=0.1)
     assert res.membrane_area["source"] == "area"
