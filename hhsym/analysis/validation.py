@@ -22,6 +22,7 @@ converts it; a fit file does not store the area it was trained with, so it is th
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass, field
 
@@ -102,6 +103,14 @@ def _load_recording(recording, sweeps, current, area, capacitance, specific_capa
                                  "store its training area: give the one 'hhsym fit' printed with --area)"
                     }[used["source"]]
     return rec, traces, used
+
+
+def _check_ms(name, value, strict):
+    """Raise unless ``value`` is a finite number of ms, > 0 (``strict``) or >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise invalid(name, value, "a number (ms)", cls=ArgumentTypeError)
+    if not np.isfinite(value) or value < 0 or (strict and value == 0):
+        raise invalid(name, value, f"a finite number {'>' if strict else '>='} 0 (ms)")
 
 
 # ------------------------------------------------------------------------- running
@@ -276,7 +285,10 @@ def validate_fit(fit, recording, sweeps=None, *, current=None, area=None, capaci
     ------
     InvalidArgumentError
         A fit that is neither a fit file nor a model file, a missing file, sweeps the file
-        does not hold, an area for an hhsym file (its currents are densities).
+        does not hold, an area for an hhsym file (its currents are densities), a window that is
+        not a positive number of ms.
+    ArgumentTypeError
+        ``fit`` or ``recording`` of a type that is neither a path nor what it names.
     TraceFileError
         An unreadable recording, or no area given and none estimable.
     """
@@ -284,6 +296,8 @@ def validate_fit(fit, recording, sweeps=None, *, current=None, area=None, capaci
     from hhsym.analysis.steps import protocol
     from hhsym.io.recording import Recording
 
+    _check_ms("window_ms", window_ms, strict=True)
+    _check_ms("exclude_ms", exclude_ms, strict=False)
     model, fit_info = _load_fit(fit)
     rec, traces, area_used = _load_recording(recording, sweeps, current, area, capacitance, specific_capacitance)
     prot = protocol(rec)

@@ -157,6 +157,22 @@ def test_missing_recording_is_one_line(hh_json, tmp_path, capsys):
     assert len(err) == 1 and "nothing.abf" in err[0]
 
 
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(fit=3), hhsym.ArgumentTypeError, ["fit=3", "a fit file"]),
+    (dict(recording=3.5), hhsym.ArgumentTypeError, ["recording=3.5", "Recording"]),
+    (dict(window_ms=0.0), hhsym.InvalidArgumentError, ["window_ms=0.0", "> 0 (ms)"]),
+    (dict(exclude_ms=float("nan")), hhsym.InvalidArgumentError, ["exclude_ms=nan", ">= 0"]),
+    (dict(area=-1.0), hhsym.InvalidArgumentError, ["area_cm2=-1.0", "positive"]),
+])
+def test_api_bad_arguments(kwargs, error, words):
+    args = dict(fit=hodgkin_huxley(), recording=simulated_cell(hodgkin_huxley(), amplitudes=(0.0, 5.0)))
+    args.update(kwargs)
+    with pytest.raises(error) as info:
+        hhsym.validate_fit(args.pop("fit"), args.pop("recording"), **args)
+    for word in words:
+        assert word in str(info.value)
+
+
 # ------------------------------------------------------------------ self-consistency
 def simulated_cell(model, area_cm2=2e-5, amplitudes=(0.0, 6.0, 10.0, 20.0), dt=0.1):
     """Sweeps of ``model`` under 200 ms steps, as a lab recording in pA (area ``area_cm2``)."""
