@@ -8,7 +8,7 @@ the same stimulus window, the test step of the recording's protocol
 
 * spike counts (whole sweep and inside the test step), first-spike latency from the step
   onset (ms), AP peak (mV), AP half-width (ms), AHP depth (mV, relative to eFEL's voltage
-  base), each the mean over the sweep's spikes and ``None`` without spikes;
+  base), each the mean over the spikes in the test step and ``None`` without any;
 * Γ, the coincidence factor (±2 ms, :func:`hhsym.metrics.coincidence_factor`) of the eFEL
   peak times, the recording as reference; ``None`` when neither side spikes;
 * the subthreshold RMS of :math:`V_\mathrm{model} - V_\mathrm{recorded}` (mV) over the samples
@@ -32,8 +32,7 @@ from hhsym.analysis.validation_metrics import gamma, side, subthreshold_rms, sum
 from hhsym.errors import ArgumentTypeError, HHSymError, SimulationError, invalid
 
 __all__ = ["validate_fit", "ValidationResult"]
-#: Largest integration step (ms); coarser recordings are sub-stepped.
-MAX_STEP = 0.025
+
 _ACCEPTED_FIT = ("a fit file (.npz, from 'hhsym fit' or FormEstimator.save) or a model file (.json, from "
                  "'hhsym distill --json', 'hhsym forms --json' or ConductanceModel.to_dict)")
 
@@ -119,9 +118,9 @@ def _predict(model, dt, V, I):
 
     Closed-form models run through :func:`hhsym.estimate.quality.free_run`; a fitted
     :class:`~hhsym.estimate.RateEstimator` by its compile-free replay on the grid refined to at
-    most :data:`MAX_STEP` ms (the current linearly interpolated), every k-th sample kept.
+    most :data:`hhsym.estimate.quality.MAX_STEP` (0.025) ms (the current linearly interpolated), every k-th sample kept.
     """
-    from hhsym.estimate.quality import free_run
+    from hhsym.estimate.quality import MAX_STEP, free_run
     from hhsym.model import ConductanceModel
 
     if not isinstance(model, ConductanceModel) and getattr(model, "gates_", None):
