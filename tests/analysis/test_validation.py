@@ -221,3 +221,22 @@ def test_a_fit_file_predicts_its_own_training_cell(tmp_path):
     res = json.loads(out.read_text())
     assert res["fit"]["kind"] == "FormEstimator" and res["membrane_area"]["source"] == "file"
     assert res["summary"]["median_gamma"] > 0.9 and res["summary"]["spike_count_error"] < 0.1
+
+
+@pytest.mark.slow
+def test_a_rate_estimator_fit_is_replayed_sub_stepped(tmp_path):
+    """A RateEstimator (networks) runs by its compile-free replay, sub-stepped to 0.025 ms on coarse sweeps."""
+    from hhsym.estimate import RateEstimator
+
+    model = hodgkin_huxley()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = RateEstimator(model, hidden=(3,), max_iter=(0, 1, 0), spline_knots=()).fit(
+            hhsym.simulate(model, hhsym.stimuli.Step(10.0, 5.0, 95.0), 100.0, dt=0.025))
+    est.save(tmp_path / "fit.npz")
+    coarse = hhsym.validate_fit(tmp_path / "fit.npz", simulated_cell(model, dt=0.1), area=2e-5)
+    fine = hhsym.validate_fit(est, simulated_cell(model, dt=0.025), area=2e-5)
+    assert coarse.fit["kind"] == "RateEstimator" and coarse.V_model.shape == coarse.V_recorded.shape
+    assert not any(s["diverged"] for s in coarse.sweeps + fine.sweeps)
+    # the same integration (0.025 ms steps): equal up to the current's edges, sampled 0.1 vs 0.025 ms apart
+    assert np.max(np.abs(coarse.V_model - fine.V_model[:, ::4])) < 1.0
