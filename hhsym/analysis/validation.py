@@ -15,9 +15,10 @@ the same stimulus window, the test step of the recording's protocol
   farther than 5 ms from every spike peak, recorded *or* predicted.
 
 The model's current is a density (µA/cm²) and the recording's is in pA, so a membrane area
-converts it; a fit file does not store the area it was trained with, so it is the one given
-(``area`` / ``capacitance``), else estimated from the validated sweeps' passive responses as
-``hhsym fit`` estimates it (the result states which).
+converts it: the one given (``area`` / ``capacitance``), else the one the fit was trained with
+(a fit file records it per training file: that of the validated file, or the only one), else
+estimated from the validated sweeps' passive responses as ``hhsym fit`` estimates it (the
+result states which).
 """
 
 from __future__ import annotations
@@ -69,7 +70,18 @@ def _load_fit(fit):
         raise invalid("fit", path, _ACCEPTED_FIT, hint=str(exc)) from None
 
 
-def _load_recording(recording, sweeps, current, area, capacitance, specific_capacitance):
+def _trained_area(trained, file):
+    """The training area (cm²) to use for ``file``: that file's, else the only one; None if none applies."""
+    if not trained:
+        return None
+    same = [a for a in trained if a.get("file") and file and os.path.realpath(a["file"]) == os.path.realpath(file)]
+    if same:
+        return same[0]
+    areas = {float(a["area_cm2"]) for a in trained}
+    return trained[0] if len(areas) == 1 else None
+
+
+def _load_recording(recording, sweeps, current, area, capacitance, specific_capacitance, trained=()):
     """The held-out sweeps in pA (Recording) and in µA/cm² (TraceSet), and the area used."""
     from hhsym.io.cli import parse_sweeps
     from hhsym.io.recording import Recording
@@ -94,13 +106,20 @@ def _load_recording(recording, sweeps, current, area, capacitance, specific_capa
     if rec.area_cm2 is not None and (area is not None or capacitance is not None):
         raise invalid("area/capacitance", area if area is not None else capacitance,
                       "no area for an hhsym .csv/.npz file (its currents are µA/cm² already)")
+    fit_area = None
+    if rec.area_cm2 is None and area is None and capacitance is None:
+        fit_area = _trained_area(trained, rec.file)
+        area = None if fit_area is None else float(fit_area["area_cm2"])
     traces = rec.to_traces(area_cm2=area, capacitance_pF=capacitance, specific_capacitance=specific_capacitance)
     used = dict(traces.meta["membrane_area"])
     used["note"] = {"area": "given", "capacitance": "from the given capacitance",
                     "file": "hhsym file: its currents are densities (read at 1 cm², I in pA = µA/cm² x 1e6)",
-                    "estimated": "estimated from the validated sweeps' passive responses (a fit file does not "
-                                 "store its training area: give the one 'hhsym fit' printed with --area)"
+                    "estimated": "estimated from the validated sweeps' passive responses (the fit records no "
+                                 "training area for this file: give the one 'hhsym fit' printed with --area)"
                     }[used["source"]]
+    if fit_area is not None:
+        used["source"] = "fit"
+        used["note"] = f"the area the fit was trained with ({fit_area.get('source')}, file {fit_area.get('file')})"
     return rec, traces, used
 
 
@@ -265,7 +284,9 @@ def validate_fit(fit, recording, sweeps=None, *, current=None, area=None, capaci
     current : str, optional
         Igor only: the current wave(s); default paired by name (``_Ch3_`` -> ``_Ch0_``).
     area : float, optional
-        Membrane area (cm²) turning pA into µA/cm²: the one the model was trained with.
+        Membrane area (cm²) turning pA into µA/cm².  Default: the area the fit was trained
+        with (its ``membrane_area_``: the validated file's, or the only one), else estimated
+        from the validated sweeps.
     capacitance : float, optional
         Whole-cell capacitance (pF), at ``specific_capacitance``, instead of ``area``.
     specific_capacitance : float, optional
@@ -298,7 +319,8 @@ def validate_fit(fit, recording, sweeps=None, *, current=None, area=None, capaci
     _check_ms("window_ms", window_ms, strict=True)
     _check_ms("exclude_ms", exclude_ms, strict=False)
     model, fit_info = _load_fit(fit)
-    rec, traces, area_used = _load_recording(recording, sweeps, current, area, capacitance, specific_capacitance)
+    rec, traces, area_used = _load_recording(recording, sweeps, current, area, capacitance, specific_capacitance,
+                                             getattr(model, "membrane_area_", None) or ())
     prot = protocol(rec)
     runs = [_predict(model, rec.dt, traces.V[k], traces.I[k]) for k in range(rec.n_sweeps)]
     ok = [k for k, r in enumerate(runs) if r is not None]

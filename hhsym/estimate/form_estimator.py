@@ -49,7 +49,7 @@ from hhsym.estimate.search.charge_search import role_search
 from hhsym.estimate.losses.output_error import fit_output_error, misfit
 from hhsym.estimate.search.form_search import model_start, search_forms
 from hhsym.errors import IdentifiabilityWarning, SimulationError, invalid
-from hhsym.estimate.checks import as_recordings, noise_level
+from hhsym.estimate.checks import as_recordings, membrane_areas, noise_level
 from hhsym.estimate.quality import judge_model
 from hhsym.estimate import constraints as C
 
@@ -159,6 +159,10 @@ class FormEstimator(FormExports, BaseEstimator):
         ``total``.
     fit_time_ : float
         Wall time of ``fit`` (s).
+    membrane_area_ : list of dict
+        Per lab file trained on, the membrane area that turned its pA into µA/cm²
+        (:func:`hhsym.estimate.checks.membrane_areas`); empty for densities.  Saved in the fit
+        file; ``hhsym validate`` uses it by default.
     """
 
     def __init__(self, model=None, start="roles", n_starts=60, window=0.25, roles=None, search=True, max_iter=100,
@@ -231,6 +235,7 @@ class FormEstimator(FormExports, BaseEstimator):
         with warnings.catch_warnings():  # that warning is about free-form rates; closed forms are what is fitted here
             warnings.filterwarnings("ignore", message=".*sample-to-sample noise", category=IdentifiabilityWarning)
             data = as_recordings(traces)
+            self.membrane_area_ = membrane_areas(traces)
         rng = self.random_state if isinstance(self.random_state, np.random.Generator) \
             else np.random.default_rng(self.random_state)
         self.noise_ = max(noise_level(d[1]) for d in data)

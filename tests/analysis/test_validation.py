@@ -240,3 +240,25 @@ def test_a_rate_estimator_fit_is_replayed_sub_stepped(tmp_path):
     assert not any(s["diverged"] for s in coarse.sweeps + fine.sweeps)
     # the same integration (0.025 ms steps): equal up to the current's edges, sampled 0.1 vs 0.025 ms apart
     assert np.max(np.abs(coarse.V_model - fine.V_model[:, ::4])) < 1.0
+
+
+@pytest.mark.slow
+def test_the_training_area_travels_in_the_fit_file(tmp_path):
+    """A fit on a lab recording records its membrane area; validation uses it when none is given."""
+    from hhsym.estimate import FormEstimator, load
+
+    model = hodgkin_huxley()
+    rec = simulated_cell(model, area_cm2=3e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = FormEstimator(model, start="model", search=False, max_iter=2, uncertainty=False).fit(
+            rec.select([rec.sweep_numbers[-1]]).to_traces(area_cm2=3e-5))
+    assert [a["area_cm2"] for a in est.membrane_area_] == [pytest.approx(3e-5)]
+    assert est.membrane_area_[0]["source"] == "area" and est.membrane_area_[0]["file"] == "simulated"
+    est.save(tmp_path / "fit.npz")
+    assert load(tmp_path / "fit.npz").membrane_area_ == est.membrane_area_
+    res = hhsym.validate_fit(tmp_path / "fit.npz", rec)
+    assert res.membrane_area["source"] == "fit" and res.membrane_area["area_cm2"] == pytest.approx(3e-5)
+    assert res.summary["median_gamma"] > 0.9
+    given = hhsym.validate_fit(tmp_path / "fit.npz", rec, area=6e-5)      # a given area wins
+    assert given.membrane_area["source"] == "area"
