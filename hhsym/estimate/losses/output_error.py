@@ -246,8 +246,10 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, strid
     guard = None if V is None else (lambda p: _guarded(fam.fits(p[:nr]), V))
     p0 = fam.pack(fits) if sc is None else np.concatenate([fam.pack(fits), sc.pack()])
     used = fam.used if sc is None else np.concatenate([fam.used, nr + np.arange(sc.n_params)])
+    bound = _rate_bound(fam, data, p0, substeps)
     run = continue_windows(fam, template, data, p0, windows, free=used, substeps=substeps,
-                           stride=stride, max_iter=max_iter, time_limit=time_limit, guard=guard, scalars=sc)
+                           stride=stride, max_iter=max_iter, time_limit=time_limit, guard=guard, scalars=sc,
+                           penalty=bound)
     n_constants = fam.n_constants + (0 if sc is None else sc.n_params)
     out = OutputErrorFit(fam.fits(run.p[:nr]), run.cost, run.problem.n_residuals, n_constants, run.states,
                          time.perf_counter() - t0, run.windows, run.rms_initial, start=fits)
@@ -255,6 +257,20 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, strid
     if sc is not None:
         out.scalars = sc.public(run.p[nr:])
     return out
+
+
+def _rate_bound(fam, data, p0, substeps):
+    """The rate-bound penalty (:func:`~hhsym.estimate.losses.trajectory.rate_bound_penalty`) over the recorded
+    range if the start has a gate faster than the free-running model's rate cap there, else None (the fit is
+    then what it was without it)."""
+    from hhsym.estimate.losses.trajectory import rate_bound_penalty, rate_cap_for
+
+    allV = np.concatenate([np.asarray(d[1], dtype=float) for d in data])
+    V = np.linspace(*np.percentile(allV, [0.5, 99.5]), 60)
+    cap = rate_cap_for(data, substeps)
+    n = len(p0)
+    pen = rate_bound_penalty(fam, V, cap, n)
+    return pen if np.any(pen(p0, False) > 0.0) else None
 
 
 def _guarded(fits, V):
