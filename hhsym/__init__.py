@@ -57,6 +57,7 @@ __all__ = [
     "resting_state",
     "simulate",
     "stimuli",
+    "validate_fit",
 ]
 __version__ = "0.1.0"
 
@@ -70,6 +71,7 @@ _LAZY = {
     "metrics": ("hhsym.metrics", None),
     "distill": ("hhsym.distill", None),  # a callable module: hhsym.distill(estimator, ...)
     "load_model": ("hhsym.distill", "load_model"),
+    "validate_fit": ("hhsym.analysis.validation", "validate_fit"),
 }
 
 

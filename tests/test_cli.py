@@ -122,5 +122,5 @@ def test_commands_read_lab_files_with_sweeps_and_area(capsys):
     assert "area" in capsys.readouterr().out
     # 100 pF at 1 µF/cm² is 1e-4 cm²: a +300 pA step is 3 µA/cm²
     assert max(abs(tr.I).max() for tr in traces) == pytest.approx(3.0, rel=0.05)
-    for command in ("forms", "report", "distill"):
+    for command in ("forms", "report", "distill", "validate"):
         assert "--sweeps" in _parser()._subparsers._group_actions[0].choices[command].format_help()

@@ -15,17 +15,47 @@ from hhsym.analysis.steps import protocol as _protocol
 __all__ = ["spike_times", "features", "noise", "EFEL_FEATURES"]
 
 #: eFEL features computed per sweep (eFEL names).
-EFEL_FEATURES = ("peak_time", "spike_count", "spike_count_stimint", "AP_amplitude",
+EFEL_FEATURES = ("peak_time", "spike_count", "spike_count_stimint", "AP_amplitude", "peak_voltage",
                  "AP_duration_half_width", "AHP_depth", "time_to_first_spike", "ISI_CV",
                  "voltage_base")
 
 
-def _efel(recording, start_ms, stop_ms, names):
+#: After the test step, eFEL's view of a sweep runs on for at most this long (ms), so that the last
+#: spike of the step repolarises inside it, and stops this long before a later spike (ms).
+_AFTER_STEP_MS, _BEFORE_NEXT_MS = 20.0, 5.0
+
+
+def _efel(recording, start_ms, stop_ms, names, strict=False, peaks=None):
+    """eFEL features per sweep; ``strict``: only the spikes of the window ``[start_ms, stop_ms]`` count.
+
+    Without ``strict`` a spike before the window enters ``time_to_first_spike``, ``peak_voltage``,
+    ... and can void the half-width.  ``strict`` sets eFEL's ``strict_stiminterval`` for this call
+    and hands eFEL each sweep cut to ``0.9 start_ms`` (eFEL's voltage base, the 10 % before the
+    window, is kept) up to :data:`_AFTER_STEP_MS` after ``stop_ms`` but :data:`_BEFORE_NEXT_MS`
+    before the sweep's first spike after the window (``peaks``: whole-sweep peak times, ms).
+    eFEL 5.7 needs both: ``strict_stiminterval`` alone gives the last spike in the window a
+    half-width reaching to the next spike after it, and a cut at ``stop_ms`` a negative one when
+    that spike has not repolarised by then.
+    """
     import efel
 
-    traces = [{"T": recording.t, "V": np.asarray(V), "stim_start": [float(start_ms)],
-               "stim_end": [float(stop_ms)]} for V in recording.V]
-    return efel.get_feature_values(traces, list(names), raise_warnings=False)
+    t = np.asarray(recording.t)
+    traces = []
+    for k, V in enumerate(recording.V):
+        keep = np.ones(t.size, dtype=bool)
+        if strict:
+            later = [p for p in (peaks[k] if peaks is not None else ()) if p > stop_ms]
+            end = max(stop_ms, min(stop_ms + _AFTER_STEP_MS, min(later, default=np.inf) - _BEFORE_NEXT_MS))
+            keep = (t >= 0.9 * start_ms) & (t <= end)
+        traces.append({"T": t[keep], "V": np.asarray(V)[keep], "stim_start": [float(start_ms)],
+                       "stim_end": [float(stop_ms)]})
+    if not strict:
+        return efel.get_feature_values(traces, list(names), raise_warnings=False)
+    efel.set_setting("strict_stiminterval", True)
+    try:
+        return efel.get_feature_values(traces, list(names), raise_warnings=False)
+    finally:
+        efel.set_setting("strict_stiminterval", False)  # eFEL's default, which hhsym uses elsewhere
 
 
 def _window_ms(recording, prot):
@@ -73,8 +103,9 @@ def features(recording, prot=None):
     dict
         ``sweeps``: a list, per sweep, of ``index`` (the file's sweep number),
         ``I_step_pA``, ``spike_times_ms``, ``n_spikes`` (whole sweep), ``n_spikes_step`` (in the
-        test step), ``AP_amplitude_mV``, ``AP_half_width_ms``, ``AHP_depth_mV`` (means over the
-        sweep's spikes; AHP relative to eFEL's voltage base), ``first_spike_latency_ms`` (from the
+        test step), ``AP_amplitude_mV``, ``AP_peak_mV`` (absolute peak potential),
+        ``AP_half_width_ms``, ``AHP_depth_mV`` (means over the
+        spikes inside the test step; AHP relative to eFEL's voltage base), ``first_spike_latency_ms`` (from the
         test-step onset), ``ISI_CV``; ``fI``: ``I_step_pA`` and ``rate_hz`` (spikes in the test
         step per second of step) sorted by current; ``stim_window_ms``: the test step
         ``[start, stop]`` (ms).  Features a sweep does not have (no spikes, one ISI) are None.
@@ -82,10 +113,10 @@ def features(recording, prot=None):
     prot = _protocol(recording) if prot is None else prot
     start, stop = _window_ms(recording, prot)
     whole = _efel(recording, recording.t[0], recording.t[-1], ["peak_time", "spike_count"])
-    inside = _efel(recording, start, stop, EFEL_FEATURES)
+    whole = [np.array(w["peak_time"] if w["peak_time"] is not None else [], dtype=float) for w in whole]
+    inside = _efel(recording, start, stop, EFEL_FEATURES, strict=True, peaks=whole)
     sweeps = []
-    for k, (w, o) in enumerate(zip(whole, inside)):
-        peaks = np.array(w["peak_time"] if w["peak_time"] is not None else [], dtype=float)
+    for k, (peaks, o) in enumerate(zip(whole, inside)):
         sweeps.append({
             "index": int(recording.sweep_numbers[k]),
             "I_step_pA": float(prot.I_step_pA[k]),
@@ -93,6 +124,7 @@ def features(recording, prot=None):
             "n_spikes": int(peaks.size),
             "n_spikes_step": int(np.sum((peaks >= start) & (peaks <= stop))),
             "AP_amplitude_mV": _scalar(o["AP_amplitude"]),
+            "AP_peak_mV": _scalar(o["peak_voltage"]),
             "AP_half_width_ms": _scalar(o["AP_duration_half_width"]),
             "AHP_depth_mV": _scalar(o["AHP_depth"]),
             "first_spike_latency_ms": _scalar(o["time_to_first_spike"], np.min),

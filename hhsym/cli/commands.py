@@ -216,7 +216,8 @@ def _cmd_forms(args):
     model = _model_from_args(args)
     traces = _read_traces(args.traces, args)
     est = FormEstimator(model, start=args.start, n_starts=args.starts, roles=args.roles, search=args.search,
-                        random_state=args.seed, time_limit=args.time_limit, verbose=_verbosity(args)).fit(traces)
+                        random_state=args.seed, time_limit=args.time_limit, verbose=_verbosity(args),
+                        free=args.free or ()).fit(traces)
     if args.json:
         est.to_json(args.json)
     if args.latex:
@@ -249,3 +250,27 @@ def _cmd_demo(args):
     _writable(args.out, "--out", what="folder")
     run_demo(args.out, verbose=True, noise=args.noise)
     return 0
+
+
+def _cmd_validate(args):
+    from hhsym.analysis.validation import validate_fit
+
+    _writable(args.json, "--json", (".json",))
+    _writable(args.traces, "--traces", what="folder")
+    _writable(args.report, "--report", what="folder")
+    result = validate_fit(args.fit, args.recording, args.sweeps, **{k: v for k, v in _recording_options(args).items()
+                                                                    if k != "sweeps"})
+    area = result.membrane_area
+    if area.get("area_cm2") is not None and area["source"] != "file":
+        print(f"membrane area {area['area_cm2']:.4g} cm² ({area['note']})")
+    print(result.table())
+    if args.json:
+        result.write_json(args.json)
+        print(f"results -> {args.json}")
+    if args.traces:
+        result.write_traces(args.traces)
+        print(f"traces -> {args.traces}")
+    if args.report:
+        print(f"report -> {result.write_report(args.report)}")
+    return 0
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hhsym.cli.commands import (EXIT_POOR_FIT, _cmd_demo, _cmd_distill, _cmd_fit, _cmd_fit_many, _cmd_forms,
-                                _cmd_report, _cmd_simulate)
+                                _cmd_report, _cmd_simulate, _cmd_validate)
 from hhsym.export.cli import add_parser as _add_export_parser
 from hhsym.io.cli import add_parser as _add_inspect_parser
 from hhsym.io.cli import add_recording_arguments
@@ -54,6 +54,17 @@ forms) are the start, no role search (FormEstimator(model, start="model")).
 _EPILOG_REPORT = """examples:
   hhsym report fit.npz cell_0.csv cell_1.csv --model-json model.json --out report/
   hhsym report fit.npz sim.npz --heldout test.csv --truth --model hh --out report/
+"""
+
+_EPILOG_VALIDATE = """examples:
+  hhsym validate fit.npz cell.abf --sweeps 6,10,14 --capacitance 120 --json heldout.json --traces heldout/
+  hhsym validate model.json "B6_Ch3_IDRest_*.ibw" --sweeps 184,185 --report validation/
+FIT is a fit (.npz, 'hhsym fit') or a model (.json, 'hhsym distill/forms --json').  Give the
+membrane area the fit was trained with (--area or --capacitance, as 'hhsym fit' printed it);
+without, it is estimated from the validated sweeps.  Per sweep: spike counts, Γ (±2 ms),
+first-spike latency, AP peak and half-width, AHP depth (eFEL, in the test step), subthreshold
+RMS (mV, > 5 ms from any spike).  --traces DIR: one CSV per sweep, sweep_<index>.csv, with
+t,V_recorded,V_model,I (ms, mV, mV, pA).
 """
 
 _EPILOG_DEMO = """examples:
@@ -187,6 +198,8 @@ def _parser():
     frm.add_argument("--starts", type=_POSITIVE_INT, default=60, metavar="N",
                      help="random starts per gate-role hypothesis in the role search (default 60)")
     frm.add_argument("--seed", type=_SEED, default=0, help="random seed of the role search (default 0)")
+    frm.add_argument("--free", metavar="NAME,...", default=None,
+                     help="whole-cell scalars fitted with the rates, e.g. g_Na,g_K,g_L,E_L,C_m (default none)")
     frm.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft budget in s of each search stage")
     frm.add_argument("--accept-poor-fit", action="store_true",
                      help=f"exit 0 even when the fit does not reproduce its training data (else {EXIT_POOR_FIT})")
@@ -209,6 +222,16 @@ def _parser():
     rep.add_argument("--param", action="append", metavar="NAME=VALUE")
     rep.add_argument("--out", required=True, help="report folder")
     rep.set_defaults(func=_cmd_report)
+
+    val = sub.add_parser("validate", help="predict held-out sweeps with a fit and compare (eFEL, Γ, RMS)",
+                         epilog=_EPILOG_VALIDATE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    val.add_argument("fit", metavar="FIT", help="a fit (.npz) or a model (.json)")
+    val.add_argument("recording", metavar="RECORDING", help="ABF, NWB, Igor .ibw (or a quoted glob), hhsym CSV/NPZ")
+    add_recording_arguments(val)
+    val.add_argument("--json", metavar="OUT", help="write the per-sweep results and the summary here (.json)")
+    val.add_argument("--traces", metavar="DIR", help="write one CSV per sweep here (the folder is replaced whole)")
+    val.add_argument("--report", metavar="DIR", help="write a report folder: f-I curve, overlays, table")
+    val.set_defaults(func=_cmd_validate)
 
     demo = sub.add_parser("demo", help="the whole pipeline on simulated HH data, with a report",
                           epilog=_EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -8,7 +8,7 @@ import numpy as np
 
 from hhsym.errors import ArgumentTypeError, IdentifiabilityWarning, InvalidArgumentError, invalid
 
-__all__ = ["as_recordings", "noise_level", "NOISE_WARN"]
+__all__ = ["as_recordings", "noise_level", "membrane_areas", "NOISE_WARN"]
 
 #: Below this peak-to-peak range (mV) a recording is treated as a flat line.
 FLAT_RANGE = 1.0
@@ -169,3 +169,31 @@ def as_recordings(traces, threshold=0.0):
             "that range, and the fit reports the range it saw as v_range_", IdentifiabilityWarning,
             stacklevel=3)
     return data
+
+
+def membrane_areas(traces):
+    """The membrane areas that turned lab files' pA into the traces' µA/cm², one entry per file.
+
+    Parameters
+    ----------
+    traces : Trace, TraceSet or list of Trace
+        As given to an estimator's ``fit``; traces read from lab files carry
+        ``meta["membrane_area"]`` (:meth:`hhsym.io.Recording.to_traces`).
+
+    Returns
+    -------
+    list of dict
+        ``{"file", "area_cm2", "source", "capacitance_pF", "specific_capacitance_uF_per_cm2"}``
+        per distinct file (empty for simulated traces or hhsym files: their currents are densities).
+    """
+    items = traces if isinstance(traces, (list, tuple)) else [traces]
+    out = []
+    for tr in items:
+        meta = getattr(tr, "meta", None) or {}
+        area = meta.get("membrane_area")
+        if not isinstance(area, dict) or "area_cm2" not in area:
+            continue
+        entry = {"file": (meta.get("source") or {}).get("file"), **area}
+        if entry not in out:
+            out.append(entry)
+    return out

@@ -20,7 +20,7 @@ from hhsym.errors import (ArgumentTypeError, HHSymError, InvalidArgumentError, U
                           invalid)
 
 __all__ = ["Constraint", "validate_params", "real", "integer", "integers", "boolean", "choice", "model", "roles",
-           "random_state", "optional"]
+           "random_state", "optional", "names"]
 
 
 @dataclass(frozen=True)
@@ -188,6 +188,26 @@ def roles():
 
     return Constraint('None or a dict gate name -> +1 / "activating" or -1 / "inactivating", '
                       'e.g. {"m": 1, "h": -1}', check)
+
+
+def names(what="parameter names"):
+    """A sequence of distinct strings, or one comma-separated string (``"g_Na,g_K"``); may be empty."""
+    text = f"a tuple of distinct {what} (or one comma-separated string); () for none"
+
+    def check(value):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        try:
+            items = tuple(value)
+        except TypeError:
+            raise TypeError from None
+        if not all(isinstance(x, str) and x for x in items):
+            raise TypeError
+        if len(set(items)) != len(items):
+            raise ValueError
+        return items
+
+    return Constraint(text, check)
 
 
 def random_state():

@@ -84,7 +84,8 @@ def save(estimator, path):
     meta = {"format": FORMAT, "estimator": type(estimator).__name__, "params": _params(estimator),
             "model": estimator.model.to_dict(), "noise": estimator.noise_, "v_range": list(estimator.v_range_),
             "fit_time": getattr(estimator, "fit_time_", None),
-            "quality": None if quality is None else quality.to_dict()}
+            "quality": None if quality is None else quality.to_dict(),
+            "membrane_area": list(getattr(estimator, "membrane_area_", None) or [])}
     arrays = {}
     if isinstance(estimator, RateEstimator):
         meta.update(names=list(estimator.gates_), roles=getattr(estimator, "roles_", None),
@@ -102,7 +103,7 @@ def save(estimator, path):
             start={k: _form_fit_state(f) for k, f in fit.start.items()},
             fit={"cost": fit.cost, "n_residuals": fit.n_residuals, "n_constants": fit.n_constants,
                  "seconds": fit.seconds, "windows": list(fit.windows), "rms_initial": fit.rms_initial,
-                 "stopped": fit.stopped},
+                 "stopped": fit.stopped, "scalars": fit.scalars},
             roles=estimator.roles_, role_start={k: _form_fit_state(f) for k, f in estimator.start_.items()},
             hypotheses=[{"signs": h.signs, "cost": h.cost, "costs": h.costs, "seconds": h.seconds,
                          "output_rms": h.output_rms,
@@ -118,7 +119,7 @@ def save(estimator, path):
 
 
 # ---------------------------------------------------------------------- reading
-_COMMON = {"format", "estimator", "params", "model", "noise", "v_range", "fit_time", "quality"}
+_COMMON = {"format", "estimator", "params", "model", "noise", "v_range", "fit_time", "quality", "membrane_area"}
 _KEYS = {
     "RateEstimator": _COMMON | {"names", "roles", "hypotheses", "history", "prior", "cost"},
     "FormEstimator": _COMMON | {"fits", "start", "fit", "roles", "role_start", "hypotheses", "trials", "search_accepted",
@@ -201,12 +202,15 @@ def _check_meta(path, meta, keys):
     if unknown:
         raise TraceFileError(f"{path}: unknown metadata key(s) {', '.join(map(repr, unknown))}; "
                              f"accepted: {', '.join(sorted(keys))}")
-    missing = sorted(k for k in keys - set(meta) if k not in ("quality", "noise", "fit_time", "estimator"))
+    missing = sorted(k for k in keys - set(meta) if k not in ("quality", "noise", "fit_time", "estimator",
+                                                              "membrane_area"))
     if missing:
         raise TraceFileError(f"{path}: metadata lack the key(s) {', '.join(map(repr, missing))}")
     types = {"model": dict, "v_range": list, "params": dict, "names": list, "history": list, "fits": dict,
-             "fit": dict, "hypotheses": list}
+             "fit": dict, "hypotheses": list, "membrane_area": list}
     for key, kind in types.items():
+        if key == "membrane_area" and key not in meta:  # files written before it was recorded
+            continue
         if key in keys and not isinstance(meta.get(key), kind):
             raise TraceFileError(f"{path}: metadata {key!r} must be a {kind.__name__}, got {meta.get(key)!r:.60}")
     if len(meta["v_range"]) != 2 or "names" in keys and not all(isinstance(n, str) for n in meta["names"]):
@@ -239,6 +243,11 @@ def _build(cls, meta, **extra):
     est.noise_ = meta.get("noise")
     est.v_range_ = tuple(float(v) for v in meta["v_range"])
     est.fit_time_ = meta.get("fit_time")
+    areas = meta.get("membrane_area") or []
+    if not all(isinstance(a, dict) and isinstance(a.get("area_cm2"), (int, float)) and a["area_cm2"] > 0
+               for a in areas):
+        raise TraceFileError(f"metadata 'membrane_area' must be a list of {{'area_cm2': > 0, ...}}, got {areas!r:.80}")
+    est.membrane_area_ = [dict(a) for a in areas]
     if meta.get("quality") is not None:
         from hhsym.estimate.quality import FitQuality
 
@@ -276,6 +285,7 @@ def _form_estimator(meta, states):
                          windows=f["windows"], rms_initial=math_inf(f["rms_initial"]),
                          start={k: _form_fit(s) for k, s in meta["start"].items()})
     fit.stopped = f["stopped"]
+    fit.scalars = dict(f.get("scalars") or {})  # absent in files written before scalars were fitted
     hypotheses = []
     for h in meta["hypotheses"]:
         fits = None if h["fits"] is None else {k: _form_fit(s) for k, s in h["fits"].items()}

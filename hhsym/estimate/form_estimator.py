@@ -49,7 +49,7 @@ from hhsym.estimate.search.charge_search import role_search
 from hhsym.estimate.losses.output_error import fit_output_error, misfit
 from hhsym.estimate.search.form_search import model_start, search_forms
 from hhsym.errors import IdentifiabilityWarning, SimulationError, invalid
-from hhsym.estimate.checks import as_recordings, noise_level
+from hhsym.estimate.checks import as_recordings, membrane_areas, noise_level
 from hhsym.estimate.quality import judge_model
 from hhsym.estimate import constraints as C
 
@@ -63,8 +63,8 @@ class FormEstimator(FormExports, BaseEstimator):
     ----------
     model : ConductanceModel
         Template: channels, conductances (mS/cm²), reversal potentials (mV),
-        C_m (µF/cm²) and gate powers are known and kept; its rate expressions
-        are ignored, unless ``start="model"``.
+        C_m (µF/cm²) and gate powers are known and kept (but for ``free``); its
+        rate expressions are ignored, unless ``start="model"``.
     start : {"roles", "model"}
         Where the fit starts.  ``"roles"``: a charge-balance search over the
         gate-role patterns, each gate in its role's commonest literature
@@ -103,6 +103,13 @@ class FormEstimator(FormExports, BaseEstimator):
         Seed of the role search's random starts; fixes the fit.
     verbose : int
         0 silent, 1 progress lines.
+    free : sequence of str
+        Whole-cell scalars fitted with the rate constants by output error, started
+        from the template's values: ``g_<channel>`` (mS/cm²), ``E_<channel>`` (mV),
+        ``C_m`` (µF/cm²) (:mod:`hhsym.estimate.rates.scalars`; freeing ``C_m`` and the
+        conductances absorbs an error in the membrane area that turned pA into
+        µA/cm²).  The role search and the form search's trials keep them at the
+        template's and the last fit's values.  Default: none.
 
     Attributes
     ----------
@@ -133,6 +140,8 @@ class FormEstimator(FormExports, BaseEstimator):
     model_ : ConductanceModel
         The template with the fitted rates (constants to six significant digits); simulatable.  Named
         ``"<template> (closed forms)"``, or ``"<template> (refitted)"`` with ``start="model"``.
+    scalars_ : dict
+        The fitted ``free`` scalars (mS/cm², mV, µF/cm²); empty without ``free``.
     rms_ : float
         RMS of V_model - V_meas (mV) over the longest windows; about ``noise_`` at a good fit.
     misfit_ : str or None
@@ -150,10 +159,14 @@ class FormEstimator(FormExports, BaseEstimator):
         ``total``.
     fit_time_ : float
         Wall time of ``fit`` (s).
+    membrane_area_ : list of dict
+        Per lab file trained on, the membrane area that turned its pA into µA/cm²
+        (:func:`hhsym.estimate.checks.membrane_areas`); empty for densities.  Saved in the fit
+        file; ``hhsym validate`` uses it by default.
     """
 
     def __init__(self, model=None, start="roles", n_starts=60, window=0.25, roles=None, search=True, max_iter=100,
-                 uncertainty=True, time_limit=None, random_state=None, verbose=0):
+                 uncertainty=True, time_limit=None, random_state=None, verbose=0, free=()):
         self.model = model
         self.start = start
         self.n_starts = n_starts
@@ -165,6 +178,7 @@ class FormEstimator(FormExports, BaseEstimator):
         self.time_limit = time_limit
         self.random_state = random_state
         self.verbose = verbose
+        self.free = free
 
     _parameter_constraints = {
         "model": C.model(),
@@ -178,10 +192,16 @@ class FormEstimator(FormExports, BaseEstimator):
         "time_limit": C.optional(C.real(0.0, strict_low=True, unit="s")),
         "random_state": C.random_state(),
         "verbose": C.integer(0),
+        "free": C.names("scalar names (g_<channel>, E_<channel>, C_m)"),
     }
 
     def _check_params(self):
-        return C.validate_params(self)
+        params = C.validate_params(self)
+        if params["free"]:
+            from hhsym.estimate.rates.scalars import ScalarParameters
+
+            ScalarParameters(self.model, params["free"])  # names the first unknown or unusable scalar
+        return params
 
     def fit(self, traces):
         """Fit forms and constants to recordings.
@@ -210,10 +230,12 @@ class FormEstimator(FormExports, BaseEstimator):
         """
         t0 = time.perf_counter()
         params = self._check_params()
+        self._free = params["free"]
         patterns = self._patterns(params["roles"])
         with warnings.catch_warnings():  # that warning is about free-form rates; closed forms are what is fitted here
             warnings.filterwarnings("ignore", message=".*sample-to-sample noise", category=IdentifiabilityWarning)
             data = as_recordings(traces)
+            self.membrane_area_ = membrane_areas(traces)
         rng = self.random_state if isinstance(self.random_state, np.random.Generator) \
             else np.random.default_rng(self.random_state)
         self.noise_ = max(noise_level(d[1]) for d in data)
@@ -224,7 +246,7 @@ class FormEstimator(FormExports, BaseEstimator):
             self.hypotheses_ = []
             t_roles = time.perf_counter()
             confirmed = fit_output_error(self.model, data, self.start_, max_iter=int(self.max_iter),
-                                         v_range=self.v_range_)
+                                         v_range=self.v_range_, free=self._free)
             if self.verbose:
                 print(f"[hhsym.forms] the model's own forms: output error {confirmed} ({confirmed.seconds:.1f} s)"
                       + (f", stopped {confirmed.stopped}" if confirmed.stopped else ""), flush=True)
@@ -236,15 +258,16 @@ class FormEstimator(FormExports, BaseEstimator):
         if self.search:
             V = np.linspace(*self.v_range_, 200)
             references = {k: f.evaluate(V) for k, f in self.start_.items()}
-            pick, self.trials_ = search_forms(self.model, data, self.start_, self.v_range_,
+            searched_in = self.model.with_params(**confirmed.scalars) if confirmed.scalars else self.model
+            pick, self.trials_ = search_forms(searched_in, data, self.start_, self.v_range_,
                                               max_iter=int(self.max_iter), references=references,
                                               time_limit=self.time_limit, verbose=self.verbose)
             self.search_accepted_ = False
             if any(t["accepted"] for t in self.trials_[1:]):
                 # the search compares forms over 1.25 ms windows, which barely tell them apart under noise:
                 # its pick is kept only if it also wins over the longest windows
-                searched = fit_output_error(self.model, data, pick.start or pick.fits, max_iter=int(self.max_iter),
-                                            v_range=self.v_range_)
+                searched = fit_output_error(searched_in, data, pick.start or pick.fits, max_iter=int(self.max_iter),
+                                            v_range=self.v_range_, free=self._free)
                 self.search_accepted_ = bool(searched.bic < confirmed.bic)  # False if both fail: inf < inf
                 if self.search_accepted_:
                     final = searched
@@ -270,7 +293,7 @@ class FormEstimator(FormExports, BaseEstimator):
             from hhsym.estimate.uncertainty import standard_errors
 
             try:
-                self.standard_errors_ = standard_errors(self.model, data, final.fits, max(self.noise_, 1e-3),
+                self.standard_errors_ = standard_errors(final.model(self.model), data, final.fits, max(self.noise_, 1e-3),
                                                         window=final.windows[-1], states=final.states)
             except (FloatingPointError, np.linalg.LinAlgError):
                 self.standard_errors_ = None
@@ -349,7 +372,8 @@ class FormEstimator(FormExports, BaseEstimator):
         contenders = [h for h in hyps if h.cost <= self.ROLE_MARGIN * hyps[0].cost][:self.MAX_CONTENDERS]
         fits = {}
         for h in contenders:
-            fit = fit_output_error(self.model, data, h.fits, max_iter=int(self.max_iter), v_range=self.v_range_)
+            fit = fit_output_error(self.model, data, h.fits, max_iter=int(self.max_iter), v_range=self.v_range_,
+                                   free=self._free)
             h.output_rms, fits[h.label] = fit.rms, fit
             if self.verbose:
                 print(f"[hhsym.forms] roles {h.label}: output error {fit} ({fit.seconds:.1f} s)"
@@ -368,8 +392,11 @@ class FormEstimator(FormExports, BaseEstimator):
         self.rms_ = final.rms
         self.misfit_ = misfit_text
         suffix = "refitted" if self.start == "model" else "closed forms"
+        self.scalars_ = dict(final.scalars)
         self.model_ = self.model.with_rates({k: f.expr() for k, f in final.fits.items()},
                                             name=f"{self.model.name} ({suffix})")
+        if self.scalars_:
+            self.model_ = self.model_.with_params(**self.scalars_)
         self.standard_errors_ = standard_errors
         if timings is not None:
             self.timings_ = dict(timings)

@@ -105,6 +105,10 @@ class FormExports:
         for k, f in self.fit_.fits.items():
             err = ", ".join(f"{n} ±{v:.1%}" for n, v in (sd.get(k) or {}).items())
             lines.append(f"  {k:10s} {f.form:12s} {f.expr()}" + (f"   ({err})" if err else ""))
+        scalars = getattr(self, "scalars_", {})
+        if scalars:
+            lines.append("  fitted scalars: " + ", ".join(
+                f"{n} {v:.5g} (template {self.model.params[n]:.5g})" for n, v in scalars.items()))
         lines.append(f"  output error: rms {self.rms_:.4g} mV against ~{self.noise_:.2g} mV of noise on V"
                      + (f" — {self.misfit_}" if self.misfit_ else ""))
         lines.append(f"  time: {self.fit_time_:.1f} s")

@@ -50,7 +50,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError
-from hhsym.estimate.checks import NOISE_WARN, as_recordings, noise_level
+from hhsym.estimate.checks import NOISE_WARN, as_recordings, membrane_areas, noise_level
 from hhsym.estimate.likelihood import ML_WINDOWS, SMOOTHING, fit_stage, gate_rate_std
 from hhsym.estimate.rates.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
 from hhsym.estimate.rates.network_rates import NetworkRates
@@ -170,6 +170,10 @@ class RateEstimator(BaseEstimator):
         Cost per iteration and stage, with elapsed times (s).
     fit_time_ : float
         Wall time of ``fit`` (s).
+    membrane_area_ : list of dict
+        Per lab file trained on, the membrane area that turned its pA into µA/cm²
+        (:func:`hhsym.estimate.checks.membrane_areas`); empty for densities.  Saved in the fit
+        file; ``hhsym validate`` uses it by default.
     covariance_ : ndarray or None
         Laplace posterior covariance of the networks' weights from stage 3
         (None when it did not run); ``predict_rates(V, return_std=True)`` uses it.
@@ -249,6 +253,7 @@ class RateEstimator(BaseEstimator):
         t_start = time.perf_counter()
         hidden, max_iter, knots, windows = self._check_params()
         data = as_recordings(traces)
+        self.membrane_area_ = membrane_areas(traces)
         self.noise_ = max(noise_level(d[1]) for d in data)
         rng = self.random_state if isinstance(self.random_state, np.random.Generator) \
             else np.random.default_rng(self.random_state)

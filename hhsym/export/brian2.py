@@ -19,9 +19,9 @@ time step; the script writes ``t,V`` (ms, mV) at every step of ``--dt``
 
 from __future__ import annotations
 
-from hhsym.export import common, runner
 import sympy
 
+from hhsym.export import common, files, runner
 from hhsym.export.common import BRIAN2, RateCode, fmt, numeric_rates, poly_text, render
 from hhsym.model.pools import FARADAY
 
@@ -238,7 +238,7 @@ def to_brian2(model, path):
     ...                                 os.path.join(tempfile.mkdtemp(), "hh.py"))
     """
     common.check_exportable(model, "to_brian2", max_pools=len(getattr(model, "pools", ())))
-    path = common.check_file(path, "path", suffix=".py")
+    path = files.check_file(path, "path", suffix=".py")
     import os
 
     items = [f'        "C_m": {fmt(model.params["C_m"])} * uF_cm2,']
@@ -253,5 +253,5 @@ def to_brian2(model, path):
         pool_states={p.name: _state_name(p.name) for p in model.pools},
         rates=runner.python_rates_source(model, max_pools=len(model.pools)), tables=runner.runner_tables(model),
         helpers=runner.RUNNER_HELPERS, compat=_COMPAT, namespace="\n".join(items))
-    common.write_text(path, text)
+    files.write_text(path, text)
     return path

@@ -32,7 +32,7 @@ import numpy as np
 import sympy
 
 from hhsym.errors import invalid
-from hhsym.export import common
+from hhsym.export import common, files
 from hhsym.export.common import LEMS, fmt, numeric_rates, poly_text, render
 from hhsym.export.pieces import exclusive, hoist
 from hhsym.symbolic import V
@@ -336,7 +336,7 @@ def to_neuroml(model, path, stimulus=None, t_stop=None, dt=0.0005, prefix="hhsym
     from hhsym.simulate import resting_state
 
     common.check_exportable(model, "to_neuroml")
-    path = common.check_file(path, "path", suffix=".nml")
+    path = files.check_file(path, "path", suffix=".nml")
     if not isinstance(prefix, str) or not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)?", prefix):
         raise invalid("prefix", prefix, "letters, digits and '_', not starting with a digit (e.g. 'hhsym_')")
     if isinstance(dt, bool) or not isinstance(dt, (int, float, np.floating)) or not math.isfinite(dt) or dt <= 0:
@@ -346,14 +346,14 @@ def to_neuroml(model, path, stimulus=None, t_stop=None, dt=0.0005, prefix="hhsym
         raise invalid("dt", dt, f"a step no larger than t_stop={t_stop:g} ms")
     folder, name = os.path.split(path)
     stem = name[: -len(".nml")]
-    cell_id = common.slug(prefix + stem)
+    cell_id = files.slug(prefix + stem)
     v_init = float(resting_state(model, I0=float(I[0]))["V"][0])
     nml = nml_text(model, cell_id, v_init, prefix)
     lems_path = os.path.join(folder, f"LEMS_{stem}.xml")
     output = f"{stem}.v.dat"
     text = lems.lems_text(name, cell_id, t, I, t_stop, float(dt), output, prefix)
-    common.write_text(path, nml)
-    common.write_text(lems_path, text)
+    files.write_text(path, nml)
+    files.write_text(lems_path, text)
     return {"nml": path, "lems": lems_path, "output": os.path.join(folder, output)}
 
 

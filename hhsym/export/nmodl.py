@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import re
 
-from hhsym.export import common, runner
+from hhsym.export import common, files, runner
 from hhsym.export.common import NMODL, fmt, numeric_rates, poly_text, render
 from hhsym.export.pieces import hoist, statements
 from hhsym.errors import invalid
@@ -324,23 +324,23 @@ def to_nmodl(model, directory, prefix="hhsym_"):
     common.check_exportable(model, "to_nmodl", max_pools=1)
     if not isinstance(prefix, str) or not re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)?", prefix):
         raise invalid("prefix", prefix, "letters, digits and '_', not starting with a digit (e.g. 'hhsym_')")
-    directory = common.check_directory(directory, "directory")
+    directory = files.check_directory(directory, "directory")
     rates = numeric_rates(model, max_pools=1)
     mods, mechanisms = [], []
     for channel in model.channels:
         suffix = prefix + channel.name
         path = os.path.join(directory, suffix + ".mod")
-        common.write_text(path, _mod_text(model, channel, suffix, rates))
+        files.write_text(path, _mod_text(model, channel, suffix, rates))
         mods.append(path)
         mechanisms.append((suffix, {"gbar": channel.g / 1000.0, "e": channel.E}))
     for pool in model.pools:
         suffix = prefix + pool.name + "_pool"
         path = os.path.join(directory, suffix + ".mod")
-        common.write_text(path, _pool_text(model, pool, suffix))
+        files.write_text(path, _pool_text(model, pool, suffix))
         mods.append(path)
         mechanisms.append((suffix, {"depth": pool.depth, "taur": pool.tau, "cainf": pool.Ca_inf}))
     script = os.path.join(directory, "run_neuron.py")
-    common.write_text(script, _RUNNER.format(
+    files.write_text(script, _RUNNER.format(
         model_name=model.name, area=common.AREA_UM2, nA_per_density=common.AREA_UM2 * 1e-5,
         C_m=fmt(model.params["C_m"]), mechanisms=repr(mechanisms),
         rates=runner.python_rates_source(model, max_pools=1), tables=runner.runner_tables(model),

@@ -45,6 +45,18 @@ def test_efel_counts_crossings_of_minus_20_mV():
     assert [len(x) for x in spike_times(rec)] == [6, 0]
 
 
+def test_spike_features_only_from_spikes_in_the_test_step():
+    """Spikes before and after the step, and one at its very end, leave latency, peak, half-width sound."""
+    rec = spiking_sweeps()
+    V = np.array(rec.V)
+    for centre in (20.0, 499.8, 540.0):     # 499.8: peaks in the step (to 500 ms), falls after it
+        V[0] += 70.0 * np.exp(-0.5 * ((rec.t - centre) / 0.3) ** 2)
+    s0 = features(Recording(rec.t, V, rec.I, {"file": "bumps+"}))["sweeps"][0]
+    assert s0["n_spikes"] == 9 and s0["n_spikes_step"] == 7
+    assert s0["first_spike_latency_ms"] == pytest.approx(50.0, abs=1.0)
+    assert 0.5 < s0["AP_half_width_ms"] < 1.0 and s0["AP_peak_mV"] == pytest.approx(0.0, abs=0.5)
+
+
 def test_noise_white_and_slow():
     rng = np.random.default_rng(0)
     dt, n = 0.1, 50000

@@ -141,6 +141,9 @@ class OutputErrorFit:
     stopped : str or None
         Why the continuation stopped before its last window length (a form
         turned degenerate there; the fit is the previous length's), else None.
+    scalars : dict
+        Fitted whole-cell scalars (``g_<channel>`` mS/cm², ``E_<channel>`` mV, ``C_m`` µF/cm²),
+        empty unless :func:`fit_output_error` was given ``free``; they count in ``n_constants``.
     """
 
     def __init__(self, fits, cost, n_residuals, n_constants, states, seconds, windows=(), rms_initial=math.inf,
@@ -156,6 +159,12 @@ class OutputErrorFit:
         self.rms_initial = float(rms_initial)
         self.start = dict(start or {})
         self.stopped = None
+        self.scalars = {}
+
+    def model(self, template):
+        """``template`` with the fitted rates (and scalars): a :class:`~hhsym.model.ConductanceModel`."""
+        out = template.with_rates({k: f.expr() for k, f in self.fits.items()})
+        return out.with_params(**self.scalars) if self.scalars else out
 
     def __repr__(self):
         return f"OutputErrorFit(rms {self.rms:.4g} mV, {self.n_constants} constants, BIC {self.bic:.6g})"
@@ -166,7 +175,7 @@ WINDOWS = (1.25, 2.5, 5.0, 10.0, 20.0, 40.0)
 
 
 def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, stride=None, max_iter=100, time_limit=None,
-                     v_range=None):
+                     v_range=None, free=()):
     """Fit every constant of a closed-form model to the recordings by output error, short windows to long.
 
     The output error over long windows carries the information (Cramér–Rao
@@ -215,6 +224,9 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, strid
         bench_fit's HH at 0.5 mV: restarted at 1.25 ms from its own 1.25 ms
         fit, the continuation once took beta_h's sigmoid to a slope of 1e4 mV
         (RMS 0.98 mV) where the first pass had stayed regular.
+    free : sequence of str
+        Whole-cell scalars fitted with the constants, started from the template's values
+        (``g_<channel>``, ``E_<channel>``, ``C_m``; :mod:`hhsym.estimate.rates.scalars`).
 
     Returns
     -------
@@ -225,15 +237,40 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, strid
     from hhsym.estimate.search.continuation import continue_windows
 
     t0 = time.perf_counter()
+    from hhsym.estimate.rates.scalars import ScalarParameters
+
     fam = FormFamily(template, fits)
+    sc = ScalarParameters(template, free) if len(free) else None
+    nr = fam.n_params
     V = None if v_range is None else np.linspace(float(v_range[0]), float(v_range[1]), 200)
-    guard = None if V is None else (lambda p: _guarded(fam.fits(p), V))
-    run = continue_windows(fam, template, data, fam.pack(fits), windows, free=fam.used, substeps=substeps,
-                           stride=stride, max_iter=max_iter, time_limit=time_limit, guard=guard)
-    out = OutputErrorFit(fam.fits(run.p), run.cost, run.problem.n_residuals, fam.n_constants, run.states,
+    guard = None if V is None else (lambda p: _guarded(fam.fits(p[:nr]), V))
+    p0 = fam.pack(fits) if sc is None else np.concatenate([fam.pack(fits), sc.pack()])
+    used = fam.used if sc is None else np.concatenate([fam.used, nr + np.arange(sc.n_params)])
+    bound = _rate_bound(fam, data, p0, substeps)
+    run = continue_windows(fam, template, data, p0, windows, free=used, substeps=substeps,
+                           stride=stride, max_iter=max_iter, time_limit=time_limit, guard=guard, scalars=sc,
+                           penalty=bound)
+    n_constants = fam.n_constants + (0 if sc is None else sc.n_params)
+    out = OutputErrorFit(fam.fits(run.p[:nr]), run.cost, run.problem.n_residuals, n_constants, run.states,
                          time.perf_counter() - t0, run.windows, run.rms_initial, start=fits)
     out.stopped = run.stopped
+    if sc is not None:
+        out.scalars = sc.public(run.p[nr:])
     return out
+
+
+def _rate_bound(fam, data, p0, substeps):
+    """The rate-bound penalty (:func:`~hhsym.estimate.losses.trajectory.rate_bound_penalty`) over the recorded
+    range if the start has a gate faster than the free-running model's rate cap there, else None (the fit is
+    then what it was without it)."""
+    from hhsym.estimate.losses.trajectory import rate_bound_penalty, rate_cap_for
+
+    allV = np.concatenate([np.asarray(d[1], dtype=float) for d in data])
+    V = np.linspace(*np.percentile(allV, [0.5, 99.5]), 60)
+    cap = rate_cap_for(data, substeps)
+    n = len(p0)
+    pen = rate_bound_penalty(fam, V, cap, n)
+    return pen if np.any(pen(p0, False) > 0.0) else None
 
 
 def _guarded(fits, V):

@@ -25,12 +25,15 @@ from hhsym.estimate.losses.charge_balance import ChargeBalance
 from hhsym.estimate.losses.tables import substeps_for
 from hhsym.estimate.losses.trajectory_kernel import trajectory_pass
 
-__all__ = ["TrajectoryProblem", "OUTPUT_SUBSTEP", "OUTPUT_SPACING"]
+__all__ = ["TrajectoryProblem", "OUTPUT_SUBSTEP", "OUTPUT_SPACING", "STABLE_STEP", "rate_cap_for", "rate_bound_penalty"]
 
 #: Largest RK4 step (ms) of the free-running model when ``substeps`` is not given (one step at 40 kHz).
 OUTPUT_SUBSTEP = 0.025
 #: Spacing (ms) of the compared samples when ``stride`` is not given (every other sample at 40 kHz).
 OUTPUT_SPACING = 0.05
+#: Largest ``lambda * h`` of an RK4 sub-step ``h``: gate rates lambda = 1/tau above ``STABLE_STEP / h`` are capped
+#: there (RK4's stability bound on the real axis is 2.785).
+STABLE_STEP = 2.5
 
 
 class TrajectoryProblem:
@@ -65,15 +68,26 @@ class TrajectoryProblem:
         ``window``, ``burn_in``, ``substeps``); its defaults if omitted.
     max_step : float
         Largest RK4 step (ms) when ``substeps`` is not given.
+    scalars : ScalarParameters, optional
+        Whole-cell scalars fitted with the rates (:mod:`hhsym.estimate.rates.scalars`):
+        their internal coordinates follow the rates' parameters in the parameter vector,
+        with exact forward sensitivities.  Default: none (the template's values).
 
     Attributes
     ----------
     balance : ChargeBalance
         The gate-driven pass on the recordings (its traces, nodes and model arrays).
+    rate_cap : float
+        Largest gate rate λ = 1/τ (1/ms) the free-running model uses:
+        :data:`STABLE_STEP` over the longest RK4 sub-step (100 /ms at 0.025 ms).  A faster
+        gate (a charge-balance start on 4 kHz data reached 6e5 /ms) runs at this rate, its
+        steady state unchanged, so that RK4 never diverges on it; the cap's derivative
+        with respect to the rate is 0.  Models whose rates stay below it are unaffected.
 
     Notes
     -----
-    The parameter vector is ``[family parameters, initial states]`` with one
+    The parameter vector is ``[family parameters, initial states]`` (the family
+    parameters being the rates' then the free scalars') with one
     initial state ``(V0 (mV), offsets of the gates)`` per window; the gates
     start at the gate-driven pass's value at the window start (a function of
     the parametrisation's parameters, :mod:`hhsym.estimate.losses.tables`) plus the offset.
@@ -81,7 +95,7 @@ class TrajectoryProblem:
     """
 
     def __init__(self, rates, model, data, window=5.0, substeps=None, stride=None, free_states=True, stage1=None,
-                 max_step=OUTPUT_SUBSTEP):
+                 max_step=OUTPUT_SUBSTEP, scalars=None):
         if not (isinstance(window, (int, float)) and np.isfinite(window) and window > 0):
             raise ValueError(f"window must be a positive number of milliseconds, got {window!r}")
         self.rates = rates
@@ -97,10 +111,22 @@ class TrajectoryProblem:
             self.windows.append(dict(starts=starts, L=L, rec=rec, rec_f=np.ascontiguousarray(rec * tr["M"]),
                                      at=np.searchsorted(rec, starts), ib=np.searchsorted(rec, tr["bounds"]),
                                      substeps=M, stride=st))
+        self.rate_cap = STABLE_STEP / max(tr["dt"] / w["substeps"] for tr, w in zip(pr.traces, self.windows))
         self.ns = 1 + rates.n_gates
         self.n_windows = sum(len(w["starts"]) for w in self.windows)
         self.n_residuals = sum(len(w["starts"]) * (w["L"] // w["stride"] + 1) for w in self.windows)
-        self.n_family = rates.n_params
+        self.scalars = scalars
+        self.n_rates = rates.n_params
+        self.n_family = rates.n_params + (scalars.n_params if scalars is not None else 0)
+        if scalars is not None:
+            self._sc = (scalars.kind, scalars.channel)
+        else:
+            self._sc = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+    def penalty_rows(self):
+        """The rates' roughness rows (:meth:`GateParametrisation.penalty_rows`), zero on the scalars' columns."""
+        D = np.asarray(self.rates.penalty_rows(), dtype=float).reshape(-1, self.n_rates)
+        return np.hstack([D, np.zeros((D.shape[0], self.n_family - self.n_rates))])
 
     def initial_states(self):
         """Initial states from the recording: measured V at each window start, zero gate offsets.
@@ -175,9 +201,14 @@ class TrajectoryProblem:
             their derivatives with respect to ``p`` and ``JY (nw, m, 1 + n_gates)``
             with respect to each window's own initial state (``None`` unless ``jac``).
         """
-        pr, ns, nf = self.balance, self.ns, self.n_family
-        tabs = pr.tables(p, jac)
+        pr, ns, nf, nr = self.balance, self.ns, self.n_family, self.n_rates
+        p = np.asarray(p, dtype=float)
+        tabs = pr.tables(p[:nr], jac)
+        run_tabs = self._capped(tabs, jac)
         a = pr.arr
+        C, ch_g, ch_E = (a["C"], a["ch_g"], a["ch_E"]) if self.scalars is None else \
+            self.scalars.arrays(p[nr:], a)
+        chain = None if self.scalars is None else self.scalars.chain(p[nr:])
         scale = 1.0 / np.sqrt(self.n_residuals)
         out, off = [], 0
         for tr, w in zip(pr.traces, self.windows):
@@ -194,12 +225,14 @@ class TrajectoryProblem:
             R = np.empty((nw, nres))
             Jt = np.empty((R.size if jac else 0, nf))
             JY = np.empty((R.size if jac else 0, ns))
-            ok = trajectory_pass(tr["V"], tr["I"], tr["dt"], w["substeps"], a["C"], a["ch_g"], a["ch_E"],
-                                 a["gate_ch"], a["gate_pow"], pr.table.v0, pr.table.h, *tabs, w["starts"], L,
+            ok = trajectory_pass(tr["V"], tr["I"], tr["dt"], w["substeps"], C, ch_g, ch_E,
+                                 a["gate_ch"], a["gate_pow"], pr.table.v0, pr.table.h, *run_tabs, w["starts"], L,
                                  w["stride"],
-                                 np.ascontiguousarray(y0), np.ascontiguousarray(S), jac, R, Jt, JY)
+                                 np.ascontiguousarray(y0), np.ascontiguousarray(S), jac, R, Jt, JY, *self._sc)
             if not ok or not np.all(np.isfinite(R)):
                 return None
+            if jac and chain is not None:
+                Jt[:, nr:] *= chain
             if jac:
                 out.append((scale * R, scale * Jt.reshape(nw, nres, nf),
                             scale * JY.reshape(nw, nres, ns) if self.free_states else None))
@@ -207,6 +240,18 @@ class TrajectoryProblem:
                 out.append((scale * R, None, None))
             off += nw
         return out
+
+    def _capped(self, tabs, jac):
+        """The node tables with every rate above :attr:`rate_cap` set to it (derivative 0 there)."""
+        XI, LA, DX, DL = tabs
+        hit = LA > self.rate_cap
+        if not hit.any():
+            return tabs
+        LA = np.ascontiguousarray(np.where(hit, self.rate_cap, LA))
+        if jac:
+            DL = DL.copy()
+            DL[hit] = 0.0
+        return XI, LA, DX, DL
 
     def evaluate(self, q, jac=True):
         """Residuals (mV / sqrt(count)) and Jacobian at ``q``.
@@ -282,7 +327,7 @@ class TrajectoryProblem:
         free = np.arange(self.n_family) if free is None else np.asarray(free, dtype=np.int64)
         if not fit_family:
             free = np.zeros(0, dtype=np.int64)
-        D = np.sqrt(float(smooth)) * self.rates.penalty_rows() if smooth > 0 else None
+        D = np.sqrt(float(smooth)) * self.penalty_rows() if smooth > 0 else None
         if penalty is not None:
             D = penalty
         return levenberg_marquardt_windows(self.blocks, np.asarray(p0, dtype=float), Y0, free, penalty=D,
@@ -291,7 +336,7 @@ class TrajectoryProblem:
     def lm_fun(self, smooth=0.0):
         """``fun(q, jac)`` for :func:`~hhsym.estimate.optimise.lm.levenberg_marquardt`, with the family's
         roughness penalty (weight ``smooth``) on its parameters."""
-        D = np.sqrt(float(smooth)) * self.rates.penalty_rows() if smooth > 0 else np.zeros((0, self.n_family))
+        D = np.sqrt(float(smooth)) * self.penalty_rows() if smooth > 0 else np.zeros((0, self.n_family))
 
         def fun(q, jac):
             out = self.evaluate(q, jac)
@@ -304,3 +349,67 @@ class TrajectoryProblem:
             Jp[:, :self.n_family] = D
             return np.concatenate([out[0], pen]), np.vstack([out[1], Jp])
         return fun
+
+
+def rate_cap_for(data, substeps=None, max_step=OUTPUT_SUBSTEP):
+    """The :attr:`TrajectoryProblem.rate_cap` (1/ms) a problem on ``data`` will have.
+
+    Parameters
+    ----------
+    data : list of (dt, V, I)
+        Step (ms), V (mV), I (µA/cm²) per trace.
+    substeps : int, optional
+        RK4 sub-steps per sample (default: steps of at most ``max_step`` ms).
+    max_step : float
+        ms.
+
+    Returns
+    -------
+    float
+    """
+    steps = [d[0] / (substeps_for(d[0], max_step) if substeps is None else int(substeps)) for d in data]
+    return STABLE_STEP / max(steps)
+
+
+def rate_bound_penalty(rates, V, cap, n_family, weight=1.0):
+    r"""A penalty keeping every gate rate :math:`\lambda = 1/\tau` below ``cap`` on the potentials ``V``.
+
+    Residuals ``weight * max(0, ln(lambda / cap))`` per gate and potential (cost
+    ``0.5 |r|²`` in the loss's units, mV²): zero for rates under the cap, so a
+    fit that never reaches it is unchanged; a start beyond it (a charge-balance
+    fit on coarse data) is pulled back to rates the free-running model follows
+    without the cap of :class:`TrajectoryProblem`.
+
+    Parameters
+    ----------
+    rates : GateParametrisation
+    V : ndarray
+        Potentials (mV), e.g. the recorded range.
+    cap : float
+        1/ms (:func:`rate_cap_for`).
+    n_family : int
+        Length of the parameter vector (the rates' then e.g. the scalars': zero columns).
+    weight : float
+        Residual per e-fold over the cap.
+
+    Returns
+    -------
+    callable
+        ``penalty(p, jac)`` -> ``r`` or ``(r, dr/dp)`` (:meth:`TrajectoryProblem.fit`).
+    """
+    V = np.asarray(V, dtype=float)
+    nr, npg = rates.n_params, rates.n_per_gate
+
+    def penalty(p, jac):
+        _, LA, _, DL = rates.tables(np.asarray(p, dtype=float)[:nr], V, jac)
+        over = np.log(np.maximum(LA, 1e-300) / cap)
+        r = weight * np.maximum(over, 0.0).ravel()
+        if not jac:
+            return r
+        J = np.zeros((r.size, n_family))
+        active = (over > 0.0)
+        for j in range(rates.n_gates):
+            rows = j * V.size + np.flatnonzero(active[j])
+            J[rows, j * npg:(j + 1) * npg] = weight * DL[j, active[j]] / LA[j, active[j], None]
+        return r, J
+    return penalty

@@ -39,8 +39,13 @@ def _lookup(Vv, v0, h, K):
 
 
 @njit(cache=True, nogil=True)
-def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA, DX, DL, want, Y, Kt, dy, dIdx):
-    """Right-hand side ``dy`` and tangent ``Kt = f_y Y + f_theta`` (columns: ng * npg params, then the initial state)."""
+def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA, DX, DL, want, Y, Kt, dy, dIdx,
+         sc_kind, sc_ch, opn):
+    """Right-hand side ``dy`` and tangent ``Kt = f_y Y + f_theta``.
+
+    Tangent columns: ng * npg gate parameters, then the scalars (``sc_kind``: 0 g, 1 E, 2 C, of
+    channel ``sc_ch``; derivatives with respect to the public values), then the initial state.
+    """
     ng = x.shape[0]
     npg = DX.shape[2] if want else 0
     K = XI.shape[1]
@@ -53,6 +58,21 @@ def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA, DX, DL, wan
             for j in range(ng):
                 acc -= dIdx[j] * Y[1 + j, p]
             Kt[0, p] = acc / C
+        nsc = sc_kind.shape[0]
+        if nsc > 0:
+            for c in range(ch_g.shape[0]):
+                opn[c] = 1.0
+            for j in range(ng):
+                opn[gate_ch[j]] *= x[j] ** gate_pow[j]
+            for s in range(nsc):
+                c = sc_ch[s]
+                col = ng * npg + s
+                if sc_kind[s] == 0:
+                    Kt[0, col] -= opn[c] * (Vv - ch_E[c]) / C
+                elif sc_kind[s] == 1:
+                    Kt[0, col] += ch_g[c] * opn[c] / C
+                else:
+                    Kt[0, col] -= dy[0] / C
     i, w = _lookup(Vv, v0, h, K)
     for j in range(ng):
         xinf = (1.0 - w) * XI[j, i] + w * XI[j, i + 1]
@@ -73,7 +93,7 @@ def _rhs(Vv, x, Iv, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA, DX, DL, wan
 
 @njit(cache=True, nogil=True)
 def trajectory_pass(V, I, dt, M, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA, DX, DL,
-                    starts, L, stride, Y0, S0, want_jac, R, J, JY):
+                    starts, L, stride, Y0, S0, want_jac, R, J, JY, sc_kind, sc_ch):
     """Output-error residuals of one trace over free-running windows.
 
     Parameters
@@ -94,8 +114,10 @@ def trajectory_pass(V, I, dt, M, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA
     Y0 : (nw, 1 + ng) initial states: potential (mV) and gates.
     S0 : (nw, ng, npg) d(initial gates) / d(own gate parameters) (zeros for gates that do not depend on them).
     R : (nw, L // stride + 1) out, V_model - V_meas (mV).
-    J : (nw * (L // stride + 1), ng * npg) out, dR/dθ.
+    J : (nw * (L // stride + 1), ng * npg + nsc) out, dR/dθ, then dR/d(scalar) (public units).
     JY : (nw * (L // stride + 1), 1 + ng) out, dR/d(initial state of its window).
+    sc_kind, sc_ch : (nsc,) int
+        Free scalars (:mod:`hhsym.estimate.rates.scalars`): kind (0 g, 1 E, 2 C) and channel.
 
     Returns
     -------
@@ -105,7 +127,9 @@ def trajectory_pass(V, I, dt, M, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA
     ng = gate_ch.shape[0]
     npg = DX.shape[2] if want_jac else 0
     ns = 1 + ng
-    m = ng * npg + ns if want_jac else 0
+    nsc = sc_kind.shape[0] if want_jac else 0
+    nth = ng * npg + nsc
+    m = nth + ns if want_jac else 0
     nres = L // stride + 1
     y = np.empty(ns)
     yt = np.empty(ns)
@@ -114,6 +138,8 @@ def trajectory_pass(V, I, dt, M, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA
     Yt = np.zeros((ns, m))
     Ks = np.zeros((4, ns, m))
     dIdx = np.empty(ng)
+    opn = np.empty(ch_g.shape[0])
+    sck = sc_kind[:nsc]
     hs = dt / M
     for w in range(starts.shape[0]):
         s0 = starts[w]
@@ -122,14 +148,14 @@ def trajectory_pass(V, I, dt, M, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA
         if want_jac:
             Y[:, :] = 0.0
             for q in range(ns):
-                Y[q, ng * npg + q] = 1.0
+                Y[q, nth + q] = 1.0
             for j in range(ng):
                 for p in range(npg):
                     Y[1 + j, j * npg + p] = S0[w, j, p]
         r = w * nres
         R[w, 0] = y[0] - V[s0]
         if want_jac:
-            for p in range(ng * npg):
+            for p in range(nth):
                 J[r, p] = 0.0
             JY[r, 0] = 1.0
             for q in range(1, ns):
@@ -142,7 +168,7 @@ def trajectory_pass(V, I, dt, M, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA
                     frac = (sub + c) / M
                     Iv = I[k] + frac * (I[k + 1] - I[k])
                     _rhs(yt[0], yt[1:], Iv, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA, DX, DL,
-                         want_jac, Yt, Ks[st], ks[st], dIdx)
+                         want_jac, Yt, Ks[st], ks[st], dIdx, sck, sc_ch, opn)
                 _rk4_combine(y, Y, ks, Ks, hs, want_jac)
             if not np.isfinite(y[0]):
                 return False
@@ -150,8 +176,8 @@ def trajectory_pass(V, I, dt, M, C, ch_g, ch_E, gate_ch, gate_pow, v0, h, XI, LA
                 ir = (i + 1) // stride
                 R[w, ir] = y[0] - V[k + 1]
                 if want_jac:
-                    for p in range(ng * npg):
+                    for p in range(nth):
                         J[r + ir, p] = Y[0, p]
                     for q in range(ns):
-                        JY[r + ir, q] = Y[0, ng * npg + q]
+                        JY[r + ir, q] = Y[0, nth + q]
     return True

@@ -35,7 +35,7 @@ class WindowRun:
     Attributes
     ----------
     p : ndarray
-        Parameters of the rate parametrisation.
+        Parameters of the rate parametrisation (then the scalars', if any).
     states : ndarray (n_windows, 1 + n_gates) or None
         Fitted initial state of every window of ``problem`` (potential in mV, gate offsets).
     cost : float
@@ -61,7 +61,7 @@ class WindowRun:
 
 
 def continue_windows(rates, template, data, p0, windows, free=None, penalty=None, substeps=None, stride=None,
-                     max_iter=100, time_limit=None, guard=None):
+                     max_iter=100, time_limit=None, guard=None, scalars=None):
     """Fit ``rates`` by output error, window length after window length.
 
     Parameters
@@ -73,7 +73,7 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
     data : list of (dt, V, I)
         Step (ms), V (mV), I (µA/cm²) per trace.
     p0 : ndarray
-        Starting parameters.
+        Starting parameters: the rates', then (with ``scalars``) the scalars' internal coordinates.
     windows : sequence of float
         Window lengths (ms), shortest first.
     free : array of int, optional
@@ -91,6 +91,8 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
         ``guard(p)`` -> a reason (str) why ``p`` is degenerate, or None: a length
         whose fit is degenerate where the length before's was not ends the
         continuation, and the length before's fit is returned with ``stopped``.
+    scalars : ScalarParameters, optional
+        Whole-cell scalars fitted with the rates (:mod:`hhsym.estimate.rates.scalars`).
 
     Returns
     -------
@@ -102,7 +104,7 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
     for n, W in enumerate(float(w) for w in np.atleast_1d(windows)):
         if n and time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
-        tp = TrajectoryProblem(rates, template, data, window=W, substeps=substeps, stride=stride)
+        tp = TrajectoryProblem(rates, template, data, window=W, substeps=substeps, stride=stride, scalars=scalars)
         try:
             if prev is None:
                 _, Y, c0 = tp.fit(p, None, max_iter=30, fit_family=False)

@@ -1,209 +1,19 @@
-"""Fit every cell of a folder on a Dask distributed cluster (``hhsym fit-many``).
-
-A *cell* is one recording file of the folder (hhsym CSV/NPZ, ABF, NWB), named by its file name
-without the extension; Igor waves are grouped by cell prefix: ``B6_Ch3_IDRest_181.ibw`` ...
-``B6_Ch3_IDRest_185.ibw`` (the voltage waves, ``_Ch3_``) with their ``_Ch0_`` current partners
-are the one cell ``B6``.  Each cell is fitted by :func:`hhsym.estimate.files.fit_files`, exactly
-as ``hhsym fit`` fits it, in one Dask task; a failing cell never stops the others.
-
-Results, in the folder ``out``, each written atomically:
-
-* ``<cell>.npz`` — the fit (:func:`hhsym.load`), also for a poor fit;
-* ``<cell>.status.json`` — its row of the summary (status, time, verdict or error);
-* ``summary.json`` — every cell's row, written at the end of a run.
-
-A cell whose ``<cell>.npz`` exists is skipped, so an interrupted run resumes where it stopped;
-failed cells (no ``.npz``) are tried again.  Dask is imported only here (``pip install
-"hhsym[dask]"``); ``import hhsym`` does not load it.
-"""
+"""``fit_many``: the run over a folder's cells on a Dask cluster, resumable, one atomic file per cell."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import time
-from dataclasses import dataclass
 
-from hhsym.errors import ArgumentTypeError, BackendUnavailableError, invalid
+from hhsym.batch.cells import find_cells
+from hhsym.batch.cluster import Cluster, one_line
+from hhsym.batch.summary import FitManySummary
+from hhsym.errors import ArgumentTypeError, invalid
 
-__all__ = ["fit_many", "find_cells", "Cell", "FitManySummary", "STATUSES"]
+__all__ = ["fit_many"]
 
-#: Status of a cell in a run: fitted and good, fitted but poor, failed (no result), result already there.
-STATUSES = ("ok", "poor", "failed", "skipped")
-
-#: The Igor channel tag; ``_Ch3_`` marks the voltage waves (BluePyEfe's layout, as :func:`hhsym.io.read`).
-_IGOR_TAG = re.compile(r"_Ch(\d+)_")
-_SUMMARY = "summary.json"
 _STATUS = ".status.json"
-_CONNECT_TIMEOUT = 10.0  # s, to reach an existing scheduler
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One cell of a folder: what one ``hhsym fit`` reads.
-
-    Attributes
-    ----------
-    name : str
-        File name without extension; for Igor waves the prefix before ``_Ch3_``.  Two cells
-        with the same name get the extension appended (``cell_0_csv``, ``cell_0_npz``).
-    path : str
-        The file, or for Igor waves the glob of the cell's voltage waves.
-    files : tuple of str
-        The folder's files that belong to the cell (Igor: voltage and current waves).
-    """
-
-    name: str
-    path: str
-    files: tuple
-
-
-def find_cells(directory):
-    """The cells of a folder (its files only, not its sub-folders), sorted by name.
-
-    Parameters
-    ----------
-    directory : str or os.PathLike
-        A folder of recordings: ``.csv``/``.npz`` (hhsym traces), ``.abf``, ``.nwb``, ``.ibw``.
-        Hidden files and files of other types are ignored.
-
-    Returns
-    -------
-    list of Cell
-        Empty if the folder holds no recordings.
-    """
-    import glob
-
-    from hhsym.io.reader import FORMATS
-
-    directory = os.fspath(directory)
-    names = sorted(e for e in os.listdir(directory)
-                   if not e.startswith(".") and os.path.isfile(os.path.join(directory, e))
-                   and os.path.splitext(e)[1].lower() in FORMATS)
-    igor = {}  # prefix -> [files]
-    cells = []
-    for name in names:
-        stem, ext = os.path.splitext(name)
-        tag = _IGOR_TAG.search(name) if ext.lower() == ".ibw" else None
-        if tag is None:
-            cells.append([stem, ext.lower().lstrip("."), os.path.join(directory, name), (name,)])
-        else:
-            igor.setdefault(name[:tag.start()], []).append(name)
-    for prefix, files in igor.items():
-        if any(_IGOR_TAG.search(f).group(1) == "3" for f in files):  # else current waves without voltage
-            pattern = os.path.join(glob.escape(directory), glob.escape(prefix) + "_Ch3_*.ibw")
-            cells.append([prefix, "ibw", pattern, tuple(files)])
-    taken = {}
-    for cell in cells:
-        taken[cell[0]] = taken.get(cell[0], 0) + 1
-    out = [Cell(stem if taken[stem] == 1 else f"{stem}_{ext}", path, files) for stem, ext, path, files in cells]
-    return sorted(out, key=lambda c: c.name)
-
-
-class FitManySummary:
-    """What :func:`fit_many` did: one row (dict) per cell.
-
-    Attributes
-    ----------
-    cells : list of dict
-        Per cell, in name order: ``cell``, ``status`` (one of :data:`STATUSES`), ``files``,
-        ``result`` (the ``.npz``, or None), ``time_s`` (wall time of the fit, s), ``n_traces``,
-        ``loss_mV2``, ``v_range_mV``, ``quality`` (:meth:`FitQuality.to_dict`: ``verdict``,
-        ``reason``, ``rms_mV``, ...), ``warnings``, ``error`` (failed: ``"Type: message"``);
-        a skipped cell also ``previous``: its status when it was fitted (``ok``, ``poor``).
-    directory, out : str
-        The recordings' folder and the results' folder.
-    summary_path : str
-        ``out/summary.json``.
-    scheduler, dashboard : str or None
-        The Dask scheduler's address and dashboard link (None when nothing was left to fit,
-        or for a dashboard when the scheduler has none).
-    """
-
-    def __init__(self, cells, directory, out, scheduler=None, dashboard=None):
-        self.cells = list(cells)
-        self.directory = directory
-        self.out = out
-        self.summary_path = os.path.join(out, _SUMMARY)
-        self.scheduler = scheduler
-        self.dashboard = dashboard
-
-    def __len__(self):
-        return len(self.cells)
-
-    def __iter__(self):
-        return iter(self.cells)
-
-    def __getitem__(self, name):
-        """The row of the cell called ``name``."""
-        for row in self.cells:
-            if row["cell"] == name:
-                return row
-        raise KeyError(name)
-
-    def counts(self):
-        """dict: number of cells per status of this run (``ok``, ``poor``, ``failed``, ``skipped``)."""
-        out = {}
-        for row in self.cells:
-            out[row["status"]] = out.get(row["status"], 0) + 1
-        return out
-
-    def outcomes(self):
-        """dict: number of cells per outcome, a skipped cell counted as its ``previous`` status."""
-        out = {}
-        for row in self.cells:
-            key = (row.get("previous") or "unknown") if row["status"] == "skipped" else row["status"]
-            out[key] = out.get(key, 0) + 1
-        return out
-
-    def to_dict(self):
-        """dict: JSON-safe, what ``summary.json`` holds."""
-        from hhsym.jsontypes import json_types
-
-        return json_types({"directory": self.directory, "out": self.out, "scheduler": self.scheduler,
-                           "dashboard": self.dashboard, "counts": self.counts(), "cells": self.cells})
-
-    def table(self):
-        """str: a plain-text table, one line per cell, and a line of counts."""
-        head = ("cell", "status", "time s", "traces", "RMS mV", "note")
-        rows = []
-        for r in self.cells:
-            q = r.get("quality") or {}
-            if r["status"] == "skipped":
-                note = f"result already there ({r.get('previous') or 'status unknown'})"
-            elif r["status"] == "failed":
-                note = r.get("error") or ""
-            else:
-                note = q.get("reason") or ""
-            rms = q.get("rms_mV")
-            rows.append((r["cell"], r["status"],
-                         "-" if r.get("time_s") is None else f"{r['time_s']:.1f}",
-                         "-" if r.get("n_traces") is None else str(r["n_traces"]),
-                         "-" if rms is None else f"{rms:.3g}", _shorten(note, 90)))
-        widths = [max(len(str(x[k])) for x in [head, *rows]) for k in range(5)]
-        lines = ["  ".join(str(x[k]).ljust(widths[k]) if k in (0, 1) else str(x[k]).rjust(widths[k])
-                           for k in range(5)) + "  " + x[5] for x in [head, *rows]]
-        counts = ", ".join(f"{n} {s}" for s, n in self.counts().items())
-        where = f" (Dask scheduler {self.scheduler})" if self.scheduler else ""
-        lines.append(f"{len(self.cells)} cell(s): {counts} -> {self.out}{where}")
-        return "\n".join(line.rstrip() for line in lines)
-
-    def __str__(self):
-        return self.table()
-
-    def __repr__(self):
-        return f"FitManySummary({len(self.cells)} cells: {self.counts()}, out={self.out!r})"
-
-
-def _shorten(text, n):
-    text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 3] + "..."
-
-
-def _one_line(exc):
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def _fit_cell(path, result, model, load_options, estimator_options):
@@ -228,7 +38,7 @@ def _fit_cell(path, result, model, load_options, estimator_options):
             est, traces = fit_files(path, result, model, **load_options, log=lines.append, verbose=0,
                                     **estimator_options)
     except Exception as exc:  # the cell failed; the others go on
-        row.update(status="failed", error=_one_line(exc), time_s=time.perf_counter() - start)
+        row.update(status="failed", error=one_line(exc), time_s=time.perf_counter() - start)
         return row
     quality = est.quality_
     messages = []
@@ -271,76 +81,6 @@ def _previous(cell, result, status_path):
     previous = row.pop("status")
     row.update(cell=cell.name, status="skipped", previous=previous, files=list(cell.files), result=result)
     return row
-
-
-def _cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-class _Cluster:
-    """A Dask client on a new LocalCluster or an existing scheduler; closed on exit."""
-
-    def __init__(self, workers, scheduler, n_tasks):
-        self.workers, self.scheduler, self.n_tasks = workers, scheduler, n_tasks
-        self.cluster = self.client = None
-
-    def __enter__(self):
-        try:
-            import logging
-
-            from distributed import Client, LocalCluster
-        except ImportError:
-            raise BackendUnavailableError('fit_many needs Dask distributed: pip install "hhsym[dask]" '
-                                          '(or "dask[distributed]")') from None
-        try:
-            if self.scheduler is not None:
-                try:
-                    self.client = Client(self.scheduler, timeout=_CONNECT_TIMEOUT)
-                except (OSError, TimeoutError, ValueError) as exc:
-                    raise BackendUnavailableError(
-                        f"scheduler={self.scheduler!r}: no Dask scheduler answered within "
-                        f"{_CONNECT_TIMEOUT:g} s ({_one_line(exc)}); give the address a running "
-                        "'dask scheduler' prints (tcp://HOST:PORT)") from None
-            else:
-                n = self.workers or max(1, min(_cores(), self.n_tasks))
-                env = {} if "NUMBA_NUM_THREADS" in os.environ else \
-                    {"NUMBA_NUM_THREADS": str(max(1, _cores() // n))}
-                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                            dashboard_address=":0", silence_logs=logging.ERROR, env=env)
-                self.client = Client(self.cluster)
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def dashboard(self):
-        """The dashboard's link, or None if the scheduler serves none (bokeh missing)."""
-        try:
-            if "dashboard" in self.client.scheduler_info().get("services", {}):
-                return self.client.dashboard_link
-        except Exception:  # noqa: BLE001 - only informative
-            pass
-        return None
-
-    def __exit__(self, *exc):
-        if self.cluster is not None and self.client is not None:
-            try:  # workers first: a worker outliving the scheduler logs a heartbeat error
-                self.cluster.scale(0)
-                deadline = time.monotonic() + 10.0
-                while self.client.scheduler_info().get("workers") and time.monotonic() < deadline:
-                    time.sleep(0.05)
-            except Exception:  # noqa: BLE001 - closing what may already be gone
-                pass
-        for thing in (self.client, self.cluster):
-            if thing is not None:
-                try:
-                    thing.close()
-                except Exception:  # noqa: BLE001 - closing what may already be gone
-                    pass
-        return False
 
 
 def _check_options(directory, out, model, workers, scheduler, sweeps, area, capacitance,
@@ -499,7 +239,7 @@ def _run(pending, out, rows, model, load_options, estimator_options, workers, sc
     """Fit the ``pending`` cells on the cluster, filling ``rows``; the scheduler's address and dashboard."""
     from hhsym.progress import progress_bar
 
-    with _Cluster(workers, scheduler, len(pending)) as cluster:
+    with Cluster(workers, scheduler, len(pending)) as cluster:
         from distributed import as_completed
 
         client = cluster.client
@@ -522,7 +262,7 @@ def _run(pending, out, rows, model, load_options, estimator_options, workers, sc
                 try:
                     row = future.result()
                 except Exception as exc:  # noqa: BLE001 - e.g. the worker died (KilledWorker)
-                    row = {"status": "failed", "error": _one_line(exc)}
+                    row = {"status": "failed", "error": one_line(exc)}
                 row = {"cell": cell.name, **row, "files": list(cell.files),
                        "result": result if row["status"] != "failed" else None}
                 rows[cell.name] = row

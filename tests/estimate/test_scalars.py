@@ -1,0 +1,117 @@
+"""Tests of the whole-cell scalars fitted with the rates (hhsym.estimate.rates.scalars and their use in the
+output-error loss, fit_output_error and FormEstimator)."""
+
+import numpy as np
+import pytest
+
+from hhsym.errors import ArgumentTypeError, InvalidArgumentError
+from hhsym.estimate import FormEstimator, load
+from hhsym.estimate.losses.output_error import fit_output_error, model_forms
+from hhsym.estimate.losses.trajectory import TrajectoryProblem
+from hhsym.estimate.rates.form_pairs import FormFamily
+from hhsym.estimate.rates.scalars import KIND_C, KIND_E, KIND_G, ScalarParameters
+from hhsym.library import hodgkin_huxley
+from hhsym.simulate import simulate
+from hhsym.stimuli import OUNoise
+
+FREE = ("g_Na", "g_K", "g_L", "E_L", "C_m")
+#: Every free scalar of HH moved by 4 to 25 % (E_L by 3.4 mV).
+WRONG = dict(g_Na=150.0, g_K=28.0, g_L=0.4, E_L=-51.0, C_m=1.25)
+
+
+@pytest.fixture(scope="module")
+def hh():
+    return hodgkin_huxley()
+
+
+def _traces(hh, t_stop):
+    return [simulate(hh, OUNoise(mean=7.0 + 3 * k, sigma=6.0, tau=3.0, seed=11 + k), t_stop, dt=0.005,
+                     dt_out=0.025) for k in range(2)]
+
+
+def test_names_kinds_and_coordinates(hh):
+    sc = ScalarParameters(hh, "g_Na, E_K,C_m")
+    assert sc.names == ("g_Na", "E_K", "C_m") and sc.n_params == 3
+    assert list(sc.kind) == [KIND_G, KIND_E, KIND_C]
+    assert list(sc.channel) == [[ch.name for ch in hh.channels].index("Na"), [ch.name for ch in hh.channels].index("K"), 0]
+    q = sc.pack()
+    np.testing.assert_allclose(q, [np.log(120.0), -77.0, 0.0])
+    assert sc.public(q) == pytest.approx({"g_Na": 120.0, "E_K": -77.0, "C_m": 1.0})
+    np.testing.assert_allclose(sc.chain(q), [120.0, 1.0, 1.0])
+    C, g, E = sc.arrays(sc.pack({"g_Na": 60.0, "E_K": -90.0, "C_m": 2.0}),
+                        {"C": 1.0, "ch_g": np.array([120.0, 36.0, 0.3]), "ch_E": np.array([50.0, -77.0, -54.4])})
+    assert C == pytest.approx(2.0)
+    assert g[sc.channel[0]] == pytest.approx(60.0) and E[sc.channel[1]] == pytest.approx(-90.0)
+    assert sc.apply(hh, sc.pack({"g_Na": 60.0})).params["g_Na"] == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize("names, text", [(["g_Ca"], "g_Ca"), (["V"], "'V'"), (["C_m", "C_m"], "distinct"),
+                                         ([3], "names among")])
+def test_bad_names_are_named(hh, names, text):
+    with pytest.raises(InvalidArgumentError, match=text):
+        ScalarParameters(hh, names)
+
+
+def test_a_zero_conductance_cannot_be_freed(hh):
+    with pytest.raises(InvalidArgumentError, match="positive starting conductance"):
+        ScalarParameters(hh.with_params(g_K=0.0), ["g_K"])
+
+
+def test_form_estimator_checks_free_before_any_work(hh):
+    with pytest.raises(InvalidArgumentError, match="g_Ca"):
+        FormEstimator(hh, free=("g_Ca",)).fit([])
+    with pytest.raises(ArgumentTypeError, match="free"):
+        FormEstimator(hh, free=3).fit([])
+    with pytest.raises(InvalidArgumentError, match="distinct"):
+        FormEstimator(hh, free="g_Na,g_Na").fit([])
+
+
+def test_scalar_columns_of_the_output_error_jacobian_are_exact(hh):
+    """Forward sensitivities of the output error to g, E and C_m against central differences."""
+    traces = _traces(hh, 30.0)
+    data = [(tr.dt, tr.V, tr.I) for tr in traces]
+    truth = model_forms(hh, np.linspace(-76.0, 35.0, 200))
+    wrong = hh.with_params(**WRONG)
+    sc = ScalarParameters(wrong, FREE)
+    fam = FormFamily(wrong, truth)
+    tp = TrajectoryProblem(fam, wrong, data, window=5.0, scalars=sc)
+    assert tp.n_family == fam.n_params + 5
+    q = np.concatenate([fam.pack(truth), sc.pack(), tp.initial_states()])
+    _, J = tp.evaluate(q)
+    for i in range(sc.n_params):
+        col = fam.n_params + i
+        e = np.zeros(q.size)
+        e[col] = 1e-6
+        fd = (tp.evaluate(q + e, False) - tp.evaluate(q - e, False)) / 2e-6
+        assert np.max(np.abs(fd - J[:, col])) <= 1e-4 * np.max(np.abs(fd)), sc.names[i]
+    # without scalars the problem is the one it was: the same residuals at the template's values
+    # (up to exp(log(value)) rounding)
+    plain = TrajectoryProblem(fam, wrong, data, window=5.0)
+    q0 = np.concatenate([fam.pack(truth), plain.initial_states()])
+    np.testing.assert_allclose(plain.evaluate(q0, False), tp.evaluate(q, False), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_scalars_and_constants_come_back_together(hh, tmp_path):
+    """Every free scalar 4-25 % off and every rate constant fitted with them: back within 0.1 %."""
+    traces = _traces(hh, 100.0)
+    data = [(tr.dt, tr.V, tr.I) for tr in traces]
+    truth = model_forms(hh, np.linspace(-76.0, 35.0, 200))
+    fit = fit_output_error(hh.with_params(**WRONG), data, truth, free=FREE)
+    assert set(fit.scalars) == set(FREE) and fit.n_constants == 20
+    for name in FREE:
+        assert fit.scalars[name] == pytest.approx(hh.params[name], rel=1e-3), name
+    assert fit.rms < 0.01
+    model = fit.model(hh.with_params(**WRONG))
+    assert model.params["g_Na"] == pytest.approx(fit.scalars["g_Na"])
+    # the estimator carries them into model_, its summary and its fit file
+    est = FormEstimator(hh.with_params(**WRONG), start="model", search=False, uncertainty=False,
+                        free=list(FREE)).fit(traces)
+    for name in FREE:
+        assert est.scalars_[name] == pytest.approx(hh.params[name], rel=1e-3), name
+        assert est.model_.params[name] == est.scalars_[name]
+    assert "fitted scalars: g_Na 120" in est.summary()
+    est.save(tmp_path / "f.npz")
+    back = load(tmp_path / "f.npz")
+    assert back.scalars_ == est.scalars_ and back.model_.params == est.model_.params
+    assert back.free == list(FREE)

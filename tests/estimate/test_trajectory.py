@@ -1,0 +1,84 @@
+"""Tests of the output-error loss's guards against fast gates (hhsym.estimate.losses.trajectory): the rate cap
+of the free-running model and the rate-bound penalty."""
+
+import numpy as np
+import pytest
+
+from hhsym.estimate.losses.output_error import model_forms
+from hhsym.estimate.losses.trajectory import (STABLE_STEP, TrajectoryProblem, rate_bound_penalty,
+                                              rate_cap_for)
+from hhsym.estimate.rates.form_pairs import FormFamily
+from hhsym.library import hodgkin_huxley
+from hhsym.simulate import simulate
+from hhsym.stimuli import OUNoise
+
+GRID = np.linspace(-76.0, 35.0, 200)
+
+
+@pytest.fixture(scope="module")
+def setting():
+    hh = hodgkin_huxley()
+    trs = [simulate(hh, OUNoise(mean=9.0, sigma=6.0, tau=3.0, seed=3), 40.0, dt=0.005, dt_out=0.25)]  # 4 kHz
+    data = [(tr.dt, tr.V, tr.I) for tr in trs]
+    return hh, data, model_forms(hh, GRID)
+
+
+def _fast_n(truth, factor):
+    """HH's forms with n's two rates both multiplied by ``factor`` (its steady state unchanged)."""
+    from hhsym.estimate.rates.formfit import FormFit
+
+    out = dict(truth)
+    for k in ("alpha_n", "beta_n"):
+        f = truth[k]
+        theta = f.theta.copy()
+        theta[0] += np.log(factor)  # the amplitude's internal coordinate is its log
+        out[k] = FormFit(f.families, theta)
+        assert np.allclose(out[k].evaluate(GRID), factor * f.evaluate(GRID), rtol=1e-9)
+    return out
+
+
+def test_the_cap_follows_the_sub_step(setting):
+    hh, data, truth = setting
+    tp = TrajectoryProblem(FormFamily(hh, truth), hh, data, window=5.0)
+    assert tp.rate_cap == pytest.approx(STABLE_STEP / 0.025) == rate_cap_for(data)
+    assert TrajectoryProblem(FormFamily(hh, truth), hh, data, window=5.0, substeps=20).rate_cap == \
+        pytest.approx(STABLE_STEP / 0.0125)
+
+
+def test_a_gate_faster_than_rk4_can_follow_runs_at_the_cap(setting):
+    """n's rates x 1e4 (tau ~ 1e-4 ms): the free run diverges without the cap, and with it stays
+    within the noise of HH's own run (n at the cap is practically at its steady state)."""
+    hh, data, truth = setting
+    fast = _fast_n(truth, 1e4)
+    fam = FormFamily(hh, fast)
+    tp = TrajectoryProblem(fam, hh, data, window=5.0)
+    q = np.concatenate([fam.pack(fast), tp.initial_states()])
+    r = tp.evaluate(q, False)
+    assert r is not None and np.all(np.isfinite(r))
+    tp.rate_cap = np.inf  # the guard off: RK4 at 0.025 ms with lambda ~ 1e3 /ms
+    assert tp.evaluate(q, False) is None
+    # at HH's own rates the cap is never reached: residuals as without it
+    fam0 = FormFamily(hh, truth)
+    tp0 = TrajectoryProblem(fam0, hh, data, window=5.0)
+    q0 = np.concatenate([fam0.pack(truth), tp0.initial_states()])
+    r0 = tp0.evaluate(q0, False)
+    tp0.rate_cap = np.inf
+    np.testing.assert_array_equal(r0, tp0.evaluate(q0, False))
+
+
+def test_rate_bound_penalty_is_zero_below_the_cap_and_exact_above(setting):
+    hh, data, truth = setting
+    V = np.linspace(-75.0, 30.0, 40)
+    fam = FormFamily(hh, truth)
+    pen = rate_bound_penalty(fam, V, 100.0, fam.n_params + 2)
+    p = np.concatenate([fam.pack(truth), [0.0, 0.0]])
+    assert not np.any(pen(p, False))
+    fast = _fast_n(truth, 1e4)
+    p = np.concatenate([fam.pack(fast), [0.0, 0.0]])
+    r, J = pen(p, True)
+    assert r.max() > 1.0 and J.shape == (r.size, fam.n_params + 2) and not np.any(J[:, -2:])
+    for i in np.flatnonzero(fam.used):
+        e = np.zeros(p.size)
+        e[i] = 1e-6
+        fd = (pen(p + e, False) - pen(p - e, False)) / 2e-6
+        np.testing.assert_allclose(J[:, i], fd, atol=1e-5 * max(1.0, np.abs(fd).max()))
