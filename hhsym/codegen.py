@@ -35,12 +35,20 @@ import threading
 from pathlib import Path
 
 import sympy
-from sympy.printing.pycode import PythonCodePrinter
 
 from hhsym.atomic import atomic_write
+from hhsym.codegen_printer import (
+    FLAGS,
+    JIT,
+    KernelPrinter,
+    lane_functions,
+    model_expressions,
+    print_body,
+    unpack,
+)
 from hhsym.errors import HHSymError, UnknownNameError
 from hhsym.integrate import dopri5, exp_euler, rk4
-from hhsym.model.pools import pool_current, pool_symbols
+from hhsym.model.pools import pool_current
 from hhsym.symbolic import V
 
 __all__ = ["compile_model", "generate_source", "cache_dir", "METHODS"]
@@ -65,168 +73,6 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "hhsym"
-
-
-class _KernelPrinter(PythonCodePrinter):
-    """Prints sympy as numba-friendly Python: vexp/vtanh, plain floats, ternaries."""
-
-    def _print_Function(self, expr):
-        name = type(expr).__name__
-        if name == "exp":
-            return f"vexp({self._print(expr.args[0])})"
-        if name == "tanh":
-            return f"vtanh({self._print(expr.args[0])})"
-        return super()._print_Function(expr)
-
-    def _print_exp(self, expr):
-        return f"vexp({self._print(expr.args[0])})"
-
-    def _print_tanh(self, expr):
-        return f"vtanh({self._print(expr.args[0])})"
-
-    def _print_Float(self, expr):
-        return repr(float(expr))
-
-    def _print_Rational(self, expr):
-        return repr(float(expr))
-
-    def _print_Integer(self, expr):
-        return repr(float(expr))
-
-    def _print_Pow(self, expr, rational=False):
-        base, exponent = expr.args
-        if exponent.is_Integer and 1 < abs(int(exponent)) <= 8:
-            n = abs(int(exponent))
-            b = self.parenthesize(base, 100)  # always parenthesise
-            prod = "*".join([f"({self._print(base)})" if not base.is_Symbol else b] * n)
-            return f"(1.0/({prod}))" if int(exponent) < 0 else f"({prod})"
-        if exponent == -1:
-            return f"(1.0/({self._print(base)}))"
-        return super()._print_Pow(expr, rational=rational)
-
-
-def _model_expressions(model):
-    """Symbols, rate expressions and right-hand sides of ``model`` (parameters symbolic)."""
-    psym = model.param_symbols()
-    gates = model.gates
-    xsym = {g.name: sympy.Symbol(g.name, real=True) for g in gates}
-    xsym.update(pool_symbols(model))  # calcium pools: states too (rates may use them)
-    # the stimulus of the current neuron, under a name no state or parameter of the model has
-    I = sympy.Symbol(_fresh("I_j", set(xsym) | {str(s) for s in psym.values()}), real=True)
-    rates = model.safe_rates()
-    rsym = {k: sympy.Symbol(f"r_{k}", real=True) for k in rates}
-    g_total = 0
-    g_rev = 0
-    for ch in model.channels:
-        conductance = psym[f"g_{ch.name}"]
-        for g in ch.gates:
-            conductance = conductance * xsym[g.name] ** g.power
-        g_total += conductance
-        g_rev += conductance * psym[f"E_{ch.name}"]
-    return psym, xsym, I, rates, rsym, g_total, g_rev
-
-
-def _print_body(assignments, printer, indent, rate_values):
-    """Print ``target = expr`` lines after inlining the rates and eliminating common subexpressions."""
-    lines = []
-    exprs = [expr.xreplace(rate_values) for _, expr in assignments]
-    replacements, reduced = sympy.cse(exprs, symbols=sympy.numbered_symbols("c_"))
-    pad = " " * indent
-    for sym, expr in replacements:
-        lines.append(f"{pad}{sym} = {printer.doprint(expr)}")
-    for (target, _), expr in zip(assignments, reduced):
-        lines.append(f"{pad}{target} = {printer.doprint(expr)}")
-    return lines
-
-
-# error_model="numpy": a float division by zero gives inf/nan (which the engines
-# detect and report) instead of a Python exception check, whose branch would
-# keep LLVM from vectorising the loops over neurons.  fastmath "contract" only:
-# a*b + c may become one fused multiply-add (one rounding instead of two); no
-# flag that assumes finite values, so NaN/inf checks keep working.
-_FLAGS = 'cache=True, error_model="numpy", fastmath={"contract"}'
-_JIT = f"@numba.njit({_FLAGS})"
-
-
-#: Lane functions (one neuron's states as a tuple) are inlined into their callers' loops.
-_LANE_JIT = f"@numba.njit({_FLAGS}, inline=\"always\")"
-
-
-def _unpack(pad, names, source):
-    """``a, b, c = source`` (a one-element target keeps its trailing comma)."""
-    target = ", ".join(names) + ("," if len(names) == 1 else "")
-    return [f"{pad}{target} = {source}"]
-
-
-def _fresh(base, taken):
-    """``base`` with underscores prepended until it is not in ``taken``."""
-    while base in taken:
-        base = "_" + base
-    return base
-
-
-def _lane_functions(states, params, rhs_body, current="I_j"):
-    """Source of the per-neuron ("lane") functions the kernels are written with.
-
-    ``rhs_lane(y, I_j, p)`` returns the derivatives of one neuron from its
-    state tuple ``y``, current ``I_j`` (µA/cm²) and parameter tuple ``p``;
-    ``load_state``/``load_params``/``store_state`` move a column of a block
-    into and out of such tuples; ``axpy(a, x, y)`` is ``y + a x`` and
-    ``add(x, y)`` is ``x + y``, elementwise over the states.  All are inlined
-    (numba IR), so a method's loop over the neurons of a block holds every
-    stage of a step in registers and LLVM vectorises it across neurons.
-    ``current`` names the current's argument (``I_j`` unless the model has a name ``I_j``).
-    """
-    ns = len(states)
-    # the lane's own argument names must not be a model name (a gate may be called "p" or "y")
-    taken = set(states) | set(params) | {f"d_{s}" for s in states}
-    y_arg, p_arg = (_fresh(base, taken) for base in ("y", "p"))
-    ys = ", ".join(f"Y[{i}, j]" for i in range(ns))
-    ps = ", ".join(f"P[{i}, j]" for i in range(len(params)))
-    tail = "," if ns == 1 else ""
-    out = [
-        _LANE_JIT,
-        f"def rhs_lane({y_arg}, {current}, {p_arg}):",
-        f'    """Derivatives (tuple, per ms) of one neuron: states {y_arg}, current {current} (µA/cm²), '
-        f'parameters {p_arg}."""',
-        *_unpack("    ", states, y_arg),
-        *_unpack("    ", params, p_arg),
-        *rhs_body,
-        f"    return ({', '.join(f'd_{s}' for s in states)}{tail})",
-        "",
-        "",
-        _LANE_JIT,
-        "def load_state(Y, j):",
-        '    """States of neuron (column) j of the block Y, as a tuple."""',
-        f"    return ({ys}{tail})",
-        "",
-        "",
-        _LANE_JIT,
-        "def load_params(P, j):",
-        '    """Parameters of neuron (column) j of P, as a tuple (order of PARAM_NAMES)."""',
-        f"    return ({ps}{',' if len(params) == 1 else ''})",
-        "",
-        "",
-        _LANE_JIT,
-        "def store_state(Y, j, y):",
-        '    """Write the state tuple y into column j of Y."""',
-        *[f"    Y[{i}, j] = y[{i}]" for i in range(ns)],
-        "",
-        "",
-        _LANE_JIT,
-        "def axpy(a, x, y):",
-        '    """y + a x, elementwise over the state tuples x, y."""',
-        f"    return ({', '.join(f'y[{i}] + a * x[{i}]' for i in range(ns))}{tail})",
-        "",
-        "",
-        _LANE_JIT,
-        "def add(x, y):",
-        '    """x + y, elementwise over the state tuples."""',
-        f"    return ({', '.join(f'x[{i}] + y[{i}]' for i in range(ns))}{tail})",
-        "",
-        "",
-    ]
-    return out
 
 
 def _dependency_digest():
@@ -254,8 +100,8 @@ def generate_source(model, method):
     """
     if method not in METHODS:
         raise UnknownNameError(f"unknown method {method!r}: accepted are {', '.join(METHODS)}")
-    printer = _KernelPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": False})
-    psym, xsym, I, rates, rsym, g_total, g_rev = _model_expressions(model)
+    printer = KernelPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": False})
+    psym, xsym, I, rates, rsym, g_total, g_rev = model_expressions(model)
     states = model.states
     params = list(model.params)
     C_m = psym["C_m"]
@@ -269,7 +115,7 @@ def generate_source(model, method):
         assign.append((f"d_{g.name}", rsym[f"alpha_{g.name}"] * (1 - x) - rsym[f"beta_{g.name}"] * x))
     for pool in model.pools:
         assign.append((f"d_{pool.name}", pool.rhs(pool_current(model, pool, psym, xsym), psym)))
-    rhs_body = _print_body(assign, printer, 4, rate_values)
+    rhs_body = print_body(assign, printer, 4, rate_values)
 
     # Relaxation form for exponential Euler: dy/dt = (target - y) * rate.
     relax = [("k_V", g_total / C_m)]
@@ -283,7 +129,7 @@ def generate_source(model, method):
         k, target = pool.relaxation(pool_current(model, pool, psym, xsym), psym)
         relax.append((f"k_{pool.name}", k))
         relax.append((f"y_{pool.name}", target))
-    relax_body = _print_body(relax, printer, 8, rate_values)
+    relax_body = print_body(relax, printer, 8, rate_values)
 
     lines = [
         f'"""Kernels generated by hhsym.codegen for {model.name!r}, method {method!r}. Do not edit."""',
@@ -304,14 +150,14 @@ def generate_source(model, method):
         f"PARAM_NAMES = {tuple(params)!r}",
         "",
         "",
-        *_lane_functions(states, params, rhs_body, str(I)),
-        _JIT,
+        *lane_functions(states, params, rhs_body, str(I)),
+        JIT,
         "def rhs_point(Y, I, P, D, j):",
         '    """Derivatives of neuron j (column j of Y, P) into D[:, j]."""',
         "    store_state(D, j, rhs_lane(load_state(Y, j), I[j], load_params(P, j)))",
         "",
         "",
-        _JIT,
+        JIT,
         "def rhs_block(Y, I, P, D):",
         '    """Derivatives for every column (neuron) of Y: (n_states, n) arrays; I: (n,) µA/cm².',
         "",
@@ -324,7 +170,7 @@ def generate_source(model, method):
         "        store_state(D, j, rhs_lane(load_state(Y, j), I[j], load_params(P, j)))",
         "",
         "",
-        _JIT,
+        JIT,
         "def relax_block(Y, I, P, K, T):",
         '    """Relaxation rates K (1/ms) and targets T of every state: dy/dt = K (T - y).',
         "",
@@ -333,8 +179,8 @@ def generate_source(model, method):
         "    wide_vectors()",
         "    restrict_arrays()",
         "    for j in range(Y.shape[1]):",
-        *_unpack("        ", states, "load_state(Y, j)"),
-        *_unpack("        ", params, "load_params(P, j)"),
+        *unpack("        ", states, "load_state(Y, j)"),
+        *unpack("        ", params, "load_params(P, j)"),
         f"        {I} = I[j]",
         *relax_body,
         *[f"        K[{i}, j] = k_{s}" for i, s in enumerate(states)],
@@ -360,8 +206,8 @@ def generate_source(model, method):
     inline = getattr(kernel.ENGINE or kernel, "INLINE", ())
     for name in helpers:
         how = 'inline="always"' if name in inline else "_nrt=False"
-        lines.append(f"{name} = numba.njit({_FLAGS}, {how})({name})")
-    lines.append(f"run = numba.njit({_FLAGS}, parallel=True)({kernel.ENTRY})")
+        lines.append(f"{name} = numba.njit({FLAGS}, {how})({name})")
+    lines.append(f"run = numba.njit({FLAGS}, parallel=True)({kernel.ENTRY})")
     return "\n".join(lines) + "\n"
 
 
@@ -414,11 +260,12 @@ _GENERATOR: list = []
 def _generator_digest():
     """Hash of everything that shapes a generated module besides the model (computed once)."""
     if not _GENERATOR:
-        from hhsym import symbolic
-        from hhsym.model import conductance, gating
+        from hhsym import codegen_printer, symbolic
+        from hhsym.model import conductance, equations, gating, pools
 
         # the model package shapes the printed expressions too (safe rates, removable singularities)
-        modules = [sys.modules[__name__], symbolic, conductance, gating, *METHODS.values(), *{m.ENGINE for m in METHODS.values()} - {None}]
+        modules = [sys.modules[__name__], codegen_printer, symbolic, conductance, equations, gating, pools,
+                   *METHODS.values(), *{m.ENGINE for m in METHODS.values()} - {None}]
         text = "".join(inspect.getsource(m) for m in sorted(modules, key=lambda m: m.__name__))
         text += _dependency_digest() + sympy.__version__
         _GENERATOR.append(hashlib.sha256(text.encode()).hexdigest()[:16])

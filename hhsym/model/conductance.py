@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 
 import numpy as np
 import sympy
@@ -10,8 +9,8 @@ import sympy
 from hhsym.errors import InvalidArgumentError, ModelError, UnknownNameError, invalid
 from hhsym.model.gating import gating_from_rates, rate_functions
 from hhsym.model.parts import Channel, Gate, _check_number
-from hhsym.model.pools import check_pool_drivers, check_pools, pool_current
-from hhsym.symbolic import V, check_identifier, parse_expression, safe_expression
+from hhsym.model.pools import check_pool_drivers, check_pools
+from hhsym.symbolic import check_identifier, parse_expression, safe_expression
 
 __all__ = ["ConductanceModel", "check_model"]
 
@@ -337,27 +336,9 @@ class ConductanceModel:
             with the rate expressions inlined, then one per calcium pool
             (mM/ms).  Time derivatives are the symbols ``dV/dt``, ``dm/dt``, ...
         """
-        p = self.param_symbols()
-        I = sympy.Symbol("I", real=True)
-        gate_sym = {g.name: sympy.Symbol(g.name, real=True) for g in self.gates}
-        current = 0
-        for ch in self._channels:
-            conductance = p[f"g_{ch.name}"]
-            for g in ch.gates:
-                conductance = conductance * gate_sym[g.name] ** g.power
-            current += conductance * (V - p[f"E_{ch.name}"])
-        eqs = [sympy.Eq(p["C_m"] * sympy.Symbol("dV/dt"), I - current, evaluate=False)]
-        for g in self.gates:
-            x = gate_sym[g.name]
-            rhs = self._rates[f"alpha_{g.name}"] * (1 - x) - self._rates[f"beta_{g.name}"] * x
-            eqs.append(sympy.Eq(sympy.Symbol(f"d{g.name}/dt"), rhs, evaluate=False))
-        for pool in self._pools:
-            rhs = pool.rhs(pool_current(self, pool, p, gate_sym), p)
-            eqs.append(sympy.Eq(sympy.Symbol(f"d{pool.name}/dt"), rhs, evaluate=False))
-        if numeric:
-            values = {p[k]: sympy.Float(v) for k, v in self.params.items()}
-            eqs = [sympy.Eq(e.lhs.xreplace(values), e.rhs.xreplace(values), evaluate=False) for e in eqs]
-        return eqs
+        from hhsym.model.equations import model_equations
+
+        return model_equations(self, numeric)
 
     def latex(self, environment="align"):
         r"""Typeset the full ODE system with sympy.
@@ -394,14 +375,9 @@ class ConductanceModel:
         return key
 
     def _compute_structure_key(self):
-        parts = [repr(self.states), repr(tuple(self.params))]
-        for ch in self._channels:
-            parts.append(f"{ch.name}:{[(g.name, g.power) for g in ch.gates]}")
-        for pool in self._pools:
-            parts.append(f"pool {pool.name}:{pool.channels}")
-        for key, expr in self._rates.items():
-            parts.append(f"{key}={sympy.srepr(expr)}")
-        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
+        from hhsym.model.equations import structure_key
+
+        return structure_key(self)
 
     def to_dict(self):
         """JSON-safe description (structure, parameter values, rates as exact srepr strings).
