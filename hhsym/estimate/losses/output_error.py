@@ -175,7 +175,7 @@ WINDOWS = (1.25, 2.5, 5.0, 10.0, 20.0, 40.0)
 
 
 def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, stride=None, max_iter=100, time_limit=None,
-                     v_range=None, free=()):
+                     v_range=None, free=(), fit_rates=True):
     """Fit every constant of a closed-form model to the recordings by output error, short windows to long.
 
     The output error over long windows carries the information (Cramér–Rao
@@ -227,6 +227,9 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, strid
     free : sequence of str
         Whole-cell scalars fitted with the constants, started from the template's values
         (``g_<channel>``, ``E_<channel>``, ``C_m``; :mod:`hhsym.estimate.rates.scalars`).
+    fit_rates : bool
+        False keeps the rate constants at ``fits`` and fits only ``free`` (and the initial
+        states): the fixed-kinetics fit of a template's scalars.
 
     Returns
     -------
@@ -245,12 +248,13 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, strid
     V = None if v_range is None else np.linspace(float(v_range[0]), float(v_range[1]), 200)
     guard = None if V is None else (lambda p: _guarded(fam.fits(p[:nr]), V))
     p0 = fam.pack(fits) if sc is None else np.concatenate([fam.pack(fits), sc.pack()])
-    used = fam.used if sc is None else np.concatenate([fam.used, nr + np.arange(sc.n_params)])
+    rate_cols = fam.used if fit_rates else np.zeros(0, dtype=np.int64)
+    used = rate_cols if sc is None else np.concatenate([rate_cols, nr + np.arange(sc.n_params)])
     bound = _rate_bound(fam, data, p0, substeps)
     run = continue_windows(fam, template, data, p0, windows, free=used, substeps=substeps,
                            stride=stride, max_iter=max_iter, time_limit=time_limit, guard=guard, scalars=sc,
                            penalty=bound)
-    n_constants = fam.n_constants + (0 if sc is None else sc.n_params)
+    n_constants = (fam.n_constants if fit_rates else 0) + (0 if sc is None else sc.n_params)
     out = OutputErrorFit(fam.fits(run.p[:nr]), run.cost, run.problem.n_residuals, n_constants, run.states,
                          time.perf_counter() - t0, run.windows, run.rms_initial, start=fits)
     out.stopped = run.stopped

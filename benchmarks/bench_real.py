@@ -1,0 +1,147 @@
+"""Real cells (issue 17): fit on a few sweeps of a shared recording, validate on all the others.
+
+Run:  python benchmarks/bench_real.py [--cells B6,B8,171116,axon5] [--crop 700] [--routes baseline,forms]
+
+Cells (``../shared/data``, README there): BluePyEfe's B6 and B8 (Igor, 4 kHz, five 3 s sweeps of a
+2 s step) and pyABF's 171116sh_0018 (20 kHz, 17 sweeps) and File_axon_5 (20 kHz, 9 sweeps).  Each is
+trained on at most three sweeps (``TRAIN``), each cut to ``--crop`` ms from 100 ms before the step
+(the fit's cost grows with the samples), and validated on every other sweep with
+:func:`hhsym.validate_fit` at the training membrane area.  Routes:
+
+* ``baseline`` — textbook HH kinetics kept, every conductance, reversal potential and C_m fitted
+  by output error (what brian2modelfitting or BluePyOpt would give for this template);
+* ``forms`` — ``hhsym.FormEstimator(start="model", search=False, free=<same scalars>)``: HH's
+  closed forms as the start, their constants fitted with the scalars.
+
+Printed per cell and route: fit time, training RMS, and on the held-out sweeps the spike counts
+(recorded / model), the largest count error among sweeps with >= 5 spikes, median Γ (±2 ms),
+median |latency error|, |peak error|, half-width ratio error and subthreshold RMS, against the
+issue's targets (counts within 15 %, latency 3 ms, peak 5 mV, half-width 20 %, RMS <= 2 mV, fit
+<= 10 min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+import warnings
+
+import numpy as np
+
+import hhsym
+from hhsym.estimate import FormEstimator
+from hhsym.estimate.checks import as_recordings
+from hhsym.estimate.losses.output_error import fit_output_error, model_forms
+from hhsym.io import Trace
+from hhsym.io.reader import read
+from hhsym.library import hodgkin_huxley
+
+DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+CELLS = {
+    "B6": ("bluepyefe/B6_Ch3_IDRest_*.ibw", (181, 184)),
+    "B8": ("bluepyefe/B8_Ch3_IDRest_*.ibw", (145, 148)),
+    "171116": ("pyabf/171116sh_0018.abf", (2, 10, 16)),
+    "axon5": ("pyabf/File_axon_5.abf", (1, 8)),
+}
+FREE = ("g_Na", "g_K", "g_L", "E_Na", "E_K", "E_L", "C_m")
+
+
+def training_traces(rec, sweeps, crop_ms, start_ms):
+    """The training sweeps in µA/cm² (area estimated from all of the file's sweeps), cut to ``crop_ms``."""
+    traces = rec.to_traces()
+    area = traces.meta["membrane_area"]
+    keep = (traces.t >= start_ms - 100.0) & (traces.t <= start_ms - 100.0 + crop_ms)
+    out = []
+    for k, s in enumerate(rec.sweep_numbers):
+        if s in sweeps:
+            out.append(Trace(traces.t[keep] - traces.t[keep][0], traces.V[k][keep], traces.I[k][keep],
+                             meta={"membrane_area": area, "source": {"file": rec.file}}))
+    return out, area
+
+
+def fit_route(route, hh, traces, time_limit):
+    """The fitted model and its training RMS (mV)."""
+    data = as_recordings(traces)
+    allV = np.concatenate([d[1] for d in data])
+    start = model_forms(hh, np.linspace(*np.percentile(allV, [0.5, 99.5]), 200))
+    if route == "baseline":
+        fit = fit_output_error(hh, data, start, free=FREE, fit_rates=False, time_limit=time_limit)
+        return fit.model(hh), fit.rms
+    est = FormEstimator(hh, start="model", search=False, uncertainty=False, free=FREE,
+                        time_limit=time_limit).fit(traces)
+    return est.model_, est.rms_
+
+
+def _median(values):
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.median(values)) if values else math.nan
+
+
+def held_out_row(result):
+    """Figures of a ValidationResult against the issue's targets."""
+    rows = [s for s in result.sweeps if not s["diverged"]]
+    rec_n = [s["recorded"]["n_spikes_step"] for s in result.sweeps]
+    mod_n = [None if s["diverged"] else s["model"]["n_spikes_step"] for s in result.sweeps]
+    big = [(r, m) for r, m in zip(rec_n, mod_n) if r >= 5]
+    count_err = max((abs((m if m is not None else 0) - r) / r for r, m in big), default=math.nan)
+
+    def diff(key, rel=False):
+        out = []
+        for s in rows:
+            a, b = s["recorded"].get(key), s["model"].get(key)
+            if a is not None and b is not None:
+                out.append(abs(b / a - 1.0) if rel else abs(b - a))
+        return _median(out)
+
+    return {"spikes": f"{sum(rec_n)}/{sum(m or 0 for m in mod_n)}", "count_err": count_err,
+            "gamma": _median([s["gamma"] for s in rows]), "latency": diff("first_spike_latency_ms"),
+            "peak": diff("AP_peak_mV"), "half_width": diff("AP_half_width_ms", rel=True),
+            "rms": _median([s["subthreshold_rms_mV"] for s in rows]),
+            "diverged": sum(s["diverged"] for s in result.sweeps)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cells", default=",".join(CELLS))
+    ap.add_argument("--routes", default="baseline,forms")
+    ap.add_argument("--crop", type=float, default=700.0, help="ms of each training sweep (default 700)")
+    ap.add_argument("--time-limit", type=float, default=600.0, help="s per fit (default 600)")
+    args = ap.parse_args()
+    print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    hh = hodgkin_huxley()
+    head = ("cell", "route", "fit s", "train RMS", "spikes rec/mod", "count err", "Γ", "latency ms", "peak mV",
+            "half-width", "sub RMS mV", "diverged")
+    print(" | ".join(head), flush=True)
+    for cell in args.cells.split(","):
+        pattern, train = CELLS[cell]
+        rec = read(os.path.join(DATA, pattern))
+        from hhsym.analysis.features import features
+        from hhsym.analysis.steps import protocol
+
+        start_ms = features(rec, protocol(rec))["stim_window_ms"][0]
+        traces, area = training_traces(rec, train, args.crop, start_ms)
+        held = [s for s in rec.sweep_numbers if s not in train]
+        for route in args.routes.split(","):
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    model, rms = fit_route(route, hh, traces, args.time_limit)
+                except hhsym.errors.HHSymError as exc:
+                    print(f"{cell} | {route} | failed: {type(exc).__name__}: {exc}", flush=True)
+                    continue
+                seconds = time.perf_counter() - t0
+                res = hhsym.validate_fit(model, rec, held, area=area["area_cm2"])
+            r = held_out_row(res)
+            print(f"{cell} | {route} | {seconds:.0f} | {rms:.3g} | {r['spikes']} | {r['count_err']:.2f} | "
+                  f"{r['gamma']:.2f} | {r['latency']:.1f} | {r['peak']:.1f} | {r['half_width']:.2f} | "
+                  f"{r['rms']:.2f} | {r['diverged']}", flush=True)
+            print("    scalars: " + ", ".join(f"{k} {model.params[k]:.4g}" for k in FREE), flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f}; targets: count err <= 0.15, latency <= 3 ms, peak <= 5 mV, "
+          "half-width <= 0.20, sub RMS <= 2 mV, fit <= 600 s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
