@@ -217,7 +217,7 @@ def _cmd_forms(args):
     traces = _read_traces(args.traces, args)
     est = FormEstimator(model, start=args.start, n_starts=args.starts, roles=args.roles, search=args.search,
                         random_state=args.seed, time_limit=args.time_limit, verbose=_verbosity(args),
-                        free=args.free or ()).fit(traces)
+                        free=args.free or (), fixed=args.fixed or ()).fit(traces)
     if args.json:
         est.to_json(args.json)
     if args.latex:

@@ -200,6 +200,8 @@ def _parser():
     frm.add_argument("--seed", type=_SEED, default=0, help="random seed of the role search (default 0)")
     frm.add_argument("--free", metavar="NAME,...", default=None,
                      help="whole-cell scalars fitted with the rates, e.g. g_Na,g_K,g_L,E_L,C_m (default none)")
+    frm.add_argument("--fixed", metavar="GATE,...", default=None,
+                     help="gates kept as the template writes them (with --start model), e.g. p")
     frm.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft budget in s of each search stage")
     frm.add_argument("--accept-poor-fit", action="store_true",
                      help=f"exit 0 even when the fit does not reproduce its training data (else {EXIT_POOR_FIT})")

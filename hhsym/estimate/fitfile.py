@@ -49,11 +49,15 @@ def _form_fit_state(fit):
     return {"families": [f.name for f in fit.families], "theta": [float(x) for x in fit.theta]}
 
 
-def _form_fit(state):
+def _form_fit(state, kept=None):
+    """A FormFit from its saved state; ``kept`` is the template's rate for a ``fixed`` one (its expression is
+    not saved: the template, saved beside it, writes it)."""
     from hhsym.estimate.rates.closed_forms import FAMILIES
     from hhsym.estimate.rates.formfit import FormFit
 
     names = state["families"]
+    if names == ["fixed"] and kept is not None and not state["theta"]:
+        return kept
     unknown = [n for n in names if n not in FAMILIES]
     if unknown:
         raise TraceFileError(f"unknown closed-form family {unknown[0]!r}; accepted: {', '.join(FAMILIES)}")
@@ -279,11 +283,16 @@ def _form_estimator(meta, states):
     from hhsym.estimate.search.roles import RoleHypothesis
 
     est = _build(FormEstimator, meta)
+    kept = {}
+    if est.fixed:
+        from hhsym.estimate.losses.output_error import kept_forms
+
+        kept = kept_forms(est.model, est.fixed)
     f = meta["fit"]
-    fit = OutputErrorFit({k: _form_fit(s) for k, s in meta["fits"].items()}, math_inf(f["cost"]),
+    fit = OutputErrorFit({k: _form_fit(s, kept.get(k)) for k, s in meta["fits"].items()}, math_inf(f["cost"]),
                          f["n_residuals"], f["n_constants"], np.asarray(states, dtype=float), f["seconds"],
                          windows=f["windows"], rms_initial=math_inf(f["rms_initial"]),
-                         start={k: _form_fit(s) for k, s in meta["start"].items()})
+                         start={k: _form_fit(s, kept.get(k)) for k, s in meta["start"].items()})
     fit.stopped = f["stopped"]
     fit.scalars = dict(f.get("scalars") or {})  # absent in files written before scalars were fitted
     hypotheses = []
@@ -292,7 +301,7 @@ def _form_estimator(meta, states):
         hyp = RoleHypothesis(h["signs"], math_inf(h["cost"]), fits, [math_inf(c) for c in h["costs"]], h["seconds"])
         hyp.output_rms = h["output_rms"]
         hypotheses.append(hyp)
-    est.start_ = {k: _form_fit(s) for k, s in meta["role_start"].items()}
+    est.start_ = {k: _form_fit(s, kept.get(k)) for k, s in meta["role_start"].items()}
     est._set_fitted(fit, meta["roles"], hypotheses, meta["trials"], meta["search_accepted"], meta["misfit"],
                     meta["standard_errors"], meta["timings"])
     return est

@@ -110,6 +110,10 @@ class FormEstimator(FormExports, BaseEstimator):
         conductances absorbs an error in the membrane area that turned pA into
         µA/cm²).  The role search and the form search's trials keep them at the
         template's and the last fit's values.  Default: none.
+    fixed : sequence of str
+        Gates whose rates are kept as the template writes them, any expression
+        (e.g. a literature M-current gate while Na and K are fitted); needs
+        ``start="model"``.  Default: none.
 
     Attributes
     ----------
@@ -166,7 +170,7 @@ class FormEstimator(FormExports, BaseEstimator):
     """
 
     def __init__(self, model=None, start="roles", n_starts=60, window=0.25, roles=None, search=True, max_iter=100,
-                 uncertainty=True, time_limit=None, random_state=None, verbose=0, free=()):
+                 uncertainty=True, time_limit=None, random_state=None, verbose=0, free=(), fixed=()):
         self.model = model
         self.start = start
         self.n_starts = n_starts
@@ -179,6 +183,7 @@ class FormEstimator(FormExports, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.free = free
+        self.fixed = fixed
 
     _parameter_constraints = {
         "model": C.model(),
@@ -193,6 +198,7 @@ class FormEstimator(FormExports, BaseEstimator):
         "random_state": C.random_state(),
         "verbose": C.integer(0),
         "free": C.names("scalar names (g_<channel>, E_<channel>, C_m)"),
+        "fixed": C.names("gate names"),
     }
 
     def _check_params(self):
@@ -201,6 +207,15 @@ class FormEstimator(FormExports, BaseEstimator):
             from hhsym.estimate.rates.scalars import ScalarParameters
 
             ScalarParameters(self.model, params["free"])  # names the first unknown or unusable scalar
+        gates = [g.name for g in self.model.gates]
+        for name in params["fixed"]:
+            if name not in gates:
+                raise invalid("fixed", list(params["fixed"]), f"gate names of {self.model.name} ({', '.join(gates)})")
+        if params["fixed"] and params["start"] != "model":
+            raise invalid("fixed", list(params["fixed"]), "() with start='roles' (kept gates need start='model': "
+                          "their rates are the template's)")
+        if len(params["fixed"]) == len(gates) and not params["free"]:
+            raise invalid("fixed", list(params["fixed"]), "fewer than all gates, or scalars to fit (free=...)")
         return params
 
     def fit(self, traces):
@@ -242,7 +257,7 @@ class FormEstimator(FormExports, BaseEstimator):
         allV = np.concatenate([d[1] for d in data])
         self.v_range_ = tuple(float(v) for v in np.percentile(allV, [0.5, 99.5]))
         if params["start"] == "model":
-            self.roles_, self.start_ = model_start(self.model, self.v_range_, params["roles"])
+            self.roles_, self.start_ = model_start(self.model, self.v_range_, params["roles"], params["fixed"])
             self.hypotheses_ = []
             t_roles = time.perf_counter()
             confirmed = fit_output_error(self.model, data, self.start_, max_iter=int(self.max_iter),

@@ -88,7 +88,9 @@ def standard_errors(template, data, fits, sigma, window=30.0, substeps=None, str
                 x = "" if len(fams) == 1 else str(n + 1)
                 s = [sd[col[j * fam.n_per_gate + off + q]] for q in range(f.n_params)]
                 th = P[j, off:off + f.n_params]
-                if f.name == "constant":
+                if f.name == "fixed":  # a kept rate: nothing fitted
+                    pass
+                elif f.name == "constant":
                     out[k]["c" + x] = float(s[0])
                 elif f.name == "exponential":
                     out[k].update({"A" + x: float(s[0]), "k" + x: float(s[1] / abs(th[1]))})

@@ -115,3 +115,44 @@ def test_scalars_and_constants_come_back_together(hh, tmp_path):
     back = load(tmp_path / "f.npz")
     assert back.scalars_ == est.scalars_ and back.model_.params == est.model_.params
     assert back.free == list(FREE)
+
+
+def test_fixed_gates_are_checked_before_any_work(hh):
+    with pytest.raises(InvalidArgumentError, match="gate names of"):
+        FormEstimator(hh, start="model", fixed=("q",)).fit([])
+    with pytest.raises(InvalidArgumentError, match="start='model'"):
+        FormEstimator(hh, fixed=("n",)).fit([])
+    with pytest.raises(InvalidArgumentError, match="fewer than all gates"):
+        FormEstimator(hh, start="model", fixed="m,h,n").fit([])
+
+
+def test_a_kept_rate_is_the_templates_expression(hh):
+    from hhsym.estimate.losses.output_error import kept_forms
+
+    kept = kept_forms(hh, ["n"])
+    V = np.linspace(-90.0, 40.0, 27)  # through alpha_n's removable singularity at -55 mV
+    V[10] = -55.0
+    np.testing.assert_allclose(kept["alpha_n"].evaluate(V), hh.evaluate_rates(V)["alpha_n"], rtol=1e-12)
+    assert kept["beta_n"].form == "fixed" and kept["beta_n"].params() == {}
+    fam = FormFamily(hh, {**model_forms(hh, np.linspace(-76.0, 35.0, 200)), **kept})
+    assert fam.n_constants == 10  # m and h: 3 + 2 constants each; n: none
+
+
+@pytest.mark.slow
+def test_a_literature_gate_is_kept_while_the_others_are_fitted(tmp_path):
+    """Pospischil's M-current gate is no textbook form: kept, while Na, K and conductances are fitted."""
+    from hhsym.library import get_model
+
+    rs = get_model("pospischil_rs")
+    traces = [simulate(rs, OUNoise(mean=1.0 + 0.5 * k, sigma=1.5, tau=3.0, seed=11 + k), 200.0, dt=0.005,
+                       dt_out=0.025) for k in range(2)]
+    start = rs.with_params(g_Na=60.0, g_L=0.15)
+    est = FormEstimator(start, start="model", search=False, fixed=["p"], free=["g_Na", "g_L"]).fit(traces)
+    assert est.forms_["alpha_p"] == est.forms_["beta_p"] == "fixed"
+    V = np.linspace(-80.0, 20.0, 11)
+    for k in ("alpha_p", "beta_p"):
+        np.testing.assert_allclose(est.model_.evaluate_rates(V)[k], rs.evaluate_rates(V)[k], rtol=1e-5)
+    assert est.rms_ < 0.5 and est.quality_.ok
+    est.save(tmp_path / "f.npz")
+    back = load(tmp_path / "f.npz")
+    assert back.forms_ == est.forms_ and back.model_.params == est.model_.params

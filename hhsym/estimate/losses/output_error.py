@@ -31,6 +31,7 @@ import math
 import time
 
 import numpy as np
+import sympy
 
 from hhsym.estimate.rates.closed_forms import FAMILIES
 from hhsym.estimate.rates.form_pairs import FormFamily
@@ -69,7 +70,7 @@ def formfit_from_candidate(candidate):
     return FormFit(fams, theta)
 
 
-def model_forms(model, V, tolerance=1e-3):
+def model_forms(model, V, tolerance=1e-3, fixed=()):
     """Each rate of a model as the literature form it is (:class:`~hhsym.estimate.rates.formfit.FormFit`).
 
     Parameters
@@ -80,6 +81,9 @@ def model_forms(model, V, tolerance=1e-3):
         Voltages (mV) on which each rate is sampled and recognised by the forms backend (no open forms).
     tolerance : float
         Largest relative error of the recognised form on the samples.
+    fixed : sequence of str
+        Gates whose rates are kept as the model writes them (a parameter-free
+        :class:`~hhsym.estimate.rates.closed_forms.Fixed` form each; any expression).
 
     Returns
     -------
@@ -96,10 +100,14 @@ def model_forms(model, V, tolerance=1e-3):
 
     rates = model.evaluate_rates(V)
     backend = FormsBackend(fallback=None)
+    kept = kept_forms(model, fixed)
     out = {}
     for g in model.gates:
         for kind in ("alpha", "beta"):
             k = f"{kind}_{g.name}"
+            if k in kept:
+                out[k] = kept[k]
+                continue
             best = backend.fit_rate(V, np.asarray(rates[k], dtype=float), k).best
             fit = formfit_from_candidate(best) if best is not None else None
             if fit is None or best.max_rel_error > tolerance:
@@ -108,6 +116,28 @@ def model_forms(model, V, tolerance=1e-3):
                               f"{'-' if best is None else f'{best.max_rel_error:.2%}'})")
             out[k] = fit
     return out
+
+
+def kept_forms(model, gates):
+    """The rates of ``gates`` as the model writes them: rate name -> parameter-free
+    :class:`~hhsym.estimate.rates.formfit.FormFit` (:class:`~hhsym.estimate.rates.closed_forms.Fixed`),
+    parameter values substituted.
+
+    Parameters
+    ----------
+    model : ConductanceModel
+    gates : sequence of str
+        Gate names of ``model``.
+
+    Returns
+    -------
+    dict
+    """
+    from hhsym.estimate.rates.closed_forms import Fixed
+
+    values = {sym: sympy.Float(model.params[name]) for name, sym in model.param_symbols().items()}
+    return {f"{kind}_{g}": FormFit([Fixed(model.rates[f"{kind}_{g}"].xreplace(values))], [])
+            for g in gates for kind in ("alpha", "beta")}
 
 
 class OutputErrorFit:

@@ -37,7 +37,7 @@ def round_sig(x, digits=6):
         return x
     return float(f"{x:.{digits - 1}e}")
 
-__all__ = ["Family", "FAMILIES", "linoid_shape", "SLOPE_RANGE", "midpoint_margin"]
+__all__ = ["Fixed", "Family", "FAMILIES", "linoid_shape", "SLOPE_RANGE", "midpoint_margin"]
 
 #: Accepted slopes |k| (mV) of sigmoid and linoid fits.
 SLOPE_RANGE = (0.5, 200.0)
@@ -325,3 +325,44 @@ class Linoid(_Midpoint):
 
 #: The families by name, simplest first.
 FAMILIES = {f.name: f for f in (Constant(), Exponential(), Sigmoid(), Linoid())}
+
+
+class Fixed(Family):
+    """A rate kept as given: no parameter, the template's expression (a gate the fit does not move).
+
+    Parameters
+    ----------
+    expr : sympy.Expr
+        The rate (1/ms) as a numeric expression in :data:`hhsym.symbolic.V` (mV), e.g. a
+        literature rate that is no :data:`FAMILIES` form; evaluated with its removable
+        singularities guarded (:func:`hhsym.symbolic.safe_expression`).
+    """
+
+    name = "fixed"
+    names = ()
+
+    def __init__(self, expr):
+        from hhsym.symbolic import V, safe_expression
+
+        self.expression = sympy.sympify(expr)
+        fn = sympy.lambdify(V, safe_expression(self.expression), modules="numpy")
+        self._fn = lambda x: np.broadcast_to(np.asarray(fn(x), dtype=float), np.shape(x)).astype(float)
+
+    def evaluate(self, theta, V):
+        with np.errstate(all="ignore"):
+            return self._fn(np.asarray(V, dtype=float))
+
+    def gradient(self, theta, V):
+        return np.zeros((np.size(V), 0))
+
+    def public(self, theta):
+        return {}
+
+    def internal(self, params):
+        return []
+
+    def expr(self, params):
+        return self.expression
+
+    def starts(self, V, r, sign, n_best=3):
+        return [[]]

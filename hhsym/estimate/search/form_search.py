@@ -88,7 +88,7 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
                "rms_initial": best.rms_initial, "accepted": True, "why": _guarded(best.fits, V)}]
     if verbose:
         print(f"[hhsym.distill] output error of the starting forms: {best}", flush=True)
-    names = list(start)
+    names = [k for k, f in start.items() if f.form != "fixed"]  # kept rates are not searched
     for _ in range(int(max_sweeps)):
         base, winner, at = best, None, None  # every swap is tried from the same model; the best one is kept
         for k in names:
@@ -228,7 +228,7 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
     return out, summary
 
 
-def model_start(model, v_range, roles=None):
+def model_start(model, v_range, roles=None, fixed=()):
     r"""A model's own rates as the start of an output-error fit, and its gates' roles.
 
     Each rate of ``model`` is recognised as the literature form it is
@@ -246,6 +246,8 @@ def model_start(model, v_range, roles=None):
     roles : dict, optional
         Gate name -> +1 / -1 known roles (normalised, e.g. by :func:`hhsym.estimate.constraints.roles`);
         each must agree with the model's.
+    fixed : sequence of str
+        Gates kept as the model writes them (any expression; :func:`model_forms`).
 
     Returns
     -------
@@ -263,7 +265,7 @@ def model_start(model, v_range, roles=None):
     from hhsym.errors import invalid
 
     V = np.linspace(float(v_range[0]), float(v_range[1]), 200)
-    start = model_forms(model, V)
+    start = model_forms(model, V, fixed=fixed)
     found = {}
     for g in model.gates:
         a, b = start[f"alpha_{g.name}"].evaluate(V), start[f"beta_{g.name}"].evaluate(V)
