@@ -40,7 +40,7 @@ import sympy
 from hhsym.errors import SimulationError, invalid
 from hhsym.estimate.losses.charge_balance import DV_SCALE, ChargeBalance
 from hhsym.estimate.losses.tables import VoltageTable
-from hhsym.estimate.losses.trajectory_kernel import trajectory_pass
+from hhsym.estimate.losses.trajectory_kernel import NO_SCALARS, trajectory_pass
 from hhsym.estimate.rates.expression_rates import ExpressionRates
 from hhsym.symbolic import safe_expression
 
@@ -186,7 +186,7 @@ class ShootingLoss:
             S0 = np.ascontiguousarray(S[tr["is_"]]) if jac else np.zeros((nw, rates.ng, 0))
             ok = trajectory_pass(tr["V"], tr["I"], tr["dt"], 1, a["C"], a["ch_g"], a["ch_E"], a["gate_ch"],
                                  a["gate_pow"], self.shoot_table.v0, self.shoot_table.h, *wide, tr["starts"], Ls,
-                                 stride, np.ascontiguousarray(y0), S0, jac, R, J2, JY)
+                                 stride, np.ascontiguousarray(y0), S0, jac, R, J2, JY, NO_SCALARS, NO_SCALARS)
             if not ok:
                 raise SimulationError("a shooting window diverges")
             shots.append(s2 * R[:, 1:].ravel())  # column 0 is the window's start: zero by construction

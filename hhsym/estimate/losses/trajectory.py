@@ -23,7 +23,7 @@ import numpy as np
 
 from hhsym.estimate.losses.charge_balance import ChargeBalance
 from hhsym.estimate.losses.tables import substeps_for
-from hhsym.estimate.losses.trajectory_kernel import trajectory_pass
+from hhsym.estimate.losses.trajectory_kernel import NO_SCALARS, trajectory_pass
 
 __all__ = ["TrajectoryProblem", "OUTPUT_SUBSTEP", "OUTPUT_SPACING", "STABLE_STEP", "rate_cap_for", "rate_bound_penalty"]
 
@@ -121,7 +121,7 @@ class TrajectoryProblem:
         if scalars is not None:
             self._sc = (scalars.kind, scalars.channel)
         else:
-            self._sc = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+            self._sc = (NO_SCALARS, NO_SCALARS)
 
     def penalty_rows(self):
         """The rates' roughness rows (:meth:`GateParametrisation.penalty_rows`), zero on the scalars' columns."""

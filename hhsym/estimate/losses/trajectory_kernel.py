@@ -24,7 +24,10 @@ from numba import njit
 
 from hhsym.estimate.losses.kernels import _currents, _rk4_combine, _rk4_stage_state
 
-__all__ = ["trajectory_pass"]
+__all__ = ["trajectory_pass", "NO_SCALARS"]
+
+#: ``sc_kind`` / ``sc_ch`` of :func:`trajectory_pass` without free scalars.
+NO_SCALARS = np.zeros(0, dtype=np.int64)
 
 
 @njit(cache=True, nogil=True)
