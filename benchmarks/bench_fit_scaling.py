@@ -1,0 +1,103 @@
+"""Fit throughput (issue 19, item 3): sample-steps per second of the fit's sensitivity kernels, and cost per
+sample against data length.
+
+Run:  python benchmarks/bench_fit_scaling.py [--durations 0.3,1,3,10] [--repeat 3]
+
+Data: HH under a noisy current (OU, mean 8, sigma 5 µA/cm², tau 3 ms) sampled at 20 kHz, one trace per
+duration (s).  Per loss, one residual + exact Jacobian evaluation (the unit of every optimiser iteration),
+best of ``--repeat`` after a warm-up call (compilation excluded):
+
+* ``charge balance`` — the network route's stage 1
+  (:class:`hhsym.estimate.losses.charge_balance.ShootingProblem`, stage 1 only: 16-unit networks, 0.25 ms
+  windows);
+* ``output error`` — the closed forms' loss
+  (:class:`hhsym.estimate.losses.trajectory.TrajectoryProblem`, HH's forms, 5 ms windows, free initial states).
+
+Printed: seconds per evaluation, integration sample-steps per second (samples x RK4 sub-steps / s), and the
+cost per sample relative to the shortest duration (the issue asks for it to stay within 20 % from 0.3 s to
+10 s).  Also the numba thread count: the kernels run one trace per thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numba
+import numpy as np
+
+from hhsym.estimate.losses.charge_balance import ShootingProblem
+from hhsym.estimate.losses.output_error import model_forms
+from hhsym.estimate.losses.trajectory import TrajectoryProblem
+from hhsym.estimate.rates.form_pairs import FormFamily
+from hhsym.estimate.rates.network import RateNetwork
+from hhsym.estimate.rates.network_rates import NetworkRates
+from hhsym.library import hodgkin_huxley
+from hhsym.simulate import simulate
+from hhsym.stimuli import OUNoise
+
+DT = 0.05  # ms: 20 kHz
+
+
+def data_for(hh, seconds):
+    tr = simulate(hh, OUNoise(mean=8.0, sigma=5.0, tau=3.0, seed=1), seconds * 1e3, dt=0.025, dt_out=DT)
+    return [(tr.dt, tr.V, tr.I)]
+
+
+def best_time(fn, repeat):
+    fn()  # warm-up (compilation, caches)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def charge_balance(hh, data):
+    proto = RateNetwork((16,), -20.0, 60.0)
+    ng = len(hh.gates)
+    norms = np.tile([proto.center, proto.scale, proto.delta], (2 * ng, 1))
+    rng = np.random.default_rng(0)
+    theta = np.concatenate([RateNetwork.initial_theta((16,), rng, log_rate0=0.0) for _ in range(2 * ng)])
+    pr = ShootingProblem(NetworkRates(proto.sizes, norms, 0.01), hh, data, window=0.25)
+    steps = sum(len(d[1]) for d in data) * max(tr["M"] for tr in pr.traces)
+    return (lambda: pr.evaluate(theta, True, stage=1)), steps
+
+
+def output_error(hh, data):
+    truth = model_forms(hh, np.linspace(-76.0, 35.0, 200))
+    fam = FormFamily(hh, truth)
+    tp = TrajectoryProblem(fam, hh, data, window=5.0)
+    q = np.concatenate([fam.pack(truth), tp.initial_states()])
+    steps = sum(len(d[1]) * w["substeps"] for d, w in zip(data, tp.windows))
+    return (lambda: tp.evaluate(q, True)), steps
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--durations", default="0.3,1,3,10", help="seconds of data, comma-separated")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    durations = [float(x) for x in args.durations.split(",")]
+    hh = hodgkin_huxley()
+    print(f"load average {os.getloadavg()[0]:.1f}; numba threads {numba.get_num_threads()}; 20 kHz, one trace",
+          flush=True)
+    print(f"{'loss':15s} {'data s':>7s} {'samples':>8s} {'s/eval':>9s} {'steps/s':>10s} {'cost/sample':>12s}")
+    for name, build in (("charge balance", charge_balance), ("output error", output_error)):
+        base = None
+        for seconds in durations:
+            data = data_for(hh, seconds)
+            fn, steps = build(hh, data)
+            t = best_time(fn, args.repeat)
+            per_sample = t / len(data[0][1])
+            base = per_sample if base is None else base
+            print(f"{name:15s} {seconds:7.1f} {len(data[0][1]):8d} {t:9.4f} {steps / t:10.3g} "
+                  f"{per_sample / base:12.2f}", flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f}; target: cost per sample within 20 % (0.80-1.20) from "
+          f"{durations[0]:g} s to {durations[-1]:g} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
