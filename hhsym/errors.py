@@ -76,8 +76,12 @@ class PoorFitWarning(UserWarning):
 
 
 def _show(value, limit: int = 80) -> str:
+    """``repr(value)``, shortened in the middle past ``limit`` characters (a long path keeps its file name)."""
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    head = (limit - 3) // 2
+    return text[:head] + "..." + text[len(text) - (limit - 3 - head):]
 
 
 def invalid(argument: str, value, accepted: str, cls=InvalidArgumentError, hint: str = ""):
