@@ -20,7 +20,7 @@ from hhsym.errors import (ArgumentTypeError, HHSymError, InvalidArgumentError, U
                           invalid)
 
 __all__ = ["Constraint", "validate_params", "real", "integer", "integers", "boolean", "choice", "model", "roles",
-           "random_state", "optional", "names"]
+           "random_state", "optional", "names", "check_free_and_fixed"]
 
 
 @dataclass(frozen=True)
@@ -263,3 +263,31 @@ def validate_params(estimator):
         except ValueError:
             raise invalid(name, value, constraint.accepted, cls=InvalidArgumentError) from None
     return out
+
+
+def check_free_and_fixed(model, free, fixed, start):
+    """Raise unless ``free`` scalars and ``fixed`` gates fit ``model`` and ``start`` (FormEstimator).
+
+    Parameters
+    ----------
+    model : ConductanceModel
+    free : tuple of str
+        Scalars to fit (:class:`~hhsym.estimate.rates.scalars.ScalarParameters` names the first unusable one).
+    fixed : tuple of str
+        Gates kept as the template writes them: gate names of ``model``, with ``start == "model"``,
+        not all of them unless scalars are fitted.
+    start : str
+    """
+    if free:
+        from hhsym.estimate.rates.scalars import ScalarParameters
+
+        ScalarParameters(model, free)
+    gates = [g.name for g in model.gates]
+    for name in fixed:
+        if name not in gates:
+            raise invalid("fixed", list(fixed), f"gate names of {model.name} ({', '.join(gates)})")
+    if fixed and start != "model":
+        raise invalid("fixed", list(fixed), "() with start='roles' (kept gates need start='model': "
+                      "their rates are the template's)")
+    if fixed and len(fixed) == len(gates) and not free:
+        raise invalid("fixed", list(fixed), "fewer than all gates, or scalars to fit (free=...)")

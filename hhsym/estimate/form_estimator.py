@@ -203,19 +203,7 @@ class FormEstimator(FormExports, BaseEstimator):
 
     def _check_params(self):
         params = C.validate_params(self)
-        if params["free"]:
-            from hhsym.estimate.rates.scalars import ScalarParameters
-
-            ScalarParameters(self.model, params["free"])  # names the first unknown or unusable scalar
-        gates = [g.name for g in self.model.gates]
-        for name in params["fixed"]:
-            if name not in gates:
-                raise invalid("fixed", list(params["fixed"]), f"gate names of {self.model.name} ({', '.join(gates)})")
-        if params["fixed"] and params["start"] != "model":
-            raise invalid("fixed", list(params["fixed"]), "() with start='roles' (kept gates need start='model': "
-                          "their rates are the template's)")
-        if len(params["fixed"]) == len(gates) and not params["free"]:
-            raise invalid("fixed", list(params["fixed"]), "fewer than all gates, or scalars to fit (free=...)")
+        C.check_free_and_fixed(self.model, params["free"], params["fixed"], params["start"])
         return params
 
     def fit(self, traces):

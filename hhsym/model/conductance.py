@@ -8,9 +8,9 @@ import sympy
 
 from hhsym.errors import InvalidArgumentError, ModelError, UnknownNameError, invalid
 from hhsym.model.gating import gating_from_rates, rate_functions
-from hhsym.model.parts import Channel, Gate, _check_number
+from hhsym.model.parts import Channel, Gate, check_parts
 from hhsym.model.pools import check_pool_drivers, check_pools
-from hhsym.symbolic import check_identifier, parse_expression, safe_expression
+from hhsym.symbolic import parse_expression, safe_expression
 
 __all__ = ["ConductanceModel", "check_model"]
 
@@ -57,23 +57,7 @@ class ConductanceModel:
     """
 
     def __init__(self, channels, C_m=1.0, params=None, name="model", citation=None, pools=()):
-        channels = tuple(channels)
-        if not channels:
-            raise ModelError("a model needs at least one channel (a leak, e.g. Channel('L', 0.3, -54.4))")
-        for ch in channels:
-            if not isinstance(ch, Channel):
-                raise ModelError(f"channels must be Channel objects, got {ch!r}")
-        _check_number("C_m", C_m, minimum=0.0, strict=True)
-        extra = dict(params or {})
-        for key, value in extra.items():
-            check_identifier(key, "parameter")
-            _check_number(key, value)
-        names = [ch.name for ch in channels]
-        if len(set(names)) != len(names):
-            raise ModelError(f"channel names must be unique, got {names}")
-        gate_names = [g.name for ch in channels for g in ch.gates]
-        if len(set(gate_names)) != len(gate_names):
-            raise ModelError(f"gate names must be unique across the model, got {gate_names}")
+        channels, extra, names, gate_names = check_parts(channels, C_m, params)
         self._channels = channels
         self._C_m = float(C_m)
         self._extra = {k: float(v) for k, v in extra.items()}

@@ -11,7 +11,7 @@ import sympy
 from hhsym.errors import ModelError, invalid
 from hhsym.symbolic import check_identifier
 
-__all__ = ["Gate", "Channel"]
+__all__ = ["Gate", "Channel", "check_parts"]
 
 _RESERVED = {"V", "I", "t", "C_m"}  # also refused as calcium pool names
 
@@ -93,3 +93,46 @@ def _check_number(name, value, minimum=None, strict=False):
     if not ok:
         bound = "" if minimum is None else (f" {'>' if strict else '>='} {minimum:g}")
         raise invalid(name, value, f"a finite number{bound}")
+
+
+def check_parts(channels, C_m, params):
+    """Check a model's channels, capacitance and extra parameters (:class:`~hhsym.model.ConductanceModel`).
+
+    Parameters
+    ----------
+    channels : sequence of Channel
+    C_m : float
+        µF/cm² (> 0).
+    params : dict or None
+        Extra named constants of the rate expressions.
+
+    Returns
+    -------
+    channels : tuple of Channel
+    extra : dict
+    names, gate_names : list of str
+        Channel and gate names (each unique).
+
+    Raises
+    ------
+    ModelError
+        No channel, a non-Channel, repeated channel or gate names, a bad number.
+    """
+    channels = tuple(channels)
+    if not channels:
+        raise ModelError("a model needs at least one channel (a leak, e.g. Channel('L', 0.3, -54.4))")
+    for ch in channels:
+        if not isinstance(ch, Channel):
+            raise ModelError(f"channels must be Channel objects, got {ch!r}")
+    _check_number("C_m", C_m, minimum=0.0, strict=True)
+    extra = dict(params or {})
+    for key, value in extra.items():
+        check_identifier(key, "parameter")
+        _check_number(key, value)
+    names = [ch.name for ch in channels]
+    if len(set(names)) != len(names):
+        raise ModelError(f"channel names must be unique, got {names}")
+    gate_names = [g.name for ch in channels for g in ch.gates]
+    if len(set(gate_names)) != len(gate_names):
+        raise ModelError(f"gate names must be unique across the model, got {gate_names}")
+    return channels, extra, names, gate_names

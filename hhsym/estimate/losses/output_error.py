@@ -297,7 +297,7 @@ def _rate_bound(fam, data, p0, substeps):
     """The rate-bound penalty (:func:`~hhsym.estimate.losses.trajectory.rate_bound_penalty`) over the recorded
     range if the start has a gate faster than the free-running model's rate cap there, else None (the fit is
     then what it was without it)."""
-    from hhsym.estimate.losses.trajectory import rate_bound_penalty, rate_cap_for
+    from hhsym.estimate.losses.rate_bound import rate_bound_penalty, rate_cap_for
 
     allV = np.concatenate([np.asarray(d[1], dtype=float) for d in data])
     V = np.linspace(*np.percentile(allV, [0.5, 99.5]), 60)

@@ -25,7 +25,7 @@ from hhsym.estimate.losses.charge_balance import ChargeBalance
 from hhsym.estimate.losses.tables import substeps_for
 from hhsym.estimate.losses.trajectory_kernel import NO_SCALARS, trajectory_pass
 
-__all__ = ["TrajectoryProblem", "OUTPUT_SUBSTEP", "OUTPUT_SPACING", "STABLE_STEP", "rate_cap_for", "rate_bound_penalty"]
+__all__ = ["TrajectoryProblem", "OUTPUT_SUBSTEP", "OUTPUT_SPACING", "STABLE_STEP"]
 
 #: Largest RK4 step (ms) of the free-running model when ``substeps`` is not given (one step at 40 kHz).
 OUTPUT_SUBSTEP = 0.025
@@ -350,66 +350,3 @@ class TrajectoryProblem:
             return np.concatenate([out[0], pen]), np.vstack([out[1], Jp])
         return fun
 
-
-def rate_cap_for(data, substeps=None, max_step=OUTPUT_SUBSTEP):
-    """The :attr:`TrajectoryProblem.rate_cap` (1/ms) a problem on ``data`` will have.
-
-    Parameters
-    ----------
-    data : list of (dt, V, I)
-        Step (ms), V (mV), I (µA/cm²) per trace.
-    substeps : int, optional
-        RK4 sub-steps per sample (default: steps of at most ``max_step`` ms).
-    max_step : float
-        ms.
-
-    Returns
-    -------
-    float
-    """
-    steps = [d[0] / (substeps_for(d[0], max_step) if substeps is None else int(substeps)) for d in data]
-    return STABLE_STEP / max(steps)
-
-
-def rate_bound_penalty(rates, V, cap, n_family, weight=1.0):
-    r"""A penalty keeping every gate rate :math:`\lambda = 1/\tau` below ``cap`` on the potentials ``V``.
-
-    Residuals ``weight * max(0, ln(lambda / cap))`` per gate and potential (cost
-    ``0.5 |r|²`` in the loss's units, mV²): zero for rates under the cap, so a
-    fit that never reaches it is unchanged; a start beyond it (a charge-balance
-    fit on coarse data) is pulled back to rates the free-running model follows
-    without the cap of :class:`TrajectoryProblem`.
-
-    Parameters
-    ----------
-    rates : GateParametrisation
-    V : ndarray
-        Potentials (mV), e.g. the recorded range.
-    cap : float
-        1/ms (:func:`rate_cap_for`).
-    n_family : int
-        Length of the parameter vector (the rates' then e.g. the scalars': zero columns).
-    weight : float
-        Residual per e-fold over the cap.
-
-    Returns
-    -------
-    callable
-        ``penalty(p, jac)`` -> ``r`` or ``(r, dr/dp)`` (:meth:`TrajectoryProblem.fit`).
-    """
-    V = np.asarray(V, dtype=float)
-    nr, npg = rates.n_params, rates.n_per_gate
-
-    def penalty(p, jac):
-        _, LA, _, DL = rates.tables(np.asarray(p, dtype=float)[:nr], V, jac)
-        over = np.log(np.maximum(LA, 1e-300) / cap)
-        r = weight * np.maximum(over, 0.0).ravel()
-        if not jac:
-            return r
-        J = np.zeros((r.size, n_family))
-        active = (over > 0.0)
-        for j in range(rates.n_gates):
-            rows = j * V.size + np.flatnonzero(active[j])
-            J[rows, j * npg:(j + 1) * npg] = weight * DL[j, active[j]] / LA[j, active[j], None]
-        return r, J
-    return penalty
