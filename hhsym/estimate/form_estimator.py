@@ -233,7 +233,7 @@ class FormEstimator(FormExports, BaseEstimator):
         """
         t0 = time.perf_counter()
         params = self._check_params()
-        self._free = params["free"]
+        free = params["free"]
         patterns = self._patterns(params["roles"])
         with warnings.catch_warnings():  # that warning is about free-form rates; closed forms are what is fitted here
             warnings.filterwarnings("ignore", message=".*sample-to-sample noise", category=IdentifiabilityWarning)
@@ -249,12 +249,12 @@ class FormEstimator(FormExports, BaseEstimator):
             self.hypotheses_ = []
             t_roles = time.perf_counter()
             confirmed = fit_output_error(self.model, data, self.start_, max_iter=int(self.max_iter),
-                                         v_range=self.v_range_, free=self._free)
+                                         v_range=self.v_range_, free=free)
             if self.verbose:
                 print(f"[hhsym.forms] the model's own forms: output error {confirmed} ({confirmed.seconds:.1f} s)"
                       + (f", stopped {confirmed.stopped}" if confirmed.stopped else ""), flush=True)
         else:
-            t_roles, confirmed = self._search_roles(data, patterns, rng, t0)
+            t_roles, confirmed = self._search_roles(data, patterns, rng, t0, free)
         t1 = time.perf_counter()
         self.trials_, self.search_accepted_ = [], None
         final = confirmed
@@ -270,7 +270,7 @@ class FormEstimator(FormExports, BaseEstimator):
                 # the search compares forms over 1.25 ms windows, which barely tell them apart under noise:
                 # its pick is kept only if it also wins over the longest windows
                 searched = fit_output_error(searched_in, data, pick.start or pick.fits, max_iter=int(self.max_iter),
-                                            v_range=self.v_range_, free=self._free)
+                                            v_range=self.v_range_, free=free)
                 self.search_accepted_ = bool(searched.bic < confirmed.bic)  # False if both fail: inf < inf
                 if self.search_accepted_:
                     final = searched
@@ -319,7 +319,7 @@ class FormEstimator(FormExports, BaseEstimator):
         return (f"Try more data, {tries}, or check the template (conductances, reversal potentials, C_m) "
                 "and the current's units (µA/cm²) and sign.")
 
-    def _search_roles(self, data, patterns, rng, t0):
+    def _search_roles(self, data, patterns, rng, t0, free=()):
         """Step 1 of the module docstring (the role search and its confirmation): sets ``hypotheses_``, ``roles_``, ``start_``.
 
         Returns
@@ -341,7 +341,7 @@ class FormEstimator(FormExports, BaseEstimator):
             raise SimulationError("no gate-role pattern gives a finite model on these traces; check the "
                                   "template's conductances, reversal potentials and C_m, and the current's "
                                   "units (µA/cm²) and sign")
-        best, confirmed = self._confirm_roles(data)
+        best, confirmed = self._confirm_roles(data, free)
         self.roles_, self.start_ = dict(best.signs), dict(best.fits)
         return t_roles, confirmed
 
@@ -363,7 +363,7 @@ class FormEstimator(FormExports, BaseEstimator):
     #: At most this many patterns are compared by output error.
     MAX_CONTENDERS = 3
 
-    def _confirm_roles(self, data):
+    def _confirm_roles(self, data, free=()):
         """The winning role pattern and its output-error fit (over all of :data:`WINDOWS`, guarded).
 
         The charge balance ranks the patterns by a small margin under noise (measured on 2 x 100 ms of HH at
@@ -376,7 +376,7 @@ class FormEstimator(FormExports, BaseEstimator):
         fits = {}
         for h in contenders:
             fit = fit_output_error(self.model, data, h.fits, max_iter=int(self.max_iter), v_range=self.v_range_,
-                                   free=self._free)
+                                   free=free)
             h.output_rms, fits[h.label] = fit.rms, fit
             if self.verbose:
                 print(f"[hhsym.forms] roles {h.label}: output error {fit} ({fit.seconds:.1f} s)"
