@@ -82,3 +82,18 @@ def test_rate_bound_penalty_is_zero_below_the_cap_and_exact_above(setting):
         e[i] = 1e-6
         fd = (pen(p + e, False) - pen(p - e, False)) / 2e-6
         np.testing.assert_allclose(J[:, i], fd, atol=1e-5 * max(1.0, np.abs(fd).max()))
+
+
+def test_the_dense_jacobian_refuses_a_size_that_would_not_fit_in_memory(setting, monkeypatch):
+    import hhsym.estimate.losses.trajectory as trajectory
+    from hhsym.errors import InvalidArgumentError
+
+    hh, data, truth = setting
+    fam = FormFamily(hh, truth)
+    tp = TrajectoryProblem(fam, hh, data, window=5.0)
+    q = np.concatenate([fam.pack(truth), tp.initial_states()])
+    assert tp.evaluate(q)[1].shape == (tp.n_residuals, q.size)
+    monkeypatch.setattr(trajectory, "DENSE_LIMIT", tp.n_residuals * q.size - 1)
+    with pytest.raises(InvalidArgumentError, match="per-window blocks"):
+        tp.evaluate(q)
+    assert tp.evaluate(q, False) is not None  # residuals alone are linear in the data

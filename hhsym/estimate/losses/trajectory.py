@@ -31,6 +31,8 @@ __all__ = ["TrajectoryProblem", "OUTPUT_SUBSTEP", "OUTPUT_SPACING", "STABLE_STEP
 OUTPUT_SUBSTEP = 0.025
 #: Spacing (ms) of the compared samples when ``stride`` is not given (every other sample at 40 kHz).
 OUTPUT_SPACING = 0.05
+#: Largest dense Jacobian (entries) :meth:`TrajectoryProblem.evaluate` builds: 2e8 float64 = 1.6 GB.
+DENSE_LIMIT = 200_000_000
 #: Largest ``lambda * h`` of an RK4 sub-step ``h``: gate rates lambda = 1/tau above ``STABLE_STEP / h`` are capped
 #: there (RK4's stability bound on the real axis is 2.785).
 STABLE_STEP = 2.5
@@ -266,8 +268,21 @@ class TrajectoryProblem:
         -------
         r : ndarray or None (non-finite)
         J : ndarray or None, only if ``jac``
+
+        Raises
+        ------
+        InvalidArgumentError
+            When the dense Jacobian would exceed :data:`DENSE_LIMIT` entries (it grows as the
+            square of the data length: every window has its own initial-state columns);
+            :meth:`fit` works on per-window blocks (:meth:`blocks`) instead.
         """
         nf, ns = self.n_family, self.ns
+        if jac and self.n_residuals * np.size(q) > DENSE_LIMIT:
+            from hhsym.errors import invalid
+
+            raise invalid("q", f"<{np.size(q)} parameters>", f"a problem whose dense Jacobian stays under "
+                          f"{DENSE_LIMIT:.0e} entries (this one: {self.n_residuals} x {np.size(q)}); fit with "
+                          "TrajectoryProblem.fit, which works on per-window blocks, or on shorter data")
         Y0 = np.asarray(q[nf:]).reshape(-1, ns) if self.free_states else None
         out = self.blocks(q[:nf], Y0, jac)
         if out is None:
