@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from hhsym.estimate.losses.output_error import model_forms
-from hhsym.estimate.losses.rate_bound import rate_bound_penalty, rate_cap_for
-from hhsym.estimate.losses.trajectory import STABLE_STEP, TrajectoryProblem
+from hhsym.estimate.losses.rate_bound import rate_bound_penalty
+from hhsym.estimate.losses.trajectory import STABLE_STEP, TrajectoryProblem, rate_cap_for
 from hhsym.estimate.rates.form_pairs import FormFamily
 from hhsym.library import hodgkin_huxley
 from hhsym.simulate import simulate

@@ -135,9 +135,10 @@ def kept_forms(model, gates):
     """
     from hhsym.estimate.rates.closed_forms import Fixed
 
-    values = {sym: sympy.Float(model.params[name]) for name, sym in model.param_symbols().items()}
-    return {f"{kind}_{g}": FormFit([Fixed(model.rates[f"{kind}_{g}"].xreplace(values))], [])
-            for g in gates for kind in ("alpha", "beta")}
+    values = {sympy.Symbol(k, real=True): sympy.Float(v) for k, v in model.rate_params.items()}
+    functions = model.rate_functions()
+    keys = [f"{kind}_{g}" for g in gates for kind in ("alpha", "beta")]
+    return {k: FormFit([Fixed(model.rates[k].xreplace(values), functions[k])], []) for k in keys}
 
 
 class OutputErrorFit:
@@ -294,10 +295,11 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, strid
 
 
 def _rate_bound(fam, data, p0, substeps):
-    """The rate-bound penalty (:func:`~hhsym.estimate.losses.trajectory.rate_bound_penalty`) over the recorded
+    """The rate-bound penalty (:func:`~hhsym.estimate.losses.rate_bound.rate_bound_penalty`) over the recorded
     range if the start has a gate faster than the free-running model's rate cap there, else None (the fit is
     then what it was without it)."""
-    from hhsym.estimate.losses.rate_bound import rate_bound_penalty, rate_cap_for
+    from hhsym.estimate.losses.rate_bound import rate_bound_penalty
+    from hhsym.estimate.losses.trajectory import rate_cap_for
 
     allV = np.concatenate([np.asarray(d[1], dtype=float) for d in data])
     V = np.linspace(*np.percentile(allV, [0.5, 99.5]), 60)

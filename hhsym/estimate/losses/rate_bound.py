@@ -11,30 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hhsym.estimate.losses.tables import substeps_for
-from hhsym.estimate.losses.trajectory import OUTPUT_SUBSTEP, STABLE_STEP
-
-__all__ = ["rate_cap_for", "rate_bound_penalty"]
-
-
-def rate_cap_for(data, substeps=None, max_step=OUTPUT_SUBSTEP):
-    """The :attr:`TrajectoryProblem.rate_cap` (1/ms) a problem on ``data`` will have.
-
-    Parameters
-    ----------
-    data : list of (dt, V, I)
-        Step (ms), V (mV), I (µA/cm²) per trace.
-    substeps : int, optional
-        RK4 sub-steps per sample (default: steps of at most ``max_step`` ms).
-    max_step : float
-        ms.
-
-    Returns
-    -------
-    float
-    """
-    steps = [d[0] / (substeps_for(d[0], max_step) if substeps is None else int(substeps)) for d in data]
-    return STABLE_STEP / max(steps)
+__all__ = ["rate_bound_penalty"]
 
 
 def rate_bound_penalty(rates, V, cap, n_family, weight=1.0):
@@ -52,7 +29,7 @@ def rate_bound_penalty(rates, V, cap, n_family, weight=1.0):
     V : ndarray
         Potentials (mV), e.g. the recorded range.
     cap : float
-        1/ms (:func:`rate_cap_for`).
+        1/ms (:func:`~hhsym.estimate.losses.trajectory.rate_cap_for`).
     n_family : int
         Length of the parameter vector (the rates' then e.g. the scalars': zero columns).
     weight : float

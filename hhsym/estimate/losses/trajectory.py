@@ -25,7 +25,7 @@ from hhsym.estimate.losses.charge_balance import ChargeBalance
 from hhsym.estimate.losses.tables import substeps_for
 from hhsym.estimate.losses.trajectory_kernel import NO_SCALARS, trajectory_pass
 
-__all__ = ["TrajectoryProblem", "OUTPUT_SUBSTEP", "OUTPUT_SPACING", "STABLE_STEP"]
+__all__ = ["TrajectoryProblem", "OUTPUT_SUBSTEP", "OUTPUT_SPACING", "STABLE_STEP", "rate_cap_for"]
 
 #: Largest RK4 step (ms) of the free-running model when ``substeps`` is not given (one step at 40 kHz).
 OUTPUT_SUBSTEP = 0.025
@@ -113,7 +113,7 @@ class TrajectoryProblem:
             self.windows.append(dict(starts=starts, L=L, rec=rec, rec_f=np.ascontiguousarray(rec * tr["M"]),
                                      at=np.searchsorted(rec, starts), ib=np.searchsorted(rec, tr["bounds"]),
                                      substeps=M, stride=st))
-        self.rate_cap = STABLE_STEP / max(tr["dt"] / w["substeps"] for tr, w in zip(pr.traces, self.windows))
+        self.rate_cap = rate_cap_for(data, substeps, max_step)
         self.ns = 1 + rates.n_gates
         self.n_windows = sum(len(w["starts"]) for w in self.windows)
         self.n_residuals = sum(len(w["starts"]) * (w["L"] // w["stride"] + 1) for w in self.windows)
@@ -365,3 +365,22 @@ class TrajectoryProblem:
             return np.concatenate([out[0], pen]), np.vstack([out[1], Jp])
         return fun
 
+
+def rate_cap_for(data, substeps=None, max_step=OUTPUT_SUBSTEP):
+    """The :attr:`TrajectoryProblem.rate_cap` (1/ms) a problem on ``data`` will have.
+
+    Parameters
+    ----------
+    data : list of (dt, V, I)
+        Step (ms), V (mV), I (µA/cm²) per trace.
+    substeps : int, optional
+        RK4 sub-steps per sample (default: steps of at most ``max_step`` ms).
+    max_step : float
+        ms.
+
+    Returns
+    -------
+    float
+    """
+    steps = [d[0] / (substeps_for(d[0], max_step) if substeps is None else int(substeps)) for d in data]
+    return STABLE_STEP / max(steps)

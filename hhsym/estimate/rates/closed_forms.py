@@ -334,23 +334,21 @@ class Fixed(Family):
     ----------
     expr : sympy.Expr
         The rate (1/ms) as a numeric expression in :data:`hhsym.symbolic.V` (mV), e.g. a
-        literature rate that is no :data:`FAMILIES` form; evaluated with its removable
-        singularities guarded (:func:`hhsym.symbolic.safe_expression`).
+        literature rate that is no :data:`FAMILIES` form.
+    function : callable
+        Its numpy evaluator ``function(V) -> ndarray`` (1/ms), e.g. an entry of
+        :meth:`hhsym.model.ConductanceModel.rate_functions` (exact at removable singularities).
     """
 
     name = "fixed"
     names = ()
 
-    def __init__(self, expr):
-        from hhsym.symbolic import V, safe_expression
-
+    def __init__(self, expr, function):
         self.expression = sympy.sympify(expr)
-        fn = sympy.lambdify(V, safe_expression(self.expression), modules="numpy")
-        self._fn = lambda x: np.broadcast_to(np.asarray(fn(x), dtype=float), np.shape(x)).astype(float)
+        self._fn = function
 
     def evaluate(self, theta, V):
-        with np.errstate(all="ignore"):
-            return self._fn(np.asarray(V, dtype=float))
+        return self._fn(np.asarray(V, dtype=float))
 
     def gradient(self, theta, V):
         return np.zeros((np.size(V), 0))
