@@ -24,22 +24,16 @@ The window layout and the model's kernel arrays are in :mod:`.windows`.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
 from hhsym.estimate.losses.kernels import shoot_pass
 from hhsym.estimate.losses.tables import VoltageTable, gate_pass_table, refine, substeps_for
+from hhsym.estimate.losses.threads import parallel_map
 from hhsym.estimate.losses.windows import (DV_SCALE, JUMP_FACTOR, current_jumps, model_arrays, window_layout,
                                            window_weights)
 
 __all__ = ["ChargeBalance", "ShootingProblem", "model_arrays", "window_layout", "window_weights", "current_jumps",
            "DV_SCALE", "JUMP_FACTOR"]
-
-#: Threads running the stage-1 passes of different traces (the kernels release the GIL).
-_POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="hhsym-stage1")
-
 
 class ChargeBalance:
     """Stage-1 charge balance of a rate parametrisation on a list of uniformly sampled traces.
@@ -155,7 +149,7 @@ class ChargeBalance:
         NP = self.ng * tabs[2].shape[2]
         rs, Js = [], []
         s1 = 1.0 / np.sqrt(max(self.n1, 1e-12))
-        gates = _POOL.map(lambda tr: self._gates(tabs, tr, jac, NP), self.traces)
+        gates = parallel_map(lambda tr: self._gates(tabs, tr, jac, NP), self.traces)  # traces side by side
         for tr, (ok, Q, G, X, S) in zip(self.traces, gates):
             if not ok:
                 return (None, None) if jac else None

@@ -34,7 +34,7 @@ from scipy.interpolate import CubicSpline
 
 from hhsym.estimate.losses.kernels import _currents, _gate_rates
 
-__all__ = ["NODE_SPACING", "SUBSTEP", "substeps_for", "refine", "VoltageTable", "node_tables", "gate_pass_table"]
+__all__ = ["NODE_SPACING", "SUBSTEP", "substeps_for", "refine", "VoltageTable", "node_tables", "gate_pass_table", "gate_starts_table"]
 
 #: Spacing (mV) of the voltage nodes on which gate quantities are tabulated.
 NODE_SPACING = 0.05
@@ -232,19 +232,71 @@ def gate_pass_table(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, idx, wt, idx0, w
             break
         if not np.isfinite(Qsum):
             return False
-        i = idx[k]
-        w1 = wt[k]
-        w0 = 1.0 - w1
+        _gate_step(x, S, XI, LA, DX, DL, idx[k], wt[k], dt, want_jac)
+    return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gate_step(x, S, XI, LA, DX, DL, i, w1, dt, want_jac):
+    """One exponential-midpoint step of every gate (and its sensitivities ``S``) at node lookup ``(i, w1)``."""
+    w0 = 1.0 - w1
+    for j in range(x.shape[0]):
+        xinf = w0 * XI[j, i] + w1 * XI[j, i + 1]
+        lam = w0 * LA[j, i] + w1 * LA[j, i + 1]
+        E = np.exp(-lam * dt)
+        dev = x[j] - xinf
+        if want_jac:
+            a = 1.0 - E
+            b = -dev * dt * E
+            for p in range(S.shape[1]):
+                S[j, p] = E * S[j, p] + a * (w0 * DX[j, i, p] + w1 * DX[j, i + 1, p]) \
+                    + b * (w0 * DL[j, i, p] + w1 * DL[j, i + 1, p])
+        x[j] = xinf + dev * E
+
+
+@njit(cache=True, nogil=True)
+def gate_starts_table(n_gates, dt, idx, wt, idx0, wt0, XI, LA, DX, DL, rec_idx, want_jac, X_rec, S_rec):
+    """The gates of :func:`gate_pass_table` (same steps, same values), without the charge, recorded at ``rec_idx``.
+
+    What the output error needs at its window starts: a gate pass costs no
+    ionic currents and no charge sensitivities here.
+
+    Parameters
+    ----------
+    n_gates : int
+    dt : float
+        Step (ms) of the refined trace.
+    idx, wt, idx0, wt0, XI, LA, DX, DL, rec_idx, want_jac :
+        As in :func:`gate_pass_table`.
+    X_rec : (nrec, ng) out, gates.  S_rec : (nrec, ng, 2P) out, d gate / d own params.
+
+    Returns
+    -------
+    bool
+        False if a non-finite value appeared.
+    """
+    ng = n_gates
+    P2 = DX.shape[2] if want_jac else 0
+    x = np.empty(ng)
+    S = np.zeros((ng, P2))
+    for j in range(ng):
+        x[j] = (1.0 - wt0) * XI[j, idx0] + wt0 * XI[j, idx0 + 1]
+        for p in range(P2):
+            S[j, p] = (1.0 - wt0) * DX[j, idx0, p] + wt0 * DX[j, idx0 + 1, p]
+    r = 0
+    nrec = rec_idx.shape[0]
+    k = 0
+    while r < nrec:
+        while k < rec_idx[r]:
+            _gate_step(x, S, XI, LA, DX, DL, idx[k], wt[k], dt, want_jac)
+            k += 1
         for j in range(ng):
-            xinf = w0 * XI[j, i] + w1 * XI[j, i + 1]
-            lam = w0 * LA[j, i] + w1 * LA[j, i + 1]
-            E = np.exp(-lam * dt)
-            dev = x[j] - xinf
-            if want_jac:
-                a = 1.0 - E
-                b = -dev * dt * E
+            if not np.isfinite(x[j]):
+                return False
+            X_rec[r, j] = x[j]
+        if want_jac:
+            for j in range(ng):
                 for p in range(P2):
-                    S[j, p] = E * S[j, p] + a * (w0 * DX[j, i, p] + w1 * DX[j, i + 1, p]) \
-                        + b * (w0 * DL[j, i, p] + w1 * DL[j, i + 1, p])
-            x[j] = xinf + dev * E
+                    S_rec[r, j, p] = S[j, p]
+        r += 1
     return True

@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 from hhsym.estimate.losses.charge_balance import ChargeBalance
-from hhsym.estimate.losses.tables import substeps_for
+from hhsym.estimate.losses.tables import gate_starts_table, substeps_for
+from hhsym.estimate.losses.threads import chunks, parallel_map
 from hhsym.estimate.losses.trajectory_kernel import NO_SCALARS, trajectory_pass
 
 __all__ = ["TrajectoryProblem", "OUTPUT_SUBSTEP", "OUTPUT_SPACING", "STABLE_STEP", "rate_cap_for"]
@@ -109,9 +110,7 @@ class TrajectoryProblem:
             st = max(1, int(round(OUTPUT_SPACING / tr["dt"]))) if stride is None else max(1, int(stride))
             L = max(st, int(round(window / tr["dt"])) // st * st)
             starts = np.arange(0, len(tr["V"]) - 1 - L, L, dtype=np.int64)
-            rec = np.unique(np.concatenate([tr["rec"], starts]))
-            self.windows.append(dict(starts=starts, L=L, rec=rec, rec_f=np.ascontiguousarray(rec * tr["M"]),
-                                     at=np.searchsorted(rec, starts), ib=np.searchsorted(rec, tr["bounds"]),
+            self.windows.append(dict(starts=starts, L=L, rec_f=np.ascontiguousarray(starts * tr["M"]),
                                      substeps=M, stride=st))
         self.rate_cap = rate_cap_for(data, substeps, max_step)
         self.ns = 1 + rates.n_gates
@@ -180,10 +179,12 @@ class TrajectoryProblem:
 
     def _gate_starts(self, tabs, tr, w, jac):
         """Gates (and their parameter sensitivities) of the gate-driven pass at the window starts."""
-        pr = self.balance
-        local = dict(tr, rec=w["rec"], rec_f=w["rec_f"])
-        ok, _, _, X, S = pr._gates(tabs, local, jac, self.n_family)
-        return ok, X[w["at"]], (S[w["at"]] if jac else np.zeros((len(w["starts"]), self.rates.n_gates, 0)))
+        nw, ng = len(w["starts"]), self.rates.n_gates
+        X = np.empty((nw, ng))
+        S = np.empty((nw, ng, tabs[2].shape[2] if jac else 0))
+        ok = gate_starts_table(ng, tr["dt"] / tr["M"], tr["idx"], tr["wt"], tr["idx0"], tr["wt0"], *tabs,
+                               w["rec_f"], jac, X, S)
+        return ok, X, S
 
     def blocks(self, p, Y0, jac=True):
         """Residuals per window, with the Jacobian split into family and initial-state parts.
@@ -208,16 +209,16 @@ class TrajectoryProblem:
         tabs = pr.tables(p[:nr], jac)
         run_tabs = self._capped(tabs, jac)
         a = pr.arr
-        C, ch_g, ch_E = (a["C"], a["ch_g"], a["ch_E"]) if self.scalars is None else \
-            self.scalars.arrays(p[nr:], a)
+        cge = (a["C"], a["ch_g"], a["ch_E"]) if self.scalars is None else self.scalars.arrays(p[nr:], a)
         chain = None if self.scalars is None else self.scalars.chain(p[nr:])
         scale = 1.0 / np.sqrt(self.n_residuals)
-        out, off = [], 0
-        for tr, w in zip(pr.traces, self.windows):
+        pairs = list(zip(pr.traces, self.windows))
+        starts = parallel_map(lambda tw: self._gate_starts(tabs, tw[0], tw[1], jac), pairs)
+        if not all(ok for ok, _, _ in starts):
+            return None
+        runs, off = [], 0
+        for (tr, w), (_, X, S) in zip(pairs, starts):
             nw, L = len(w["starts"]), w["L"]
-            ok, X, S = self._gate_starts(tabs, tr, w, jac)
-            if not ok:
-                return None
             if self.free_states:
                 y0 = np.asarray(Y0[off:off + nw], dtype=float).copy()
                 y0[:, 1:] += X
@@ -227,12 +228,26 @@ class TrajectoryProblem:
             R = np.empty((nw, nres))
             Jt = np.empty((R.size if jac else 0, nf))
             JY = np.empty((R.size if jac else 0, ns))
-            ok = trajectory_pass(tr["V"], tr["I"], tr["dt"], w["substeps"], C, ch_g, ch_E,
-                                 a["gate_ch"], a["gate_pow"], pr.table.v0, pr.table.h, *run_tabs, w["starts"], L,
-                                 w["stride"],
-                                 np.ascontiguousarray(y0), np.ascontiguousarray(S), jac, R, Jt, JY, *self._sc)
-            if not ok or not np.all(np.isfinite(R)):
+            runs.append((tr, w, np.ascontiguousarray(y0), np.ascontiguousarray(S), R, Jt, JY))
+            off += nw
+        # contiguous chunks of windows, handed to the threads as they come free; each writes its own rows
+        pieces = [(run, lo, hi) for run in runs for lo, hi in chunks(len(run[1]["starts"]), self.n_windows)]
+        C, ch_g, ch_E = cge
+
+        def piece(item):
+            (tr, w, y0, S, R, Jt, JY), lo, hi = item
+            rows = slice(lo * R.shape[1], hi * R.shape[1]) if jac else slice(0, 0)
+            return trajectory_pass(tr["V"], tr["I"], tr["dt"], w["substeps"], C, ch_g, ch_E, a["gate_ch"],
+                                   a["gate_pow"], pr.table.v0, pr.table.h, *run_tabs, w["starts"][lo:hi], w["L"],
+                                   w["stride"], y0[lo:hi], S[lo:hi], jac, R[lo:hi], Jt[rows], JY[rows], *self._sc)
+
+        if not all(parallel_map(piece, pieces)):
+            return None
+        out = []
+        for tr, w, y0, S, R, Jt, JY in runs:
+            if not np.all(np.isfinite(R)):
                 return None
+            nw, nres = R.shape
             if jac and chain is not None:
                 Jt[:, nr:] *= chain
             if jac:
@@ -240,7 +255,6 @@ class TrajectoryProblem:
                             scale * JY.reshape(nw, nres, ns) if self.free_states else None))
             else:
                 out.append((scale * R, None, None))
-            off += nw
         return out
 
     def _capped(self, tabs, jac):
