@@ -13,7 +13,10 @@ trained on at most three sweeps (``TRAIN``), each cut to ``--crop`` ms from 100 
 * ``forms`` — ``hhsym.FormEstimator(start="model", search=False, free=<same scalars>)``: HH's
   closed forms as the start, their constants fitted with the scalars;
 * ``forms34`` — the same from HH's rates brought to 34 °C (every rate x Q10^((34 - 6.3)/10),
-  Q10 = 3: x 21), since the cells were recorded near physiological temperature.
+  Q10 = 3: x 21), since the cells were recorded near physiological temperature;
+* ``rs`` — Pospischil et al.'s regular-spiking cortical template (Traub Na and Kd, M current, leak;
+  :func:`hhsym.library.pospischil_rs`), kinetics kept, every conductance, reversal potential and C_m
+  fitted like ``baseline``; ``rs-forms`` — its Na and Kd forms fitted too, the M gate kept.
 
 Printed per cell and route: fit time, training RMS, and on the held-out sweeps the spike counts
 (recorded / model), the largest count error among sweeps with >= 5 spikes, median Γ (±2 ms),
@@ -38,7 +41,7 @@ from hhsym.estimate.checks import as_recordings
 from hhsym.estimate.losses.output_error import fit_output_error, model_forms
 from hhsym.io import Trace
 from hhsym.io.reader import read
-from hhsym.library import hodgkin_huxley
+from hhsym.library import hodgkin_huxley, pospischil_rs
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 CELLS = {
@@ -47,7 +50,11 @@ CELLS = {
     "171116": ("pyabf/171116sh_0018.abf", (2, 10, 16)),
     "axon5": ("pyabf/File_axon_5.abf", (1, 8)),
 }
-FREE = ("g_Na", "g_K", "g_L", "E_Na", "E_K", "E_L", "C_m")
+
+
+def free_scalars(model):
+    """Every maximal conductance, reversal potential and C_m of ``model``."""
+    return tuple(k for k in model.params if k.startswith(("g_", "E_"))) + ("C_m",)
 
 
 def training_traces(rec, sweeps, crop_ms, start_ms):
@@ -69,15 +76,20 @@ WARM = 3.0 ** ((34.0 - 6.3) / 10.0)
 
 def fit_route(route, hh, traces, time_limit):
     """The fitted model and its training RMS (mV)."""
+    if route in ("rs", "rs-forms"):
+        hh = pospischil_rs()
+    free = free_scalars(hh)
     if route == "forms34":
         hh = hh.with_rates({k: WARM * e for k, e in hh.rates.items()}, name="HH at 34 °C")
-    data = as_recordings(traces)
-    allV = np.concatenate([d[1] for d in data])
-    start = model_forms(hh, np.linspace(*np.percentile(allV, [0.5, 99.5]), 200))
-    if route == "baseline":
-        fit = fit_output_error(hh, data, start, free=FREE, fit_rates=False, time_limit=time_limit)
+    if route in ("baseline", "rs"):  # fixed kinetics: every gate kept, the scalars fitted
+        data = as_recordings(traces)
+        allV = np.concatenate([d[1] for d in data])
+        start = model_forms(hh, np.linspace(*np.percentile(allV, [0.5, 99.5]), 200),
+                            fixed=[g.name for g in hh.gates])
+        fit = fit_output_error(hh, data, start, free=free, fit_rates=False, time_limit=time_limit)
         return fit.model(hh), fit.rms
-    est = FormEstimator(hh, start="model", search=False, uncertainty=False, free=FREE,
+    fixed = ("p",) if route == "rs-forms" else ()
+    est = FormEstimator(hh, start="model", search=False, uncertainty=False, free=free, fixed=fixed,
                         time_limit=time_limit).fit(traces)
     return est.model_, est.rms_
 
@@ -146,7 +158,8 @@ def main():
             print(f"{cell} | {route} | {seconds:.0f} | {rms:.3g} | {r['spikes']} | {r['count_err']:.2f} | "
                   f"{r['gamma']:.2f} | {r['latency']:.1f} | {r['peak']:.1f} | {r['half_width']:.2f} | "
                   f"{r['rms']:.2f} | {r['diverged']}", flush=True)
-            print("    scalars: " + ", ".join(f"{k} {model.params[k]:.4g}" for k in FREE), flush=True)
+            print("    scalars: " + ", ".join(f"{k} {model.params[k]:.4g}" for k in free_scalars(model)),
+                  flush=True)
     print(f"load average {os.getloadavg()[0]:.1f}; targets: count err <= 0.15, latency <= 3 ms, peak <= 5 mV, "
           "half-width <= 0.20, sub RMS <= 2 mV, fit <= 600 s", flush=True)
 

@@ -198,8 +198,10 @@ def _parser():
     frm.add_argument("--starts", type=_POSITIVE_INT, default=60, metavar="N",
                      help="random starts per gate-role hypothesis in the role search (default 60)")
     frm.add_argument("--seed", type=_SEED, default=0, help="random seed of the role search (default 0)")
-    frm.add_argument("--free", metavar="NAME,...", default=None,
-                     help="whole-cell scalars fitted with the rates, e.g. g_Na,g_K,g_L,E_L,C_m (default none)")
+    frm.add_argument("--free", metavar="NAME[=LO:HI],...", default=None,
+                     help="whole-cell scalars fitted with the rates, e.g. g_Na,g_K,g_L,E_L=-90:-50,C_m, with "
+                          "optional bounds (default none; a reversal potential stays within 30 mV of the "
+                          "template's value unless bounded otherwise)")
     frm.add_argument("--fixed", metavar="GATE,...", default=None,
                      help="gates kept as the template writes them (with --start model), e.g. p")
     frm.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft budget in s of each search stage")

@@ -108,7 +108,8 @@ class FormEstimator(FormExports, BaseEstimator):
         from the template's values: ``g_<channel>`` (mS/cm²), ``E_<channel>`` (mV),
         ``C_m`` (µF/cm²) (:mod:`hhsym.estimate.rates.scalars`; freeing ``C_m`` and the
         conductances absorbs an error in the membrane area that turned pA into
-        µA/cm²).  The role search and the form search's trials keep them at the
+        µA/cm²), each with optional bounds ``"E_Na=30:70"`` (by default a reversal
+        potential stays within 30 mV of the template's value, the others positive).  The role search and the form search's trials keep them at the
         template's and the last fit's values.  Default: none.
     fixed : sequence of str
         Gates whose rates are kept as the template writes them, any expression

@@ -9,7 +9,7 @@ from hhsym.estimate import FormEstimator, load
 from hhsym.estimate.losses.output_error import fit_output_error, model_forms
 from hhsym.estimate.losses.trajectory import TrajectoryProblem
 from hhsym.estimate.rates.form_pairs import FormFamily
-from hhsym.estimate.rates.scalars import KIND_C, KIND_E, KIND_G, ScalarParameters
+from hhsym.estimate.rates.scalars import E_SPAN, KIND_C, KIND_E, KIND_G, ScalarParameters
 from hhsym.library import hodgkin_huxley
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise
@@ -35,9 +35,11 @@ def test_names_kinds_and_coordinates(hh):
     assert list(sc.kind) == [KIND_G, KIND_E, KIND_C]
     assert list(sc.channel) == [[ch.name for ch in hh.channels].index("Na"), [ch.name for ch in hh.channels].index("K"), 0]
     q = sc.pack()
-    np.testing.assert_allclose(q, [np.log(120.0), -77.0, 0.0])
+    # E_K is bounded to -77 +- E_SPAN by default: the logit of the middle is 0
+    np.testing.assert_allclose(q, [np.log(120.0), 0.0, 0.0], atol=1e-12)
+    assert sc.bounds == {"g_Na": (0.0, np.inf), "E_K": (-77.0 - E_SPAN, -77.0 + E_SPAN), "C_m": (0.0, np.inf)}
     assert sc.public(q) == pytest.approx({"g_Na": 120.0, "E_K": -77.0, "C_m": 1.0})
-    np.testing.assert_allclose(sc.chain(q), [120.0, 1.0, 1.0])
+    np.testing.assert_allclose(sc.chain(q), [120.0, 2 * E_SPAN / 4, 1.0])
     C, g, E = sc.arrays(sc.pack({"g_Na": 60.0, "E_K": -90.0, "C_m": 2.0}),
                         {"C": 1.0, "ch_g": np.array([120.0, 36.0, 0.3]), "ch_E": np.array([50.0, -77.0, -54.4])})
     assert C == pytest.approx(2.0)
@@ -50,6 +52,36 @@ def test_names_kinds_and_coordinates(hh):
 def test_bad_names_are_named(hh, names, text):
     with pytest.raises(InvalidArgumentError, match=text):
         ScalarParameters(hh, names)
+
+
+def test_bounds_keep_every_value_inside_and_the_chain_is_exact(hh):
+    sc = ScalarParameters(hh, "g_Na=60:200,E_Na=30:70,C_m")
+    assert sc.bounds["g_Na"] == (60.0, 200.0) and sc.bounds["E_Na"] == (30.0, 70.0)
+    assert sc.bounds == ScalarParameters(hh, {"g_Na": (60, 200), "E_Na": (30, 70), "C_m": None}).bounds
+    q = sc.pack({"g_Na": 150.0, "E_Na": 41.0, "C_m": 2.5})
+    assert sc.public(q) == pytest.approx({"g_Na": 150.0, "E_Na": 41.0, "C_m": 2.5})
+    for far in (-1e3, -40.0, 40.0, 1e3):  # an optimiser's wildest step stays inside
+        v = sc.public(np.full(3, far))
+        assert 60.0 <= v["g_Na"] <= 200.0 and 30.0 <= v["E_Na"] <= 70.0 and np.isfinite(v["C_m"])
+    step = 1e-6
+    fd = [(sc.public(q + step * e)[n] - sc.public(q - step * e)[n]) / (2 * step)
+          for e, n in zip(np.eye(3), sc.names)]
+    np.testing.assert_allclose(sc.chain(q), fd, rtol=1e-6)
+
+
+@pytest.mark.parametrize("free, text", [("E_Na=70:30", "lo < hi"), ("E_Na=60:90", "around the template's value 50"),
+                                        ("g_Na=-1:500", "lower bound >= 0"), ("E_Na=30", "NAME=LO:HI"),
+                                        ("E_Na=a:b", "NAME=LO:HI"), ("E_Na=30:", "both bounds or neither"),
+                                        ({"E_Na": (1, 2, 3)}, r"\(lo, hi\)")])
+def test_bad_bounds_are_named(hh, free, text):
+    with pytest.raises(InvalidArgumentError, match=text):
+        ScalarParameters(hh, free)
+
+
+def test_a_value_outside_its_bounds_is_refused(hh):
+    sc = ScalarParameters(hh, "E_Na=30:70")
+    with pytest.raises(InvalidArgumentError, match="inside its bounds"):
+        sc.pack({"E_Na": 80.0})
 
 
 def test_a_zero_conductance_cannot_be_freed(hh):

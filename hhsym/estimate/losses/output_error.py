@@ -255,9 +255,10 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, strid
         bench_fit's HH at 0.5 mV: restarted at 1.25 ms from its own 1.25 ms
         fit, the continuation once took beta_h's sigmoid to a slope of 1e4 mV
         (RMS 0.98 mV) where the first pass had stayed regular.
-    free : sequence of str
+    free : str, sequence of str or dict
         Whole-cell scalars fitted with the constants, started from the template's values
-        (``g_<channel>``, ``E_<channel>``, ``C_m``; :mod:`hhsym.estimate.rates.scalars`).
+        (``g_<channel>``, ``E_<channel>``, ``C_m``), with optional bounds (``"E_Na=30:70"``,
+        ``{"E_Na": (30, 70)}``; :class:`~hhsym.estimate.rates.scalars.ScalarParameters`).
     fit_rates : bool
         False keeps the rate constants at ``fits`` and fits only ``free`` (and the initial
         states): the fixed-kinetics fit of a template's scalars.

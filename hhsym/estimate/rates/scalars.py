@@ -7,11 +7,19 @@ rates.  :class:`ScalarParameters` names which of them an output-error fit
 moves, maps them to internal coordinates and back, and writes their values
 into the kernel's model arrays.
 
-Internal coordinates (what an optimiser moves):
+Internal coordinates (what an optimiser moves): first the natural coordinate
 
-* :math:`\log g_c` for a conductance (it stays positive; a relative step);
-* :math:`E_c` itself for a reversal potential (mV);
-* :math:`\log C_m` for the capacitance.
+* :math:`z = \log g_c` for a conductance (it stays positive; a relative step);
+* :math:`z = E_c` itself for a reversal potential (mV);
+* :math:`z = \log C_m` for the capacitance;
+
+then, for a scalar with bounds :math:`[l, u]` (:math:`[z_l, z_u]` in :math:`z`),
+:math:`q = \operatorname{logit}((z - z_l) / (z_u - z_l))`, so that every value an
+optimiser can reach lies inside them.  By default a conductance and the
+capacitance only stay positive and a reversal potential stays within
+:data:`E_SPAN` mV of the template's value (the ion concentrations fix it to
+tens of mV; without a bound the fit of a real cell has been seen to take a
+sodium reversal potential to −17 mV to flatten spikes it could not time).
 
 The current of a lab recording reaches the model in µA/cm² through a
 membrane area that is itself estimated.  A wrong area :math:`a' = a/s`
@@ -40,10 +48,61 @@ import numpy as np
 
 from hhsym.errors import InvalidArgumentError, invalid
 
-__all__ = ["ScalarParameters", "KIND_G", "KIND_E", "KIND_C"]
+__all__ = ["ScalarParameters", "KIND_G", "KIND_E", "KIND_C", "E_SPAN", "parse_free"]
 
 #: Kinds of scalar, as the trajectory kernel reads them.
 KIND_G, KIND_E, KIND_C = 0, 1, 2
+
+#: Default half-width (mV) of a free reversal potential's bounds around the template's value.
+E_SPAN = 30.0
+
+
+def parse_free(free):
+    """Names and bounds of free scalars from a string, a sequence of names or a mapping.
+
+    Parameters
+    ----------
+    free : str, sequence of str, or dict
+        ``"g_Na,E_Na=30:70,C_m=0.5:3"`` (bounds in public units after ``=``, ``lo:hi``, either
+        side may be empty for no bound), names, or name -> ``(lo, hi)`` or ``None``.
+
+    Returns
+    -------
+    names : tuple of str
+    bounds : dict
+        Name -> ``(lo, hi)`` (floats, ``±inf`` for none) for the names given bounds.
+    """
+    if isinstance(free, str):
+        free = [n.strip() for n in free.split(",") if n.strip()]
+    if isinstance(free, dict):
+        items = list(free.items())
+    else:
+        items = []
+        for entry in free:
+            if isinstance(entry, str) and "=" in entry:
+                name, _, text = entry.partition("=")
+                lo, sep, hi = text.partition(":")
+                try:
+                    if not sep:
+                        raise ValueError(text)
+                    pair = (float(lo) if lo.strip() else -np.inf, float(hi) if hi.strip() else np.inf)
+                except ValueError:
+                    raise invalid("free", entry, "NAME=LO:HI with numbers (either may be empty)") from None
+                items.append((name.strip(), pair))
+            else:
+                items.append((entry, None))
+    names, bounds = [], {}
+    for name, pair in items:
+        names.append(name)
+        if pair is not None:
+            try:
+                lo, hi = (float(v) for v in pair)
+            except (TypeError, ValueError):
+                raise invalid(f"bounds of {name}", pair, "(lo, hi) numbers") from None
+            if np.isnan(lo) or np.isnan(hi) or not lo < hi:
+                raise invalid(f"bounds of {name}", pair, "lo < hi (±inf for no bound)")
+            bounds[name] = (lo, hi)
+    return tuple(names), bounds
 
 
 class ScalarParameters:
@@ -53,8 +112,9 @@ class ScalarParameters:
     ----------
     model : ConductanceModel
         The template; its values are the starting point.
-    names : sequence of str
-        Parameters to free, each ``g_<channel>``, ``E_<channel>`` or ``C_m`` of ``model``.
+    names : str, sequence of str, or dict
+        Parameters to free, each ``g_<channel>``, ``E_<channel>`` or ``C_m`` of ``model``, with
+        optional bounds (:func:`parse_free`: ``"g_Na,E_Na=30:70"`` or ``{"E_Na": (30, 70)}``).
 
     Attributes
     ----------
@@ -64,19 +124,20 @@ class ScalarParameters:
         :data:`KIND_G`, :data:`KIND_E` or :data:`KIND_C` per scalar.
     channel : ndarray of int
         Channel index (in ``model.channels`` order) per scalar (0 for ``C_m``).
+    bounds : dict
+        Name -> ``(lo, hi)`` in public units for every free scalar (``±inf`` for none).
 
     Raises
     ------
     InvalidArgumentError
         A name that is not a conductance, reversal potential or ``C_m`` of the model,
-        a repeated name, or a free conductance whose template value is 0 (its log is the
-        internal coordinate: start it from a positive value).
+        a repeated name, a free conductance whose template value is 0 (its log is the
+        internal coordinate: start it from a positive value), bounds that exclude the
+        template's value, or a negative lower bound of a conductance or ``C_m``.
     """
 
     def __init__(self, model, names):
-        if isinstance(names, str):
-            names = [n.strip() for n in names.split(",") if n.strip()]
-        names = tuple(names)
+        names, given = parse_free(names)
         channels = [ch.name for ch in model.channels]
         accepted = ["C_m"] + [f"{k}_{c}" for c in channels for k in ("g", "E")]
         kind, channel = [], []
@@ -99,6 +160,27 @@ class ScalarParameters:
         self.kind = np.array(kind, dtype=np.int64)
         self.channel = np.array(channel, dtype=np.int64)
         self._start = {n: float(model.params[n]) for n in names}
+        self.bounds = {}
+        for name, k in zip(names, kind):
+            start = self._start[name]
+            lo, hi = given.get(name, (start - E_SPAN, start + E_SPAN) if k == KIND_E else (0.0, np.inf))
+            if k != KIND_E and lo < 0:
+                raise invalid(f"bounds of {name}", (lo, hi), "a lower bound >= 0 (it is positive)")
+            if not lo < start < hi:
+                raise invalid(f"bounds of {name}", (lo, hi), f"bounds around the template's value {start:g}")
+            self.bounds[name] = (float(lo), float(hi))
+        # bounds in the natural coordinate z (E, log g, log C); nan where a side is open
+        z = [(lo, hi) if k == KIND_E else (np.log(lo) if lo > 0 else -np.inf, np.log(hi))
+             for (lo, hi), k in zip(self.bounds.values(), kind)]
+        self._zlo = np.array([a for a, _ in z], dtype=float)
+        self._zhi = np.array([b for _, b in z], dtype=float)
+        self._boxed = np.isfinite(self._zlo) & np.isfinite(self._zhi)
+        one_sided = (np.isfinite(self._zlo) | np.isfinite(self._zhi)) & ~self._boxed
+        if one_sided.any():
+            name = names[int(np.flatnonzero(one_sided)[0])]
+            raise invalid(f"bounds of {name}", self.bounds[name],
+                          "both bounds or neither (a reversal potential), a conductance or C_m bounded "
+                          "above with lo >= 0")
 
     @property
     def n_params(self):
@@ -123,18 +205,38 @@ class ScalarParameters:
             v = float(values[name])
             if k != KIND_E and not v > 0:
                 raise InvalidArgumentError(f"{name}={v!r}: expected a positive value")
+            lo, hi = self.bounds[name]
+            if not lo < v < hi:
+                raise InvalidArgumentError(f"{name}={v!r}: expected a value inside its bounds ({lo:g}, {hi:g})")
             out[i] = v if k == KIND_E else np.log(v)
+        b = self._boxed
+        u = (out[b] - self._zlo[b]) / (self._zhi[b] - self._zlo[b])
+        out[b] = np.log(u / (1.0 - u))
         return out
+
+    def _natural(self, q):
+        """The natural coordinates z (E, log g, log C) and dz/dq at internal coordinates ``q``."""
+        q = np.asarray(q, dtype=float)
+        z, dz = q.copy(), np.ones_like(q)
+        b = self._boxed
+        s = 0.5 * (1.0 + np.tanh(0.5 * q[b]))  # the logistic function, without overflow
+        span = self._zhi[b] - self._zlo[b]
+        z[b] = self._zlo[b] + span * s
+        dz[b] = span * s * (1.0 - s)
+        return z, dz
 
     def public(self, q):
         """dict: name -> public value (mS/cm², mV, µF/cm²) at internal coordinates ``q``."""
-        q = np.asarray(q, dtype=float)
-        return {name: float(v if k == KIND_E else np.exp(v)) for name, k, v in zip(self.names, self.kind, q)}
+        z, _ = self._natural(q)
+        v = np.where(self.kind == KIND_E, z, np.exp(np.minimum(z, 700.0)))
+        lo, hi = np.array([self.bounds[n] for n in self.names], dtype=float).reshape(-1, 2).T
+        v = np.clip(v, lo, hi)  # exp(log lo) may round below lo
+        return {name: float(x) for name, x in zip(self.names, v)}
 
     def chain(self, q):
         """ndarray (n_params,): d(public value) / d(internal coordinate) at ``q``."""
-        q = np.asarray(q, dtype=float)
-        return np.where(self.kind == KIND_E, 1.0, np.exp(q))
+        z, dz = self._natural(q)
+        return np.where(self.kind == KIND_E, 1.0, np.exp(z)) * dz
 
     def arrays(self, q, arr):
         """The kernel's model arrays with the scalars at ``q`` written in.
