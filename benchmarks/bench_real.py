@@ -16,7 +16,13 @@ trained on at most three sweeps (``TRAIN``), each cut to ``--crop`` ms from 100 
   Q10 = 3: x 21), since the cells were recorded near physiological temperature;
 * ``rs`` — Pospischil et al.'s regular-spiking cortical template (Traub Na and Kd, M current, leak;
   :func:`hhsym.library.pospischil_rs`), kinetics kept, every conductance, reversal potential and C_m
-  fitted like ``baseline``; ``rs-forms`` — its Na and Kd forms fitted too, the M gate kept.
+  fitted like ``baseline``; ``rs-forms`` — its Na and Kd forms fitted too, the M gate kept;
+* ``spk-base``, ``spk-hh``, ``spk-rs`` — the spiking stage (:func:`hhsym.estimate.spiking.fit_spiking`:
+  free runs over the whole training sweeps scored by spike count, latency, peak, half-width, trough,
+  subthreshold RMS and Γ; differential evolution): ``spk-base`` fits HH's scalars with its kinetics
+  kept (the feature-based fixed-kinetics baseline, what BluePyOpt does), ``spk-hh`` and ``spk-rs`` also
+  learn each channel's rate scale and shift (:func:`hhsym.estimate.spiking.kinetic_template`) of HH and
+  of Pospischil's RS cell.
 
 Printed per cell and route: fit time, training RMS, and on the held-out sweeps the spike counts
 (recorded / model), the largest count error among sweeps with >= 5 spikes, median Γ (±2 ms),
@@ -41,6 +47,7 @@ from hhsym.estimate.checks import as_recordings
 from hhsym.estimate.losses.output_error import fit_output_error, model_forms
 from hhsym.io import Trace
 from hhsym.io.reader import read
+from hhsym.estimate.spiking import fit_spiking, kinetic_template
 from hhsym.library import hodgkin_huxley, pospischil_rs
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
@@ -74,8 +81,16 @@ def training_traces(rec, sweeps, crop_ms, start_ms):
 WARM = 3.0 ** ((34.0 - 6.3) / 10.0)
 
 
-def fit_route(route, hh, traces, time_limit):
-    """The fitted model and its training RMS (mV)."""
+def fit_route(route, hh, traces, time_limit, whole=None):
+    """The fitted model and its training score (RMS in mV, or the spiking stage's score)."""
+    if route.startswith("spk-"):
+        template = pospischil_rs() if route == "spk-rs" else hh
+        free = list(free_scalars(template))
+        if route != "spk-base":
+            template = kinetic_template(template)
+            free += [k for k in template.params if k.startswith(("phi_", "dV_"))]
+        fit = fit_spiking(template, whole, free, generations=1000, time_limit=time_limit)
+        return fit.model_, fit.score_
     if route in ("rs", "rs-forms"):
         hh = pospischil_rs()
     free = free_scalars(hh)
@@ -128,10 +143,12 @@ def main():
     ap.add_argument("--routes", default="baseline,forms,forms34")
     ap.add_argument("--crop", type=float, default=700.0, help="ms of each training sweep (default 700)")
     ap.add_argument("--time-limit", type=float, default=600.0, help="s per fit (default 600)")
+    ap.add_argument("--spike-time", type=float, default=420.0,
+                    help="s of differential evolution per spiking-route fit (default 420)")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
     hh = hodgkin_huxley()
-    head = ("cell", "route", "fit s", "train RMS", "spikes rec/mod", "count err", "Γ", "latency ms", "peak mV",
+    head = ("cell", "route", "fit s", "train RMS / score", "spikes rec/mod", "count err", "Γ", "latency ms", "peak mV",
             "half-width", "sub RMS mV", "diverged")
     print(" | ".join(head), flush=True)
     for cell in args.cells.split(","):
@@ -142,13 +159,16 @@ def main():
 
         start_ms = features(rec, protocol(rec))["stim_window_ms"][0]
         traces, area = training_traces(rec, train, args.crop, start_ms)
+        full = rec.to_traces()  # the spiking routes train on the whole training sweeps
+        whole = [(full.dt, full.V[k], full.I[k]) for k, s in enumerate(rec.sweep_numbers) if s in train]
         held = [s for s in rec.sweep_numbers if s not in train]
         for route in args.routes.split(","):
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
-                    model, rms = fit_route(route, hh, traces, args.time_limit)
+                    model, rms = fit_route(route, hh, traces, args.time_limit if not route.startswith("spk-")
+                                           else args.spike_time, whole)
                 except hhsym.errors.HHSymError as exc:
                     print(f"{cell} | {route} | failed: {type(exc).__name__}: {exc}", flush=True)
                     continue

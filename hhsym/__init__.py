@@ -47,6 +47,7 @@ __all__ = [
     "library",
     "RateEstimator",
     "FormEstimator",
+    "CellEstimator",
     "distill",
     "fit_many",
     "load",
@@ -66,6 +67,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "RateEstimator": ("hhsym.estimate", "RateEstimator"),
     "FormEstimator": ("hhsym.estimate", "FormEstimator"),
+    "CellEstimator": ("hhsym.estimate", "CellEstimator"),
     "load": ("hhsym.estimate", "load"),
     "fit_many": ("hhsym.batch", "fit_many"),  # imports Dask only when called
     "metrics": ("hhsym.metrics", None),

@@ -139,7 +139,7 @@ def _recorded_states(model, record):
 
 
 def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6, atol=1e-8,
-             params=None, dt_out=None, max_steps=10_000_000, record=None):
+             params=None, dt_out=None, max_steps=10_000_000, record=None, on_failure="raise"):
     r"""Simulate ``model`` under one or many stimuli with a compiled integrator.
 
     Parameters
@@ -177,6 +177,11 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
         for V only or ``("m",)``; default every state.  Recording fewer states
         saves memory and time on large batches; blow-up detection still checks
         every state.
+    on_failure : {"raise", "nan"}
+        What a diverging trace does: ``"raise"`` (default) a SimulationError;
+        ``"nan"`` fills every recorded state of that trace with NaN from the
+        first failing sample on and returns the batch (e.g. a search over
+        parameter sets in which some candidates blow up).
 
     Returns
     -------
@@ -210,6 +215,8 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
         raise UnknownNameError(f"unknown method {method!r}: accepted are {', '.join(METHODS)}")
     if dt > t_stop:
         raise invalid("dt", dt, f"a step no larger than t_stop={t_stop:g} ms")
+    if on_failure not in ("raise", "nan"):
+        raise invalid("on_failure", on_failure, "'raise' or 'nan'")
     rtol = _positive_float("rtol", rtol, "relative tolerance")
     atol = _positive_float("atol", atol, "absolute tolerance")
     if params is not None and not isinstance(params, dict):
@@ -255,6 +262,11 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
                    0.0, dt, n_steps, rec_every, BLOCK, numba.get_num_threads(), OUT, FAIL)
         where = f"{method} (dt={dt:g} ms)"
         STATS = None
+    if on_failure == "nan" and np.any(FAIL >= 0):
+        for i in np.flatnonzero(FAIL >= 0):
+            k = int(FAIL[i]) // rec_every if method != "dopri5" else int(FAIL[i])
+            OUT[:, i, max(0, min(k, n_samples - 1)):] = np.nan
+        FAIL[:] = -1  # the traces below are built without a second scan, so the NaN rows stand
     if np.any(FAIL >= 0):
         i = int(np.flatnonzero(FAIL >= 0)[0])
         k = int(FAIL[i]) if method == "dopri5" else int(FAIL[i]) // rec_every

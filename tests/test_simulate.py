@@ -271,6 +271,23 @@ def test_blow_up_is_reported_with_time_and_method(hh):
     assert "rk4" in text and "dt=0.2" in text and "t = " in text
 
 
+def test_on_failure_nan_keeps_the_batch(hh):
+    """A diverging trace becomes NaN from its failure on; the others are exactly as without it."""
+    stims = [Step(10.0, 1.0, 20.0), Step(50.0, 1.0, 20.0), Step(5.0, 1.0, 20.0)]
+    bad = {"C_m": [1.0, 1e-4, 1.0]}  # RK4 at 0.025 ms cannot follow a membrane time constant of ~1e-4 ms
+    with pytest.raises(SimulationError, match="trace 1"):
+        simulate(hh, stims, 20.0, dt=0.025, params=bad)
+    out = simulate(hh, stims, 20.0, dt=0.025, params=bad, on_failure="nan")
+    assert np.isnan(out.V[1, -1]) and np.isfinite(out.V[1, 0])
+    k = int(np.argmax(np.isnan(out.V[1])))
+    assert np.all(np.isnan(out.V[1, k:])) and np.all(np.isfinite(out.V[1, :k]))
+    assert all(np.isnan(v[1, -1]) for v in out.states.values())
+    for i in (0, 2):
+        np.testing.assert_array_equal(out.V[i], simulate(hh, stims[i], 20.0, dt=0.025).V)
+    with pytest.raises(InvalidArgumentError, match="on_failure"):
+        simulate(hh, stims[0], 20.0, on_failure="ignore")
+
+
 def test_resting_state_follows_the_trace_order(hh):
     """Distinct (I0, params) pairs in unsorted order get their own resting states."""
     rest = resting_state(hh, I0=[3.0, 1.0, 3.0, 0.0], params={"g_K": [36.0, 36.0, 30.0, 36.0]}, n=4)

@@ -47,7 +47,8 @@ def _fit_cell(path, result, model, load_options, estimator_options):
         if not issubclass(w.category, PoorFitWarning) and text not in messages:  # the verdict says it
             messages.append(text)
     row.update(status="ok" if quality.ok else "poor", time_s=time.perf_counter() - start,
-               n_traces=len(traces), loss_mV2=float(est.cost_), v_range_mV=list(est.v_range_),
+               n_traces=len(traces), loss_mV2=float(est.cost_) if hasattr(est, "cost_") else None,
+               score=getattr(est, "score_", None), estimator=type(est).__name__, v_range_mV=list(est.v_range_),
                quality=quality.to_dict(), membrane_area=lines, warnings=messages)
     return row
 
@@ -84,7 +85,7 @@ def _previous(cell, result, status_path):
 
 
 def _check_options(directory, out, model, workers, scheduler, sweeps, area, capacitance,
-                   specific_capacitance, verbose, estimator_options):
+                   specific_capacitance, verbose, estimator_options, route="auto"):
     """Every argument of :func:`fit_many`, checked before any cluster starts; the model and sweeps."""
     from hhsym.estimate.rate_estimator import RateEstimator
     from hhsym.io.cli import parse_sweeps
@@ -126,18 +127,29 @@ def _check_options(directory, out, model, workers, scheduler, sweeps, area, capa
         _positive("area", area, "cm²")
     if capacitance is not None:
         _positive("capacitance", capacitance, "pF")
-    accepted = set(RateEstimator().get_params()) - {"model", "verbose"}
+    from hhsym.estimate.cell_estimator import CellEstimator
+    from hhsym.estimate.files import ROUTES
+
+    if route not in ROUTES:
+        raise invalid("route", route, "'auto', 'networks' or 'cell'")
+    classes = {"networks": [RateEstimator], "cell": [CellEstimator]}.get(route, [RateEstimator, CellEstimator])
+    # with "auto" the route of a cell is known once it is read: an option must fit one of the two (fit_files
+    # names it if the cell's route does not take it)
+    accepted = set().union(*(set(cls().get_params()) for cls in classes)) - {"model", "verbose"}
     for name in estimator_options:
         if name not in accepted:
-            raise invalid(name, estimator_options[name], "no such option: fit_many takes RateEstimator's "
-                          f"options {', '.join(sorted(accepted))}", cls=ArgumentTypeError)
-    RateEstimator(model, **estimator_options)._check_params()
+            raise invalid(name, estimator_options[name], f"no such option of route {route!r}: "
+                          f"{', '.join(sorted(accepted))}", cls=ArgumentTypeError)
+    for cls in classes:
+        own = {k: v for k, v in estimator_options.items() if k in cls().get_params()}
+        if not (cls is RateEstimator and route == "auto" and getattr(model, "pools", ())):  # pools: cell route
+            cls(model, **own)._check_params()
     return directory, out, model, sweeps
 
 
-def fit_many(directory, out, model="hh", *, workers=None, scheduler=None, sweeps=None, area=None,
+def fit_many(directory, out, model="hh", *, route="auto", workers=None, scheduler=None, sweeps=None, area=None,
              capacitance=None, specific_capacitance=1.0, verbose=1, **estimator_options):
-    """Fit a :class:`RateEstimator` to every cell of a folder, in parallel on a Dask cluster.
+    """Fit every cell of a folder as ``hhsym fit`` does, in parallel on a Dask cluster.
 
     Each cell (see :func:`find_cells`: one file, or one Igor prefix such as ``B6``) is fitted as
     ``hhsym fit`` fits it (:func:`hhsym.estimate.files.fit_files`), one Dask task per cell, and
@@ -155,6 +167,9 @@ def fit_many(directory, out, model="hh", *, workers=None, scheduler=None, sweeps
         Results folder (created if missing; its parent must exist); not ``directory``.
     model : ConductanceModel or str
         Template model or a library name (default ``"hh"``), for every cell.
+    route : {"auto", "networks", "cell"}
+        :func:`hhsym.estimate.files.fit_files`: ``"auto"`` fits lab files (ABF, NWB, Igor) by
+        :class:`CellEstimator`, densities by :class:`RateEstimator`.
     workers : int, optional
         Worker processes of the LocalCluster started on this machine (default: one per core,
         at most one per cell to fit).  Each worker runs one task at a time
@@ -176,8 +191,9 @@ def fit_many(directory, out, model="hh", *, workers=None, scheduler=None, sweeps
         0 silent; 1 (default) prints the Dask scheduler and dashboard used and shows a progress
         bar over finished cells; 2 a line per finished cell instead of the bar.
     **estimator_options
-        :class:`RateEstimator` options for every cell (``hidden``, ``random_state``,
-        ``time_limit`` (s, per cell), ``max_iter``, ...).  Fits run with ``verbose=0``.
+        Options of the route's estimator for every cell (:class:`RateEstimator`: ``hidden``,
+        ``random_state``, ``time_limit`` (s, per cell), ``max_iter``, ...; :class:`CellEstimator`:
+        ``free``, ``random_state``, ``time_limit``, ...).  Fits run with ``verbose=0``.
 
     Returns
     -------
@@ -207,7 +223,7 @@ def fit_many(directory, out, model="hh", *, workers=None, scheduler=None, sweeps
     """
     directory, out, model, sweeps = _check_options(directory, out, model, workers, scheduler, sweeps, area,
                                                    capacitance, specific_capacitance, verbose,
-                                                   estimator_options)
+                                                   estimator_options, route)
     cells = find_cells(directory)
     if not cells:
         from hhsym.io.reader import FORMATS
@@ -215,7 +231,7 @@ def fit_many(directory, out, model="hh", *, workers=None, scheduler=None, sweeps
         raise invalid("directory", directory, "a folder holding recordings "
                       f"({', '.join(sorted(FORMATS))} files); it has none")
     os.makedirs(out, exist_ok=True)
-    load_options = dict(sweeps=sweeps, area=area, capacitance=capacitance,
+    load_options = dict(route=route, sweeps=sweeps, area=area, capacitance=capacitance,
                         specific_capacitance=specific_capacitance)
     rows, pending = {}, []
     for cell in cells:

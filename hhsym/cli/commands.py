@@ -145,8 +145,15 @@ def _read_traces(paths, args=None):
 
 
 def _estimator_options(args):
-    """``hhsym fit``'s estimator options as :class:`RateEstimator` keyword arguments."""
-    return dict(hidden=tuple(args.hidden), random_state=args.seed, time_limit=args.time_limit)
+    """``hhsym fit``'s estimator options as keyword arguments of the route's estimator (those given)."""
+    out = dict(random_state=args.seed, time_limit=args.time_limit)
+    if args.time_limit is None and args.route != "networks":
+        out.pop("time_limit")  # each estimator's own default budget
+    if args.hidden is not None:
+        out["hidden"] = tuple(args.hidden)
+    if args.free is not None:
+        out["free"] = args.free
+    return out
 
 
 def _cmd_fit(args):
@@ -154,12 +161,16 @@ def _cmd_fit(args):
 
     _writable(args.out, "--out", (".npz",))
     model = _model_from_args(args)
-    est, traces = fit_files(args.traces, args.out, model, **_recording_options(args), log=print,
+    est, traces = fit_files(args.traces, args.out, model, route=args.route, **_recording_options(args), log=print,
                             verbose=_verbosity(args), **_estimator_options(args))
     lo, hi = est.v_range_
-    print(f"fitted {len(traces)} trace(s): loss {est.cost_:.4g} mV^2, supported range "
-          f"[{lo:.1f}, {hi:.1f}] mV, {est.fit_time_:.1f} s -> {args.out}")
-    print(est.quality_)
+    if hasattr(est, "cost_"):
+        print(f"fitted {len(traces)} trace(s): loss {est.cost_:.4g} mV^2, supported range "
+              f"[{lo:.1f}, {hi:.1f}] mV, {est.fit_time_:.1f} s -> {args.out}")
+        print(est.quality_)
+    else:  # the cell route: its summary ends with the verdict
+        print(est.summary())
+        print(f"fitted {len(traces)} sweep(s), {est.fit_time_:.1f} s -> {args.out}")
     return _judged(est, args, args.out)
 
 
@@ -170,7 +181,7 @@ def _cmd_fit_many(args):
     options = _recording_options(args)
     del options["current"]  # Igor currents are paired by name, cell by cell
     summary = fit_many(args.directory, args.out, model, workers=args.workers, scheduler=args.scheduler,
-                       **options, verbose=_verbosity(args), **_estimator_options(args))
+                       route=args.route, **options, verbose=_verbosity(args), **_estimator_options(args))
     print(summary.table())
     counts = summary.outcomes()  # a skipped cell counts as what it was when fitted
     if counts.get("failed"):

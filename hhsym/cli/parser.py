@@ -21,8 +21,11 @@ stimulus specs (µA/cm², ms; several --stimulus are summed):
 """
 
 _EPILOG_FIT = """examples:
-  hhsym fit cell_0.csv cell_1.csv --out fit.npz
+  hhsym fit RECORDING.abf --sweeps 4,8,12 --out fit.npz       # a real cell: the cell route
+  hhsym fit 'B6_Ch3_IDRest_*.ibw' --sweeps 181,184 --model pospischil_rs --out fit.npz
+  hhsym fit cell_0.csv cell_1.csv --out fit.npz                # densities: rate networks
   hhsym fit recording.npz --model hh --param g_Na=100 --param C_m=0.9 --out fit.npz
+then: hhsym validate fit.npz RECORDING.abf --sweeps 5,9 --report report/
 """
 
 _EPILOG_FIT_MANY = """examples:
@@ -112,9 +115,18 @@ _POSITIVE_INT = _number(int, 1, False, "a positive integer")
 
 def _add_fit_options(parser):
     """The options ``fit`` and ``fit-many`` share: template, networks, seed, budget, verdict, verbosity."""
-    parser.add_argument("--model", default="hh", help="template model whose rates are learned (default: hh)")
+    parser.add_argument("--model", default="hh", help="template model whose rates are learned (default: hh; "
+                        "also pospischil_rs, pospischil_extended)")
     parser.add_argument("--param", action="append", metavar="NAME=VALUE", help="override a template parameter")
-    parser.add_argument("--hidden", type=_POSITIVE_INT, nargs="+", default=[16], help="hidden widths (default 16)")
+    parser.add_argument("--route", default="auto", choices=["auto", "networks", "cell"],
+                        help="networks: rate networks inside the template (RateEstimator); cell: whole-cell "
+                             "scalars and each channel's rate scale and shift fitted to whole sweeps "
+                             "(CellEstimator); auto (default): cell for lab files (ABF, NWB, Igor), else networks")
+    parser.add_argument("--hidden", type=_POSITIVE_INT, nargs="+", default=None,
+                        help="hidden widths of the networks route (default 16)")
+    parser.add_argument("--free", metavar="NAME[=LO:HI],...", default=None,
+                        help="cell route: the parameters searched (default whole-cell: every g_, E_, C_m, "
+                             "phi_, dV_)")
     parser.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
     parser.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft wall-time budget in s (per fit)")
     parser.add_argument("--accept-poor-fit", action="store_true",

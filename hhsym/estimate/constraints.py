@@ -137,8 +137,8 @@ def choice(*names):
     return Constraint(text, check)
 
 
-def model(gated=True):
-    """A ConductanceModel (with at least one gated channel)."""
+def model(gated=True, pools=False):
+    """A ConductanceModel (with at least one gated channel; with calcium pools only if ``pools``)."""
     from hhsym.model import ConductanceModel
 
     text = "a hhsym.ConductanceModel (e.g. hhsym.library.hodgkin_huxley())"
@@ -150,7 +150,7 @@ def model(gated=True):
             raise ValueError  # InvalidArgumentError, as hhsym.model.check_model
         if gated and not value.gates:
             raise ValueError
-        if value.pools:
+        if value.pools and not pools:
             names = ", ".join(repr(p.name) for p in value.pools)
             raise UnsupportedModelError(
                 f"the estimators cannot fit model {value.name!r}: its calcium pool state(s) {names} "

@@ -11,6 +11,8 @@ whitelist reader of :mod:`hhsym.expressions`, every key and type checked.
   module) are still read.
 * :class:`~hhsym.estimate.FormEstimator`: each rate's closed forms (family
   names and internal constants), the fitted window states, role hypotheses.
+* :class:`~hhsym.estimate.CellEstimator`: the fitted model's description, its
+  free parameters, training score and errors.
 
 Both round-trip exactly: ``predict_rates`` / ``model_`` / ``summary()`` of the
 loaded object equal the saved one's.
@@ -74,11 +76,12 @@ def save(estimator, path):
 
     Parameters
     ----------
-    estimator : RateEstimator or FormEstimator
+    estimator : RateEstimator, FormEstimator or CellEstimator
         Fitted.
     path : str or os.PathLike
         A ``.npz`` file name in an existing, writable folder.
     """
+    from hhsym.estimate.cell_estimator import CellEstimator
     from hhsym.estimate.form_estimator import FormEstimator
     from hhsym.estimate.rate_estimator import RateEstimator
 
@@ -116,8 +119,13 @@ def save(estimator, path):
             trials=estimator.trials_, search_accepted=estimator.search_accepted_, misfit=estimator.misfit_,
             standard_errors=estimator.standard_errors_, timings=estimator.timings_)
         arrays["fit.states"] = np.asarray(fit.states, dtype=float)
+    elif isinstance(estimator, CellEstimator):
+        meta.update(fitted_model=estimator.model_.to_dict(), fitted_params=estimator.params_,
+                    score=estimator.score_, start_score=estimator.start_score_, errors=estimator.errors_,
+                    generations=estimator.generations_, evaluations=estimator.evaluations_)
     else:
-        raise invalid("estimator", estimator, "a fitted RateEstimator or FormEstimator", cls=ArgumentTypeError)
+        raise invalid("estimator", estimator, "a fitted RateEstimator, FormEstimator or CellEstimator",
+                      cls=ArgumentTypeError)
     arrays["meta"] = np.array(json.dumps(json_types(meta, nonfinite="keep")))
     atomic_write(path, lambda f: np.savez(f, **arrays), binary=True)
 
@@ -128,6 +136,8 @@ _KEYS = {
     "RateEstimator": _COMMON | {"names", "roles", "hypotheses", "history", "prior", "cost"},
     "FormEstimator": _COMMON | {"fits", "start", "fit", "roles", "role_start", "hypotheses", "trials", "search_accepted",
                                 "misfit", "standard_errors", "timings"},
+    "CellEstimator": _COMMON | {"fitted_model", "fitted_params", "score", "start_score", "errors", "generations",
+                                "evaluations"},
 }
 _V2_KEYS = {"format", "model", "names", "roles", "hypotheses", "v_range", "history", "params", "prior",
             "cost", "fit_time", "noise", "quality"}
@@ -175,7 +185,7 @@ def load(path):
             if meta["estimator"] == "RateEstimator":
                 arrays = [{f: z[f"{k}.{f}"] for f in _NET_FIELDS} for k in meta["names"]]
                 covariance = np.array(z["covariance"], dtype=float) if "covariance" in z.files else None
-            else:
+            elif meta["estimator"] == "FormEstimator":
                 arrays = z["fit.states"]
     except (TraceFileError, ModelError):
         raise
@@ -188,6 +198,8 @@ def load(path):
     try:
         if meta["estimator"] == "RateEstimator":
             est = _rate_estimator(meta, arrays, covariance)
+        elif meta["estimator"] == "CellEstimator":
+            est = _cell_estimator(meta)
         else:
             est = _form_estimator(meta, arrays)
     except ModelError:
@@ -219,10 +231,11 @@ def _check_meta(path, meta, keys):
             raise TraceFileError(f"{path}: metadata {key!r} must be a {kind.__name__}, got {meta.get(key)!r:.60}")
     if len(meta["v_range"]) != 2 or "names" in keys and not all(isinstance(n, str) for n in meta["names"]):
         raise TraceFileError(f"{path}: metadata 'names' must be gate names and 'v_range' two numbers")
+    from hhsym.estimate.cell_estimator import CellEstimator
     from hhsym.estimate.form_estimator import FormEstimator
     from hhsym.estimate.rate_estimator import RateEstimator
 
-    cls = RateEstimator if meta["estimator"] == "RateEstimator" else FormEstimator
+    cls = {"RateEstimator": RateEstimator, "CellEstimator": CellEstimator}.get(meta["estimator"], FormEstimator)
     accepted = set(cls().get_params()) - {"model", "prior"}
     unknown = sorted(set(meta["params"]) - accepted)
     if unknown:
@@ -274,6 +287,21 @@ def _rate_estimator(meta, arrays, covariance=None):
     if covariance is not None and covariance.shape != (n, n):
         raise TraceFileError(f"its covariance is {covariance.shape}, expected ({n}, {n}) for its networks")
     est.covariance_ = covariance
+    return est
+
+
+def _cell_estimator(meta):
+    from hhsym.estimate.cell_estimator import CellEstimator
+
+    est = _build(CellEstimator, meta)
+    model = ConductanceModel.from_dict(meta["fitted_model"])
+    params, errors = meta["fitted_params"], meta["errors"]
+    if not (isinstance(params, dict) and all(isinstance(v, (int, float)) for v in params.values())):
+        raise TraceFileError(f"metadata 'fitted_params' must map names to numbers, got {params!r:.80}")
+    if not (isinstance(errors, list) and all(isinstance(e, dict) for e in errors)):
+        raise TraceFileError(f"metadata 'errors' must be a list of objects, got {errors!r:.80}")
+    est._set_fitted(model, params, meta["score"], meta["start_score"], errors, meta["generations"],
+                    meta["evaluations"])
     return est
 
 

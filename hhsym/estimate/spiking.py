@@ -55,7 +55,7 @@ import time
 import numpy as np
 import sympy
 
-from hhsym.errors import HHSymError, invalid
+from hhsym.errors import invalid
 
 __all__ = ["kinetic_template", "search_box", "sweep_errors", "fit_spiking", "SpikingFit", "THRESHOLD", "CAP",
            "DIVERGED"]
@@ -270,18 +270,29 @@ class SpikingFit:
 
 
 class _Runner:
-    """Batched free runs of candidate parameter sets over the training sweeps."""
+    """Batched free runs of candidate parameter sets over the training sweeps.
+
+    Sweeps of one sampling step and length run in one :func:`hhsym.simulate` call with every
+    candidate (candidate-major: row ``i * n_sweeps + j`` is candidate ``i`` on sweep ``j``).
+    """
 
     def __init__(self, model, data, names, log):
         from hhsym.estimate.quality import MAX_STEP
         from hhsym.stimuli import FromArray
 
         self.model, self.names, self.log = model, names, log
-        self.sweeps = []
-        for dt, V, I in data:
-            t = dt * np.arange(V.size)
+        self.n_sweeps = len(data)
+        groups = {}
+        for j, (dt, V, I) in enumerate(data):
+            V = np.asarray(V, dtype=float)
+            groups.setdefault((float(dt), V.size), []).append(j)
+        self.groups = []
+        for (dt, n), idx in groups.items():
+            t = dt * np.arange(n)
             k = max(1, int(np.ceil(dt / MAX_STEP - 1e-9)))
-            self.sweeps.append((t, np.asarray(V, dtype=float), FromArray(t, I), dt / k))
+            Vs = [np.asarray(data[j][1], dtype=float) for j in idx]
+            stims = [FromArray(t, np.asarray(data[j][2], dtype=float)) for j in idx]
+            self.groups.append((idx, t, Vs, stims, dt / k))
         self.evaluations = 0
 
     def public(self, x):
@@ -291,29 +302,31 @@ class _Runner:
         """Per candidate (rows of ``X``): list of per-sweep error dicts, or None if it diverges."""
         X = np.atleast_2d(X)
         self.evaluations += len(X)
-        out = [[] for _ in range(len(X))]
-        for t, V, stim, h in self.sweeps:
-            runs = self._runs(X, t, V, stim, h)
-            for i, run in enumerate(runs):
-                if out[i] is not None:
-                    out[i] = None if run is None else out[i] + [sweep_errors(t, V, run)]
-        return out
+        out = [[None] * self.n_sweeps for _ in range(len(X))]
+        failed = np.zeros(len(X), dtype=bool)
+        for idx, t, Vs, stims, h in self.groups:
+            runs = self._runs(X, t, Vs, stims, h)
+            for i in range(len(X)):
+                for q, j in enumerate(idx):
+                    run = runs[i * len(idx) + q]
+                    if run is None:
+                        failed[i] = True
+                    elif not failed[i]:
+                        out[i][j] = sweep_errors(t, Vs[q], run)
+        return [None if failed[i] else out[i] for i in range(len(X))]
 
-    def _runs(self, X, t, V, stim, h):
-        """Free runs of every candidate on one sweep (rows), None where one diverges (found by halving)."""
+    def _runs(self, X, t, Vs, stims, h):
+        """Free runs of every candidate on every sweep of a group (candidate-major rows), None where one
+        diverges."""
         from hhsym.simulate import simulate
 
-        params = {n: (np.exp(X[:, j]) if self.log[j] else X[:, j]) for j, n in enumerate(self.names)}
-        try:
-            res = simulate(self.model, stim, float(t[-1]), dt=h, dt_out=t[1] - t[0], method="rk4",
-                           y0={"V": float(V[0])}, params=params, record=())
-        except HHSymError:
-            if len(X) == 1:
-                return [None]
-            mid = len(X) // 2
-            return self._runs(X[:mid], t, V, stim, h) + self._runs(X[mid:], t, V, stim, h)
+        m = len(stims)
+        params = {n: np.repeat(np.exp(X[:, j]) if self.log[j] else X[:, j], m) for j, n in enumerate(self.names)}
+        V0 = np.tile([float(V[0]) for V in Vs], len(X))
+        res = simulate(self.model, stims * len(X), float(t[-1]), dt=h, dt_out=t[1] - t[0], method="rk4",
+                       y0={"V": V0}, params=params, record=(), on_failure="nan")
         Vm = np.atleast_2d(res.V)
-        return [Vm[i] if np.all(np.isfinite(Vm[i])) else None for i in range(len(X))]
+        return [Vm[r] if np.all(np.isfinite(Vm[r])) else None for r in range(Vm.shape[0])]
 
     def scores(self, X):
         return np.array([DIVERGED if e is None else _score(e) for e in self.errors(X)])
