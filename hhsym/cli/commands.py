@@ -256,10 +256,18 @@ def _cmd_report(args):
 
 
 def _cmd_demo(args):
+    if args.real:
+        from hhsym.demo_real import run_real_demo
+
+        if args.noise:
+            raise UsageError("--noise applies to the simulated demo, not to --real (a recording has its own)")
+        out = _writable(args.out or "hhsym-demo-real", "--out", what="folder")
+        run_real_demo(out, verbose=True, time_limit=args.time_limit)
+        return 0
     from hhsym.demo import run_demo
 
-    _writable(args.out, "--out", what="folder")
-    run_demo(args.out, verbose=True, noise=args.noise)
+    out = _writable(args.out or "hhsym-demo", "--out", what="folder")
+    run_demo(out, verbose=True, noise=args.noise)
     return 0
 
 

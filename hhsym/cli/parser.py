@@ -73,6 +73,7 @@ t,V_recorded,V_model,I (ms, mV, mV, pA).
 _EPILOG_DEMO = """examples:
   hhsym demo                 # writes ./hhsym-demo/
   hhsym demo --out results/  # elsewhere
+  hhsym demo --real          # a real cell: fit 2 sweeps, validate on 3 (./hhsym-demo-real/)
 """
 
 
@@ -251,9 +252,15 @@ def _parser():
 
     demo = sub.add_parser("demo", help="the whole pipeline on simulated HH data, with a report",
                           epilog=_EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)
-    demo.add_argument("--out", default="hhsym-demo", help="output folder (default ./hhsym-demo)")
+    demo.add_argument("--out", default=None, help="output folder (default ./hhsym-demo, with --real "
+                      "./hhsym-demo-real)")
     demo.add_argument("--noise", type=_NON_NEGATIVE, default=0.0,
                       help="Gaussian noise on the recorded V (mV, default 0; see the README's limitations)")
+    demo.add_argument("--real", action="store_true",
+                      help="instead: a real cell shipped with hhsym (BluePyEfe's B6) fitted on two sweeps by the "
+                           "cell route and validated on three others")
+    demo.add_argument("--time-limit", type=_POSITIVE, default=240.0,
+                      help="with --real: the fit's budget in s (default 240)")
     demo.set_defaults(func=_cmd_demo)
 
     _add_inspect_parser(sub)

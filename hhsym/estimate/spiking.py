@@ -39,8 +39,9 @@ spike); the other terms do not depend on it.  A candidate that diverges scores
 :data:`DIVERGED`.
 
 The search is differential evolution (:func:`scipy.optimize.differential_evolution`,
-the whole population one batched :func:`hhsym.simulate` call per generation)
-in a box around the start: conductances and C_m in log coordinates, reversal
+the whole population one batched :func:`hhsym.simulate` call per generation;
+:data:`REFINE_SHARE` of the budget on the whole box, the rest in a box
+:data:`REFINE_SHRINK` times narrower around the best found) in a box around the start: conductances and C_m in log coordinates, reversal
 potentials, and per channel an optional rate scale :math:`\phi_c` and shift
 :math:`\Delta V_c` (mV) of every gate's rates,
 :math:`\alpha(V) \to \phi_c\,\alpha(V - \Delta V_c)` (:func:`kinetic_template`;
@@ -66,6 +67,10 @@ THRESHOLD = -20.0
 CAP = 100.0
 #: Score of a candidate whose free run diverges.
 DIVERGED = 1e4
+#: Share of the generations (and of the time limit) given to the global search; the rest refines.
+REFINE_SHARE = 0.6
+#: The refining search's box is this many times narrower than the global one, centred on its best.
+REFINE_SHRINK = 8.0
 #: Default half-widths of the search box around the start: factor for g and C_m, mV for E and shifts,
 #: factor for rate scales.
 BOX = {"g": 5.0, "C": 3.0, "E": 20.0, "phi": 4.0, "dV": 15.0}
@@ -375,7 +380,7 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
     if start_errors is None:
         raise invalid("model", model.name, "a start that runs (finite) over the training sweeps")
     start_score = _score(start_errors)
-    state = {"gen": 0}
+    state = {"gen": 0, "until": None}
 
     def fun(X):  # scipy's vectorised call: X (n_params, S)
         return run.scores(np.asarray(X).T)
@@ -384,11 +389,25 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
         state["gen"] += 1
         if log is not None:
             log(f"generation {state['gen']}: best score {intermediate_result.fun:.4g}")
-        return time_limit is not None and time.perf_counter() - t0 > time_limit
+        return state["until"] is not None and time.perf_counter() > state["until"]
 
-    res = differential_evolution(fun, list(zip(lo, hi)), maxiter=int(generations), popsize=int(popsize),
-                                 vectorized=True, updating="deferred", polish=False, x0=x0, tol=1e-3,
+    # the global search, then the same search in a box REFINE_SHRINK times narrower around its best
+    g1 = max(1, int(round(REFINE_SHARE * generations)))
+    state["until"] = None if time_limit is None else t0 + REFINE_SHARE * time_limit
+    # tol=0: the global search runs its generations (or its time): on a real cell a whole population can sit
+    # on one plateau (no candidate spikes) and scipy's convergence test would stop it there
+    res = differential_evolution(fun, list(zip(lo, hi)), maxiter=g1, popsize=int(popsize), vectorized=True,
+                                 updating="deferred", polish=False, x0=x0, tol=0.0, strategy="best1bin",
                                  rng=np.random.default_rng(random_state), callback=stop, init="sobol")
+    if generations > g1 and (time_limit is None or time.perf_counter() - t0 < time_limit):
+        half = (hi - lo) / (2.0 * REFINE_SHRINK)
+        lo2, hi2 = np.maximum(lo, res.x - half), np.minimum(hi, res.x + half)
+        state["until"] = None if time_limit is None else t0 + time_limit
+        res2 = differential_evolution(fun, list(zip(lo2, hi2)), maxiter=int(generations) - g1, popsize=int(popsize),
+                                      vectorized=True, updating="deferred", polish=False, x0=res.x, tol=1e-4,
+                                      rng=np.random.default_rng(random_state + 1), callback=stop, init="sobol")
+        if res2.fun < res.fun:
+            res = res2
     best = res.x if res.fun < start_score else x0
     params = run.public(best)
     fitted = model.with_params(**{k: v for k, v in params.items() if k in model.params})

@@ -1,0 +1,116 @@
+"""Tests of CellEstimator (hhsym.estimate.cell_estimator) and the cell route of ``hhsym fit``."""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import hhsym
+from hhsym.errors import ArgumentTypeError, InvalidArgumentError, NotFittedError, PoorFitWarning
+from hhsym.estimate import CellEstimator
+from hhsym.estimate.spiking import kinetic_template
+from hhsym.library import hodgkin_huxley
+from hhsym.metrics import rate_errors
+from hhsym.simulate import simulate
+from hhsym.stimuli import Step
+
+DATA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")
+
+
+@pytest.fixture(scope="module")
+def hh():
+    return hodgkin_huxley()
+
+
+def _cell(truth, amps=(-4.0, 4.0, 8.0, 14.0, 25.0, 40.0)):
+    """Whole 'sweeps' of a synthetic cell: 200 ms steps from rest, sampled at 10 kHz."""
+    return [simulate(truth, Step(a, 20.0, 220.0), 240.0, dt=0.025, dt_out=0.1) for a in amps]
+
+
+@pytest.mark.slow
+def test_known_scalars_and_kinetics_come_back(hh):
+    """A synthetic cell (HH with its Na gates 1.3x faster, K's rates shifted by +3 mV, and other scalars),
+    six 200 ms steps: the rates within 10 % where they matter, g_Na, g_K, E_L and C_m within 5 % (the
+    issue's synthetic-cell target); g_L, which only the subthreshold potential sets (2 mV tolerance in
+    the score), within 10 % (measured 8.8 %)."""
+    truth = kinetic_template(hh).with_params(g_Na=110.0, g_K=32.0, g_L=0.3, E_L=-58.0, C_m=1.2,
+                                             phi_Na=1.3, dV_K=3.0)
+    free = "g_Na,g_K,g_L,E_L,C_m,phi_Na,dV_Na,phi_K,dV_K"
+    est = CellEstimator(hh, free=free, generations=250, time_limit=600, random_state=1).fit(_cell(truth))
+    assert est.quality_.ok, est.summary()
+    assert est.score_ < 0.05 < est.start_score_
+    for name in ("g_Na", "g_K", "C_m"):
+        assert est.params_[name] == pytest.approx(truth.params[name], rel=0.05), name
+    assert est.params_["g_L"] == pytest.approx(0.3, rel=0.10)
+    assert est.params_["E_L"] == pytest.approx(-58.0, abs=0.05 * 58.0)
+    errs = rate_errors(est.model_, truth, v_range=(-75.0, 20.0), min_share=0.05)
+    assert max(errs.values()) < 0.10, errs
+
+
+def test_round_trip_summary_and_errors(hh, tmp_path):
+    truth = kinetic_template(hh).with_params(g_Na=100.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PoorFitWarning)
+        est = CellEstimator(hh, free="g_Na,g_K", generations=3, popsize=2, time_limit=30).fit(_cell(truth)[:2])
+    assert set(est.params_) == {"g_Na", "g_K"} and len(est.errors_) == 2
+    assert "g_Na" in est.summary() and est.quality_.verdict in ("good", "poor")
+    path = tmp_path / "cell.npz"
+    est.save(path)
+    back = hhsym.load(path)
+    assert isinstance(back, CellEstimator)
+    assert back.params_ == est.params_ and back.errors_ == est.errors_ and back.score_ == est.score_
+    assert back.model_.params == est.model_.params and back.model_.rates == est.model_.rates
+    assert back.quality_ == est.quality_ and back.summary() == est.summary()
+
+
+def test_whole_cell_frees_scalars_and_kinetics(hh):
+    from hhsym.estimate.cell_estimator import _free_names
+
+    names = _free_names(kinetic_template(hh), "whole-cell", True)
+    assert set(names) == {"g_Na", "E_Na", "g_K", "E_K", "g_L", "E_L", "C_m", "phi_Na", "dV_Na", "phi_K", "dV_K"}
+    assert "phi_Na" not in _free_names(hh, "whole-cell", False)
+
+
+def test_bad_parameters_are_named(hh):
+    data = _cell(hh, amps=(5.0,))
+    with pytest.raises(InvalidArgumentError, match="generations"):
+        CellEstimator(hh, generations=0).fit(data)
+    with pytest.raises(InvalidArgumentError, match="model"):
+        CellEstimator("hh").fit(data)
+    with pytest.raises(InvalidArgumentError, match="free"):
+        CellEstimator(hh, free="g_X").fit(data)
+    with pytest.raises(NotFittedError):
+        CellEstimator(hh).summary()
+
+
+def test_fit_files_routes_lab_files_to_the_cell_estimator(tmp_path):
+    """``route="auto"`` takes the cell route for an ABF; an option of the other route is named."""
+    from hhsym.estimate.files import fit_files
+
+    abf = os.path.join(DATA, "pyabf", "File_axon_5.abf")
+    lines = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PoorFitWarning)
+        est, traces = fit_files(abf, tmp_path / "fit.npz", "hh", sweeps="7", log=lines.append,
+                                free="g_Na,g_K,g_L,E_L,C_m", generations=2, popsize=2, time_limit=20)
+    assert isinstance(est, CellEstimator) and len(traces) == 1
+    assert any(line.startswith("route: cell") for line in lines)
+    assert est.membrane_area_ and isinstance(hhsym.load(tmp_path / "fit.npz"), CellEstimator)
+    with pytest.raises(ArgumentTypeError, match="hidden"):
+        fit_files(abf, tmp_path / "fit2.npz", "hh", sweeps="7", hidden=(4,))
+    with pytest.raises(InvalidArgumentError, match="route"):
+        fit_files(abf, tmp_path / "fit3.npz", "hh", route="fast")
+
+
+def test_cli_fit_on_a_lab_file_writes_a_cell_fit(tmp_path):
+    abf = os.path.join(DATA, "pyabf", "File_axon_5.abf")
+    out = tmp_path / "fit.npz"
+    proc = subprocess.run([sys.executable, "-m", "hhsym", "fit", abf, "--sweeps", "7", "--out", str(out),
+                           "--free", "g_Na,g_K,g_L,E_L,C_m", "--time-limit", "10", "--accept-poor-fit", "--quiet"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "route: cell" in proc.stdout and "CellEstimator on" in proc.stdout
+    assert isinstance(hhsym.load(out), CellEstimator)
