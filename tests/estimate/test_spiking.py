@@ -59,7 +59,7 @@ def test_the_score_is_zero_on_the_recording_and_names_each_miss(hh):
 def test_the_search_finds_known_scalars_and_kinetics(hh):
     truth = kinetic_template(hh).with_params(g_Na=100.0, g_K=45.0, phi_Na=1.3, dV_K=-3.0)
     data = _sweeps(truth)
-    fit = fit_spiking(kinetic_template(hh), data, "g_Na,g_K,phi_Na,dV_K", generations=40)
+    fit = fit_spiking(kinetic_template(hh), data, "g_Na,g_K,phi_Na,dV_K", generations=80)
     assert isinstance(fit, SpikingFit)
     assert fit.start_score_ > 10 and fit.score_ < 0.05
     assert fit.params_["g_Na"] == pytest.approx(100.0, rel=0.1)
