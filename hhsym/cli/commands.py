@@ -255,6 +255,25 @@ def _cmd_report(args):
     return 0
 
 
+def _cmd_templates(args):
+    from hhsym.estimate.templates import DEFAULT_TEMPLATES, compare_templates
+
+    out = _writable(args.json, "--json", (".json",))
+    specs = DEFAULT_TEMPLATES if args.templates is None else [t.strip() for t in args.templates.split(",") if t.strip()]
+    result = compare_templates(args.recording, args.train, args.validate, specs, area=args.area,
+                               time_limit=args.time_limit, random_state=args.seed, log=print)
+    print(result.table())
+    print(f"best on the held-out sweeps: {result.best['template']}")
+    if out is not None:
+        import json
+
+        from hhsym.atomic import atomic_write
+
+        text = json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n"
+        atomic_write(out, lambda f: f.write(text))
+    return 0
+
+
 def _cmd_demo(args):
     if args.real:
         from hhsym.demo_real import run_real_demo

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hhsym.cli.commands import (EXIT_POOR_FIT, _cmd_demo, _cmd_distill, _cmd_fit, _cmd_fit_many, _cmd_forms,
-                                _cmd_report, _cmd_simulate, _cmd_validate)
+                                _cmd_report, _cmd_simulate, _cmd_validate, _cmd_templates)
 from hhsym.export.cli import add_parser as _add_export_parser
 from hhsym.io.cli import add_parser as _add_inspect_parser
 from hhsym.io.cli import add_recording_arguments
@@ -36,6 +36,12 @@ A cell is one file (hhsym CSV/NPZ, ABF, NWB) or one Igor prefix (B6_Ch3_*.ibw wi
 B6_Ch0_* currents is cell B6).  Each is fitted as 'hhsym fit' fits it, into OUT/<cell>.npz,
 with OUT/<cell>.status.json and OUT/summary.json; cells with a result are skipped (resume),
 failed cells are tried again.  Exit code 1 if a cell failed, 3 if a fit is poor.
+"""
+
+_EPILOG_TEMPLATES = """examples:
+  hhsym templates 'B6_Ch3_IDRest_*.ibw' --train 181,184 --validate 182,183,185
+  hhsym templates cell.abf --train 4,8,12 --validate 5,9,13 --templates hh,rs,rs+ih,rs+nap --json templates.json
+Each template is fitted as 'hhsym fit' fits a lab file (the cell route), then validated.
 """
 
 _EPILOG_DISTILL = """examples:
@@ -249,6 +255,21 @@ def _parser():
     val.add_argument("--traces", metavar="DIR", help="write one CSV per sweep here (the folder is replaced whole)")
     val.add_argument("--report", metavar="DIR", help="write a report folder: f-I curve, overlays, table")
     val.set_defaults(func=_cmd_validate)
+
+    tpl = sub.add_parser("templates", help="which channels does this cell need? candidate templates fitted on "
+                         "training sweeps, ranked on held-out sweeps", epilog=_EPILOG_TEMPLATES,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    tpl.add_argument("recording", metavar="RECORDING", help="a lab file (ABF, NWB, Igor glob)")
+    tpl.add_argument("--train", required=True, metavar="SWEEPS", help="training sweeps, e.g. 181,184")
+    tpl.add_argument("--validate", required=True, metavar="SWEEPS", help="held-out sweeps, e.g. 182,183,185")
+    tpl.add_argument("--templates", default=None, metavar="SPEC,...",
+                     help="BASE[+CHANNEL...] each; bases hh, rs; channels m, ih, a, nap, cal "
+                          "(default hh,hh+m,rs,rs+ih)")
+    tpl.add_argument("--area", type=_POSITIVE, default=None, help="membrane area in cm² (default estimated)")
+    tpl.add_argument("--time-limit", type=_POSITIVE, default=240.0, help="s per template's fit (default 240)")
+    tpl.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
+    tpl.add_argument("--json", help="write the table here (.json)")
+    tpl.set_defaults(func=_cmd_templates)
 
     demo = sub.add_parser("demo", help="the whole pipeline on simulated HH data, with a report",
                           epilog=_EPILOG_DEMO, formatter_class=argparse.RawDescriptionHelpFormatter)
