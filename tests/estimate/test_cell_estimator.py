@@ -85,6 +85,7 @@ def test_bad_parameters_are_named(hh):
         CellEstimator(hh).summary()
 
 
+@pytest.mark.slow  # a real fit on a lab file
 def test_fit_files_routes_lab_files_to_the_cell_estimator(tmp_path):
     """``route="auto"`` takes the cell route for an ABF; an option of the other route is named."""
     from hhsym.estimate.files import fit_files
@@ -104,6 +105,7 @@ def test_fit_files_routes_lab_files_to_the_cell_estimator(tmp_path):
         fit_files(abf, tmp_path / "fit3.npz", "hh", route="fast")
 
 
+@pytest.mark.slow  # a real fit on a lab file
 def test_cli_fit_on_a_lab_file_writes_a_cell_fit(tmp_path):
     abf = os.path.join(DATA, "pyabf", "File_axon_5.abf")
     out = tmp_path / "fit.npz"

@@ -37,6 +37,7 @@ def test_the_held_out_score_is_one_per_term_at_the_tolerance():
     assert held_out_score(silent) == pytest.approx(2.0 + 2 * 25.0)
 
 
+@pytest.mark.slow  # a real fit on a lab file
 def test_two_templates_are_fitted_validated_and_ranked(tmp_path):
     res = compare_templates(AXON, "7", "8", ["hh", "rs"], time_limit=8.0)
     assert [r["template"] for r in res.rows] == sorted(["hh", "rs"], key=lambda t: next(
@@ -52,6 +53,7 @@ def test_two_templates_are_fitted_validated_and_ranked(tmp_path):
         compare_templates(AXON, "70", "7", ["hh"])
 
 
+@pytest.mark.slow  # a real fit on a lab file
 def test_cli_templates_writes_its_table(tmp_path):
     out = tmp_path / "t.json"
     proc = subprocess.run([sys.executable, "-m", "hhsym", "templates", AXON, "--train", "7", "--validate", "8",
