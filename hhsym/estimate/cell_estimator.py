@@ -22,6 +22,7 @@ from dataclasses import replace
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from hhsym.estimate.fitfile import SavedFit
 from hhsym.errors import IdentifiabilityWarning, NotFittedError
 from hhsym.estimate import constraints as C
 from hhsym.estimate.checks import as_recordings, membrane_areas, noise_level
@@ -47,7 +48,7 @@ def _free_names(template, free, kinetics):
     return free
 
 
-class CellEstimator(BaseEstimator):
+class CellEstimator(SavedFit, BaseEstimator):
     """Fit a conductance-based template to whole sweeps of a real cell (spike features and subthreshold V).
 
     Parameters
@@ -222,18 +223,6 @@ class CellEstimator(BaseEstimator):
             lines.append(f"  training sweep {k}: " + ", ".join(f"{n} {v:+.2f}" for n, v in e.items()))
         lines.append(f"  {self.quality_}")
         return "\n".join(lines)
-
-    def save(self, path):
-        """Write the fitted estimator to ``path`` (``.npz``), atomically; :func:`hhsym.load` reads it back.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            A ``.npz`` file name (its folder must exist).
-        """
-        from hhsym.estimate.fitfile import save
-
-        save(self, path)
 
     def __repr__(self):
         if not hasattr(self, "model_"):

@@ -33,11 +33,25 @@ from hhsym.jsontypes import json_types
 from hhsym.model import ConductanceModel
 from hhsym.validate import check_output_path
 
-__all__ = ["save", "load", "FORMAT"]
+__all__ = ["save", "load", "FORMAT", "SavedFit"]
 
 FORMAT = "hhsym.fit/3"
 _FORMAT_RATES_V2 = "hhsym.fit/2"
 _NET_FIELDS = ("hidden", "norm", "theta_x", "theta_tau")
+
+
+class SavedFit:
+    """What every estimator shares: ``save(path)`` writes the fit file :func:`load` reads back."""
+
+    def save(self, path):
+        """Write the fitted estimator to ``path`` (``.npz``), atomically; :func:`hhsym.load` reads it back.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.npz`` file name (its folder must exist).
+        """
+        save(self, path)
 
 
 def _params(estimator):

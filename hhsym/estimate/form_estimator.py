@@ -44,6 +44,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from hhsym.estimate.fitfile import SavedFit
 from hhsym.estimate.form_exports import FormExports
 from hhsym.estimate.search.charge_search import role_search
 from hhsym.estimate.losses.output_error import fit_output_error, misfit
@@ -56,7 +57,7 @@ from hhsym.estimate import constraints as C
 __all__ = ["FormEstimator"]
 
 
-class FormEstimator(FormExports, BaseEstimator):
+class FormEstimator(FormExports, SavedFit, BaseEstimator):
     r"""Fit literature-form rate functions of a conductance model to recordings (module docstring).
 
     Parameters
@@ -405,14 +406,3 @@ class FormEstimator(FormExports, BaseEstimator):
         if timings is not None:
             self.timings_ = dict(timings)
 
-    def save(self, path):
-        """Write the fitted estimator to ``path`` (``.npz``), atomically; :func:`hhsym.load` reads it back.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            A ``.npz`` file name (its folder must exist).
-        """
-        from hhsym.estimate.fitfile import save
-
-        save(self, path)

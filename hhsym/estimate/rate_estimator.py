@@ -49,6 +49,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from hhsym.estimate.fitfile import SavedFit
 from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError
 from hhsym.estimate.checks import NOISE_WARN, as_recordings, membrane_areas, noise_level
 from hhsym.estimate.likelihood import ML_WINDOWS, SMOOTHING, fit_stage, gate_rate_std
@@ -65,7 +66,7 @@ __all__ = ["RateEstimator"]
 
 
 
-class RateEstimator(BaseEstimator):
+class RateEstimator(SavedFit, BaseEstimator):
     """Learn a conductance model's rate functions as neural networks of V.
 
     Parameters
@@ -410,16 +411,4 @@ class RateEstimator(BaseEstimator):
             raise NotFittedError("replay needs per-gate networks (a fit of format hhsym.fit/2)")
         from hhsym.estimate.replay import replay
         return replay(self, trace)
-
-    def save(self, path):
-        """Write the fitted estimator to ``path`` (``.npz``), atomically; :func:`hhsym.load` reads it back.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            A ``.npz`` file name (its folder must exist).
-        """
-        from hhsym.estimate.fitfile import save
-
-        save(self, path)
 
