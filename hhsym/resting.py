@@ -7,10 +7,14 @@ steady-state gates.  :func:`hhsym.simulate` starts every run here.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import sympy
 
+from hhsym.diskcache import read_entry, source_digest, write_entry
 from hhsym.errors import ArgumentTypeError, SimulationError, UnknownNameError, invalid
+from hhsym.lambdified import from_entry, to_entry
 from hhsym.model.pools import pool_current, pool_symbols
 from hhsym.symbolic import V
 
@@ -49,15 +53,60 @@ def param_matrix(model, params, n):
 
 
 def _steady_functions(model):
-    """Vectorised steady states of a model's gates and calcium pools (cached on it).
+    """Vectorised steady states of a model's gates and calcium pools (cached).
 
     Returns ``(gates, pools)``: gate name -> ``x_inf(V, *pool values, *params)`` and pool name ->
     ``c_inf(V, *params)`` (the concentration the driving channels' steady current holds; their
-    gates depend on V only), params in the order of ``model.params``.
+    gates depend on V only), params in the order of ``model.params``.  The functions depend on
+    the model's structure only (parameter values are arguments): they are kept on the model, in
+    memory by structure key, and on disk as source (:mod:`hhsym.lambdified`), so a new process
+    evaluates them without building them again with sympy.
     """
     cached = getattr(model, "_hhsym_steady", None)
     if cached is not None:
         return cached
+    key = _steady_key(model)
+    found = _STEADY.get(key[1])
+    if found is None:
+        found = _read_steady(key)
+    if found is None:
+        found, entry = _build_steady(model)
+        if entry is not None:
+            write_entry("steady", key, entry)
+    _STEADY[key[1]] = found
+    model._hhsym_steady = found
+    return found
+
+
+#: Steady-state functions by structure key (this process).
+_STEADY: dict = {}
+_STEADY_CODE: list = []
+
+
+def _steady_key(model):
+    """Disk-cache key of ``model``'s steady-state functions: structure, code and library versions."""
+    if not _STEADY_CODE:
+        import hhsym.lambdified
+        import hhsym.symbolic
+        from hhsym.model import conductance, gating, pools
+
+        code = source_digest([sys.modules[__name__], conductance, gating, pools, hhsym.symbolic,
+                              hhsym.lambdified])
+        _STEADY_CODE.append(f"{code}|sympy {sympy.__version__}|numpy {np.__version__}")
+    return ["steady/1", model.structure_key(), _STEADY_CODE[0]]
+
+
+def _read_steady(key):
+    """The stored steady-state functions of ``key`` (interpreted, :mod:`hhsym.lambdified`), or None."""
+    entry = read_entry("steady", key)
+    try:
+        return tuple({name: from_entry(e) for name, e in entry[part].items()} for part in ("gates", "pools"))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _build_steady(model):
+    """The steady-state functions of ``model`` from sympy, and their JSON entry (None if not storable)."""
     psym = model.param_symbols()
     params = list(psym.values())
     pools = list(pool_symbols(model).values())
@@ -72,8 +121,11 @@ def _steady_functions(model):
     for pool in model.pools:
         target = pool.relaxation(pool_current(model, pool, psym, xinf), psym)[1]
         levels[pool.name] = sympy.lambdify([V, *params], target, modules="numpy")
-    model._hhsym_steady = (gates, levels)
-    return gates, levels
+    entry = {part: {name: to_entry(f) for name, f in funcs.items()}
+             for part, funcs in (("gates", gates), ("pools", levels))}
+    if any(e is None for part in entry.values() for e in part.values()):
+        entry = None
+    return (gates, levels), entry
 
 
 def _steady_states(model, Vg, P, given=None):
