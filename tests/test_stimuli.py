@@ -692,3 +692,14 @@ def test_uniform_tables_take_the_values_of_the_general_path(kernel, n_stages):
                 want = [[kernel.stim_in(j, x, t, t1, *args) for j in range(nb)]
                         for x in (t, 0.5 * (t + t1), t1)][:n_stages]
                 np.testing.assert_allclose(new, want, rtol=1e-15, atol=1e-300)
+
+
+def test_sample_uniform_without_a_table_gives_nan_inside_only():
+    from hhsym.integrate.noise import sample_uniform
+
+    out = np.full(4, 7.0)
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    assert sample_uniform(t, np.empty(0), 0.0, 0.1, 5.0, 9.0, out) is True
+    assert out.tolist() == [0.0] * 4
+    assert sample_uniform(t, np.ones(1), 0.0, 0.1, 1.0, 2.0, out) is False
+    assert out[0] == 0.0 and np.isnan(out[1]) and out[2:].tolist() == [0.0, 0.0]

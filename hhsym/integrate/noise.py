@@ -51,8 +51,8 @@ def sample_uniform(t, y, t0, dt, start, stop, out):
     ----------
     t : numpy.ndarray of float64, shape (n,)
         Times (ms).
-    y : numpy.ndarray of float64, shape (m,), m >= 2
-        Table values (µA/cm²).
+    y : numpy.ndarray of float64, shape (m,)
+        Table values (µA/cm²); with fewer than 2, times inside the window get nan.
     t0, dt : float
         Time of ``y[0]`` and grid step (ms, > 0).
     start, stop : float
@@ -65,6 +65,12 @@ def sample_uniform(t, y, t0, dt, start, stop, out):
     bool
         Whether every value written is finite.
     """
+    if y.shape[0] < 2:  # no table to interpolate: nan inside the window (never asked by OUNoise)
+        finite = True
+        for k in range(t.shape[0]):
+            out[k] = np.nan if (t[k] >= start and t[k] < stop) else 0.0
+            finite = finite and not (t[k] >= start and t[k] < stop)
+        return finite
     top = float(y.shape[0] - 2)
     finite = True
     for k in range(t.shape[0]):
