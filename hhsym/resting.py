@@ -211,7 +211,7 @@ def _solve_rest(model, I0, P, traces):
     prow = [row[:, None] for row in P]
     grid = np.arange(-150.0, 100.0 + 1e-9, 0.25)[None, :]
 
-    def net_current(Vg, rows):
+    def ionic(Vg, rows):
         total = np.zeros(np.broadcast_shapes(Vg.shape, (rows.size, 1)))
         with np.errstate(all="ignore"):
             gates = _steady_states(model, Vg, [e[rows] for e in prow])
@@ -220,10 +220,17 @@ def _solve_rest(model, I0, P, traces):
                 for gate in ch.gates:
                     cond = cond * gates[gate.name] ** gate.power
                 total = total + cond * (Vg - P[names.index(f"E_{ch.name}")][rows][:, None])
-        return I0[rows] - total
+        return total
+
+    def net_current(Vg, rows):
+        return I0[rows] - ionic(Vg, rows)
 
     rows = np.arange(n)
-    f = net_current(grid, rows)
+    # on the grid the ionic current depends on the parameters only (not on I0): evaluated once
+    # per distinct parameter column (a batch under many currents usually has one), elementwise
+    # the same operations as per column
+    first, inverse = np.unique(P.T, axis=0, return_index=True, return_inverse=True)[1:]
+    f = I0 - ionic(grid, first)[inverse.reshape(-1)]
     # first + to - crossing (dV/dt decreasing through zero: stable for V alone)
     cross = (f[:, :-1] > 0) & (f[:, 1:] <= 0)
     if not np.all(cross.any(axis=1)):
