@@ -246,11 +246,21 @@ def _solve_rest(model, I0, P, traces):
         mid = 0.5 * (lo + hi)
         fm = net_current(mid[:, None], rows)[:, 0] if n else mid
         pos = fm > 0
-        lo = np.where(pos, mid, lo)
-        hi = np.where(pos, hi, mid)
+        new_lo = np.where(pos, mid, lo)
+        new_hi = np.where(pos, hi, mid)
+        # once no bracket changes (every one is down to adjacent floats, after ~46 halvings of
+        # 0.25 mV), every later iteration repeats this one: stopping changes no bit
+        if _same_bits(new_lo, lo) and _same_bits(new_hi, hi):
+            break
+        lo, hi = new_lo, new_hi
     Vrest = 0.5 * (lo + hi)
     steady = _steady_states(model, Vrest, [e[:, 0] for e in prow])
     return {name: steady[name] * np.ones(n) for name in model.states}
+
+
+def _same_bits(a, b):
+    """Whether the float64 arrays ``a`` and ``b`` hold the same bits (signed zeros differ)."""
+    return a.tobytes() == b.tobytes()
 
 
 def initial_states(model, y0, I0, params, n):

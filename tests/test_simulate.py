@@ -343,3 +343,16 @@ def test_uniform_tables_simulate_as_through_the_general_path(hh, method):
     b = simulate(hh, summed, 25.0, method=method, record=())
     assert a.V.tobytes() == b.V.tobytes() and a.I.tobytes() == b.I.tobytes()
     assert _n_spikes(a.V[0]) > 0
+
+
+def test_resting_bisection_stops_when_no_bracket_changes(hh, monkeypatch):
+    """The bisection stops once an iteration changes no bracket (later ones would repeat it):
+    the same resting states as all 60 iterations give."""
+    import hhsym.resting as rs
+
+    I0 = np.linspace(-2.0, 9.0, 23)
+    early = rs.resting_state(hh.with_params(), I0, None, I0.size)
+    monkeypatch.setattr(rs, "_same_bits", lambda a, b: False)  # never stop early
+    full = rs.resting_state(hh.with_params(), I0, None, I0.size)
+    for name in hh.states:
+        assert early[name].tobytes() == full[name].tobytes(), name
