@@ -123,7 +123,7 @@ def generate_source(model, method):
         "import numba",
         "import numpy as np",
         "from hhsym.integrate.vmath import restrict_arrays, vexp, vtanh, wide_vectors",
-        "from hhsym.integrate.stimulus_kernel import stage_currents, stim_in, stimulus_class",
+        "from hhsym.integrate.stimulus_kernel import shared_table_grid, stage_currents, stim_in, stimulus_class",
         "from hhsym.integrate.schedule import next_block",
         "",
         f"N_STATES = {len(states)}",

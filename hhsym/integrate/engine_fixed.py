@@ -17,7 +17,8 @@ per constant segment instead of three times per step; a step that comes
 within a small margin of a breakpoint evaluates them as ``stim_in`` does, so
 the values seen by the method are the same.  Stimuli that are one uniform
 table (OU noise, uniformly sampled data) are looked up directly, with the
-grid coordinate of each stage time computed once per block and grid.
+grid coordinate of each stage time computed once per block and grid; a block
+whose tables all share one grid keeps each table's current segment.
 
 Only the states listed in ``rec`` are stored (``OUT[q]`` holds state
 ``rec[q]``).  Failure detection looks at every state: at every recorded
@@ -99,6 +100,11 @@ def _block_run(j0, j1, Y0, P, ptr, kind, par, data, bp_ptr, bp, rec, t0, dt, n_s
     span = np.empty(2)
     span[0] = np.inf
     span[1] = -np.inf
+    # a block whose stimuli are tables on one grid (OU noise): each table's current segment
+    tab = np.empty((2, nb))
+    tstate = np.empty(2)
+    tstate[0] = 1.0 if shared_table_grid(j0, nb, ptr, kind, par) else 0.0
+    tstate[1] = -1.0
     failed = 0
     r = 0  # index of the last sample taken
     c = 0  # its row in buf
@@ -106,7 +112,8 @@ def _block_run(j0, j1, Y0, P, ptr, kind, par, data, bp_ptr, bp, rec, t0, dt, n_s
     for n in range(n_steps):
         t = t0 + n * dt
         t1 = t0 + (n + 1) * dt
-        stage_currents(j0, t, t1, STIM_STAGES, ptr, kind, par, data, bp_ptr, bp, how, seg, span, I3)
+        stage_currents(j0, t, t1, STIM_STAGES, ptr, kind, par, data, bp_ptr, bp, how, seg, span, tab, tstate,
+                       I3)
         step(Y, I3, Pb, dt, W)
         wait -= 1
         if wait > 0:

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 __all__ = ["stim_at", "stim_in", "next_breakpoint", "piecewise_constant", "constant_segment",
-           "stimulus_class", "stage_currents", "GENERAL", "CONSTANT", "UNIFORM"]
+           "stimulus_class", "shared_table_grid", "stage_currents", "GENERAL", "CONSTANT", "UNIFORM"]
 
 # Kind codes, identical to those of hhsym.stimuli (a test checks it).  They are
 # spelled out here rather than imported so that changing them changes this
@@ -32,8 +32,8 @@ CONSTANT = 1
 UNIFORM = 2
 
 
-def _uniform_from_u(u, off, n, data):
-    """Linear interpolation in the uniform table ``data[off:off + n]`` at grid coordinate ``u``."""
+def _uniform_segment(u, n):
+    """Segment ``i`` (a float, clipped to ``[0, n - 2]``) and weight ``w`` in ``[0, 1]`` at grid coordinate ``u``."""
     i = np.floor(u)
     if i < 0.0:
         i = 0.0
@@ -44,6 +44,12 @@ def _uniform_from_u(u, off, n, data):
         w = 0.0
     elif w > 1.0:
         w = 1.0
+    return i, w
+
+
+def _uniform_from_u(u, off, n, data):
+    """Linear interpolation in the uniform table ``data[off:off + n]`` at grid coordinate ``u``."""
+    i, w = _uniform_segment(u, n)
     m = off + int(i)
     return data[m] + w * (data[m + 1] - data[m])
 
@@ -55,6 +61,7 @@ def _uniform_lookup_py(t, off, n, t0, dt, data):
 
 # one formula for both callers: the kind dispatch below and the uniform-table path of the driver,
 # which computes the grid coordinate (t - t0) / dt once for the tables of a block sharing a grid
+_uniform_segment = numba.njit(inline="always")(_uniform_segment)
 _uniform_from_u = numba.njit(inline="always")(_uniform_from_u)
 _uniform_lookup = numba.njit(inline="always")(_uniform_lookup_py)
 
@@ -290,6 +297,67 @@ def stimulus_class(i, ptr, kind):
     return GENERAL
 
 
+@numba.njit(cache=True, _nrt=False)
+def shared_table_grid(i0, nb, ptr, kind, par):
+    """Whether stimuli ``i0 .. i0 + nb - 1`` are each one uniform table, all on one grid and window.
+
+    Then they differ only in their values (``par[:, 0]``, the offset into
+    ``data``): at any time every one is read at the same segment with the
+    same weight, and :func:`stage_currents` keeps each table's current segment.
+
+    Parameters
+    ----------
+    i0, nb : int
+        First stimulus of the block and number of stimuli.
+    ptr, kind, par : numpy.ndarray
+        The fields of a :class:`hhsym.stimuli.StimulusTable`.
+
+    Returns
+    -------
+    bool
+    """
+    if nb == 0:
+        return False
+    c0 = ptr[i0]
+    for j in range(nb):
+        i = i0 + j
+        if ptr[i + 1] - ptr[i] != 1 or kind[ptr[i]] != TABLE_UNIFORM:
+            return False
+        for q in range(1, 7):  # length, t0, dt, window and whether it is closed
+            if par[ptr[i], q] != par[c0, q]:
+                return False
+    return True
+
+
+@numba.njit(cache=True, inline="always")
+def _shared_grid_stage(q, x, i0, ptr, par, data, tab, tstate, I3):
+    """Stage ``q`` (value at the clamped time ``x``) of a block on one table grid (:func:`shared_table_grid`).
+
+    ``tab[0, j]``, ``tab[1, j]`` hold table ``j``'s value and increment
+    ``data[m + 1] - data[m]`` on segment ``tstate[1]`` (reloaded when the
+    segment changes), so a stage costs one multiply-add per neuron; the
+    arithmetic is that of :func:`_uniform_at`, so are the bits.
+    """
+    c0 = ptr[i0]
+    nb = I3.shape[1]
+    if x < par[c0, 4] or x > par[c0, 5] or (x == par[c0, 5] and par[c0, 6] == 0.0):
+        for j in range(nb):
+            I3[q, j] = 0.0
+        return
+    i, w = _uniform_segment((x - par[c0, 2]) / par[c0, 3], int(par[c0, 1]))
+    k = int(i)
+    if k != tstate[1]:
+        for j in range(nb):
+            m = int(par[ptr[i0 + j], 0]) + k
+            tab[0, j] = data[m]
+            tab[1, j] = data[m + 1] - data[m]
+        tstate[1] = k
+    for j in range(nb):
+        s = 0.0
+        s += tab[0, j] + w * tab[1, j]
+        I3[q, j] = s
+
+
 @numba.njit(cache=True, inline="always")
 def _uniform_at(c, t, u, par, data):
     """What :func:`_stim_at` returns at ``t`` for a stimulus whose only component is row ``c``, a uniform table.
@@ -335,7 +403,7 @@ def constant_segment(i, t, bp_ptr, bp):
 
 
 @numba.njit(cache=True, inline="always")
-def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, how, seg, span, I3):
+def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, how, seg, span, tab, tstate, I3):
     """Stimulus values of neurons ``i0 .. i0 + nb - 1`` inside the step ``[t, t1]`` (ms).
 
     ``I3[0, j]`` is the value at the start of the step, and with
@@ -354,7 +422,10 @@ def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, how, s
     intersection of their segments, and a later step inside it returns at
     once: ``I3`` already holds its values (initialise ``span = (inf, -inf)``).
     Stimuli of class ``UNIFORM`` are looked up in their table directly, at the
-    stage times clamped into the step once for the whole block.
+    stage times clamped into the step once for the whole block; when they are
+    all on one grid (``tstate[0] == 1``, :func:`shared_table_grid`), each
+    table's current segment is kept in ``tab`` (segment index ``tstate[1]``,
+    initialise it to -1), so a stage costs one multiply-add per neuron.
 
     Parameters
     ----------
@@ -372,18 +443,25 @@ def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, how, s
         Segment cache, updated in place.
     span : numpy.ndarray, shape (2,)
         Block segment cache, updated in place.
+    tab : numpy.ndarray, shape (2, nb)
+        Table segment cache of a block on one grid, updated in place.
+    tstate : numpy.ndarray, shape (2,)
+        Whether the block is on one table grid (1.0 or 0.0) and its cached
+        segment index, updated in place.
     I3 : numpy.ndarray, shape (3, nb)
         Output.
     """
     margin = 1e-9 * (max(1.0, abs(t), abs(t1)) + (t1 - t))
     if not (t - margin > span[0] and t1 + margin < span[1]):
-        _stage_currents(i0, t, t1, margin, n_stages, ptr, kind, par, data, bp_ptr, bp, how, seg, span, I3)
+        _stage_currents(i0, t, t1, margin, n_stages, ptr, kind, par, data, bp_ptr, bp, how, seg, span, tab,
+                        tstate, I3)
 
 
 # stage_currents is inlined into the driver's loop over steps: inside a block's common constant
 # segment a step costs two comparisons, not a call passing ~70 scalars (10 arrays); the rest is here
 @numba.njit(cache=True, _nrt=False)
-def _stage_currents(i0, t, t1, margin, n_stages, ptr, kind, par, data, bp_ptr, bp, how, seg, span, I3):
+def _stage_currents(i0, t, t1, margin, n_stages, ptr, kind, par, data, bp_ptr, bp, how, seg, span, tab, tstate,
+                    I3):
     """The body of :func:`stage_currents` outside the block's cached span."""
     a = t - margin
     z = t1 + margin
@@ -393,6 +471,14 @@ def _stage_currents(i0, t, t1, margin, n_stages, ptr, kind, par, data, bp_ptr, b
     ts = min(max(t, t + eps), t1 - eps)
     tms = min(max(tm, t + eps), t1 - eps)
     t1s = min(max(t1, t + eps), t1 - eps)
+    if tstate[0] == 1.0:  # every neuron one table on one grid
+        _shared_grid_stage(0, ts, i0, ptr, par, data, tab, tstate, I3)
+        if n_stages == 3:
+            _shared_grid_stage(1, tms, i0, ptr, par, data, tab, tstate, I3)
+            _shared_grid_stage(2, t1s, i0, ptr, par, data, tab, tstate, I3)
+        span[0] = np.inf
+        span[1] = -np.inf
+        return
     # grid coordinates of the stage times in the last uniform table's grid (t0, dt): tables of a
     # block usually share their grid (noise of one sampling step), so most neurons reuse them
     g0 = np.nan
