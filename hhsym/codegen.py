@@ -28,11 +28,9 @@ import ast
 import hashlib
 import importlib.util
 import inspect
-import os
 import re
 import sys
 import threading
-from pathlib import Path
 
 import sympy
 
@@ -46,6 +44,7 @@ from hhsym.codegen_printer import (
     print_body,
     unpack,
 )
+from hhsym.diskcache import cache_dir
 from hhsym.errors import HHSymError, UnknownNameError
 from hhsym.integrate import dopri5, exp_euler, rk4
 from hhsym.model.pools import pool_current
@@ -58,21 +57,6 @@ METHODS = {"rk4": rk4, "exp_euler": exp_euler, "dopri5": dopri5}
 
 _LOCK = threading.Lock()
 _LOADED: dict = {}
-
-
-def cache_dir() -> Path:
-    """Directory holding generated kernel modules and numba's caches.
-
-    Returns
-    -------
-    pathlib.Path
-        ``$HHSYM_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/hhsym`` or ``~/.cache/hhsym``.
-    """
-    env = os.environ.get("HHSYM_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "hhsym"
 
 
 def _dependency_digest():
@@ -139,7 +123,7 @@ def generate_source(model, method):
         "import numba",
         "import numpy as np",
         "from hhsym.integrate.vmath import restrict_arrays, vexp, vtanh, wide_vectors",
-        "from hhsym.integrate.stimulus_kernel import piecewise_constant, stage_currents, stim_in",
+        "from hhsym.integrate.stimulus_kernel import shared_table_grid, stage_currents, stim_in, stimulus_class",
         "from hhsym.integrate.schedule import next_block",
         "",
         f"N_STATES = {len(states)}",

@@ -7,10 +7,14 @@ steady-state gates.  :func:`hhsym.simulate` starts every run here.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import sympy
 
+from hhsym.diskcache import read_entry, source_digest, write_entry
 from hhsym.errors import ArgumentTypeError, SimulationError, UnknownNameError, invalid
+from hhsym.lambdified import from_entry, to_entry
 from hhsym.model.pools import pool_current, pool_symbols
 from hhsym.symbolic import V
 
@@ -49,15 +53,60 @@ def param_matrix(model, params, n):
 
 
 def _steady_functions(model):
-    """Vectorised steady states of a model's gates and calcium pools (cached on it).
+    """Vectorised steady states of a model's gates and calcium pools (cached).
 
     Returns ``(gates, pools)``: gate name -> ``x_inf(V, *pool values, *params)`` and pool name ->
     ``c_inf(V, *params)`` (the concentration the driving channels' steady current holds; their
-    gates depend on V only), params in the order of ``model.params``.
+    gates depend on V only), params in the order of ``model.params``.  The functions depend on
+    the model's structure only (parameter values are arguments): they are kept on the model, in
+    memory by structure key, and on disk as source (:mod:`hhsym.lambdified`), so a new process
+    evaluates them without building them again with sympy.
     """
     cached = getattr(model, "_hhsym_steady", None)
     if cached is not None:
         return cached
+    key = _steady_key(model)
+    found = _STEADY.get(key[1])
+    if found is None:
+        found = _read_steady(key)
+    if found is None:
+        found, entry = _build_steady(model)
+        if entry is not None:
+            write_entry("steady", key, entry)
+    _STEADY[key[1]] = found
+    model._hhsym_steady = found
+    return found
+
+
+#: Steady-state functions by structure key (this process).
+_STEADY: dict = {}
+_STEADY_CODE: list = []
+
+
+def _steady_key(model):
+    """Disk-cache key of ``model``'s steady-state functions: structure, code and library versions."""
+    if not _STEADY_CODE:
+        import hhsym.lambdified
+        import hhsym.symbolic
+        from hhsym.model import conductance, gating, pools
+
+        code = source_digest([sys.modules[__name__], conductance, gating, pools, hhsym.symbolic,
+                              hhsym.lambdified])
+        _STEADY_CODE.append(f"{code}|sympy {sympy.__version__}|numpy {np.__version__}")
+    return ["steady/1", model.structure_key(), _STEADY_CODE[0]]
+
+
+def _read_steady(key):
+    """The stored steady-state functions of ``key`` (interpreted, :mod:`hhsym.lambdified`), or None."""
+    entry = read_entry("steady", key)
+    try:
+        return tuple({name: from_entry(e) for name, e in entry[part].items()} for part in ("gates", "pools"))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _build_steady(model):
+    """The steady-state functions of ``model`` from sympy, and their JSON entry (None if not storable)."""
     psym = model.param_symbols()
     params = list(psym.values())
     pools = list(pool_symbols(model).values())
@@ -72,8 +121,11 @@ def _steady_functions(model):
     for pool in model.pools:
         target = pool.relaxation(pool_current(model, pool, psym, xinf), psym)[1]
         levels[pool.name] = sympy.lambdify([V, *params], target, modules="numpy")
-    model._hhsym_steady = (gates, levels)
-    return gates, levels
+    entry = {part: {name: to_entry(f) for name, f in funcs.items()}
+             for part, funcs in (("gates", gates), ("pools", levels))}
+    if any(e is None for part in entry.values() for e in part.values()):
+        entry = None
+    return (gates, levels), entry
 
 
 def _steady_states(model, Vg, P, given=None):
@@ -159,7 +211,7 @@ def _solve_rest(model, I0, P, traces):
     prow = [row[:, None] for row in P]
     grid = np.arange(-150.0, 100.0 + 1e-9, 0.25)[None, :]
 
-    def net_current(Vg, rows):
+    def ionic(Vg, rows):
         total = np.zeros(np.broadcast_shapes(Vg.shape, (rows.size, 1)))
         with np.errstate(all="ignore"):
             gates = _steady_states(model, Vg, [e[rows] for e in prow])
@@ -168,10 +220,17 @@ def _solve_rest(model, I0, P, traces):
                 for gate in ch.gates:
                     cond = cond * gates[gate.name] ** gate.power
                 total = total + cond * (Vg - P[names.index(f"E_{ch.name}")][rows][:, None])
-        return I0[rows] - total
+        return total
+
+    def net_current(Vg, rows):
+        return I0[rows] - ionic(Vg, rows)
 
     rows = np.arange(n)
-    f = net_current(grid, rows)
+    # on the grid the ionic current depends on the parameters only (not on I0): evaluated once
+    # per distinct parameter column (a batch under many currents usually has one), elementwise
+    # the same operations as per column
+    first, inverse = np.unique(P.T, axis=0, return_index=True, return_inverse=True)[1:]
+    f = I0 - ionic(grid, first)[inverse.reshape(-1)]
     # first + to - crossing (dV/dt decreasing through zero: stable for V alone)
     cross = (f[:, :-1] > 0) & (f[:, 1:] <= 0)
     if not np.all(cross.any(axis=1)):
@@ -187,11 +246,21 @@ def _solve_rest(model, I0, P, traces):
         mid = 0.5 * (lo + hi)
         fm = net_current(mid[:, None], rows)[:, 0] if n else mid
         pos = fm > 0
-        lo = np.where(pos, mid, lo)
-        hi = np.where(pos, hi, mid)
+        new_lo = np.where(pos, mid, lo)
+        new_hi = np.where(pos, hi, mid)
+        # once no bracket changes (every one is down to adjacent floats, after ~46 halvings of
+        # 0.25 mV), every later iteration repeats this one: stopping changes no bit
+        if _same_bits(new_lo, lo) and _same_bits(new_hi, hi):
+            break
+        lo, hi = new_lo, new_hi
     Vrest = 0.5 * (lo + hi)
     steady = _steady_states(model, Vrest, [e[:, 0] for e in prow])
     return {name: steady[name] * np.ones(n) for name in model.states}
+
+
+def _same_bits(a, b):
+    """Whether the float64 arrays ``a`` and ``b`` hold the same bits (signed zeros differ)."""
+    return a.tobytes() == b.tobytes()
 
 
 def initial_states(model, y0, I0, params, n):

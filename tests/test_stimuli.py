@@ -635,3 +635,99 @@ def test_encode_shares_a_repeated_stimulus(kernel):
         shared = [kernel.stim_at(i, x, tab.ptr, tab.kind, tab.par, tab.data) for x in tt]
         alone = [kernel.stim_at(0, x, sep.ptr, sep.kind, sep.par, sep.data) for x in tt]
         np.testing.assert_array_equal(shared, alone)
+
+
+def _block_of_every_class():
+    """Stimuli of every stage_currents class in one block: uniform tables on a shared grid and on
+    others (so the block's grid coordinates are recomputed), constant ones, general sums."""
+    t_u = np.linspace(0.0, 120.0, 1201)
+    return [OUNoise(8.0, 4.0, 3.0, seed=k) for k in range(3)] + [
+        OUNoise(1.0, 2.0, 5.0, seed=3, stop=70.0, dt=0.1),
+        OUNoise(8.0, 4.0, 3.0, seed=5),
+        FromArray(t_u, np.sin(t_u / 7.0)),
+        OUNoise(-1.0, 0.5, 1.0, seed=4, start=10.0, dt=0.05),
+        Step(10.0, 5.0, 50.0),
+        OUNoise(8.0, 4.0, 3.0, seed=6) + Step(2.0, 10.0, 20.0),
+        Sine(2.0, 100.0, 3.0, 60.0, 0.3, 1.0),
+        OUNoise(8.0, 4.0, 3.0, seed=7, start=20.0, stop=20.0 + 1e-3 * 7),
+    ]
+
+
+def test_stimulus_classes(kernel):
+    stims = _block_of_every_class()
+    tab = encode_stimuli(stims, 100.0)
+    got = [kernel.stimulus_class(i, tab.ptr, tab.kind) for i in range(len(stims))]
+    U, C, G = kernel.UNIFORM, kernel.CONSTANT, kernel.GENERAL
+    assert got == [U, U, U, U, U, U, U, C, G, G, U]
+    assert encode_stimuli([None], 1.0).ptr.tolist() == [0, 0]
+    assert kernel.stimulus_class(0, encode_stimuli([None], 1.0).ptr, np.empty(0, np.int64)) == C
+
+
+def _one_grid_block():
+    """OU tables on one grid and window: the block keeps each table's current segment."""
+    return [OUNoise(8.0, 4.0, 3.0, seed=k, start=2.0, stop=61.3) for k in range(9)]
+
+
+@pytest.mark.parametrize("n_stages", [1, 3])
+@pytest.mark.parametrize("block", [_block_of_every_class, _one_grid_block])
+def test_uniform_tables_take_the_values_of_the_general_path(kernel, n_stages, block):
+    """Uniform tables looked up directly (and, on one grid, from each table's kept segment) give
+    the stage values of the component-by-component path they took before, bit for bit, over steps
+    that cross table points, windows and breakpoints; and those are stim_in's to rounding.  (The
+    stand-alone stim_in can differ from the inlined evaluation in the last bit: LLVM compiles the
+    two call sites differently.)"""
+    stims = block()
+    tab = encode_stimuli(stims, 100.0)
+    nb = len(stims)
+    how = np.array([kernel.stimulus_class(i, tab.ptr, tab.kind) for i in range(nb)], dtype=np.int64)
+    general = np.where(how == kernel.CONSTANT, kernel.CONSTANT, kernel.GENERAL)
+    shared = kernel.shared_table_grid(0, nb, tab.ptr, tab.kind, tab.par)
+    assert shared == (block is _one_grid_block)
+    state = {}
+    for name in ("new", "old"):
+        seg = np.zeros((3, nb))
+        seg[0], seg[1] = np.inf, -np.inf
+        tstate = np.array([1.0 if shared and name == "new" else 0.0, -1.0])
+        state[name] = (seg, np.array([np.inf, -np.inf]), np.zeros((2, nb)), tstate, np.full((3, nb), np.nan))
+    args = (tab.ptr, tab.kind, tab.par, tab.data)
+    for dt in (0.01, 0.025, 0.07):
+        for n in range(int(round(99.0 / dt))):
+            t, t1 = n * dt, (n + 1) * dt
+            for name, classes in (("new", how), ("old", general)):
+                seg, span, cache, tstate, I3 = state[name]
+                kernel.stage_currents(0, t, t1, n_stages, *args, tab.bp_ptr, tab.bp, classes, seg, span, cache,
+                                      tstate, I3)
+            new, old = state["new"][4][:n_stages], state["old"][4][:n_stages]
+            assert new.tobytes() == old.tobytes(), (dt, n)
+            if n % 97 == 0:
+                want = [[kernel.stim_in(j, x, t, t1, *args) for j in range(nb)]
+                        for x in (t, 0.5 * (t + t1), t1)][:n_stages]
+                np.testing.assert_allclose(new, want, rtol=1e-15, atol=1e-300)
+
+
+def test_a_block_is_on_one_table_grid_only_when_all_its_tables_share_it(kernel):
+    base = dict(mean=8.0, sigma=4.0, tau=3.0)
+    one = [OUNoise(**base, seed=k) for k in range(4)]
+    for other in (OUNoise(**base, seed=9, dt=0.03), OUNoise(**base, seed=9, start=1.0),
+                  OUNoise(**base, seed=9, stop=50.0), OUNoise(**base, seed=9) + Step(1.0, 2.0, 3.0),
+                  Step(1.0, 2.0, 3.0)):
+        tab = encode_stimuli(one + [other], 100.0)
+        assert kernel.shared_table_grid(0, 4, tab.ptr, tab.kind, tab.par)
+        assert not kernel.shared_table_grid(0, 5, tab.ptr, tab.kind, tab.par)
+    tab = encode_stimuli(one, 100.0)
+    assert not kernel.shared_table_grid(0, 0, tab.ptr, tab.kind, tab.par)
+    short = encode_stimuli(one, 50.0)  # tables of another length
+    both = encode_stimuli([OUNoise(**base, seed=1), OUNoise(**base, seed=2)], 100.0)
+    assert kernel.shared_table_grid(0, 2, both.ptr, both.kind, both.par)
+    assert short.par[0, 1] != tab.par[0, 1]
+
+
+def test_sample_uniform_without_a_table_gives_nan_inside_only():
+    from hhsym.integrate.noise import sample_uniform
+
+    out = np.full(4, 7.0)
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    assert sample_uniform(t, np.empty(0), 0.0, 0.1, 5.0, 9.0, out) is True
+    assert out.tolist() == [0.0] * 4
+    assert sample_uniform(t, np.ones(1), 0.0, 0.1, 1.0, 2.0, out) is False
+    assert out[0] == 0.0 and np.isnan(out[1]) and out[2:].tolist() == [0.0, 0.0]

@@ -19,9 +19,10 @@ generated module that also defines the model functions the kernel calls:
     and for V with the gates frozen);
 ``stim_in(i, t, lo, hi, ptr, kind, par, data)``
     stimulus ``i`` at ``t`` as seen from inside the step ``[lo, hi]``
-    (with ``stim_at``, ``piecewise_constant`` and ``constant_segment`` from
+    (with ``stim_at``, ``stimulus_class`` and ``stage_currents`` from
     :mod:`.stimulus_kernel`, which the fixed-step driver uses to evaluate
-    steps and pulse trains once per constant segment);
+    steps and pulse trains once per constant segment, and uniform tables
+    without the kind dispatch);
 ``N_STATES``
     number of states (V first).
 

@@ -15,7 +15,10 @@ per step, compiled once for all models): stimuli that are constant between
 their breakpoints (steps, pulse trains and sums of them) are evaluated once
 per constant segment instead of three times per step; a step that comes
 within a small margin of a breakpoint evaluates them as ``stim_in`` does, so
-the values seen by the method are the same.
+the values seen by the method are the same.  Stimuli that are one uniform
+table (OU noise, uniformly sampled data) are looked up directly, with the
+grid coordinate of each stage time computed once per block and grid; a block
+whose tables all share one grid keeps each table's current segment.
 
 Only the states listed in ``rec`` are stored (``OUT[q]`` holds state
 ``rec[q]``).  Failure detection looks at every state: at every recorded
@@ -86,16 +89,22 @@ def _block_run(j0, j1, Y0, P, ptr, kind, par, data, bp_ptr, bp, rec, t0, dt, n_s
             buf[q, 0, j] = Y0[rec[q], j0 + j]
     W = np.empty((WORK, ns, nb))
     I3 = np.empty((3, nb))
-    # piecewise-constant stimuli: value on the open segment (seg[0], seg[1]) of breakpoints
-    pconst = np.empty(nb, dtype=np.bool_)
+    # how each stimulus is evaluated; piecewise-constant ones: value on the open segment
+    # (seg[0], seg[1]) of breakpoints
+    how = np.empty(nb, dtype=np.int64)
     seg = np.zeros((3, nb))
     for j in range(nb):
-        pconst[j] = piecewise_constant(j0 + j, ptr, kind)
+        how[j] = stimulus_class(j0 + j, ptr, kind)
         seg[0, j] = np.inf  # empty segment: look it up at the first step
         seg[1, j] = -np.inf
     span = np.empty(2)
     span[0] = np.inf
     span[1] = -np.inf
+    # a block whose stimuli are tables on one grid (OU noise): each table's current segment
+    tab = np.empty((2, nb))
+    tstate = np.empty(2)
+    tstate[0] = 1.0 if shared_table_grid(j0, nb, ptr, kind, par) else 0.0
+    tstate[1] = -1.0
     failed = 0
     r = 0  # index of the last sample taken
     c = 0  # its row in buf
@@ -103,7 +112,8 @@ def _block_run(j0, j1, Y0, P, ptr, kind, par, data, bp_ptr, bp, rec, t0, dt, n_s
     for n in range(n_steps):
         t = t0 + n * dt
         t1 = t0 + (n + 1) * dt
-        stage_currents(j0, t, t1, STIM_STAGES, ptr, kind, par, data, bp_ptr, bp, pconst, seg, span, I3)
+        stage_currents(j0, t, t1, STIM_STAGES, ptr, kind, par, data, bp_ptr, bp, how, seg, span, tab, tstate,
+                       I3)
         step(Y, I3, Pb, dt, W)
         wait -= 1
         if wait > 0:

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 
 __all__ = ["stim_at", "stim_in", "next_breakpoint", "piecewise_constant", "constant_segment",
-           "stage_currents"]
+           "stimulus_class", "shared_table_grid", "stage_currents", "GENERAL", "CONSTANT", "UNIFORM"]
 
 # Kind codes, identical to those of hhsym.stimuli (a test checks it).  They are
 # spelled out here rather than imported so that changing them changes this
@@ -24,6 +24,46 @@ PULSES = 2
 SINE = 3
 TABLE_UNIFORM = 4
 TABLE_SORTED = 5
+
+# How stage_currents evaluates a stimulus (stimulus_class): component by component, once per
+# constant segment, or as its one uniform table
+GENERAL = 0
+CONSTANT = 1
+UNIFORM = 2
+
+
+def _uniform_segment(u, n):
+    """Segment ``i`` (a float, clipped to ``[0, n - 2]``) and weight ``w`` in ``[0, 1]`` at grid coordinate ``u``."""
+    i = np.floor(u)
+    if i < 0.0:
+        i = 0.0
+    elif i > n - 2:
+        i = float(n - 2)
+    w = u - i
+    if w < 0.0:
+        w = 0.0
+    elif w > 1.0:
+        w = 1.0
+    return i, w
+
+
+def _uniform_from_u(u, off, n, data):
+    """Linear interpolation in the uniform table ``data[off:off + n]`` at grid coordinate ``u``."""
+    i, w = _uniform_segment(u, n)
+    m = off + int(i)
+    return data[m] + w * (data[m + 1] - data[m])
+
+
+def _uniform_lookup_py(t, off, n, t0, dt, data):
+    """Linear interpolation at ``t`` (ms) in the uniform table ``data[off:off + n]`` (grid ``t0 + k dt``)."""
+    return _uniform_from_u((t - t0) / dt, off, n, data)
+
+
+# one formula for both callers: the kind dispatch below and the uniform-table path of the driver,
+# which computes the grid coordinate (t - t0) / dt once for the tables of a block sharing a grid
+_uniform_segment = numba.njit(inline="always")(_uniform_segment)
+_uniform_from_u = numba.njit(inline="always")(_uniform_from_u)
+_uniform_lookup = numba.njit(inline="always")(_uniform_lookup_py)
 
 
 def _component_py(j, t, kind, par, data):
@@ -73,19 +113,7 @@ def _component_py(j, t, kind, par, data):
     if t < lo or t > hi or (t == hi and par[j, 6] == 0.0):
         return 0.0
     if k == TABLE_UNIFORM:
-        u = (t - par[j, 2]) / par[j, 3]
-        i = np.floor(u)
-        if i < 0.0:
-            i = 0.0
-        elif i > n - 2:
-            i = float(n - 2)
-        w = u - i
-        if w < 0.0:
-            w = 0.0
-        elif w > 1.0:
-            w = 1.0
-        m = off + int(i)
-        return data[m] + w * (data[m + 1] - data[m])
+        return _uniform_lookup(t, off, n, par[j, 2], par[j, 3], data)
     if k == TABLE_SORTED:
         # largest i with tt[i] <= t, clipped to [0, n - 2]
         a = 0
@@ -244,6 +272,109 @@ def piecewise_constant(i, ptr, kind):
 
 
 @numba.njit(cache=True, _nrt=False)
+def stimulus_class(i, ptr, kind):
+    """How :func:`stage_currents` evaluates stimulus ``i``.
+
+    Parameters
+    ----------
+    i : int
+        Index of the stimulus in the table.
+    ptr, kind : numpy.ndarray
+        The fields of a :class:`hhsym.stimuli.StimulusTable`.
+
+    Returns
+    -------
+    int
+        ``CONSTANT`` when :func:`piecewise_constant` holds (cached per
+        constant segment), ``UNIFORM`` when the stimulus is one uniform table
+        (``OUNoise``, uniformly sampled ``FromArray``: looked up without the
+        kind dispatch), else ``GENERAL``.
+    """
+    if piecewise_constant(i, ptr, kind):
+        return CONSTANT
+    if ptr[i + 1] - ptr[i] == 1 and kind[ptr[i]] == TABLE_UNIFORM:
+        return UNIFORM
+    return GENERAL
+
+
+@numba.njit(cache=True, _nrt=False)
+def shared_table_grid(i0, nb, ptr, kind, par):
+    """Whether stimuli ``i0 .. i0 + nb - 1`` are each one uniform table, all on one grid and window.
+
+    Then they differ only in their values (``par[:, 0]``, the offset into
+    ``data``): at any time every one is read at the same segment with the
+    same weight, and :func:`stage_currents` keeps each table's current segment.
+
+    Parameters
+    ----------
+    i0, nb : int
+        First stimulus of the block and number of stimuli.
+    ptr, kind, par : numpy.ndarray
+        The fields of a :class:`hhsym.stimuli.StimulusTable`.
+
+    Returns
+    -------
+    bool
+    """
+    if nb == 0:
+        return False
+    c0 = ptr[i0]
+    for j in range(nb):
+        i = i0 + j
+        if ptr[i + 1] - ptr[i] != 1 or kind[ptr[i]] != TABLE_UNIFORM:
+            return False
+        for q in range(1, 7):  # length, t0, dt, window and whether it is closed
+            if par[ptr[i], q] != par[c0, q]:
+                return False
+    return True
+
+
+@numba.njit(cache=True, inline="always")
+def _shared_grid_stage(q, x, i0, ptr, par, data, tab, tstate, I3):
+    """Stage ``q`` (value at the clamped time ``x``) of a block on one table grid (:func:`shared_table_grid`).
+
+    ``tab[0, j]``, ``tab[1, j]`` hold table ``j``'s value and increment
+    ``data[m + 1] - data[m]`` on segment ``tstate[1]`` (reloaded when the
+    segment changes), so a stage costs one multiply-add per neuron; the
+    arithmetic is that of :func:`_uniform_at`, so are the bits.
+    """
+    c0 = ptr[i0]
+    nb = I3.shape[1]
+    if x < par[c0, 4] or x > par[c0, 5] or (x == par[c0, 5] and par[c0, 6] == 0.0):
+        for j in range(nb):
+            I3[q, j] = 0.0
+        return
+    i, w = _uniform_segment((x - par[c0, 2]) / par[c0, 3], int(par[c0, 1]))
+    k = int(i)
+    if k != tstate[1]:
+        for j in range(nb):
+            m = int(par[ptr[i0 + j], 0]) + k
+            tab[0, j] = data[m]
+            tab[1, j] = data[m + 1] - data[m]
+        tstate[1] = k
+    for j in range(nb):
+        s = 0.0
+        s += tab[0, j] + w * tab[1, j]
+        I3[q, j] = s
+
+
+@numba.njit(cache=True, inline="always")
+def _uniform_at(c, t, u, par, data):
+    """What :func:`_stim_at` returns at ``t`` for a stimulus whose only component is row ``c``, a uniform table.
+
+    ``u`` is the grid coordinate ``(t - par[c, 2]) / par[c, 3]`` (computed by
+    the caller).  The same operations as the kind dispatch of ``_component``
+    followed by the sum ``0.0 + value``, so the result is bit-identical to it.
+    """
+    v = 0.0
+    if not (t < par[c, 4] or t > par[c, 5] or (t == par[c, 5] and par[c, 6] == 0.0)):
+        v = _uniform_from_u(u, int(par[c, 0]), int(par[c, 1]), data)
+    s = 0.0
+    s += v
+    return s
+
+
+@numba.njit(cache=True, _nrt=False)
 def constant_segment(i, t, bp_ptr, bp):
     """The breakpoints ``(lo, hi)`` around ``t``: last one ``<= t`` and first one ``> t`` (ms).
 
@@ -272,14 +403,14 @@ def constant_segment(i, t, bp_ptr, bp):
 
 
 @numba.njit(cache=True, inline="always")
-def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst, seg, span, I3):
+def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, how, seg, span, tab, tstate, I3):
     """Stimulus values of neurons ``i0 .. i0 + nb - 1`` inside the step ``[t, t1]`` (ms).
 
     ``I3[0, j]`` is the value at the start of the step, and with
     ``n_stages == 3`` ``I3[1, j]`` the midpoint and ``I3[2, j]`` the end
     value, each as :func:`stim_in` sees them from inside the step (µA/cm²).
 
-    Stimuli for which ``pconst[j]`` (:func:`piecewise_constant`) holds are
+    Stimuli of class ``how[j] == CONSTANT`` (:func:`stimulus_class`) are
     evaluated once per constant segment: ``seg[0, j], seg[1, j]`` are the
     breakpoints around the current segment and ``seg[2, j]`` its value
     (initialise ``seg[0] = inf, seg[1] = -inf``: no segment).  A step uses
@@ -290,6 +421,11 @@ def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst
     When every neuron of the block took its cached value, ``span`` holds the
     intersection of their segments, and a later step inside it returns at
     once: ``I3`` already holds its values (initialise ``span = (inf, -inf)``).
+    Stimuli of class ``UNIFORM`` are looked up in their table directly, at the
+    stage times clamped into the step once for the whole block; when they are
+    all on one grid (``tstate[0] == 1``, :func:`shared_table_grid`), each
+    table's current segment is kept in ``tab`` (segment index ``tstate[1]``,
+    initialise it to -1), so a stage costs one multiply-add per neuron.
 
     Parameters
     ----------
@@ -301,33 +437,73 @@ def stage_currents(i0, t, t1, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst
         1 (start value only) or 3; the same at every call for one ``I3``.
     ptr, kind, par, data, bp_ptr, bp : numpy.ndarray
         The fields of a :class:`hhsym.stimuli.StimulusTable`.
-    pconst : numpy.ndarray of bool, shape (nb,)
+    how : numpy.ndarray of int64, shape (nb,)
+        :func:`stimulus_class` of each neuron's stimulus.
     seg : numpy.ndarray, shape (3, nb)
         Segment cache, updated in place.
     span : numpy.ndarray, shape (2,)
         Block segment cache, updated in place.
+    tab : numpy.ndarray, shape (2, nb)
+        Table segment cache of a block on one grid, updated in place.
+    tstate : numpy.ndarray, shape (2,)
+        Whether the block is on one table grid (1.0 or 0.0) and its cached
+        segment index, updated in place.
     I3 : numpy.ndarray, shape (3, nb)
         Output.
     """
     margin = 1e-9 * (max(1.0, abs(t), abs(t1)) + (t1 - t))
     if not (t - margin > span[0] and t1 + margin < span[1]):
-        _stage_currents(i0, t, t1, margin, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst, seg, span, I3)
+        _stage_currents(i0, t, t1, margin, n_stages, ptr, kind, par, data, bp_ptr, bp, how, seg, span, tab,
+                        tstate, I3)
 
 
 # stage_currents is inlined into the driver's loop over steps: inside a block's common constant
 # segment a step costs two comparisons, not a call passing ~70 scalars (10 arrays); the rest is here
 @numba.njit(cache=True, _nrt=False)
-def _stage_currents(i0, t, t1, margin, n_stages, ptr, kind, par, data, bp_ptr, bp, pconst, seg, span, I3):
+def _stage_currents(i0, t, t1, margin, n_stages, ptr, kind, par, data, bp_ptr, bp, how, seg, span, tab, tstate,
+                    I3):
     """The body of :func:`stage_currents` outside the block's cached span."""
     a = t - margin
     z = t1 + margin
     tm = 0.5 * (t + t1)
+    # the stage times as _stim_in clamps them into the step (the same for every neuron)
+    eps = 1e-9 * (t1 - t)
+    ts = min(max(t, t + eps), t1 - eps)
+    tms = min(max(tm, t + eps), t1 - eps)
+    t1s = min(max(t1, t + eps), t1 - eps)
+    if tstate[0] == 1.0:  # every neuron one table on one grid
+        _shared_grid_stage(0, ts, i0, ptr, par, data, tab, tstate, I3)
+        if n_stages == 3:
+            _shared_grid_stage(1, tms, i0, ptr, par, data, tab, tstate, I3)
+            _shared_grid_stage(2, t1s, i0, ptr, par, data, tab, tstate, I3)
+        span[0] = np.inf
+        span[1] = -np.inf
+        return
+    # grid coordinates of the stage times in the last uniform table's grid (t0, dt): tables of a
+    # block usually share their grid (noise of one sampling step), so most neurons reuse them
+    g0 = np.nan
+    gdt = np.nan
+    u0 = u1 = u2 = 0.0
     lo_all = -np.inf
     hi_all = np.inf
     all_cached = True
     for j in range(I3.shape[1]):
         i = i0 + j
-        if pconst[j]:
+        if how[j] == UNIFORM:
+            all_cached = False
+            c = ptr[i]
+            if not (par[c, 2] == g0 and par[c, 3] == gdt):
+                g0 = par[c, 2]
+                gdt = par[c, 3]
+                u0 = (ts - g0) / gdt
+                u1 = (tms - g0) / gdt
+                u2 = (t1s - g0) / gdt
+            I3[0, j] = _uniform_at(c, ts, u0, par, data)
+            if n_stages == 3:
+                I3[1, j] = _uniform_at(c, tms, u1, par, data)
+                I3[2, j] = _uniform_at(c, t1s, u2, par, data)
+            continue
+        if how[j] == CONSTANT:
             if not (a > seg[0, j] and z < seg[1, j]):
                 lo, hi = constant_segment(i, tm, bp_ptr, bp)
                 if a > lo and z < hi:

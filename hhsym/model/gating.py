@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import sys
+
 import numpy as np
 import sympy
 from sympy.core.parameters import distribute
 
+from hhsym.diskcache import read_entry, source_digest, write_entry
 from hhsym.errors import ModelError, UnknownNameError
 from hhsym.symbolic import V
 
@@ -36,6 +40,12 @@ def check_rates(model, v_range=None):
     key = ("_rates_checked", float(lo), float(hi))
     if model.__dict__.get(key[0]) == key[1:]:
         return model
+    # a model of the same rates and parameter values passed before (this process or, on disk, another)
+    entry = _check_key(model, float(lo), float(hi))
+    if entry[-1] in _PASSED or read_entry("rates_ok", entry) is True:
+        _PASSED.add(entry[-1])
+        model.__dict__[key[0]] = key[1:]
+        return model
     grid = np.linspace(lo, hi, int(round((hi - lo) / 0.25)) + 1)
     # rates that use calcium pools are checked at these concentrations (mM) too
     levels = [{}] + [{pool.name: c for pool in model.pools} for c in POOL_CHECK_LEVELS] * bool(model.pools)
@@ -51,7 +61,33 @@ def check_rates(model, v_range=None):
                     "(check its sign and parameters)"
                 )
     model.__dict__[key[0]] = key[1:]
+    write_entry("rates_ok", entry, True)
+    _PASSED.add(entry[-1])
     return model
+
+
+#: Digests of the check keys that passed in this process.
+_PASSED: set = set()
+_CHECK_CODE: list = []
+
+
+def _check_key(model, lo, hi):
+    """Disk-cache key of a passed rate check: what the check's outcome depends on.
+
+    The rates (exactly, through the structure key), every parameter value (rate
+    constants and resting calcium levels among them), the range and pool levels
+    checked, the code that turns rates into numbers and the sympy and numpy
+    versions.  The last item is a digest of the others.
+    """
+    if not _CHECK_CODE:
+        from hhsym import symbolic
+        from hhsym.model import conductance
+
+        code = source_digest([sys.modules[__name__], conductance, symbolic])
+        _CHECK_CODE.append(f"{code}|sympy {sympy.__version__}|numpy {np.__version__}")
+    parts = ["rates_ok/1", model.structure_key(), sorted((k, float(v)) for k, v in model.params.items()),
+             lo, hi, list(POOL_CHECK_LEVELS), _CHECK_CODE[0]]
+    return parts + [hashlib.sha256(repr(parts).encode()).hexdigest()]
 
 
 def _for_display(expr, digits=6):

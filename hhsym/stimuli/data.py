@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from hhsym.errors import invalid
-from hhsym.integrate.noise import ou_recurrence
+from hhsym.integrate.noise import ou_recurrence, sample_uniform
 from hhsym.stimuli.base import Stimulus
 from hhsym.stimuli.checks import (
     _amplitude,
@@ -148,6 +148,16 @@ class OUNoise(Stimulus):
             out[inside] = _interp_uniform(ti, self._samples, self.start, self.dt)
         return out
 
+    def _sample_into(self, t, out):
+        if type(self)._evaluate is not OUNoise._evaluate:  # a subclass changed the values
+            return super()._sample_into(t, out)
+        # t is sorted: the last time inside [start, stop) sets how much of the noise is needed
+        last = int(np.searchsorted(t, self.stop)) - 1
+        if last >= 0 and t[last] >= self.start:
+            self._ensure(self._n_for(float(t[last])))
+        # the same interpolation as _evaluate, compiled: no temporaries over the samples
+        return bool(sample_uniform(t, self._samples, self.start, self.dt, self.start, self.stop, out))
+
     def _breakpoints(self, t_stop):
         return np.array([self.start, self.stop])
 
@@ -239,6 +249,11 @@ class FromArray(Stimulus):
         if self._uniform:
             return _interp_uniform(t, self.I, t0, self._dt)
         return _interp_sorted(t, self.t, self.I)
+
+    def _sample_into(self, t, out):
+        if type(self)._evaluate is not FromArray._evaluate or not self._uniform or not (t.size and t[0] >= self.t[0] and t[-1] <= self.t[-1]):
+            return super()._sample_into(t, out)  # non-uniform, or a time outside the data: raises
+        return bool(sample_uniform(t, self.I, float(self.t[0]), self._dt, -np.inf, np.inf, out))
 
     def _breakpoints(self, t_stop):
         # the kernel holds 0 outside [t[0], t[-1]]: entering the data is a jump
