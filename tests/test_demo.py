@@ -1,9 +1,12 @@
 """The demo pipeline runs end to end (short settings) and writes its report folder."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
+import hhsym
 from hhsym.demo import run_demo
 
 
@@ -44,3 +47,21 @@ def test_demo_recovers_hodgkin_huxley(tmp_path):
     assert result["metrics"]["held-out Γ, distilled (closed forms)"] >= 0.98
     assert result["metrics"]["held-out Γ, hybrid (networks)"] >= 0.98
     assert np.isfinite(result["timings"]["fit"])
+
+
+@pytest.mark.slow  # a real (if short) fit of the shipped cell and its validation
+def test_real_demo_writes_fit_validation_and_report(tmp_path):
+    from hhsym.demo_real import HELD_OUT, run_real_demo
+
+    out = tmp_path / "real"
+    res = run_real_demo(str(out), verbose=False, time_limit=5.0)
+    assert (out / "fit.npz").is_file() and (out / "validation.json").is_file()
+    assert (out / "report" / "validation.md").is_file()
+    assert [s["index"] for s in res["validation"].sweeps] == list(HELD_OUT)
+    assert isinstance(hhsym.load(out / "fit.npz"), hhsym.CellEstimator)
+
+
+def test_real_demo_refuses_noise():
+    proc = subprocess.run([sys.executable, "-m", "hhsym", "demo", "--real", "--noise", "0.5"],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert proc.returncode == 2 and "--noise" in proc.stderr
