@@ -115,3 +115,15 @@ def test_cli_fit_on_a_lab_file_writes_a_cell_fit(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "route: cell" in proc.stdout and "CellEstimator on" in proc.stdout
     assert isinstance(hhsym.load(out), CellEstimator)
+
+
+@pytest.mark.slow  # compiles the eight-channel pool model
+def test_a_template_with_a_calcium_pool_is_accepted():
+    """The cell route only simulates, so a template with a calcium pool (KCa) is fitted like any other."""
+    from hhsym.library import pospischil_extended
+
+    m = pospischil_extended()
+    trs = [simulate(m, Step(3.0, 20.0, 220.0), 240.0, dt=0.025, dt_out=0.1)]
+    est = CellEstimator(m, generations=2, popsize=2, time_limit=60).fit(trs)
+    assert "phi_KCa" in est.params_ and "E_CaL" not in est.params_  # calcium's E is kept
+    assert est.score_ <= est.start_score_ < 1e-9  # the template is the truth here
