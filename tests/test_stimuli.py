@@ -702,7 +702,7 @@ def test_uniform_tables_take_the_values_of_the_general_path(kernel, n_stages, bl
             if n % 97 == 0:
                 want = [[kernel.stim_in(j, x, t, t1, *args) for j in range(nb)]
                         for x in (t, 0.5 * (t + t1), t1)][:n_stages]
-                np.testing.assert_allclose(new, want, rtol=1e-15, atol=1e-300)
+                np.testing.assert_allclose(new, want, rtol=1e-13, atol=1e-300)  # the last bits (see the docstring)
 
 
 def test_a_block_is_on_one_table_grid_only_when_all_its_tables_share_it(kernel):
