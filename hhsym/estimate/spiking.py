@@ -91,7 +91,8 @@ def kinetic_template(model, channels=None):
     Returns
     -------
     ConductanceModel
-        With rate parameters ``phi_<c>`` (1) and ``dV_<c>`` (0 mV) added.
+        With rate parameters ``phi_<c>`` (1) and ``dV_<c>`` (0 mV) added; a channel that has them
+        already (e.g. a fitted ``CellEstimator.model_`` used as a template again) keeps its own.
     """
     gated = [ch.name for ch in model.channels if ch.gates]
     channels = gated if channels is None else list(channels)
@@ -100,7 +101,7 @@ def kinetic_template(model, channels=None):
             raise invalid("channels", c, f"channels of {model.name} with gates ({', '.join(gated)})")
     rates, extra = {}, {}
     for ch in model.channels:
-        if ch.name not in channels:
+        if ch.name not in channels or f"phi_{ch.name}" in model.params:  # absent, or already scaled and shifted
             continue
         phi, shift = sympy.Symbol(f"phi_{ch.name}", real=True), sympy.Symbol(f"dV_{ch.name}", real=True)
         extra.update({phi.name: 1.0, shift.name: 0.0})
@@ -110,7 +111,7 @@ def kinetic_template(model, channels=None):
                 expr = model.rates[key]
                 V = [s for s in expr.free_symbols if s.name == "V"]
                 rates[key] = phi * (expr.subs(V[0], V[0] - shift) if V else expr)
-    return model.with_rates(rates, params=extra, name=model.name)
+    return model.with_rates(rates, params=extra, name=model.name) if rates else model
 
 
 def search_box(model, free, box=None):

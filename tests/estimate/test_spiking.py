@@ -35,6 +35,9 @@ def test_the_kinetic_template_scales_and_shifts_every_rate(hh):
                                rtol=1e-12)
     np.testing.assert_allclose(moved.evaluate_rates(V)["alpha_n"], hh.evaluate_rates(V)["alpha_n"], rtol=1e-12)
     assert [k for k in kinetic_template(hh, ["K"]).params if k.startswith("phi_")] == ["phi_K"]
+    again = kinetic_template(moved)  # already scaled and shifted: kept as it is, not wrapped twice
+    np.testing.assert_allclose(again.evaluate_rates(V)["beta_h"], moved.evaluate_rates(V)["beta_h"], rtol=1e-12)
+    assert again.params == moved.params
     with pytest.raises(InvalidArgumentError, match="channels"):
         kinetic_template(hh, ["L"])
 
