@@ -146,9 +146,9 @@ def _read_traces(paths, args=None):
 
 def _estimator_options(args):
     """``hhsym fit``'s estimator options as keyword arguments of the route's estimator (those given)."""
-    out = dict(random_state=args.seed, time_limit=args.time_limit)
-    if args.time_limit is None and args.route != "networks":
-        out.pop("time_limit")  # each estimator's own default budget
+    out = dict(random_state=args.seed)
+    if args.time_limit is not None:  # else each estimator's own default budget
+        out["time_limit"] = args.time_limit
     if args.hidden is not None:
         out["hidden"] = tuple(args.hidden)
     if args.free is not None:

@@ -15,6 +15,7 @@ subthreshold RMS).
 
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
 from dataclasses import replace
@@ -126,7 +127,7 @@ class CellEstimator(SavedFit, BaseEstimator):
     def _check_params(self):
         return C.validate_params(self)
 
-    def template_(self):
+    def _template(self):
         """The template the search runs on (with the kinetic parameters when ``kinetics``)."""
         from hhsym.estimate.spiking import kinetic_template
 
@@ -158,12 +159,14 @@ class CellEstimator(SavedFit, BaseEstimator):
             warnings.filterwarnings("ignore", category=IdentifiabilityWarning)
             data = as_recordings(traces)
             self.membrane_area_ = membrane_areas(traces)
-        template = self.template_()
+        template = self._template()
         free = _free_names(template, params["free"], params["kinetics"])
         log = None
         if self.verbose:
-            def log(line):
-                if line.startswith("generation ") and int(line.split()[1].rstrip(":")) % 10 == 0:
+            generation = itertools.count(1)
+
+            def log(line):  # fit_spiking logs one line per generation: print every tenth
+                if next(generation) % 10 == 0:
                     print(f"[hhsym.cell] {line}", flush=True)
         fit = fit_spiking(template, data, free, generations=params["generations"], popsize=params["popsize"],
                           time_limit=params["time_limit"], random_state=params["random_state"], log=log)

@@ -61,6 +61,7 @@ def fit_files(paths, out, model="hh", *, route="auto", current=None, sweeps=None
 
     from hhsym.errors import ArgumentTypeError, invalid
     from hhsym.estimate.cell_estimator import CellEstimator
+    from hhsym.estimate.checks import membrane_areas
     from hhsym.estimate.rate_estimator import RateEstimator
     from hhsym.io.cli import load_traces
 
@@ -75,7 +76,7 @@ def fit_files(paths, out, model="hh", *, route="auto", current=None, sweeps=None
     traces = load_traces(paths, current=current, sweeps=sweeps, area=area, capacitance=capacitance,
                          specific_capacitance=specific_capacitance, log=log)
     if route == "auto":
-        lab = any("membrane_area" in (getattr(tr, "meta", None) or {}) for tr in traces)
+        lab = bool(membrane_areas(traces))  # lab files carry the area that turned their pA into µA/cm²
         route = "cell" if lab else "networks"
         if log is not None:
             log(f"route: {route} ({'lab recording: whole-cell scalars and channel kinetics fitted to whole sweeps' if lab else 'densities: rate networks'})")

@@ -58,7 +58,7 @@ import sympy
 
 from hhsym.errors import invalid
 
-__all__ = ["kinetic_template", "search_box", "sweep_errors", "fit_spiking", "SpikingFit", "THRESHOLD", "CAP",
+__all__ = ["kinetic_template", "search_box", "sweep_features", "sweep_errors", "fit_spiking", "SpikingFit", "THRESHOLD", "CAP",
            "DIVERGED"]
 
 #: Spike detection level (mV): upward crossings (eFEL's default threshold).
@@ -71,6 +71,8 @@ DIVERGED = 1e4
 REFINE_SHARE = 0.6
 #: The refining search's box is this many times narrower than the global one, centred on its best.
 REFINE_SHRINK = 8.0
+#: Prefixes of the parameters a search may free (with ``C_m``).
+FREE_PREFIXES = ("g_", "E_", "phi_", "dV_")
 #: Default half-widths of the search box around the start: factor for g and C_m, mV for E and shifts,
 #: factor for rate scales.
 BOX = {"g": 5.0, "C": 3.0, "E": 20.0, "phi": 4.0, "dV": 15.0}
@@ -141,9 +143,9 @@ def search_box(model, free, box=None):
     params = model.params
     x0, lo, hi, log = [], [], [], []
     for name in names:
-        if name not in params or not (name == "C_m" or name.startswith(("g_", "E_", "phi_", "dV_"))):
+        if name not in params or not (name == "C_m" or name.startswith(FREE_PREFIXES)):
             raise invalid("free", name, "names among " + ", ".join(
-                k for k in params if k == "C_m" or k.startswith(("g_", "E_", "phi_", "dV_"))))
+                k for k in params if k == "C_m" or k.startswith(FREE_PREFIXES)))
         v = float(params[name])
         is_log = name == "C_m" or name.startswith(("g_", "phi_"))
         if name in given:
@@ -206,7 +208,16 @@ def _troughs(t, V, times):
     return np.array([V[a:b].min() for a, b in zip(idx[:-1], idx[1:]) if b > a])
 
 
-def sweep_errors(t, V_recorded, V_model):
+def sweep_features(t, V):
+    """What :func:`sweep_errors` compares of one trace: spike times (ms), peaks (mV), half-widths (ms), troughs (mV).
+
+    A recorded sweep's are computed once (:class:`_Runner`), not again for every candidate.
+    """
+    times, peaks, widths = _spikes(t, V)
+    return times, peaks, widths, _troughs(t, V, times)
+
+
+def sweep_errors(t, V_recorded, V_model, recorded=None):
     """The normalised error terms of one sweep (module docstring): dict name -> signed error.
 
     Parameters
@@ -215,6 +226,8 @@ def sweep_errors(t, V_recorded, V_model):
         Sample times (ms).
     V_recorded, V_model : ndarray
         Potentials (mV).
+    recorded : tuple, optional
+        :func:`sweep_features` of ``V_recorded``, if already computed.
 
     Returns
     -------
@@ -225,8 +238,8 @@ def sweep_errors(t, V_recorded, V_model):
     """
     from hhsym.analysis.validation_metrics import gamma, subthreshold_rms
 
-    tr, pr, wr = _spikes(t, V_recorded)
-    tm, pm, wm = _spikes(t, V_model)
+    tr, pr, wr, ar = sweep_features(t, V_recorded) if recorded is None else recorded
+    tm, pm, wm, am = sweep_features(t, V_model)
     out = {"count": (tm.size - tr.size) / (0.15 * max(tr.size, 5))}
     if tr.size and tm.size:
         out["latency"] = (tm[0] - tr[0]) / 3.0
@@ -236,7 +249,7 @@ def sweep_errors(t, V_recorded, V_model):
         if g is not None:
             out["gamma"] = 1.0 - g
     if tr.size > 1 and tm.size > 1:
-        out["trough"] = (_troughs(t, V_model, tm).mean() - _troughs(t, V_recorded, tr).mean()) / 2.0
+        out["trough"] = (am.mean() - ar.mean()) / 2.0
     rms, n = subthreshold_rms(t, V_recorded, V_model, np.concatenate([tr, tm]))
     if rms is not None:
         out["rms"] = rms / 2.0
@@ -290,19 +303,23 @@ class _Runner:
         self.n_sweeps = len(data)
         groups = {}
         for j, (dt, V, I) in enumerate(data):
-            V = np.asarray(V, dtype=float)
-            groups.setdefault((float(dt), V.size), []).append(j)
+            groups.setdefault((float(dt), len(V)), []).append(j)
         self.groups = []
         for (dt, n), idx in groups.items():
             t = dt * np.arange(n)
             k = max(1, int(np.ceil(dt / MAX_STEP - 1e-9)))
             Vs = [np.asarray(data[j][1], dtype=float) for j in idx]
             stims = [FromArray(t, np.asarray(data[j][2], dtype=float)) for j in idx]
-            self.groups.append((idx, t, Vs, stims, dt / k))
+            self.groups.append((idx, t, Vs, [sweep_features(t, V) for V in Vs], stims, dt / k))
         self.evaluations = 0
 
+    def values(self, X):
+        """Name -> public values (one per row of ``X``, internal coordinates)."""
+        X = np.atleast_2d(X)
+        return {n: np.exp(X[:, j]) if lg else X[:, j] for j, (n, lg) in enumerate(zip(self.names, self.log))}
+
     def public(self, x):
-        return {n: float(np.exp(v) if lg else v) for n, v, lg in zip(self.names, x, self.log)}
+        return {n: float(v[0]) for n, v in self.values(x).items()}
 
     def errors(self, X):
         """Per candidate (rows of ``X``): list of per-sweep error dicts, or None if it diverges."""
@@ -310,7 +327,7 @@ class _Runner:
         self.evaluations += len(X)
         out = [[None] * self.n_sweeps for _ in range(len(X))]
         failed = np.zeros(len(X), dtype=bool)
-        for idx, t, Vs, stims, h in self.groups:
+        for idx, t, Vs, feats, stims, h in self.groups:
             runs = self._runs(X, t, Vs, stims, h)
             for i in range(len(X)):
                 for q, j in enumerate(idx):
@@ -318,7 +335,7 @@ class _Runner:
                     if run is None:
                         failed[i] = True
                     elif not failed[i]:
-                        out[i][j] = sweep_errors(t, Vs[q], run)
+                        out[i][j] = sweep_errors(t, Vs[q], run, feats[q])
         return [None if failed[i] else out[i] for i in range(len(X))]
 
     def _runs(self, X, t, Vs, stims, h):
@@ -327,7 +344,7 @@ class _Runner:
         from hhsym.simulate import simulate
 
         m = len(stims)
-        params = {n: np.repeat(np.exp(X[:, j]) if self.log[j] else X[:, j], m) for j, n in enumerate(self.names)}
+        params = {n: np.repeat(v, m) for n, v in self.values(X).items()}
         V0 = np.tile([float(V[0]) for V in Vs], len(X))
         res = simulate(self.model, stims * len(X), float(t[-1]), dt=h, dt_out=t[1] - t[0], method="rk4",
                        y0={"V": V0}, params=params, record=(), on_failure="nan")
@@ -392,26 +409,28 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
             log(f"generation {state['gen']}: best score {intermediate_result.fun:.4g}")
         return state["until"] is not None and time.perf_counter() > state["until"]
 
+    def search(lo, hi, start, generations, tol, seed):
+        return differential_evolution(fun, list(zip(lo, hi)), maxiter=generations, popsize=int(popsize),
+                                      vectorized=True, updating="deferred", polish=False, x0=start, tol=tol,
+                                      strategy="best1bin", rng=np.random.default_rng(seed), callback=stop,
+                                      init="sobol")
+
     # the global search, then the same search in a box REFINE_SHRINK times narrower around its best
     g1 = max(1, int(round(REFINE_SHARE * generations)))
     state["until"] = None if time_limit is None else t0 + REFINE_SHARE * time_limit
     # tol=0: the global search runs its generations (or its time): on a real cell a whole population can sit
     # on one plateau (no candidate spikes) and scipy's convergence test would stop it there
-    res = differential_evolution(fun, list(zip(lo, hi)), maxiter=g1, popsize=int(popsize), vectorized=True,
-                                 updating="deferred", polish=False, x0=x0, tol=0.0, strategy="best1bin",
-                                 rng=np.random.default_rng(random_state), callback=stop, init="sobol")
+    res = search(lo, hi, x0, g1, 0.0, random_state)
     if generations > g1 and (time_limit is None or time.perf_counter() - t0 < time_limit):
         half = (hi - lo) / (2.0 * REFINE_SHRINK)
-        lo2, hi2 = np.maximum(lo, res.x - half), np.minimum(hi, res.x + half)
         state["until"] = None if time_limit is None else t0 + time_limit
-        res2 = differential_evolution(fun, list(zip(lo2, hi2)), maxiter=int(generations) - g1, popsize=int(popsize),
-                                      vectorized=True, updating="deferred", polish=False, x0=res.x, tol=1e-4,
-                                      rng=np.random.default_rng(random_state + 1), callback=stop, init="sobol")
+        res2 = search(np.maximum(lo, res.x - half), np.minimum(hi, res.x + half), res.x, int(generations) - g1,
+                      1e-4, random_state + 1)
         if res2.fun < res.fun:
             res = res2
     best = res.x if res.fun < start_score else x0
     params = run.public(best)
-    fitted = model.with_params(**{k: v for k, v in params.items() if k in model.params})
+    fitted = model.with_params(**params)  # search_box took only the model's own parameters
     errors = run.errors(best[None, :])[0]
     return SpikingFit(fitted, params, min(float(res.fun), start_score), start_score, errors, state["gen"],
                       run.evaluations, time.perf_counter() - t0)

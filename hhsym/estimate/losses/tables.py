@@ -195,10 +195,7 @@ def gate_pass_table(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, idx, wt, idx0, w
     H = np.zeros((ng, P2))
     dF0 = np.zeros((ng, P2))
     dIdx = np.empty(ng)
-    for j in range(ng):
-        x[j] = (1.0 - wt0) * XI[j, idx0] + wt0 * XI[j, idx0 + 1]
-        for p in range(P2):
-            S[j, p] = (1.0 - wt0) * DX[j, idx0, p] + wt0 * DX[j, idx0 + 1, p]
+    _gate_start(x, S, XI, DX, idx0, wt0)
     Qsum = 0.0
     F0 = 0.0
     r = 0
@@ -234,6 +231,15 @@ def gate_pass_table(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, idx, wt, idx0, w
             return False
         _gate_step(x, S, XI, LA, DX, DL, idx[k], wt[k], dt, want_jac)
     return True
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gate_start(x, S, XI, DX, idx0, wt0):
+    """Every gate at its steady state at the first sample's node lookup ``(idx0, wt0)``, with ``S``."""
+    for j in range(x.shape[0]):
+        x[j] = (1.0 - wt0) * XI[j, idx0] + wt0 * XI[j, idx0 + 1]
+        for p in range(S.shape[1]):
+            S[j, p] = (1.0 - wt0) * DX[j, idx0, p] + wt0 * DX[j, idx0 + 1, p]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -279,10 +285,7 @@ def gate_starts_table(n_gates, dt, idx, wt, idx0, wt0, XI, LA, DX, DL, rec_idx, 
     P2 = DX.shape[2] if want_jac else 0
     x = np.empty(ng)
     S = np.zeros((ng, P2))
-    for j in range(ng):
-        x[j] = (1.0 - wt0) * XI[j, idx0] + wt0 * XI[j, idx0 + 1]
-        for p in range(P2):
-            S[j, p] = (1.0 - wt0) * DX[j, idx0, p] + wt0 * DX[j, idx0 + 1, p]
+    _gate_start(x, S, XI, DX, idx0, wt0)
     r = 0
     nrec = rec_idx.shape[0]
     k = 0

@@ -209,7 +209,7 @@ class TrajectoryProblem:
         tabs = pr.tables(p[:nr], jac)
         run_tabs = self._capped(tabs, jac)
         a = pr.arr
-        cge = (a["C"], a["ch_g"], a["ch_E"]) if self.scalars is None else self.scalars.arrays(p[nr:], a)
+        C, ch_g, ch_E = (a["C"], a["ch_g"], a["ch_E"]) if self.scalars is None else self.scalars.arrays(p[nr:], a)
         chain = None if self.scalars is None else self.scalars.chain(p[nr:])
         scale = 1.0 / np.sqrt(self.n_residuals)
         pairs = list(zip(pr.traces, self.windows))
@@ -232,7 +232,6 @@ class TrajectoryProblem:
             off += nw
         # contiguous chunks of windows, handed to the threads as they come free; each writes its own rows
         pieces = [(run, lo, hi) for run in runs for lo, hi in chunks(len(run[1]["starts"]), self.n_windows)]
-        C, ch_g, ch_E = cge
 
         def piece(item):
             (tr, w, y0, S, R, Jt, JY), lo, hi = item

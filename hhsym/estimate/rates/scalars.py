@@ -169,7 +169,8 @@ class ScalarParameters:
             if not lo < start < hi:
                 raise invalid(f"bounds of {name}", (lo, hi), f"bounds around the template's value {start:g}")
             self.bounds[name] = (float(lo), float(hi))
-        # bounds in the natural coordinate z (E, log g, log C); nan where a side is open
+        self._lo, self._hi = np.array(list(self.bounds.values()), dtype=float).reshape(-1, 2).T
+        # bounds in the natural coordinate z (E, log g, log C); ±inf where a side is open
         z = [(lo, hi) if k == KIND_E else (np.log(lo) if lo > 0 else -np.inf, np.log(hi))
              for (lo, hi), k in zip(self.bounds.values(), kind)]
         self._zlo = np.array([a for a, _ in z], dtype=float)
@@ -229,8 +230,7 @@ class ScalarParameters:
         """dict: name -> public value (mS/cm², mV, µF/cm²) at internal coordinates ``q``."""
         z, _ = self._natural(q)
         v = np.where(self.kind == KIND_E, z, np.exp(np.minimum(z, 700.0)))
-        lo, hi = np.array([self.bounds[n] for n in self.names], dtype=float).reshape(-1, 2).T
-        v = np.clip(v, lo, hi)  # exp(log lo) may round below lo
+        v = np.clip(v, self._lo, self._hi)  # exp(log lo) may round below lo
         return {name: float(x) for name, x in zip(self.names, v)}
 
     def chain(self, q):
