@@ -265,12 +265,7 @@ def _cmd_templates(args):
     print(result.table())
     print(f"best on the held-out sweeps: {result.best['template']}")
     if out is not None:
-        import json
-
-        from hhsym.atomic import atomic_write
-
-        text = json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n"
-        atomic_write(out, lambda f: f.write(text))
+        result.write_json(out)
     return 0
 
 

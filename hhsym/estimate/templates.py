@@ -136,6 +136,17 @@ class TemplateComparison:
         return json_types({"format": "hhsym.templates/1",
                            "rows": [{k: v for k, v in r.items() if k != "estimator"} for r in self.rows]})
 
+    def write_json(self, path):
+        """Write :meth:`to_dict` to ``path`` (``.json``) atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
+        from hhsym.export.document import write_json
+
+        write_json(self.to_dict(), path)
+
 
 def compare_templates(recording, train, held_out, templates=DEFAULT_TEMPLATES, *, area=None, time_limit=240.0,
                       random_state=0, log=None):
