@@ -127,12 +127,9 @@ def _check_options(directory, out, model, workers, scheduler, sweeps, area, capa
         _positive("area", area, "cm²")
     if capacitance is not None:
         _positive("capacitance", capacitance, "pF")
-    from hhsym.estimate.cell_estimator import CellEstimator
-    from hhsym.estimate.files import ROUTES
+    from hhsym.estimate.files import route_estimators
 
-    if route not in ROUTES:
-        raise invalid("route", route, "'auto', 'networks' or 'cell'")
-    classes = {"networks": [RateEstimator], "cell": [CellEstimator]}.get(route, [RateEstimator, CellEstimator])
+    classes = route_estimators(route)
     # with "auto" the route of a cell is known once it is read: an option must fit one of the two (fit_files
     # names it if the cell's route does not take it)
     accepted = set().union(*(set(cls().get_params()) for cls in classes)) - {"model", "verbose"}

@@ -12,10 +12,27 @@ recording (its pA turned into µA/cm² by a membrane area), the networks route o
 
 from __future__ import annotations
 
-__all__ = ["fit_files"]
+__all__ = ["fit_files", "route_estimators", "ROUTES"]
 
 
 ROUTES = ("auto", "networks", "cell")
+
+
+def route_estimators(route):
+    """The estimator classes of a route: one, or both for ``"auto"`` (decided per recording).
+
+    Raises
+    ------
+    InvalidArgumentError
+        For a route not in :data:`ROUTES`.
+    """
+    from hhsym.errors import invalid
+    from hhsym.estimate.cell_estimator import CellEstimator
+    from hhsym.estimate.rate_estimator import RateEstimator
+
+    if route not in ROUTES:
+        raise invalid("route", route, "'auto', 'networks' or 'cell'")
+    return {"networks": [RateEstimator], "cell": [CellEstimator]}.get(route, [RateEstimator, CellEstimator])
 
 
 def fit_files(paths, out, model="hh", *, route="auto", current=None, sweeps=None, area=None, capacitance=None,
@@ -60,13 +77,10 @@ def fit_files(paths, out, model="hh", *, route="auto", current=None, sweeps=None
     import os
 
     from hhsym.errors import ArgumentTypeError, invalid
-    from hhsym.estimate.cell_estimator import CellEstimator
     from hhsym.estimate.checks import membrane_areas
-    from hhsym.estimate.rate_estimator import RateEstimator
     from hhsym.io.cli import load_traces
 
-    if route not in ROUTES:
-        raise invalid("route", route, "'auto', 'networks' or 'cell'")
+    route_estimators(route)  # a bad route is named before any file is read
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if isinstance(model, str):
@@ -80,7 +94,7 @@ def fit_files(paths, out, model="hh", *, route="auto", current=None, sweeps=None
         route = "cell" if lab else "networks"
         if log is not None:
             log(f"route: {route} ({'lab recording: whole-cell scalars and channel kinetics fitted to whole sweeps' if lab else 'densities: rate networks'})")
-    cls = CellEstimator if route == "cell" else RateEstimator
+    cls, = route_estimators(route)
     accepted = set(cls().get_params()) - {"model"}
     for name, value in estimator_options.items():
         if name not in accepted:
