@@ -17,12 +17,14 @@ trained on at most three sweeps (``TRAIN``), each cut to ``--crop`` ms from 100 
 * ``rs`` — Pospischil et al.'s regular-spiking cortical template (Traub Na and Kd, M current, leak;
   :func:`hhsym.library.pospischil_rs`), kinetics kept, every conductance, reversal potential and C_m
   fitted like ``baseline``; ``rs-forms`` — its Na and Kd forms fitted too, the M gate kept;
-* ``spk-base``, ``spk-hh``, ``spk-rs`` — the spiking stage (:func:`hhsym.estimate.spiking.fit_spiking`:
-  free runs over the whole training sweeps scored by spike count, latency, peak, half-width, trough,
-  subthreshold RMS and Γ; differential evolution): ``spk-base`` fits HH's scalars with its kinetics
-  kept (the feature-based fixed-kinetics baseline, what BluePyOpt does), ``spk-hh`` and ``spk-rs`` also
-  learn each channel's rate scale and shift (:func:`hhsym.estimate.spiking.kinetic_template`) of HH and
-  of Pospischil's RS cell.
+* ``spk-base``, ``spk-hh``, ``spk-rs`` — the cell route (:class:`hhsym.estimate.CellEstimator`, the
+  spiking stage :func:`hhsym.estimate.spiking.fit_spiking`: free runs over the whole training sweeps
+  scored by spike count, latency, peak, half-width, trough, subthreshold RMS and Γ; differential
+  evolution): ``spk-base`` fits HH's scalars with its kinetics kept (the feature-based fixed-kinetics
+  baseline, what BluePyOpt does), ``spk-hh`` and ``spk-rs`` run ``free="whole-cell"`` (what ``hhsym fit``
+  runs on a lab file: every scalar, each channel's rate scale and shift
+  (:func:`hhsym.estimate.spiking.kinetic_template`) and the bridge error) on HH and on Pospischil's RS
+  cell; ``spk-rs-nb`` is ``spk-rs`` without the bridge error.
 
 Printed per cell and route: fit time, training RMS, and on the held-out sweeps the spike counts
 (recorded / model), the largest count error among sweeps with >= 5 spikes, median Γ (±2 ms),
@@ -42,12 +44,11 @@ import warnings
 import numpy as np
 
 import hhsym
-from hhsym.estimate import FormEstimator
+from hhsym.estimate import CellEstimator, FormEstimator
 from hhsym.estimate.checks import as_recordings
 from hhsym.estimate.losses.output_error import fit_output_error, model_forms
 from hhsym.io import Trace
 from hhsym.io.reader import read
-from hhsym.estimate.spiking import fit_spiking, kinetic_template
 from hhsym.library import hodgkin_huxley, pospischil_rs
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
@@ -82,15 +83,19 @@ WARM = 3.0 ** ((34.0 - 6.3) / 10.0)
 
 
 def fit_route(route, hh, traces, time_limit, whole=None):
-    """The fitted model and its training score (RMS in mV, or the spiking stage's score)."""
+    """The fitted model (or estimator) and its training score (RMS in mV, or the spiking stage's score)."""
     if route.startswith("spk-"):
-        template = pospischil_rs() if route == "spk-rs" else hh
-        free = list(free_scalars(template))
-        if route != "spk-base":
-            template = kinetic_template(template)
-            free += [k for k in template.params if k.startswith(("phi_", "dV_"))]
-        fit = fit_spiking(template, whole, free, generations=1000, time_limit=time_limit)
-        return fit.model_, fit.score_
+        template = pospischil_rs() if route.startswith("spk-rs") else hh
+        if route == "spk-base":  # the fixed-kinetics baseline: scalars only, no bridge error
+            free = free_scalars(template)
+        elif route.endswith("-nb"):  # learned kinetics without the bridge error
+            free = list(free_scalars(template)) + [f"{p}_{c.name}" for c in template.channels if c.gates
+                                                   for p in ("phi", "dV")]
+        else:  # what `hhsym fit` runs on a lab file: whole-cell scalars, kinetics, the bridge error
+            free = "whole-cell"
+        est = CellEstimator(template, free=free, kinetics=route != "spk-base", generations=1000,
+                            time_limit=time_limit).fit(whole)
+        return est, est.score_
     if route in ("rs", "rs-forms"):
         hh = pospischil_rs()
     free = free_scalars(hh)
@@ -160,7 +165,7 @@ def main():
         start_ms = features(rec, protocol(rec))["stim_window_ms"][0]
         traces, area = training_traces(rec, train, args.crop, start_ms)
         full = rec.to_traces()  # the spiking routes train on the whole training sweeps
-        whole = [(full.dt, full.V[k], full.I[k]) for k, s in enumerate(rec.sweep_numbers) if s in train]
+        whole = [full[k] for k, s in enumerate(rec.sweep_numbers) if s in train]
         held = [s for s in rec.sweep_numbers if s not in train]
         for route in args.routes.split(","):
             t0 = time.perf_counter()
@@ -178,8 +183,9 @@ def main():
             print(f"{cell} | {route} | {seconds:.0f} | {rms:.3g} | {r['spikes']} | {r['count_err']:.2f} | "
                   f"{r['gamma']:.2f} | {r['latency']:.1f} | {r['peak']:.1f} | {r['half_width']:.2f} | "
                   f"{r['rms']:.2f} | {r['diverged']}", flush=True)
-            print("    scalars: " + ", ".join(f"{k} {model.params[k]:.4g}" for k in free_scalars(model)),
-                  flush=True)
+            fitted = getattr(model, "model_", model)
+            print("    scalars: " + ", ".join(f"{k} {fitted.params[k]:.4g}" for k in free_scalars(fitted))
+                  + "".join(f", {k} {v:.3g}" for k, v in getattr(model, "observation_", {}).items()), flush=True)
     print(f"load average {os.getloadavg()[0]:.1f}; targets: count err <= 0.15, latency <= 3 ms, peak <= 5 mV, "
           "half-width <= 0.20, sub RMS <= 2 mV, fit <= 600 s", flush=True)
 

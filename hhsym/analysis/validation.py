@@ -132,10 +132,12 @@ def _check_ms(name, value, strict):
 
 
 # ------------------------------------------------------------------------- running
-def _predict(model, dt, V, I):
-    """The model's V (mV) on the sweep's grid, run freely under I (µA/cm²); None if it diverges.
+def _predict(model, dt, V, I, I_pA):
+    """The model's V (mV) on the sweep's grid, run freely under I (µA/cm²; ``I_pA`` in pA); None if it diverges.
 
-    Closed-form models run through :func:`hhsym.estimate.quality.free_run`; a fitted
+    Closed-form models run through :func:`hhsym.estimate.quality.free_run`, a fit with an
+    ``observation_`` (:class:`~hhsym.estimate.CellEstimator`) as the amplifier records
+    (:mod:`hhsym.estimate.observation`: plus its offset and bridge error); a fitted
     :class:`~hhsym.estimate.RateEstimator` by its compile-free replay on the grid refined to at
     most :data:`hhsym.estimate.quality.MAX_STEP` (0.025) ms (the current linearly interpolated), every k-th sample kept.
     """
@@ -153,9 +155,11 @@ def _predict(model, dt, V, I):
         except SimulationError:
             return None
         return run if np.all(np.isfinite(run)) else None
+    observation = {}
     if not isinstance(model, ConductanceModel):
+        observation = getattr(model, "observation_", None) or {}
         model = model.model_
-    run = free_run(model, dt, V, I)
+    run = free_run(model, dt, V, I, I_pA, **observation)
     return run if run is not None and np.all(np.isfinite(run)) else None
 
 
@@ -321,8 +325,12 @@ def validate_fit(fit, recording, sweeps=None, *, current=None, area=None, capaci
     model, fit_info = _load_fit(fit)
     rec, traces, area_used = _load_recording(recording, sweeps, current, area, capacitance, specific_capacitance,
                                              getattr(model, "membrane_area_", None) or ())
+    bridge = (getattr(model, "observation_", None) or {}).get("R_bridge", 0.0)
+    if bridge and rec.area_cm2 is not None:
+        raise invalid("recording", rec.file, f"a lab recording (currents in pA): the fit's bridge error "
+                      f"({bridge:.3g} MΩ) does not apply to an hhsym file's current densities")
     prot = protocol(rec)
-    runs = [_predict(model, rec.dt, traces.V[k], traces.I[k]) for k in range(rec.n_sweeps)]
+    runs = [_predict(model, rec.dt, traces.V[k], traces.I[k], rec.I[k]) for k in range(rec.n_sweeps)]
     ok = [k for k, r in enumerate(runs) if r is not None]
     recorded = features(rec, prot)
     predicted = {}

@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator
 from hhsym.estimate.fitfile import SavedFit
 from hhsym.errors import IdentifiabilityWarning, NotFittedError
 from hhsym.estimate import constraints as C
-from hhsym.estimate.checks import as_recordings, membrane_areas, noise_level
+from hhsym.estimate.checks import as_recordings, membrane_areas, noise_level, trace_areas
 
 __all__ = ["CellEstimator", "WHOLE_CELL"]
 
@@ -39,12 +39,14 @@ WHOLE_CELL = "whole-cell"
 GOOD_ERROR = 1.0
 
 
-def _free_names(template, free, kinetics):
+def _free_names(template, free, kinetics, lab):
     if isinstance(free, str) and free == WHOLE_CELL:
         names = [k for k in template.params if k.startswith(("g_", "E_")) and not k.startswith("E_Ca")]
         names = [k for k in names if template.params[k] > 0 or not k.startswith("g_")] + ["C_m"]
         if kinetics:
             names += [k for k in template.params if k.startswith(("phi_", "dV_"))]
+        if lab:
+            names.append("R_bridge")
         return names
     return free
 
@@ -58,9 +60,11 @@ class CellEstimator(SavedFit, BaseEstimator):
         The template (channels, powers, starting values); calcium pools are allowed.
     free : str or sequence of str
         ``"whole-cell"`` (default): every positive maximal conductance ``g_<c>`` (mS/cm²), every
-        reversal potential ``E_<c>`` (mV) but calcium's, ``C_m`` (µF/cm²), and with ``kinetics``
-        each gated channel's ``phi_<c>`` and ``dV_<c>`` (mV).  Or names, each optionally with
-        its search box ``"NAME=LO:HI"`` (:func:`hhsym.estimate.spiking.search_box`).
+        reversal potential ``E_<c>`` (mV) but calcium's, ``C_m`` (µF/cm²), with ``kinetics``
+        each gated channel's ``phi_<c>`` and ``dV_<c>`` (mV), and on lab recordings (currents in
+        pA) the bridge error ``R_bridge`` (MΩ).  Or names, each optionally with its search box
+        ``"NAME=LO:HI"`` (:func:`hhsym.estimate.spiking.search_box`); ``V_offset`` (mV) adds a
+        constant offset of the recorded potential (:mod:`hhsym.estimate.observation`).
     kinetics : bool
         Add a rate scale and shift per gated channel to the template (learned kinetics); False
         keeps the template's kinetics (the fixed-kinetics fit).
@@ -80,7 +84,11 @@ class CellEstimator(SavedFit, BaseEstimator):
     model_ : ConductanceModel
         The fitted model (with ``phi_<c>``/``dV_<c>`` rate parameters when ``kinetics``).
     params_ : dict
-        The fitted free parameters (mS/cm², mV, µF/cm², dimensionless scales).
+        The fitted free parameters (mS/cm², mV, µF/cm², dimensionless scales, MΩ).
+    observation_ : dict
+        ``{"V_offset": mV, "R_bridge": MΩ}`` (0 where not free): the recorded potential is the
+        model's plus ``V_offset + R_bridge * I`` (I in pA; :mod:`hhsym.estimate.observation`).
+        :func:`hhsym.validate_fit` adds them to the model's V as well.
     score_, start_score_ : float
         Training score of the fit and of the template (0 perfect; about 1 per term at the
         targets' tolerance; :mod:`hhsym.estimate.spiking`).
@@ -159,8 +167,9 @@ class CellEstimator(SavedFit, BaseEstimator):
             warnings.filterwarnings("ignore", category=IdentifiabilityWarning)
             data = as_recordings(traces)
             self.membrane_area_ = membrane_areas(traces)
+        areas = trace_areas(traces)
         template = self._template()
-        free = _free_names(template, params["free"], params["kinetics"])
+        free = _free_names(template, params["free"], params["kinetics"], lab=all(a is not None for a in areas))
         log = None
         if self.verbose:
             generation = itertools.count(1)
@@ -169,13 +178,14 @@ class CellEstimator(SavedFit, BaseEstimator):
                 if next(generation) % 10 == 0:
                     print(f"[hhsym.cell] {line}", flush=True)
         fit = fit_spiking(template, data, free, generations=params["generations"], popsize=params["popsize"],
-                          time_limit=params["time_limit"], random_state=params["random_state"], log=log)
+                          time_limit=params["time_limit"], random_state=params["random_state"], log=log,
+                          areas=areas)
         self._set_fitted(fit.model_, fit.params_, fit.score_, fit.start_score_, fit.errors_, fit.generations_,
                          fit.evaluations_)
         self.noise_ = max(noise_level(d[1]) for d in data)
         allV = np.concatenate([d[1] for d in data])
         self.v_range_ = tuple(float(v) for v in np.percentile(allV, [0.5, 99.5]))
-        self.quality_ = self._judge(data)
+        self.quality_ = self._judge(data, areas)
         self.fit_time_ = time.perf_counter() - t0
         return self
 
@@ -187,11 +197,20 @@ class CellEstimator(SavedFit, BaseEstimator):
         self.errors_ = [dict(e) for e in errors]
         self.generations_, self.evaluations_ = int(generations), int(evaluations)
 
-    def _judge(self, data):
-        """The free runs' FitQuality, its verdict from the spike features (Γ drifts on real cells)."""
-        from hhsym.estimate.quality import judge_model
+    @property
+    def observation_(self):
+        from hhsym.estimate import observation
 
-        q = judge_model(self.model_, data, self.noise_, warn=False)
+        self._check_fitted()
+        return {n: float(v) for n, v in observation.values(self.params_).items()}
+
+    def _judge(self, data, areas):
+        """The free runs' FitQuality, its verdict from the spike features (Γ drifts on real cells)."""
+        from hhsym.estimate.quality import free_run, judge_fit
+
+        runs = [free_run(self.model_, dt, V, I, None if a is None else I * (1e6 * a), **self.observation_)
+                for (dt, V, I), a in zip(data, areas)]
+        q = judge_fit([(dt * np.arange(V.size), V) for dt, V, _ in data], runs, self.noise_, warn=False)
         misses = []
         for k, e in enumerate(self.errors_):
             bad = [f"{name} {v:+.2f}" for name, v in e.items()

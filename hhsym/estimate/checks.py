@@ -171,6 +171,29 @@ def as_recordings(traces, threshold=0.0):
     return data
 
 
+def trace_areas(traces):
+    """Per trace (in :func:`as_recordings`' order), the membrane area (cm²) that turned its pA into µA/cm².
+
+    Parameters
+    ----------
+    traces : Trace, TraceSet or list of Trace
+
+    Returns
+    -------
+    list of float or None
+        None for a trace that carries no area (simulated, or an hhsym file: densities already).
+    """
+    if hasattr(traces, "t") and np.ndim(getattr(traces, "V")) == 1:
+        items = [traces]
+    else:
+        items = list(traces)
+    out = []
+    for tr in items:
+        area = (getattr(tr, "meta", None) or {}).get("membrane_area")
+        out.append(float(area["area_cm2"]) if isinstance(area, dict) and "area_cm2" in area else None)
+    return out
+
+
 def membrane_areas(traces):
     """The membrane areas that turned lab files' pA into the traces' µA/cm², one entry per file.
 

@@ -250,7 +250,7 @@ def judge_fit(recordings, runs, noise, hint="", warn=True, window_rms=None):
     return quality
 
 
-def free_run(model, dt, V, I):
+def free_run(model, dt, V, I, I_pA=None, V_offset=0.0, R_bridge=0.0):
     """Run ``model`` freely under a sampled current, from the recording's first V.
 
     Parameters
@@ -262,6 +262,12 @@ def free_run(model, dt, V, I):
         at most :data:`MAX_STEP` ms (RK4).
     V, I : ndarray
         Recorded potential (mV; only ``V[0]`` is used) and current (µA/cm²).
+    I_pA : ndarray, optional
+        The same current in pA (needed when ``R_bridge`` is not 0).
+    V_offset, R_bridge : float, optional
+        What the amplifier adds to the membrane potential (mV, MΩ;
+        :mod:`hhsym.estimate.observation`): the run starts from the membrane potential
+        under ``V[0]`` and is returned as recorded.
 
     Returns
     -------
@@ -269,17 +275,19 @@ def free_run(model, dt, V, I):
         The model's V (mV) on the recording's grid, or None if it diverges.
     """
     from hhsym.errors import HHSymError
+    from hhsym.estimate.observation import membrane_potential, recorded_potential
     from hhsym.simulate import simulate
     from hhsym.stimuli import FromArray
 
     t = dt * np.arange(V.size)
     k = max(1, int(np.ceil(dt / MAX_STEP - 1e-9)))
+    V0 = float(membrane_potential(V[0], None if I_pA is None else I_pA[0], V_offset, R_bridge))
     try:
         run = simulate(model, FromArray(t, I), float(t[-1]), dt=dt / k, dt_out=dt, method="rk4",
-                       y0={"V": float(V[0])}, record=())
+                       y0={"V": V0}, record=())
     except HHSymError:
         return None
-    return run.V
+    return recorded_potential(run.V, I_pA, V_offset, R_bridge)
 
 
 def judge_model(model, data, noise, hint="", warn=True, window_rms=None):

@@ -124,10 +124,11 @@ def search_box(model, free, box=None):
     model : ConductanceModel
         Its values are the start (with :func:`kinetic_template`'s ``phi_``/``dV_`` if freed).
     free : str or sequence of str
-        ``g_<c>``, ``E_<c>``, ``C_m``, ``phi_<c>``, ``dV_<c>``, each optionally with its own box
-        ``"NAME=LO:HI"`` (public units).
+        ``g_<c>``, ``E_<c>``, ``C_m``, ``phi_<c>``, ``dV_<c>`` and the observation's ``V_offset``
+        (mV) and ``R_bridge`` (MΩ; :mod:`hhsym.estimate.observation`, both starting at 0), each
+        optionally with its own box ``"NAME=LO:HI"`` (public units).
     box : dict, optional
-        Overrides of :data:`BOX`.
+        Overrides of :data:`BOX` and :data:`hhsym.estimate.observation.BOX`.
 
     Returns
     -------
@@ -136,20 +137,23 @@ def search_box(model, free, box=None):
         Start and box in internal coordinates (log for ``g_``, ``C_m``, ``phi_``).
     log : ndarray of bool
     """
+    from hhsym.estimate import observation
     from hhsym.estimate.rates.scalars import parse_free
 
     names, given = parse_free(free)
-    half = {**BOX, **(box or {})}
-    params = model.params
+    half = {**BOX, **observation.BOX, **(box or {})}
+    params = {**model.params, **{n: 0.0 for n in observation.NAMES}}
     x0, lo, hi, log = [], [], [], []
     for name in names:
-        if name not in params or not (name == "C_m" or name.startswith(FREE_PREFIXES)):
+        if name not in params or not (name == "C_m" or name.startswith(FREE_PREFIXES) or name in observation.NAMES):
             raise invalid("free", name, "names among " + ", ".join(
-                k for k in params if k == "C_m" or k.startswith(FREE_PREFIXES)))
+                [k for k in model.params if k == "C_m" or k.startswith(FREE_PREFIXES)] + list(observation.NAMES)))
         v = float(params[name])
         is_log = name == "C_m" or name.startswith(("g_", "phi_"))
         if name in given:
             a, b = given[name]
+        elif name in observation.NAMES:
+            a, b = v - half[name], v + half[name]
         elif is_log:
             f = half["C" if name == "C_m" else name.split("_")[0]]
             a, b = v / f, v * f
@@ -295,7 +299,7 @@ class _Runner:
     candidate (candidate-major: row ``i * n_sweeps + j`` is candidate ``i`` on sweep ``j``).
     """
 
-    def __init__(self, model, data, names, log):
+    def __init__(self, model, data, names, log, areas):
         from hhsym.estimate.quality import MAX_STEP
         from hhsym.stimuli import FromArray
 
@@ -310,7 +314,10 @@ class _Runner:
             k = max(1, int(np.ceil(dt / MAX_STEP - 1e-9)))
             Vs = [np.asarray(data[j][1], dtype=float) for j in idx]
             stims = [FromArray(t, np.asarray(data[j][2], dtype=float)) for j in idx]
-            self.groups.append((idx, t, Vs, [sweep_features(t, V) for V in Vs], stims, dt / k))
+            # the current in pA where the sweep's area is known (the bridge's drop); zeros never multiply a
+            # free R_bridge (fit_spiking requires every area then)
+            pA = np.array([np.asarray(data[j][2], dtype=float) * (1e6 * areas[j] if areas[j] else 0.0) for j in idx])
+            self.groups.append((idx, t, Vs, [sweep_features(t, V) for V in Vs], stims, dt / k, pA))
         self.evaluations = 0
 
     def values(self, X):
@@ -327,8 +334,8 @@ class _Runner:
         self.evaluations += len(X)
         out = [[None] * self.n_sweeps for _ in range(len(X))]
         failed = np.zeros(len(X), dtype=bool)
-        for idx, t, Vs, feats, stims, h in self.groups:
-            runs = self._runs(X, t, Vs, stims, h)
+        for idx, t, Vs, feats, stims, h, pA in self.groups:
+            runs = self._runs(X, t, Vs, stims, h, pA)
             for i in range(len(X)):
                 for q, j in enumerate(idx):
                     run = runs[i * len(idx) + q]
@@ -338,17 +345,23 @@ class _Runner:
                         out[i][j] = sweep_errors(t, Vs[q], run, feats[q])
         return [None if failed[i] else out[i] for i in range(len(X))]
 
-    def _runs(self, X, t, Vs, stims, h):
-        """Free runs of every candidate on every sweep of a group (candidate-major rows), None where one
-        diverges."""
+    def _runs(self, X, t, Vs, stims, h, pA):
+        """Free runs of every candidate on every sweep of a group (candidate-major rows), as recorded
+        (:mod:`hhsym.estimate.observation`), None where one diverges."""
+        from hhsym.estimate import observation
         from hhsym.simulate import simulate
 
         m = len(stims)
-        params = {n: np.repeat(v, m) for n, v in self.values(X).items()}
-        V0 = np.tile([float(V[0]) for V in Vs], len(X))
+        values = {n: np.repeat(v, m) for n, v in self.values(X).items()}
+        obs = observation.values(values)  # (rows,) arrays where free, else 0
+        params = {n: v for n, v in values.items() if n not in observation.NAMES}
+        I_pA = np.tile(pA, (len(X), 1))
+        off, R = (np.reshape(obs[n], (-1, 1)) for n in observation.NAMES)
+        V0 = observation.membrane_potential(np.tile([float(V[0]) for V in Vs], len(X)), I_pA[:, 0], off[:, 0],
+                                            R[:, 0])
         res = simulate(self.model, stims * len(X), float(t[-1]), dt=h, dt_out=t[1] - t[0], method="rk4",
                        y0={"V": V0}, params=params, record=(), on_failure="nan")
-        Vm = np.atleast_2d(res.V)
+        Vm = observation.recorded_potential(np.atleast_2d(res.V), I_pA, off, R)
         return [Vm[r] if np.all(np.isfinite(Vm[r])) else None for r in range(Vm.shape[0])]
 
     def scores(self, X):
@@ -356,7 +369,7 @@ class _Runner:
 
 
 def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_limit=None, random_state=0,
-                log=None):
+                log=None, areas=None):
     """Fit free parameters of ``model`` to the spikes and subthreshold potential of whole training sweeps.
 
     Parameters
@@ -366,7 +379,9 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
     data : list of (dt, V, I)
         Whole training sweeps: step (ms), V (mV), I (µA/cm²) (:func:`hhsym.estimate.checks.as_recordings`).
     free : str or sequence of str
-        Parameters searched (:func:`search_box`), e.g. ``"g_Na,g_K,g_L,E_L,C_m,phi_Na,dV_Na"``.
+        Parameters searched (:func:`search_box`), e.g. ``"g_Na,g_K,g_L,E_L,C_m,phi_Na,dV_Na"``;
+        ``V_offset`` and ``R_bridge`` fit what the amplifier adds to the membrane potential
+        (:mod:`hhsym.estimate.observation`).
     box : dict, optional
         Overrides of the default box half-widths :data:`BOX`.
     generations : int
@@ -378,11 +393,17 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
     random_state : int
     log : callable, optional
         Called with one line per generation.
+    areas : sequence of float or None, optional
+        Per sweep, the membrane area (cm²) that turned its pA into µA/cm² (None for a simulated
+        sweep); every sweep needs one when ``R_bridge`` is free.
 
     Returns
     -------
     SpikingFit
+        ``model_`` holds the fitted model parameters, ``params_`` every free parameter
+        (the observation's too).
     """
+    from hhsym.estimate import observation
     from scipy.optimize import differential_evolution
 
     names, x0, lo, hi, is_log = search_box(model, free, box)
@@ -392,7 +413,13 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
         raise invalid("popsize", popsize, "an integer >= 2")
     if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
         raise invalid("time_limit", time_limit, "None or a positive number of seconds")
-    run = _Runner(model, data, names, is_log)
+    areas = [None] * len(data) if areas is None else list(areas)
+    if len(areas) != len(data):
+        raise invalid("areas", areas, f"one membrane area (cm²) or None per sweep ({len(data)})")
+    if "R_bridge" in names and not all(a is not None and np.isfinite(a) and a > 0 for a in areas):
+        raise invalid("free", "R_bridge", "R_bridge only on sweeps whose current was recorded in pA (lab files: "
+                      "a membrane area per sweep); simulated densities have no bridge")
+    run = _Runner(model, data, names, is_log, areas)
     t0 = time.perf_counter()
     start_errors = run.errors(x0[None, :])[0]
     if start_errors is None:
@@ -430,7 +457,7 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
             res = res2
     best = res.x if res.fun < start_score else x0
     params = run.public(best)
-    fitted = model.with_params(**params)  # search_box took only the model's own parameters
+    fitted = model.with_params(**{n: v for n, v in params.items() if n not in observation.NAMES})
     errors = run.errors(best[None, :])[0]
     return SpikingFit(fitted, params, min(float(res.fun), start_score), start_score, errors, state["gen"],
                       run.evaluations, time.perf_counter() - t0)

@@ -68,9 +68,11 @@ def test_round_trip_summary_and_errors(hh, tmp_path):
 def test_whole_cell_frees_scalars_and_kinetics(hh):
     from hhsym.estimate.cell_estimator import _free_names
 
-    names = _free_names(kinetic_template(hh), "whole-cell", True)
+    names = _free_names(kinetic_template(hh), "whole-cell", True, lab=False)
     assert set(names) == {"g_Na", "E_Na", "g_K", "E_K", "g_L", "E_L", "C_m", "phi_Na", "dV_Na", "phi_K", "dV_K"}
-    assert "phi_Na" not in _free_names(hh, "whole-cell", False)
+    assert "phi_Na" not in _free_names(hh, "whole-cell", False, lab=False)
+    # on lab recordings (pA) the bridge error is free too
+    assert "R_bridge" in _free_names(hh, "whole-cell", False, lab=True)
 
 
 def test_bad_parameters_are_named(hh):
@@ -127,3 +129,29 @@ def test_a_template_with_a_calcium_pool_is_accepted():
     est = CellEstimator(m, generations=2, popsize=2, time_limit=60).fit(trs)
     assert "phi_KCa" in est.params_ and "E_CaL" not in est.params_  # calcium's E is kept
     assert est.score_ <= est.start_score_ < 0.01  # the template is the truth here
+
+
+def test_a_bridge_error_is_fitted_saved_and_added_in_validation(hh, tmp_path):
+    """A lab recording (pA) whose V carries 12 MΩ of uncompensated series resistance: the cell route
+    finds it, saves it, and validate_fit adds it to the model's V on held-out sweeps."""
+    from hhsym.analysis.validation import validate_fit
+    from hhsym.estimate.observation import recorded_potential
+    from hhsym.io.recording import Recording
+
+    area = 1e-4  # cm²
+    runs = _cell(hh, amps=(-4.0, 4.0, 10.0, 20.0))
+    I_pA = [r.I * 1e6 * area for r in runs]
+    V = [recorded_potential(r.V, i, 0.0, 12.0) for r, i in zip(runs, I_pA)]
+    rec = Recording(runs[0].t, V, I_pA, {"file": "bridge.abf", "sweep_numbers": [0, 1, 2, 3]})
+    train = rec.select([0, 2]).to_traces(area_cm2=area)
+    est = CellEstimator(hh, free="g_L,R_bridge", kinetics=False, generations=30).fit(train)
+    assert est.observation_ == {"V_offset": 0.0, "R_bridge": pytest.approx(12.0, abs=0.5)}
+    est.save(tmp_path / "fit.npz")
+    loaded = hhsym.load(tmp_path / "fit.npz")
+    assert loaded.observation_ == est.observation_
+    res = validate_fit(loaded, rec, sweeps=[1, 3])
+    assert all(s["subthreshold_rms_mV"] < 0.3 for s in res.sweeps)
+    assert res.sweeps[1]["model"]["n_spikes"] == res.sweeps[1]["recorded"]["n_spikes"]
+    # without the bridge the held-out step sweeps sit 12 mV·nA off
+    bare = validate_fit(loaded.model_, rec, sweeps=[1, 3], area=area)
+    assert bare.sweeps[0]["subthreshold_rms_mV"] > 2.0

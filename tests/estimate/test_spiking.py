@@ -93,3 +93,20 @@ def test_bad_settings_are_named(hh):
         fit_spiking(kinetic_template(hh), data, "g_Na", generations=0)
     with pytest.raises(InvalidArgumentError, match="time_limit"):
         fit_spiking(kinetic_template(hh), data, "g_Na", time_limit=-1.0)
+
+
+def test_the_bridge_error_and_offset_of_a_recording_are_found(hh):
+    """A recording whose V carries 12 MΩ of uncompensated series resistance and a 3 mV offset
+    (hhsym.estimate.observation): the search finds both, with g_Na, from the spikes and the step edges."""
+    from hhsym.estimate.observation import recorded_potential
+
+    area = 1e-4  # cm² (100 pF at 1 µF/cm²): 10 µA/cm² is 1 nA, 12 mV through 12 MΩ
+    clean = _sweeps(hh.with_params(g_Na=100.0), amps=(-3.0, 4.0, 10.0))
+    data = [(dt, recorded_potential(V, I * 1e6 * area, 3.0, 12.0), I) for dt, V, I in clean]
+    fit = fit_spiking(hh, data, "g_Na,V_offset,R_bridge", generations=60, areas=[area] * 3)
+    assert fit.params_["R_bridge"] == pytest.approx(12.0, abs=0.6)
+    assert fit.params_["V_offset"] == pytest.approx(3.0, abs=0.3)
+    assert fit.params_["g_Na"] == pytest.approx(100.0, rel=0.05)
+    assert "R_bridge" not in fit.model_.params and fit.score_ < 0.05
+    with pytest.raises(InvalidArgumentError, match="R_bridge"):  # densities have no bridge
+        fit_spiking(hh, data, "g_Na,R_bridge", generations=2)
