@@ -153,6 +153,8 @@ def _estimator_options(args):
         out["hidden"] = tuple(args.hidden)
     if args.free is not None:
         out["free"] = args.free
+    if getattr(args, "kinetics", None) is not None:
+        out["kinetics"] = False if args.kinetics.strip().lower() == "none" else args.kinetics
     return out
 
 

@@ -133,7 +133,11 @@ def _add_fit_options(parser):
                         help="hidden widths of the networks route (default 16)")
     parser.add_argument("--free", metavar="NAME[=LO:HI],...", default=None,
                         help="cell route: the parameters searched (default whole-cell: every g_, E_, C_m, "
-                             "phi_, dV_)")
+                             "phi_, dV_ and, on lab files, the bridge error R_bridge in MOhm; V_offset (mV) on "
+                             "request)")
+    parser.add_argument("--kinetics", metavar="CHANNELS", default=None,
+                        help="cell route: learn the kinetics (rate scale and shift) of these channels only, e.g. "
+                             "Na,K; 'none' keeps every channel's literature forms (default: every gated channel)")
     parser.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
     parser.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft wall-time budget in s (per fit)")
     parser.add_argument("--accept-poor-fit", action="store_true",

@@ -65,9 +65,10 @@ class CellEstimator(SavedFit, BaseEstimator):
         pA) the bridge error ``R_bridge`` (MΩ).  Or names, each optionally with its search box
         ``"NAME=LO:HI"`` (:func:`hhsym.estimate.spiking.search_box`); ``V_offset`` (mV) adds a
         constant offset of the recorded potential (:mod:`hhsym.estimate.observation`).
-    kinetics : bool
+    kinetics : bool or sequence of str
         Add a rate scale and shift per gated channel to the template (learned kinetics); False
-        keeps the template's kinetics (the fixed-kinetics fit).
+        keeps the template's kinetics (the fixed-kinetics fit); channel names (``("Na", "K")``
+        or ``"Na,K"``) learn those channels' kinetics and keep the others' literature forms.
     generations : int
         Differential-evolution generations at most.
     popsize : int
@@ -124,7 +125,9 @@ class CellEstimator(SavedFit, BaseEstimator):
         "model": C.model(pools=True),
         "free": C.Constraint("'whole-cell' or names of parameters (g_<c>, E_<c>, C_m, phi_<c>, dV_<c>)",
                              lambda v: v if isinstance(v, str) else C.names().check(v)),
-        "kinetics": C.boolean(),
+        "kinetics": C.Constraint("True, False or channel names (a tuple or one comma-separated string)",
+                                 lambda v: C.boolean().check(v) if isinstance(v, (bool, np.bool_))
+                                 else C.names("channel names").check(v)),
         "generations": C.integer(1),
         "popsize": C.integer(2),
         "time_limit": C.optional(C.real(0.0, strict_low=True, unit="s")),
@@ -135,11 +138,13 @@ class CellEstimator(SavedFit, BaseEstimator):
     def _check_params(self):
         return C.validate_params(self)
 
-    def _template(self):
-        """The template the search runs on (with the kinetic parameters when ``kinetics``)."""
+    def _template(self, kinetics):
+        """The template the search runs on (with the kinetic parameters of the ``kinetics`` channels)."""
         from hhsym.estimate.spiking import kinetic_template
 
-        return kinetic_template(self.model) if self.kinetics else self.model
+        if isinstance(kinetics, bool):
+            return kinetic_template(self.model) if kinetics else self.model
+        return kinetic_template(self.model, kinetics)
 
     def fit(self, traces):
         """Fit the free parameters to whole training sweeps.
@@ -168,7 +173,7 @@ class CellEstimator(SavedFit, BaseEstimator):
             data = as_recordings(traces)
             self.membrane_area_ = membrane_areas(traces)
         areas = trace_areas(traces)
-        template = self._template()
+        template = self._template(params["kinetics"])
         free = _free_names(template, params["free"], params["kinetics"], lab=all(a is not None for a in areas))
         log = None
         if self.verbose:

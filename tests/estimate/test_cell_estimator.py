@@ -112,11 +112,14 @@ def test_cli_fit_on_a_lab_file_writes_a_cell_fit(tmp_path):
     abf = os.path.join(DATA, "pyabf", "File_axon_5.abf")
     out = tmp_path / "fit.npz"
     proc = subprocess.run([sys.executable, "-m", "hhsym", "fit", abf, "--sweeps", "7", "--out", str(out),
-                           "--free", "g_Na,g_K,g_L,E_L,C_m", "--time-limit", "10", "--accept-poor-fit", "--quiet"],
+                           "--free", "g_Na,g_K,g_L,E_L,C_m,phi_K,R_bridge", "--kinetics", "K", "--time-limit", "10",
+                           "--accept-poor-fit", "--quiet"],
                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "route: cell" in proc.stdout and "CellEstimator on" in proc.stdout
-    assert isinstance(hhsym.load(out), CellEstimator)
+    fit = hhsym.load(out)
+    assert isinstance(fit, CellEstimator) and fit.kinetics == "K" and "phi_Na" not in fit.model_.params
+    assert set(fit.observation_) == {"V_offset", "R_bridge"} and fit.observation_["V_offset"] == 0.0
 
 
 @pytest.mark.slow  # compiles the eight-channel pool model
@@ -155,3 +158,12 @@ def test_a_bridge_error_is_fitted_saved_and_added_in_validation(hh, tmp_path):
     # without the bridge the held-out step sweeps sit 12 mV·nA off
     bare = validate_fit(loaded.model_, rec, sweeps=[1, 3], area=area)
     assert bare.sweeps[0]["subthreshold_rms_mV"] > 2.0
+
+
+def test_kinetics_can_be_learned_for_some_channels_and_kept_for_others(hh):
+    est = CellEstimator(hh, free="g_K,phi_K,dV_K", kinetics="K", generations=2).fit(_cell(hh, amps=(10.0,)))
+    assert "phi_K" in est.model_.params and "phi_Na" not in est.model_.params
+    with pytest.raises(ArgumentTypeError, match="kinetics"):
+        CellEstimator(hh, kinetics=3).fit(_cell(hh, amps=(10.0,)))
+    with pytest.raises(InvalidArgumentError, match="channels"):
+        CellEstimator(hh, kinetics=("L",)).fit(_cell(hh, amps=(10.0,)))
