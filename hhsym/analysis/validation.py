@@ -193,8 +193,9 @@ class ValidationResult:
     stim_window_ms : list of float
         The test step ``[start, stop]`` (ms) both sides' features were computed in.
     fit, recording, membrane_area : dict
-        Where the model came from; the file, format, sweeps and sampling rate; the area (cm²)
-        that converted pA into µA/cm² and its source.
+        Where the model came from (with ``observation``, the offset (mV) and bridge error (MΩ)
+        added to its V, for a fit that has them); the file, format, sweeps and sampling rate; the
+        area (cm²) that converted pA into µA/cm² and its source.
     t : numpy.ndarray
         Sample times (ms).
     V_recorded, V_model, I_pA : numpy.ndarray, shape (n_sweeps, n_samples)
@@ -325,7 +326,10 @@ def validate_fit(fit, recording, sweeps=None, *, current=None, area=None, capaci
     model, fit_info = _load_fit(fit)
     rec, traces, area_used = _load_recording(recording, sweeps, current, area, capacitance, specific_capacitance,
                                              getattr(model, "membrane_area_", None) or ())
-    bridge = (getattr(model, "observation_", None) or {}).get("R_bridge", 0.0)
+    observation = getattr(model, "observation_", None) or {}
+    if observation:
+        fit_info["observation"] = dict(observation)  # what was added to the model's V (mV, MΩ)
+    bridge = observation.get("R_bridge", 0.0)
     if bridge and rec.area_cm2 is not None:
         raise invalid("recording", rec.file, f"a lab recording (currents in pA): the fit's bridge error "
                       f"({bridge:.3g} MΩ) does not apply to an hhsym file's current densities")

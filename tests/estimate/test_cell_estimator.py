@@ -153,6 +153,7 @@ def test_a_bridge_error_is_fitted_saved_and_added_in_validation(hh, tmp_path):
     loaded = hhsym.load(tmp_path / "fit.npz")
     assert loaded.observation_ == est.observation_
     res = validate_fit(loaded, rec, sweeps=[1, 3])
+    assert res.to_dict()["fit"]["observation"] == loaded.observation_
     assert all(s["subthreshold_rms_mV"] < 0.3 for s in res.sweeps)
     assert res.sweeps[1]["model"]["n_spikes"] == res.sweeps[1]["recorded"]["n_spikes"]
     # without the bridge the held-out step sweeps sit 12 mV·nA off
