@@ -86,6 +86,11 @@ class CellEstimator(SavedFit, BaseEstimator):
         The fitted model (with ``phi_<c>``/``dV_<c>`` rate parameters when ``kinetics``).
     params_ : dict
         The fitted free parameters (mS/cm², mV, µF/cm², dimensionless scales, MΩ).
+    bridge_edges_ : float or None
+        The bridge error (MΩ) measured model-free at the training sweeps' current step edges
+        (:func:`hhsym.analysis.bridge.bridge_from_edges`), a check on a fitted ``R_bridge``: a
+        fitted value far from it is absorbing a misfit of the template; None without lab
+        recordings or step edges.
     observation_ : dict
         ``{"V_offset": mV, "R_bridge": MΩ}`` (0 where not free): the recorded potential is the
         model's plus ``V_offset + R_bridge * I`` (I in pA; :mod:`hhsym.estimate.observation`).
@@ -190,6 +195,7 @@ class CellEstimator(SavedFit, BaseEstimator):
         self.noise_ = max(noise_level(d[1]) for d in data)
         allV = np.concatenate([d[1] for d in data])
         self.v_range_ = tuple(float(v) for v in np.percentile(allV, [0.5, 99.5]))
+        self.bridge_edges_ = self._bridge_edges(data, areas)
         self.quality_ = self._judge(data, areas)
         self.fit_time_ = time.perf_counter() - t0
         return self
@@ -201,6 +207,14 @@ class CellEstimator(SavedFit, BaseEstimator):
         self.score_, self.start_score_ = float(score), float(start_score)
         self.errors_ = [dict(e) for e in errors]
         self.generations_, self.evaluations_ = int(generations), int(evaluations)
+
+    @staticmethod
+    def _bridge_edges(data, areas):
+        from hhsym.analysis.bridge import bridge_from_edges
+
+        if not all(a is not None for a in areas):
+            return None
+        return bridge_from_edges((V, I * (1e6 * a)) for (_, V, I), a in zip(data, areas))
 
     @property
     def observation_(self):
@@ -246,6 +260,9 @@ class CellEstimator(SavedFit, BaseEstimator):
         lines = [f"CellEstimator on {self.model.name}: score {self.start_score_:.3g} -> {self.score_:.3g} "
                  f"({self.generations_} generations, {getattr(self, 'fit_time_', float('nan')):.0f} s)"]
         lines += [f"  {k} = {v:.5g}" for k, v in self.params_.items()]
+        edges = getattr(self, "bridge_edges_", None)
+        if edges is not None:
+            lines.append(f"  (bridge error at the current's step edges, model-free: {edges:.3g} MOhm)")
         for k, e in enumerate(self.errors_):
             lines.append(f"  training sweep {k}: " + ", ".join(f"{n} {v:+.2f}" for n, v in e.items()))
         lines.append(f"  {self.quality_}")

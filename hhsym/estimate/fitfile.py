@@ -136,7 +136,8 @@ def save(estimator, path):
     elif isinstance(estimator, CellEstimator):
         meta.update(fitted_model=estimator.model_.to_dict(), fitted_params=estimator.params_,
                     score=estimator.score_, start_score=estimator.start_score_, errors=estimator.errors_,
-                    generations=estimator.generations_, evaluations=estimator.evaluations_)
+                    generations=estimator.generations_, evaluations=estimator.evaluations_,
+                    bridge_edges=getattr(estimator, "bridge_edges_", None))
     else:
         raise invalid("estimator", estimator, "a fitted RateEstimator, FormEstimator or CellEstimator",
                       cls=ArgumentTypeError)
@@ -151,7 +152,7 @@ _KEYS = {
     "FormEstimator": _COMMON | {"fits", "start", "fit", "roles", "role_start", "hypotheses", "trials", "search_accepted",
                                 "misfit", "standard_errors", "timings"},
     "CellEstimator": _COMMON | {"fitted_model", "fitted_params", "score", "start_score", "errors", "generations",
-                                "evaluations"},
+                                "evaluations", "bridge_edges"},
 }
 _V2_KEYS = {"format", "model", "names", "roles", "hypotheses", "v_range", "history", "params", "prior",
             "cost", "fit_time", "noise", "quality"}
@@ -233,7 +234,7 @@ def _check_meta(path, meta, keys):
         raise TraceFileError(f"{path}: unknown metadata key(s) {', '.join(map(repr, unknown))}; "
                              f"accepted: {', '.join(sorted(keys))}")
     missing = sorted(k for k in keys - set(meta) if k not in ("quality", "noise", "fit_time", "estimator",
-                                                              "membrane_area"))
+                                                              "membrane_area", "bridge_edges"))
     if missing:
         raise TraceFileError(f"{path}: metadata lack the key(s) {', '.join(map(repr, missing))}")
     types = {"model": dict, "v_range": list, "params": dict, "names": list, "history": list, "fits": dict,
@@ -316,6 +317,10 @@ def _cell_estimator(meta):
         raise TraceFileError(f"metadata 'errors' must be a list of objects, got {errors!r:.80}")
     est._set_fitted(model, params, meta["score"], meta["start_score"], errors, meta["generations"],
                     meta["evaluations"])
+    edges = meta.get("bridge_edges")  # absent in files written before it was recorded
+    if not (edges is None or isinstance(edges, (int, float))):
+        raise TraceFileError(f"metadata 'bridge_edges' must be a number or null, got {edges!r:.60}")
+    est.bridge_edges_ = None if edges is None else float(edges)
     return est
 
 

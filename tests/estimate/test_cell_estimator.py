@@ -152,6 +152,8 @@ def test_a_bridge_error_is_fitted_saved_and_added_in_validation(hh, tmp_path):
     est.save(tmp_path / "fit.npz")
     loaded = hhsym.load(tmp_path / "fit.npz")
     assert loaded.observation_ == est.observation_
+    assert est.bridge_edges_ == pytest.approx(12.0, abs=1.0) and loaded.bridge_edges_ == est.bridge_edges_
+    assert "step edges, model-free" in loaded.summary()
     res = validate_fit(loaded, rec, sweeps=[1, 3])
     assert res.to_dict()["fit"]["observation"] == loaded.observation_
     assert all(s["subthreshold_rms_mV"] < 0.3 for s in res.sweeps)
