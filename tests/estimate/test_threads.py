@@ -103,3 +103,20 @@ def test_parallel_map_keeps_order_and_raises():
 
     with pytest.raises(ValueError, match="three"):
         parallel_map(boom, range(6))
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs numba to allow 2 threads")
+def test_network_tables_are_identical_on_one_and_two_threads():
+    """Each gate's node tables on its own thread: the same bits as one thread."""
+    from hhsym.estimate.rates.network import RateNetwork
+    from hhsym.estimate.rates.network_rates import NetworkRates
+
+    proto = RateNetwork((16,), -20.0, 60.0)
+    norms = np.tile([proto.center, proto.scale, proto.delta], (6, 1))
+    rng = np.random.default_rng(0)
+    theta = np.concatenate([RateNetwork.initial_theta((16,), rng, log_rate0=0.0) for _ in range(6)])
+    rates = NetworkRates(proto.sizes, norms, 0.01)
+    nodes = np.linspace(-100.0, 60.0, 321)
+    for jac in (True, False):
+        one, two = (_on_threads(n, lambda: rates.tables(theta, nodes, jac)) for n in (1, 2))
+        assert all(np.array_equal(a, b) for a, b in zip(one, two))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from hhsym.estimate.losses.tables import node_tables
+from hhsym.estimate.losses.threads import parallel_map
 from hhsym.estimate.rates.base import GateParametrisation
 from hhsym.estimate.rates.netkernels import log_rate_batch, n_params
 from hhsym.estimate.rates.network import TAU_MIN, GateNetworks
@@ -115,7 +116,13 @@ class NetworkRates(GateParametrisation):
         LA = np.empty((ng, K))
         DX = np.empty((ng, K if jac else 0, P2))
         DL = np.empty((ng, K if jac else 0, P2))
-        node_tables(thetas, self.sizes, self.norms, nodes, self.tau_min, jac, XI, LA, DX, DL)
+
+        def gate(j):  # each gate's rows on its own thread (the kernel is nogil); the same numbers
+            s = slice(j, j + 1)
+            node_tables(thetas[2 * j:2 * j + 2], self.sizes, self.norms[2 * j:2 * j + 2], nodes, self.tau_min, jac,
+                        XI[s], LA[s], DX[s], DL[s])
+
+        parallel_map(gate, range(ng))
         return XI, LA, DX, DL
 
     def gates(self, p):
