@@ -144,6 +144,14 @@ def _read_traces(paths, args=None):
     return load_traces(paths, **(_recording_options(args) if args is not None else {}), log=print)
 
 
+def _bridge_number(text):
+    """``--bridge``'s value other than fit/edges: MΩ, or the text itself (the estimator names it)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def _estimator_options(args):
     """``hhsym fit``'s estimator options as keyword arguments of the route's estimator (those given)."""
     out = dict(random_state=args.seed)
@@ -153,6 +161,8 @@ def _estimator_options(args):
         out["hidden"] = tuple(args.hidden)
     if args.free is not None:
         out["free"] = args.free
+    if getattr(args, "bridge", None) is not None:
+        out["bridge"] = args.bridge if args.bridge in ("fit", "edges") else _bridge_number(args.bridge)
     if getattr(args, "kinetics", None) is not None:
         out["kinetics"] = False if args.kinetics.strip().lower() == "none" else args.kinetics
     return out

@@ -138,6 +138,9 @@ def _add_fit_options(parser):
     parser.add_argument("--kinetics", metavar="CHANNELS", default=None,
                         help="cell route: learn the kinetics (rate scale and shift) of these channels only, e.g. "
                              "Na,K; 'none' keeps every channel's literature forms (default: every gated channel)")
+    parser.add_argument("--bridge", metavar="fit|edges|MOHM", default=None,
+                        help="cell route, lab files: fit the bridge error (default), hold it at the value measured "
+                             "at the current's step edges, or at MOHM (0: none)")
     parser.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
     parser.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft wall-time budget in s (per fit)")
     parser.add_argument("--accept-poor-fit", action="store_true",

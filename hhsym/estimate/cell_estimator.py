@@ -51,6 +51,15 @@ def _free_names(template, free, kinetics, lab):
     return free
 
 
+def _bridge_value(value):
+    """``bridge``'s check: "fit", "edges", or a finite number of MΩ."""
+    if isinstance(value, str):
+        if value not in ("fit", "edges"):
+            raise ValueError
+        return value
+    return C.real().check(value)
+
+
 class CellEstimator(SavedFit, BaseEstimator):
     """Fit a conductance-based template to whole sweeps of a real cell (spike features and subthreshold V).
 
@@ -65,6 +74,11 @@ class CellEstimator(SavedFit, BaseEstimator):
         pA) the bridge error ``R_bridge`` (MΩ).  Or names, each optionally with its search box
         ``"NAME=LO:HI"`` (:func:`hhsym.estimate.spiking.search_box`); ``V_offset`` (mV) adds a
         constant offset of the recorded potential (:mod:`hhsym.estimate.observation`).
+    bridge : {"fit", "edges"} or float
+        The bridge error on lab recordings: ``"fit"`` (default) searches ``R_bridge`` with the
+        rest (``free="whole-cell"``); ``"edges"`` holds it at the value measured model-free at
+        the training sweeps' current step edges (:func:`hhsym.analysis.bridge.bridge_from_edges`;
+        0 without edges); a number holds it at that many MΩ (0: none).
     kinetics : bool or sequence of str
         Add a rate scale and shift per gated channel to the template (learned kinetics); False
         keeps the template's kinetics (the fixed-kinetics fit); channel names (``("Na", "K")``
@@ -92,7 +106,7 @@ class CellEstimator(SavedFit, BaseEstimator):
         fitted value far from it is absorbing a misfit of the template; None without lab
         recordings or step edges.
     observation_ : dict
-        ``{"V_offset": mV, "R_bridge": MΩ}`` (0 where not free): the recorded potential is the
+        ``{"V_offset": mV, "R_bridge": MΩ}`` (fitted, or as ``bridge`` fixed them): the recorded potential is the
         model's plus ``V_offset + R_bridge * I`` (I in pA; :mod:`hhsym.estimate.observation`).
         :func:`hhsym.validate_fit` adds them to the model's V as well.
     score_, start_score_ : float
@@ -115,11 +129,12 @@ class CellEstimator(SavedFit, BaseEstimator):
         Seconds.
     """
 
-    def __init__(self, model=None, free=WHOLE_CELL, kinetics=True, generations=1000, popsize=3, time_limit=400.0,
-                 random_state=0, verbose=0):
+    def __init__(self, model=None, free=WHOLE_CELL, kinetics=True, bridge="fit", generations=1000, popsize=3,
+                 time_limit=400.0, random_state=0, verbose=0):
         self.model = model
         self.free = free
         self.kinetics = kinetics
+        self.bridge = bridge
         self.generations = generations
         self.popsize = popsize
         self.time_limit = time_limit
@@ -133,6 +148,7 @@ class CellEstimator(SavedFit, BaseEstimator):
         "kinetics": C.Constraint("True, False or channel names (a tuple or one comma-separated string)",
                                  lambda v: C.boolean().check(v) if isinstance(v, (bool, np.bool_))
                                  else C.names("channel names").check(v)),
+        "bridge": C.Constraint("'fit', 'edges' or a finite number of MΩ", _bridge_value),
         "generations": C.integer(1),
         "popsize": C.integer(2),
         "time_limit": C.optional(C.real(0.0, strict_low=True, unit="s")),
@@ -178,8 +194,14 @@ class CellEstimator(SavedFit, BaseEstimator):
             data = as_recordings(traces)
             self.membrane_area_ = membrane_areas(traces)
         areas = trace_areas(traces)
+        lab = all(a is not None for a in areas)
+        self.bridge_edges_ = self._bridge_edges(data, areas)
+        bridge = params["bridge"]
+        if bridge == "edges":
+            bridge = self.bridge_edges_ or 0.0
         template = self._template(params["kinetics"])
-        free = _free_names(template, params["free"], params["kinetics"], lab=all(a is not None for a in areas))
+        free = _free_names(template, params["free"], params["kinetics"], lab=lab and bridge == "fit")
+        start = {} if bridge == "fit" else {"R_bridge": bridge}
         log = None
         if self.verbose:
             generation = itertools.count(1)
@@ -189,21 +211,23 @@ class CellEstimator(SavedFit, BaseEstimator):
                     print(f"[hhsym.cell] {line}", flush=True)
         fit = fit_spiking(template, data, free, generations=params["generations"], popsize=params["popsize"],
                           time_limit=params["time_limit"], random_state=params["random_state"], log=log,
-                          areas=areas)
+                          areas=areas, observation=start)
         self._set_fitted(fit.model_, fit.params_, fit.score_, fit.start_score_, fit.errors_, fit.generations_,
-                         fit.evaluations_)
+                         fit.evaluations_, fit.observation_)
         self.noise_ = max(noise_level(d[1]) for d in data)
         allV = np.concatenate([d[1] for d in data])
         self.v_range_ = tuple(float(v) for v in np.percentile(allV, [0.5, 99.5]))
-        self.bridge_edges_ = self._bridge_edges(data, areas)
         self.quality_ = self._judge(data, areas)
         self.fit_time_ = time.perf_counter() - t0
         return self
 
-    def _set_fitted(self, model, params, score, start_score, errors, generations, evaluations):
+    def _set_fitted(self, model, params, score, start_score, errors, generations, evaluations, observation):
         """Set the fitted attributes (in ``fit`` and by :func:`hhsym.load`)."""
+        from hhsym.estimate import observation as obs
+
         self.model_ = model
         self.params_ = dict(params)
+        self.observation_ = {n: float(v) for n, v in obs.values(observation).items()}
         self.score_, self.start_score_ = float(score), float(start_score)
         self.errors_ = [dict(e) for e in errors]
         self.generations_, self.evaluations_ = int(generations), int(evaluations)
@@ -215,13 +239,6 @@ class CellEstimator(SavedFit, BaseEstimator):
         if not all(a is not None for a in areas):
             return None
         return bridge_from_edges((V, I * (1e6 * a)) for (_, V, I), a in zip(data, areas))
-
-    @property
-    def observation_(self):
-        from hhsym.estimate import observation
-
-        self._check_fitted()
-        return {n: float(v) for n, v in observation.values(self.params_).items()}
 
     def _judge(self, data, areas):
         """The free runs' FitQuality, its verdict from the spike features (Γ drifts on real cells)."""

@@ -137,7 +137,7 @@ def save(estimator, path):
         meta.update(fitted_model=estimator.model_.to_dict(), fitted_params=estimator.params_,
                     score=estimator.score_, start_score=estimator.start_score_, errors=estimator.errors_,
                     generations=estimator.generations_, evaluations=estimator.evaluations_,
-                    bridge_edges=getattr(estimator, "bridge_edges_", None))
+                    bridge_edges=getattr(estimator, "bridge_edges_", None), observation=estimator.observation_)
     else:
         raise invalid("estimator", estimator, "a fitted RateEstimator, FormEstimator or CellEstimator",
                       cls=ArgumentTypeError)
@@ -152,7 +152,7 @@ _KEYS = {
     "FormEstimator": _COMMON | {"fits", "start", "fit", "roles", "role_start", "hypotheses", "trials", "search_accepted",
                                 "misfit", "standard_errors", "timings"},
     "CellEstimator": _COMMON | {"fitted_model", "fitted_params", "score", "start_score", "errors", "generations",
-                                "evaluations", "bridge_edges"},
+                                "evaluations", "bridge_edges", "observation"},
 }
 _V2_KEYS = {"format", "model", "names", "roles", "hypotheses", "v_range", "history", "params", "prior",
             "cost", "fit_time", "noise", "quality"}
@@ -234,7 +234,7 @@ def _check_meta(path, meta, keys):
         raise TraceFileError(f"{path}: unknown metadata key(s) {', '.join(map(repr, unknown))}; "
                              f"accepted: {', '.join(sorted(keys))}")
     missing = sorted(k for k in keys - set(meta) if k not in ("quality", "noise", "fit_time", "estimator",
-                                                              "membrane_area", "bridge_edges"))
+                                                              "membrane_area", "bridge_edges", "observation"))
     if missing:
         raise TraceFileError(f"{path}: metadata lack the key(s) {', '.join(map(repr, missing))}")
     types = {"model": dict, "v_range": list, "params": dict, "names": list, "history": list, "fits": dict,
@@ -315,8 +315,11 @@ def _cell_estimator(meta):
         raise TraceFileError(f"metadata 'fitted_params' must map names to numbers, got {params!r:.80}")
     if not (isinstance(errors, list) and all(isinstance(e, dict) for e in errors)):
         raise TraceFileError(f"metadata 'errors' must be a list of objects, got {errors!r:.80}")
+    observation = meta.get("observation", params)  # files written before: fitted values among the parameters
+    if not (isinstance(observation, dict) and all(isinstance(v, (int, float)) for v in observation.values())):
+        raise TraceFileError(f"metadata 'observation' must map names to numbers, got {observation!r:.80}")
     est._set_fitted(model, params, meta["score"], meta["start_score"], errors, meta["generations"],
-                    meta["evaluations"])
+                    meta["evaluations"], observation)
     edges = meta.get("bridge_edges")  # absent in files written before it was recorded
     if not (edges is None or isinstance(edges, (int, float))):
         raise TraceFileError(f"metadata 'bridge_edges' must be a number or null, got {edges!r:.60}")

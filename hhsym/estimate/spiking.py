@@ -116,7 +116,7 @@ def kinetic_template(model, channels=None):
     return model.with_rates(rates, params=extra, name=model.name) if rates else model
 
 
-def search_box(model, free, box=None):
+def search_box(model, free, box=None, observation=None):
     """Internal coordinates of the free parameters: names, start, bounds, and which are logarithmic.
 
     Parameters
@@ -125,10 +125,12 @@ def search_box(model, free, box=None):
         Its values are the start (with :func:`kinetic_template`'s ``phi_``/``dV_`` if freed).
     free : str or sequence of str
         ``g_<c>``, ``E_<c>``, ``C_m``, ``phi_<c>``, ``dV_<c>`` and the observation's ``V_offset``
-        (mV) and ``R_bridge`` (MΩ; :mod:`hhsym.estimate.observation`, both starting at 0), each
+        (mV) and ``R_bridge`` (MΩ; :mod:`hhsym.estimate.observation`, starting at ``observation``), each
         optionally with its own box ``"NAME=LO:HI"`` (public units).
     box : dict, optional
-        Overrides of :data:`BOX` and :data:`hhsym.estimate.observation.BOX`.
+        Overrides of :data:`BOX` and :data:`hhsym.estimate.obs.BOX`.
+    observation : dict, optional
+        Start values of ``V_offset`` and ``R_bridge`` (default 0).
 
     Returns
     -------
@@ -137,22 +139,22 @@ def search_box(model, free, box=None):
         Start and box in internal coordinates (log for ``g_``, ``C_m``, ``phi_``).
     log : ndarray of bool
     """
-    from hhsym.estimate import observation
+    from hhsym.estimate import observation as obs
     from hhsym.estimate.rates.scalars import parse_free
 
     names, given = parse_free(free)
-    half = {**BOX, **observation.BOX, **(box or {})}
-    params = {**model.params, **{n: 0.0 for n in observation.NAMES}}
+    half = {**BOX, **obs.BOX, **(box or {})}
+    params = {**model.params, **{n: float(v) for n, v in obs.values(observation or {}).items()}}
     x0, lo, hi, log = [], [], [], []
     for name in names:
-        if name not in params or not (name == "C_m" or name.startswith(FREE_PREFIXES) or name in observation.NAMES):
+        if name not in params or not (name == "C_m" or name.startswith(FREE_PREFIXES) or name in obs.NAMES):
             raise invalid("free", name, "names among " + ", ".join(
-                [k for k in model.params if k == "C_m" or k.startswith(FREE_PREFIXES)] + list(observation.NAMES)))
+                [k for k in model.params if k == "C_m" or k.startswith(FREE_PREFIXES)] + list(obs.NAMES)))
         v = float(params[name])
         is_log = name == "C_m" or name.startswith(("g_", "phi_"))
         if name in given:
             a, b = given[name]
-        elif name in observation.NAMES:
+        elif name in obs.NAMES:
             a, b = v - half[name], v + half[name]
         elif is_log:
             f = half["C" if name == "C_m" else name.split("_")[0]]
@@ -279,12 +281,16 @@ class SpikingFit:
         The start's score.
     errors_ : list of dict
         Per training sweep, the best candidate's signed normalised errors (:func:`sweep_errors`).
+    observation_ : dict
+        ``{"V_offset": mV, "R_bridge": MΩ}`` the runs were observed through (fitted or fixed).
     generations_, evaluations_ : int
     seconds_ : float
     """
 
-    def __init__(self, model, params, score, start_score, errors, generations, evaluations, seconds):
+    def __init__(self, model, params, score, start_score, errors, generations, evaluations, seconds,
+                 observation=None):
         self.model_, self.params_, self.score_, self.start_score_ = model, params, score, start_score
+        self.observation_ = dict(observation or {"V_offset": 0.0, "R_bridge": 0.0})
         self.errors_, self.generations_, self.evaluations_, self.seconds_ = errors, generations, evaluations, seconds
 
     def __repr__(self):
@@ -299,11 +305,12 @@ class _Runner:
     candidate (candidate-major: row ``i * n_sweeps + j`` is candidate ``i`` on sweep ``j``).
     """
 
-    def __init__(self, model, data, names, log, areas):
+    def __init__(self, model, data, names, log, areas, fixed=None):
         from hhsym.estimate.quality import MAX_STEP
         from hhsym.stimuli import FromArray
 
         self.model, self.names, self.log = model, names, log
+        self.fixed = dict(fixed or {})  # observation values held fixed (mV, MΩ)
         self.n_sweeps = len(data)
         groups = {}
         for j, (dt, V, I) in enumerate(data):
@@ -353,7 +360,7 @@ class _Runner:
 
         m = len(stims)
         values = {n: np.repeat(v, m) for n, v in self.values(X).items()}
-        obs = observation.values(values)  # (rows,) arrays where free, else 0
+        obs = observation.values({**self.fixed, **values})  # (rows,) arrays where free, else the fixed value
         params = {n: v for n, v in values.items() if n not in observation.NAMES}
         I_pA = np.tile(pA, (len(X), 1))
         off, R = (np.reshape(obs[n], (-1, 1)) for n in observation.NAMES)
@@ -369,7 +376,7 @@ class _Runner:
 
 
 def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_limit=None, random_state=0,
-                log=None, areas=None):
+                log=None, areas=None, observation=None):
     """Fit free parameters of ``model`` to the spikes and subthreshold potential of whole training sweeps.
 
     Parameters
@@ -395,7 +402,10 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
         Called with one line per generation.
     areas : sequence of float or None, optional
         Per sweep, the membrane area (cm²) that turned its pA into µA/cm² (None for a simulated
-        sweep); every sweep needs one when ``R_bridge`` is free.
+        sweep); every sweep needs one when ``R_bridge`` is free or not 0.
+    observation : dict, optional
+        ``V_offset`` (mV) and ``R_bridge`` (MΩ): fixed values of those not free, starts of those
+        free (default 0).
 
     Returns
     -------
@@ -403,10 +413,11 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
         ``model_`` holds the fitted model parameters, ``params_`` every free parameter
         (the observation's too).
     """
-    from hhsym.estimate import observation
+    from hhsym.estimate import observation as obs
     from scipy.optimize import differential_evolution
 
-    names, x0, lo, hi, is_log = search_box(model, free, box)
+    fixed = {n: float(v) for n, v in obs.values(dict(observation or {})).items()}
+    names, x0, lo, hi, is_log = search_box(model, free, box, fixed)
     if not (isinstance(generations, (int, np.integer)) and generations >= 1):
         raise invalid("generations", generations, "a positive integer")
     if not (isinstance(popsize, (int, np.integer)) and popsize >= 2):
@@ -416,10 +427,12 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
     areas = [None] * len(data) if areas is None else list(areas)
     if len(areas) != len(data):
         raise invalid("areas", areas, f"one membrane area (cm²) or None per sweep ({len(data)})")
-    if "R_bridge" in names and not all(a is not None and np.isfinite(a) and a > 0 for a in areas):
-        raise invalid("free", "R_bridge", "R_bridge only on sweeps whose current was recorded in pA (lab files: "
-                      "a membrane area per sweep); simulated densities have no bridge")
-    run = _Runner(model, data, names, is_log, areas)
+    if ("R_bridge" in names or fixed["R_bridge"]) and not all(a is not None and np.isfinite(a) and a > 0
+                                                             for a in areas):
+        raise invalid("free" if "R_bridge" in names else "observation", "R_bridge",
+                      "R_bridge only on sweeps whose current was recorded in pA (lab files: a membrane area per "
+                      "sweep); simulated densities have no bridge")
+    run = _Runner(model, data, names, is_log, areas, {n: v for n, v in fixed.items() if n not in names})
     t0 = time.perf_counter()
     start_errors = run.errors(x0[None, :])[0]
     if start_errors is None:
@@ -457,7 +470,8 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
             res = res2
     best = res.x if res.fun < start_score else x0
     params = run.public(best)
-    fitted = model.with_params(**{n: v for n, v in params.items() if n not in observation.NAMES})
+    fitted = model.with_params(**{n: v for n, v in params.items() if n not in obs.NAMES})
     errors = run.errors(best[None, :])[0]
     return SpikingFit(fitted, params, min(float(res.fun), start_score), start_score, errors, state["gen"],
-                      run.evaluations, time.perf_counter() - t0)
+                      run.evaluations, time.perf_counter() - t0,
+                      {n: float(v) for n, v in obs.values({**fixed, **params}).items()})

@@ -112,14 +112,14 @@ def test_cli_fit_on_a_lab_file_writes_a_cell_fit(tmp_path):
     abf = os.path.join(DATA, "pyabf", "File_axon_5.abf")
     out = tmp_path / "fit.npz"
     proc = subprocess.run([sys.executable, "-m", "hhsym", "fit", abf, "--sweeps", "7", "--out", str(out),
-                           "--free", "g_Na,g_K,g_L,E_L,C_m,phi_K,R_bridge", "--kinetics", "K", "--time-limit", "10",
+                           "--free", "g_Na,g_K,g_L,E_L,C_m,phi_K", "--kinetics", "K", "--bridge", "edges", "--time-limit", "10",
                            "--accept-poor-fit", "--quiet"],
                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "route: cell" in proc.stdout and "CellEstimator on" in proc.stdout
     fit = hhsym.load(out)
     assert isinstance(fit, CellEstimator) and fit.kinetics == "K" and "phi_Na" not in fit.model_.params
-    assert set(fit.observation_) == {"V_offset", "R_bridge"} and fit.observation_["V_offset"] == 0.0
+    assert fit.bridge == "edges" and fit.observation_ == {"V_offset": 0.0, "R_bridge": fit.bridge_edges_}
 
 
 @pytest.mark.slow  # compiles the eight-channel pool model
@@ -170,3 +170,27 @@ def test_kinetics_can_be_learned_for_some_channels_and_kept_for_others(hh):
         CellEstimator(hh, kinetics=3).fit(_cell(hh, amps=(10.0,)))
     with pytest.raises(InvalidArgumentError, match="channels"):
         CellEstimator(hh, kinetics=("L",)).fit(_cell(hh, amps=(10.0,)))
+
+
+def test_the_bridge_can_be_held_at_the_edges_or_a_value(hh):
+    """bridge="edges" holds R_bridge at the step edges' value, a number at that value; both are saved."""
+    from hhsym.estimate.observation import recorded_potential
+    from hhsym.io.recording import Recording
+
+    area = 1e-4
+    runs = _cell(hh, amps=(-4.0, 10.0))
+    I_pA = [r.I * 1e6 * area for r in runs]
+    rec = Recording(runs[0].t, [recorded_potential(r.V, i, 0.0, 12.0) for r, i in zip(runs, I_pA)], I_pA,
+                    {"file": "bridge.abf", "sweep_numbers": [0, 1]})
+    traces = rec.to_traces(area_cm2=area)
+    edges = CellEstimator(hh, free="g_L", kinetics=False, bridge="edges", generations=3).fit(traces)
+    assert edges.observation_["R_bridge"] == edges.bridge_edges_ == pytest.approx(12.0, abs=1.0)
+    assert "R_bridge" not in edges.params_
+    with pytest.warns(PoorFitWarning):  # 5 MΩ where the recording has 12: its spikes' peaks are 7 mV·nA off
+        held = CellEstimator(hh, free="g_L", kinetics=False, bridge=5.0, generations=3).fit(traces)
+    assert held.observation_ == {"V_offset": 0.0, "R_bridge": 5.0}
+    for bad, cls in (("wide", InvalidArgumentError), (float("nan"), InvalidArgumentError), ([1], ArgumentTypeError)):
+        with pytest.raises(cls, match="bridge"):
+            CellEstimator(hh, bridge=bad).fit(traces)
+    with pytest.raises(InvalidArgumentError, match="R_bridge"):  # densities have no bridge
+        CellEstimator(hh, free="g_L", kinetics=False, bridge=5.0, generations=3).fit(runs)
