@@ -24,7 +24,8 @@ trained on at most three sweeps (``CELLS``, or ``--train``), each cut to ``--cro
   baseline, what BluePyOpt does), ``spk-hh`` and ``spk-rs`` run ``free="whole-cell"`` (what ``hhsym fit``
   runs on a lab file: every scalar, each channel's rate scale and shift
   (:func:`hhsym.estimate.spiking.kinetic_template`) and the bridge error) on HH and on Pospischil's RS
-  cell; ``spk-rs-nb`` is ``spk-rs`` without the bridge error.
+  cell; ``spk-rs-nb`` is ``spk-rs`` without the bridge error, ``spk-rs-edges`` with it held at the value
+  measured at the current's step edges (:func:`hhsym.analysis.bridge.bridge_from_edges`).
 
 Printed per cell and route: fit time, training RMS, and on the held-out sweeps the spike counts
 (recorded / model), the largest count error among sweeps with >= 5 spikes, median Γ (±2 ms),
@@ -95,7 +96,8 @@ def fit_route(route, hh, traces, time_limit, whole=None):
                                                    for p in ("phi", "dV")]
         else:  # what `hhsym fit` runs on a lab file: whole-cell scalars, kinetics, the bridge error
             free = "whole-cell"
-        est = CellEstimator(template, free=free, kinetics=route != "spk-base", generations=1000,
+        bridge = "edges" if route.endswith("-edges") else "fit"  # held at the step edges' value, or fitted
+        est = CellEstimator(template, free=free, kinetics=route != "spk-base", bridge=bridge, generations=1000,
                             time_limit=time_limit).fit(whole)
         return est, est.score_
     if route in ("rs", "rs-forms"):
