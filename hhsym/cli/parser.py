@@ -22,7 +22,7 @@ stimulus specs (µA/cm², ms; several --stimulus are summed):
 
 _EPILOG_FIT = """examples:
   hhsym fit RECORDING.abf --sweeps 4,8,12 --out fit.npz       # a real cell: the cell route
-  hhsym fit 'B6_Ch3_IDRest_*.ibw' --sweeps 181,184 --model pospischil_rs --out fit.npz
+  hhsym fit 'B6_Ch3_IDRest_*.ibw' --sweeps 181,185 --model pospischil_rs --out fit.npz
   hhsym fit cell_0.csv cell_1.csv --out fit.npz                # densities: rate networks
   hhsym fit recording.npz --model hh --param g_Na=100 --param C_m=0.9 --out fit.npz
 then: hhsym validate fit.npz RECORDING.abf --sweeps 5,9 --report report/
@@ -39,7 +39,7 @@ failed cells are tried again.  Exit code 1 if a cell failed, 3 if a fit is poor.
 """
 
 _EPILOG_TEMPLATES = """examples:
-  hhsym templates 'B6_Ch3_IDRest_*.ibw' --train 181,184 --validate 182,183,185
+  hhsym templates 'B6_Ch3_IDRest_*.ibw' --train 181,185 --validate 182,183,184
   hhsym templates cell.abf --train 4,8,12 --validate 5,9,13 --templates hh,rs,rs+ih,rs+nap --json templates.json
 Each template is fitted as 'hhsym fit' fits a lab file (the cell route), then validated.
 """
