@@ -4,10 +4,11 @@ The recording ships with hhsym: BluePyEfe's test cell B6 (Igor waves, 4 kHz, fiv
 2 s current step, the current in pA).  A whole-cell recording fixes none of a model's conductances,
 reversal potentials or its capacitance, and a real cell's channels are faster or slower and
 shifted in voltage against any textbook template.  hhsym.CellEstimator frees all of them — per
-channel a rate scale phi_<c> and a shift dV_<c> (mV) of every gate's rates — and fits them to
-whole sweeps by what validation measures: spike counts, first-spike latency, AP peak and
-half-width, interspike troughs and the subthreshold potential.  This is what
-``hhsym fit RECORDING --sweeps ...`` runs on a lab file.
+channel a rate scale phi_<c> and a shift dV_<c> (mV) of every gate's rates, and the amplifier's
+bridge error R_bridge (MΩ) — and fits them to whole sweeps by what validation measures: spike
+counts, first-spike latency, AP peak and half-width, interspike troughs and the subthreshold
+potential.  It is trained on the lowest and the highest step (181, 185) and checked on the three in
+between.  This is what ``hhsym fit RECORDING --sweeps ...`` runs on a lab file.
 
 Run:  python examples/07_fit_a_real_cell.py [OUTPUT_DIR]
 (HHSYM_EXAMPLE_QUICK=1 gives the search 20 s instead of 240 s: a poor fit, but the same steps.)
