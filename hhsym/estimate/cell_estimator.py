@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from hhsym.estimate.fitfile import SavedFit
-from hhsym.errors import IdentifiabilityWarning, NotFittedError
+from hhsym.errors import IdentifiabilityWarning, NotFittedError, invalid
 from hhsym.estimate import constraints as C
 from hhsym.estimate.checks import as_recordings, membrane_areas, noise_level, trace_areas
 
@@ -197,6 +197,9 @@ class CellEstimator(SavedFit, BaseEstimator):
         lab = all(a is not None for a in areas)
         self.bridge_edges_ = self._bridge_edges(data, areas)
         bridge = params["bridge"]
+        if not isinstance(bridge, str) and bridge != 0.0 and not lab:
+            raise invalid("bridge", bridge, "'fit', 'edges' or 0 on traces in µA/cm² (simulated or hhsym files: no "
+                          "pA, no bridge); a bridge error in MΩ needs lab recordings")
         if bridge == "edges":
             bridge = self.bridge_edges_ or 0.0
         template = self._template(params["kinetics"])
