@@ -128,7 +128,7 @@ def search_box(model, free, box=None, observation=None):
         (mV) and ``R_bridge`` (MΩ; :mod:`hhsym.estimate.observation`, starting at ``observation``), each
         optionally with its own box ``"NAME=LO:HI"`` (public units).
     box : dict, optional
-        Overrides of :data:`BOX` and :data:`hhsym.estimate.obs.BOX`.
+        Overrides of :data:`BOX` and :data:`hhsym.estimate.observation.BOX`.
     observation : dict, optional
         Start values of ``V_offset`` and ``R_bridge`` (default 0).
 
