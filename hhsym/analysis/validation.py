@@ -132,12 +132,11 @@ def _check_ms(name, value, strict):
 
 
 # ------------------------------------------------------------------------- running
-def _predict(model, dt, V, I, I_pA):
+def _predict(model, dt, V, I, I_pA, observation):
     """The model's V (mV) on the sweep's grid, run freely under I (µA/cm²; ``I_pA`` in pA); None if it diverges.
 
-    Closed-form models run through :func:`hhsym.estimate.quality.free_run`, a fit with an
-    ``observation_`` (:class:`~hhsym.estimate.CellEstimator`) as the amplifier records
-    (:mod:`hhsym.estimate.observation`: plus its offset and bridge error); a fitted
+    Closed-form models run through :func:`hhsym.estimate.quality.free_run`, as the amplifier
+    records (``observation``: the fit's offset and bridge error, :mod:`hhsym.estimate.observation`); a fitted
     :class:`~hhsym.estimate.RateEstimator` by its compile-free replay on the grid refined to at
     most :data:`hhsym.estimate.quality.MAX_STEP` (0.025) ms (the current linearly interpolated), every k-th sample kept.
     """
@@ -155,9 +154,7 @@ def _predict(model, dt, V, I, I_pA):
         except SimulationError:
             return None
         return run if np.all(np.isfinite(run)) else None
-    observation = {}
     if not isinstance(model, ConductanceModel):
-        observation = getattr(model, "observation_", None) or {}
         model = model.model_
     run = free_run(model, dt, V, I, I_pA, **observation)
     return run if run is not None and np.all(np.isfinite(run)) else None
@@ -334,7 +331,7 @@ def validate_fit(fit, recording, sweeps=None, *, current=None, area=None, capaci
         raise invalid("recording", rec.file, f"a lab recording (currents in pA): the fit's bridge error "
                       f"({bridge:.3g} MΩ) does not apply to an hhsym file's current densities")
     prot = protocol(rec)
-    runs = [_predict(model, rec.dt, traces.V[k], traces.I[k], rec.I[k]) for k in range(rec.n_sweeps)]
+    runs = [_predict(model, rec.dt, traces.V[k], traces.I[k], rec.I[k], observation) for k in range(rec.n_sweeps)]
     ok = [k for k, r in enumerate(runs) if r is not None]
     recorded = features(rec, prot)
     predicted = {}

@@ -145,7 +145,7 @@ def _read_traces(paths, args=None):
 
 
 def _bridge_number(text):
-    """``--bridge``'s value other than fit/edges: MΩ, or the text itself (the estimator names it)."""
+    """``--bridge``'s value: a number of MΩ, else the text itself ("fit", "edges"; the estimator names others)."""
     try:
         return float(text)
     except ValueError:
@@ -162,7 +162,7 @@ def _estimator_options(args):
     if args.free is not None:
         out["free"] = args.free
     if getattr(args, "bridge", None) is not None:
-        out["bridge"] = args.bridge if args.bridge in ("fit", "edges") else _bridge_number(args.bridge)
+        out["bridge"] = _bridge_number(args.bridge)
     if getattr(args, "kinetics", None) is not None:
         out["kinetics"] = False if args.kinetics.strip().lower() == "none" else args.kinetics
     return out

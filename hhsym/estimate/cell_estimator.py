@@ -185,6 +185,7 @@ class CellEstimator(SavedFit, BaseEstimator):
         InvalidArgumentError
             For bad parameters (named), or when the template diverges on the sweeps.
         """
+        from hhsym.analysis.bridge import bridge_from_edges
         from hhsym.estimate.spiking import fit_spiking
 
         t0 = time.perf_counter()
@@ -195,7 +196,9 @@ class CellEstimator(SavedFit, BaseEstimator):
             self.membrane_area_ = membrane_areas(traces)
         areas = trace_areas(traces)
         lab = all(a is not None for a in areas)
-        self.bridge_edges_ = self._bridge_edges(data, areas)
+        # the lab files' currents in pA again (the bridge error's drop): the same samples times the area
+        currents_pA = [None if a is None else I * (1e6 * a) for (_, _, I), a in zip(data, areas)]
+        self.bridge_edges_ = bridge_from_edges(zip((V for _, V, _ in data), currents_pA)) if lab else None
         bridge = params["bridge"]
         if not isinstance(bridge, str) and bridge != 0.0 and not lab:
             raise invalid("bridge", bridge, "'fit', 'edges' or 0 on traces in µA/cm² (simulated or hhsym files: no "
@@ -214,13 +217,13 @@ class CellEstimator(SavedFit, BaseEstimator):
                     print(f"[hhsym.cell] {line}", flush=True)
         fit = fit_spiking(template, data, free, generations=params["generations"], popsize=params["popsize"],
                           time_limit=params["time_limit"], random_state=params["random_state"], log=log,
-                          areas=areas, observation=start)
+                          currents_pA=currents_pA, observation=start)
         self._set_fitted(fit.model_, fit.params_, fit.score_, fit.start_score_, fit.errors_, fit.generations_,
                          fit.evaluations_, fit.observation_)
         self.noise_ = max(noise_level(d[1]) for d in data)
         allV = np.concatenate([d[1] for d in data])
         self.v_range_ = tuple(float(v) for v in np.percentile(allV, [0.5, 99.5]))
-        self.quality_ = self._judge(data, areas)
+        self.quality_ = self._judge(data, currents_pA)
         self.fit_time_ = time.perf_counter() - t0
         return self
 
@@ -235,20 +238,12 @@ class CellEstimator(SavedFit, BaseEstimator):
         self.errors_ = [dict(e) for e in errors]
         self.generations_, self.evaluations_ = int(generations), int(evaluations)
 
-    @staticmethod
-    def _bridge_edges(data, areas):
-        from hhsym.analysis.bridge import bridge_from_edges
-
-        if not all(a is not None for a in areas):
-            return None
-        return bridge_from_edges((V, I * (1e6 * a)) for (_, V, I), a in zip(data, areas))
-
-    def _judge(self, data, areas):
+    def _judge(self, data, currents_pA):
         """The free runs' FitQuality, its verdict from the spike features (Γ drifts on real cells)."""
         from hhsym.estimate.quality import free_run, judge_fit
 
-        runs = [free_run(self.model_, dt, V, I, None if a is None else I * (1e6 * a), **self.observation_)
-                for (dt, V, I), a in zip(data, areas)]
+        runs = [free_run(self.model_, dt, V, I, I_pA, **self.observation_)
+                for (dt, V, I), I_pA in zip(data, currents_pA)]
         q = judge_fit([(dt * np.arange(V.size), V) for dt, V, _ in data], runs, self.noise_, warn=False)
         misses = []
         for k, e in enumerate(self.errors_):

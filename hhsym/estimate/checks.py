@@ -105,6 +105,15 @@ def _check_units(k, dt, t, V, I):
                            "the membrane area (hhsym.io.read(...).to_traces(area_cm2=... or capacitance_pF=...))")
 
 
+def _trace_items(traces):
+    """A Trace, a TraceSet or a list of Traces as a list of Traces (an ArgumentTypeError for anything else)."""
+    if hasattr(traces, "t") and np.ndim(getattr(traces, "V")) == 1:
+        return [traces]
+    if hasattr(traces, "t") and np.ndim(getattr(traces, "V")) == 2 or isinstance(traces, (list, tuple)):
+        return list(traces)
+    raise invalid("traces", traces, "a Trace, a TraceSet or a list of Traces", cls=ArgumentTypeError)
+
+
 def as_recordings(traces, threshold=0.0):
     """Turn a Trace, a TraceSet or a list of Traces into ``[(dt, V, I), ...]``.
 
@@ -134,14 +143,7 @@ def as_recordings(traces, threshold=0.0):
         V (:func:`noise_level`) is at least :data:`NOISE_WARN` mV: the rates
         are then not determined by the data.
     """
-    if hasattr(traces, "t") and np.ndim(getattr(traces, "V")) == 1:
-        items = [traces]
-    elif hasattr(traces, "t") and np.ndim(getattr(traces, "V")) == 2:
-        items = list(traces)
-    elif isinstance(traces, (list, tuple)):
-        items = list(traces)
-    else:
-        raise invalid("traces", traces, "a Trace, a TraceSet or a list of Traces", cls=ArgumentTypeError)
+    items = _trace_items(traces)
     if not items:
         raise invalid("traces", traces, "at least one trace")
     data = [_one(tr, k) for k, tr in enumerate(items)]
@@ -183,12 +185,8 @@ def trace_areas(traces):
     list of float or None
         None for a trace that carries no area (simulated, or an hhsym file: densities already).
     """
-    if hasattr(traces, "t") and np.ndim(getattr(traces, "V")) == 1:
-        items = [traces]
-    else:
-        items = list(traces)
     out = []
-    for tr in items:
+    for tr in _trace_items(traces):
         area = (getattr(tr, "meta", None) or {}).get("membrane_area")
         out.append(float(area["area_cm2"]) if isinstance(area, dict) and "area_cm2" in area else None)
     return out

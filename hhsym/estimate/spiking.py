@@ -308,7 +308,7 @@ class _Runner:
     candidate (candidate-major: row ``i * n_sweeps + j`` is candidate ``i`` on sweep ``j``).
     """
 
-    def __init__(self, model, data, names, log, areas, fixed=None):
+    def __init__(self, model, data, names, log, currents_pA, fixed=None):
         from hhsym.estimate.quality import MAX_STEP
         from hhsym.stimuli import FromArray
 
@@ -324,9 +324,10 @@ class _Runner:
             k = max(1, int(np.ceil(dt / MAX_STEP - 1e-9)))
             Vs = [np.asarray(data[j][1], dtype=float) for j in idx]
             stims = [FromArray(t, np.asarray(data[j][2], dtype=float)) for j in idx]
-            # the current in pA where the sweep's area is known (the bridge's drop); zeros never multiply a
-            # free R_bridge (fit_spiking requires every area then)
-            pA = np.array([np.asarray(data[j][2], dtype=float) * (1e6 * areas[j] if areas[j] else 0.0) for j in idx])
+            # the current in pA (the bridge's drop); zeros where unknown never multiply a bridge error (fit_spiking
+            # requires every sweep's then)
+            pA = np.array([np.zeros(n) if currents_pA[j] is None else np.asarray(currents_pA[j], dtype=float)
+                           for j in idx])
             self.groups.append((idx, t, Vs, [sweep_features(t, V) for V in Vs], stims, dt / k, pA))
         self.evaluations = 0
 
@@ -379,7 +380,7 @@ class _Runner:
 
 
 def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_limit=None, random_state=0,
-                log=None, areas=None, observation=None):
+                log=None, currents_pA=None, observation=None):
     """Fit free parameters of ``model`` to the spikes and subthreshold potential of whole training sweeps.
 
     Parameters
@@ -403,9 +404,10 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
     random_state : int
     log : callable, optional
         Called with one line per generation.
-    areas : sequence of float or None, optional
-        Per sweep, the membrane area (cm²) that turned its pA into µA/cm² (None for a simulated
-        sweep); every sweep needs one when ``R_bridge`` is free or not 0.
+    currents_pA : sequence of ndarray or None, optional
+        Per sweep, its current in pA on its samples (a lab file's, before the membrane area turned
+        it into µA/cm²; None for a simulated sweep); every sweep needs one when ``R_bridge`` is
+        free or not 0.
     observation : dict, optional
         ``V_offset`` (mV) and ``R_bridge`` (MΩ): fixed values of those not free, starts of those
         free (default 0).
@@ -427,15 +429,16 @@ def fit_spiking(model, data, free, box=None, generations=60, popsize=3, time_lim
         raise invalid("popsize", popsize, "an integer >= 2")
     if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
         raise invalid("time_limit", time_limit, "None or a positive number of seconds")
-    areas = [None] * len(data) if areas is None else list(areas)
-    if len(areas) != len(data):
-        raise invalid("areas", areas, f"one membrane area (cm²) or None per sweep ({len(data)})")
-    if ("R_bridge" in names or fixed["R_bridge"]) and not all(a is not None and np.isfinite(a) and a > 0
-                                                             for a in areas):
+    currents_pA = [None] * len(data) if currents_pA is None else list(currents_pA)
+    if len(currents_pA) != len(data) or any(c is not None and np.shape(c) != np.shape(d[2])
+                                            for c, d in zip(currents_pA, data)):
+        raise invalid("currents_pA", f"{len(currents_pA)} currents",
+                      f"per sweep ({len(data)}) its current in pA on its samples, or None")
+    if ("R_bridge" in names or fixed["R_bridge"]) and any(c is None for c in currents_pA):
         raise invalid("free" if "R_bridge" in names else "observation", "R_bridge",
-                      "R_bridge only on sweeps whose current was recorded in pA (lab files: a membrane area per "
-                      "sweep); simulated densities have no bridge")
-    run = _Runner(model, data, names, is_log, areas, {n: v for n, v in fixed.items() if n not in names})
+                      "R_bridge only on sweeps whose current was recorded in pA (currents_pA for every sweep); "
+                      "simulated densities have no bridge")
+    run = _Runner(model, data, names, is_log, currents_pA, {n: v for n, v in fixed.items() if n not in names})
     t0 = time.perf_counter()
     start_errors = run.errors(x0[None, :])[0]
     if start_errors is None:

@@ -103,7 +103,8 @@ def test_the_bridge_error_and_offset_of_a_recording_are_found(hh):
     area = 1e-4  # cm² (100 pF at 1 µF/cm²): 10 µA/cm² is 1 nA, 12 mV through 12 MΩ
     clean = _sweeps(hh.with_params(g_Na=100.0), amps=(-3.0, 4.0, 10.0))
     data = [(dt, recorded_potential(V, I * 1e6 * area, 3.0, 12.0), I) for dt, V, I in clean]
-    fit = fit_spiking(hh, data, "g_Na,V_offset,R_bridge", generations=60, areas=[area] * 3)
+    fit = fit_spiking(hh, data, "g_Na,V_offset,R_bridge", generations=60,
+                      currents_pA=[I * 1e6 * area for _, _, I in data])
     assert fit.params_["R_bridge"] == pytest.approx(12.0, abs=0.6)
     assert fit.params_["V_offset"] == pytest.approx(3.0, abs=0.3)
     assert fit.params_["g_Na"] == pytest.approx(100.0, rel=0.05)
