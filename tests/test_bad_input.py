@@ -291,6 +291,8 @@ CLI_CASES = [
     ("cli-time-limit-negative", lambda c: ["fit", c.csv, "--time-limit", "-5", "--out", c.tmp / "f.npz"], 2,
      "--time-limit"),
     ("cli-fit-out-txt", lambda c: ["fit", c.csv, "--out", c.tmp / "f.txt"], 2, ".npz"),
+    ("cli-fit-fixed-unknown-gate", lambda c: ["fit", c.csv, "--fixed", "q", "--out", c.tmp / "f.npz"], 2,
+     "gate names of"),
     ("cli-fit-out-missing-folder", lambda c: ["fit", c.csv, "--out", c.tmp / "absent" / "f.npz"], 2,
      "does not exist"),
     ("cli-fit-out-read-only", lambda c: ["fit", c.csv, "--out", c.readonly / "f.npz"], 2, "not writable"),

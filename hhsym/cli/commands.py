@@ -161,6 +161,8 @@ def _estimator_options(args):
         out["hidden"] = tuple(args.hidden)
     if args.free is not None:
         out["free"] = args.free
+    if getattr(args, "fixed", None) is not None:
+        out["fixed"] = args.fixed
     if getattr(args, "bridge", None) is not None:
         out["bridge"] = _bridge_number(args.bridge)
     if getattr(args, "kinetics", None) is not None:

@@ -25,6 +25,7 @@ _EPILOG_FIT = """examples:
   hhsym fit 'B6_Ch3_IDRest_*.ibw' --sweeps 181,185 --model pospischil_rs --out fit.npz
   hhsym fit cell_0.csv cell_1.csv --out fit.npz                # densities: rate networks
   hhsym fit recording.npz --model hh --param g_Na=100 --param C_m=0.9 --out fit.npz
+  hhsym fit cells.npz --model pospischil_rs --fixed p --out fit.npz   # learn Na and K, keep the M gate
 then: hhsym validate fit.npz RECORDING.abf --sweeps 5,9 --report report/
 """
 
@@ -138,6 +139,9 @@ def _add_fit_options(parser):
     parser.add_argument("--kinetics", metavar="CHANNELS", default=None,
                         help="cell route: learn the kinetics (rate scale and shift) of these channels only, e.g. "
                              "Na,K; 'none' keeps every channel's literature forms (default: every gated channel)")
+    parser.add_argument("--fixed", metavar="GATE,...", default=None,
+                        help="networks route: gates kept at the template's rates while the others are learned, "
+                             "e.g. p (Pospischil's M gate)")
     parser.add_argument("--bridge", metavar="fit|edges|MOHM", default=None,
                         help="cell route, lab files: fit the bridge error (default), hold it at the value measured "
                              "at the current's step edges, or at MOHM (0: none)")

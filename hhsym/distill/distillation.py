@@ -240,7 +240,8 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
 
         data = as_recordings(traces)
     template = estimator.model
-    names = [f"{k}_{g.name}" for g in template.gates for k in ("alpha", "beta")]
+    kept = set(getattr(estimator, "fixed_", ()))  # gates the estimator kept at the template's rates
+    names = [f"{k}_{g.name}" for g in template.gates if g.name not in kept for k in ("alpha", "beta")]
 
     t0 = time.perf_counter()
     n = int(math.floor((hi - lo) / v_step + 1e-9))

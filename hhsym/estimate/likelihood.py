@@ -103,7 +103,8 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
         The continuation (:class:`~hhsym.estimate.search.continuation.WindowRun`); ``run.cost`` is
         ``inf`` if the model failed (non-finite) on the recordings.
     covariance : ndarray (n_params, n_params) or None
-        Laplace posterior covariance of the weights at the fit (None if the fit failed).
+        Laplace posterior covariance of the weights at the fit (None if the fit failed); zero for
+        parameters of fixed gates (``rates.free_columns`` lists the others).
     """
     grid = roughness_grid(v_range)
     sigma2 = max(float(noise), 1e-3) ** 2
@@ -116,15 +117,18 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
     if not np.isfinite(run.cost):
         return run, None
     tp = run.problem
-    free = np.arange(rates.n_params)
+    # parameters no residual depends on (fixed gates' columns) have no posterior: zero rows and columns
+    free = np.asarray(getattr(rates, "free_columns", np.arange(rates.n_params)), dtype=np.int64)
     S = schur_information(tp.blocks(run.p, run.states, True), run.p, free)
     _, Jr = prior(run.p, True)
-    H = S + Jr.T @ Jr
+    H = S + Jr[:, free].T @ Jr[:, free]
     try:
-        cov = np.linalg.inv(H) * sigma2 / tp.n_residuals
+        sub = np.linalg.inv(H) * sigma2 / tp.n_residuals
     except np.linalg.LinAlgError:
         return run, None
-    return run, 0.5 * (cov + cov.T)
+    cov = np.zeros((rates.n_params, rates.n_params))
+    cov[np.ix_(free, free)] = 0.5 * (sub + sub.T)
+    return run, cov
 
 
 def fit_stage(rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit, verbose=0):

@@ -50,10 +50,12 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from hhsym.estimate.fitfile import SavedFit
-from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError
+from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError, invalid
 from hhsym.estimate.checks import NOISE_WARN, as_recordings, membrane_areas, noise_level
 from hhsym.estimate.likelihood import ML_WINDOWS, SMOOTHING, fit_stage, gate_rate_std
 from hhsym.estimate.rates.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
+from hhsym.estimate.rates.curves import curves_from_rates
+from hhsym.estimate.rates.fixed_gates import FixedGates, fixed_indices
 from hhsym.estimate.rates.network_rates import NetworkRates
 from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.losses.charge_balance import DV_SCALE, ShootingProblem
@@ -143,17 +145,33 @@ class RateEstimator(SavedFit, BaseEstimator):
         Seed of the network initialisation; fixes the fit.
     verbose : int
         0 silent, 1 progress lines.
+    fixed : sequence of str
+        Gates whose rates are kept as the template writes them (any
+        expression, e.g. a literature M-current gate) while the others are
+        learned; ``()`` (default) learns every gate.  The fixed gates enter
+        every stage with their exact rates
+        (:class:`~hhsym.estimate.rates.fixed_gates.FixedGates`), except the
+        compiled multiple-shooting kernel of stage 2 and :meth:`replay`, which
+        run them as networks fitted to the template's curves (the fit of
+        those networks is ``fixed_error_``).
 
     Attributes
     ----------
     model_ : ConductanceModel
-        The template with every rate replaced by its network as a sympy
-        expression (simulate it with :func:`hhsym.simulate.simulate`).
+        The template with every learned rate replaced by its network as a sympy
+        expression (simulate it with :func:`hhsym.simulate.simulate`); fixed
+        gates keep the template's rates.
     networks_ : dict
-        Rate name -> :class:`~hhsym.estimate.rates.network.GateRate` (callable
+        Learned rate name -> :class:`~hhsym.estimate.rates.network.GateRate` (callable
         ``r(V)``, ``to_sympy()``; its pair of networks in ``.gate``).
     gates_ : dict
-        Gate name -> :class:`~hhsym.estimate.rates.network.GateNetworks`.
+        Gate name -> :class:`~hhsym.estimate.rates.network.GateNetworks`, every
+        gate (a fixed gate's networks are fitted to the template's curves).
+    fixed_ : tuple of str
+        The gates kept at the template's rates (``fixed``; :func:`hhsym.distill` leaves them as they are).
+    fixed_error_ : float
+        Largest relative error (over the supported range) of the fixed gates'
+        networks against the template's rates (0 without fixed gates).
     roles_ : dict
         Gate name -> +1 (x_inf rises with V at the search's solution) or -1;
         the chosen role hypothesis (``None`` with a prior).
@@ -189,7 +207,7 @@ class RateEstimator(SavedFit, BaseEstimator):
                  max_iter=(40, 300, 8), ridge=1e-10, n_starts=8, prior=None, burn_in=0.0,
                  time_limit=None, tau_min=TAU_MIN, stretch=60.0, dv_scale=DV_SCALE,
                  substeps=None, spline_knots=(8, 16), ml_windows=(), smoothing=SMOOTHING, random_state=None,
-                 verbose=0):
+                 verbose=0, fixed=()):
         self.model = model
         self.hidden = hidden
         self.window = window
@@ -210,6 +228,7 @@ class RateEstimator(SavedFit, BaseEstimator):
         self.smoothing = smoothing
         self.random_state = random_state
         self.verbose = verbose
+        self.fixed = fixed
 
     # ------------------------------------------------------------------ fit
     _parameter_constraints = {
@@ -233,11 +252,23 @@ class RateEstimator(SavedFit, BaseEstimator):
         "smoothing": C.real(0.0, strict_low=True, unit="per mV²"),
         "random_state": C.random_state(),
         "verbose": C.integer(0),
+        "fixed": C.names("gate names"),
     }
 
     def _check_params(self):
         p = C.validate_params(self)
+        gates = [g.name for g in self.model.gates]
+        for name in p["fixed"]:
+            if name not in gates:
+                raise invalid("fixed", list(p["fixed"]), f"gate names of {self.model.name} ({', '.join(gates)})")
+        if len(p["fixed"]) == len(gates):
+            raise invalid("fixed", list(p["fixed"]), "fewer than all gates (at least one gate to learn)")
+        self._fixed = fixed_indices(self.model, p["fixed"])
         return p["hidden"], p["max_iter"], p["spline_knots"], p["ml_windows"]
+
+    def _wrap(self, rates):
+        """``rates`` with the fixed gates on the template's rates (:class:`FixedGates`), or ``rates`` itself."""
+        return FixedGates(rates, self.model, self._fixed) if self._fixed else rates
 
     def fit(self, traces):
         """Fit the rate networks to recordings.
@@ -267,10 +298,12 @@ class RateEstimator(SavedFit, BaseEstimator):
         proto = RateNetwork(hidden, center, scale)
         P = proto.n_params
         mask = np.tile(proto.penalised(), 2 * ng).astype(float)
+        for j in self._fixed:  # a fixed gate's networks are no parameters of the fit
+            mask[2 * j * P:(2 * j + 2) * P] = 0.0
         norms = np.tile([proto.center, proto.scale, proto.delta], (2 * ng, 1))
         opts = dict(window=self.window, burn_in=self.burn_in, tau_min=tau_min,
                     dv_scale=None if self.dv_scale is None else float(self.dv_scale), substeps=self.substeps)
-        problem = ShootingProblem(NetworkRates(proto.sizes, norms, tau_min), self.model, data,
+        problem = ShootingProblem(self._wrap(NetworkRates(proto.sizes, norms, tau_min)), self.model, data,
                                   shooting_window=self.shooting_window, n_shooting=int(self.n_shooting),
                                   **{k: v for k, v in opts.items() if k != "tau_min"})
         history = []
@@ -288,12 +321,16 @@ class RateEstimator(SavedFit, BaseEstimator):
             # a prior is a start at full resolution: coarser spline levels would only blur it
             levels = knots[-1:] if self.prior is not None else knots
             curves = spline_stage(self, data, center, scale, grid, curves, levels, opts, kw, t_start)
+        if self._fixed:  # the fixed gates' networks follow the template (stage 2's kernel and replay run them)
+            curves = self._template_curves(grid, curves)
+        if curves is not None:
             theta = pretrain(hidden, center, scale, grid, curves, theta)
+        free = problem.rates.free_columns if self._fixed else None
         stage1 = lambda th, jac: problem.evaluate(th, jac, 1)  # noqa: E731
         try:
             theta, cost = levenberg_marquardt(stage1, theta, self.ridge, mask, max_iter=max_iter[1],
                                               label="stage1", mu0=1e-2, time_limit=self._left(t_start, 0.85),
-                                              geodesic=True, **kw)
+                                              geodesic=True, free=free, **kw)
         except FloatingPointError:
             raise SimulationError("the initial rate networks give non-finite gate trajectories on "
                                   "these traces; try another random_state or a prior") from None
@@ -302,7 +339,7 @@ class RateEstimator(SavedFit, BaseEstimator):
             try:
                 theta, cost = levenberg_marquardt(stage2, theta, self.ridge, mask, max_iter=max_iter[2],
                                                   label="stage2", mu0=1e-2, time_limit=self._left(t_start, 1.0),
-                                                  **kw)
+                                                  free=free, **kw)
             except FloatingPointError:
                 warnings.warn("multiple shooting skipped: the stage-1 model diverges when run freely "
                               "(the rates are not yet good enough); returning the stage-1 fit",
@@ -323,6 +360,18 @@ class RateEstimator(SavedFit, BaseEstimator):
             print(f"[hhsym.fit] done: cost {cost:.4e}, supported range [{self.v_range_[0]:.1f}, "
                   f"{self.v_range_[1]:.1f}] mV, {self.fit_time_:.1f} s", flush=True)
         return self
+
+    def _template_curves(self, grid, curves=None):
+        """``curves`` with the fixed gates' replaced by the template's (:func:`prior_curves` layout: logit
+        x_inf, log(tau - tau_min) per gate on ``grid``); ``curves=None`` gives ``None`` for the learned gates
+        (:func:`pretrain` then leaves their networks as they are)."""
+        names = [g.name for g in self.model.gates]
+        out = [None] * (2 * len(names)) if curves is None else list(curves)
+        kept = [names[j] for j in self._fixed]
+        z, lt = curves_from_rates(self.model.evaluate_rates(grid), kept, float(self.tau_min))
+        for i, j in enumerate(self._fixed):
+            out[2 * j], out[2 * j + 1] = z[i], lt[i]
+        return out
 
     def _maximum_likelihood(self, rates, data, theta, v_range, windows, max_iter, t_start):
         """Stage 3 (:func:`hhsym.estimate.likelihood.fit_stage`): the weights; sets ``covariance_``."""
@@ -346,12 +395,21 @@ class RateEstimator(SavedFit, BaseEstimator):
 
     def _set_fitted(self, gate_names, gates, v_range, history):
         self.gates_ = dict(zip(gate_names, gates))
+        fixed = {gate_names[j] for j in getattr(self, "_fixed", ())}
         self.networks_ = {f"{kind}_{g}": GateRate(net, kind) for g, net in self.gates_.items()
-                          for kind in ("alpha", "beta")}
+                          if g not in fixed for kind in ("alpha", "beta")}
         self.v_range_ = v_range
         self.history_ = history
         self.model_ = self.model.with_rates({k: n.to_sympy() for k, n in self.networks_.items()},
                                             name=f"{self.model.name} (learned rates)")
+        self.fixed_ = tuple(g for g in gate_names if g in fixed)
+        self.fixed_error_ = 0.0
+        if fixed:
+            grid = np.linspace(v_range[0], v_range[1], 201)
+            truth = self.model.evaluate_rates(grid)
+            self.fixed_error_ = max(float(np.max(np.abs(GateRate(self.gates_[g], kind)(grid) / truth[f"{kind}_{g}"]
+                                                        - 1.0)))
+                                    for g in fixed for kind in ("alpha", "beta"))
 
     # ------------------------------------------------------------------ use
     def _check_fitted(self):
@@ -381,6 +439,10 @@ class RateEstimator(SavedFit, BaseEstimator):
         self._check_fitted()
         V = check_voltages(V)
         rates = {k: net(V) for k, net in self.networks_.items()}
+        if len(rates) < 2 * len(self.gates_):  # the fixed gates' rates are the template's
+            kept = self.model.evaluate_rates(V)
+            rates = {k: rates[k] if k in rates else np.asarray(kept[k], dtype=float)
+                     for k in (f"{kind}_{g}" for g in self.gates_ for kind in ("alpha", "beta"))}
         if not return_std:
             return rates
         cov = getattr(self, "covariance_", None)

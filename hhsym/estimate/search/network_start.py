@@ -9,8 +9,9 @@
 * :func:`pretrain` — each network fitted to its target curve.
 
 The functions take the estimator (its parameters: ``model``, ``stretch``,
-``n_starts``, ``window``, ``tau_min``, ``burn_in``, ``verbose``) and record
-``hypotheses_``/``roles_`` on it.
+``n_starts``, ``window``, ``tau_min``, ``burn_in``, ``verbose``; its fixed gates
+``_fixed`` and ``_wrap``, which puts them on the template's rates) and record
+``hypotheses_``/``roles_`` on it.  Fixed gates keep the template's role.
 
 *The Boltzmann family.*  Every gate is described by a Boltzmann steady state
 (half-activation :math:`V_{1/2}`, slope :math:`k`) with a log-quadratic time
@@ -101,7 +102,7 @@ def _successive_halving(loss, starts, n_refine, max_iter, label, kw):
 
 def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_refine=32, window=0.25,
                   max_iter=40, tau_min=0.0, v_lim=None, verbose=0, history=None, label="search",
-                  dv_scale=DV_SCALE, substeps=None):
+                  dv_scale=DV_SCALE, substeps=None, wrap=None):
     """Multi-start search of the Boltzmann / log-quadratic family (optionally sign-constrained).
 
     Parameters
@@ -129,6 +130,9 @@ def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_r
         Range (mV) of the random half-activation potentials (default: the data's).
     dv_scale, substeps :
         Window weights and sub-steps (:class:`GateFamily`).
+    wrap : callable, optional
+        ``wrap(family)`` -> the parametrisation the loss sees (e.g. with fixed gates,
+        :class:`~hhsym.estimate.rates.fixed_gates.FixedGates`); default the family itself.
 
     Returns
     -------
@@ -141,7 +145,8 @@ def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_r
     if v_lim is None:
         v_lim = (min(float(d[1].min()) for d in data), max(float(d[1].max()) for d in data))
     fam = GateFamily(len(model.gates), center, scale, deg=(1, 2), signs=signs, tau_min=tau_min)
-    loss = ChargeBalance(fam, model, data, window=window, dv_scale=dv_scale, substeps=substeps)
+    loss = ChargeBalance(fam if wrap is None else wrap(fam), model, data, window=window, dv_scale=dv_scale,
+                         substeps=substeps)
     starts = []
     for _ in range(int(n_starts)):  # the cost of a raw start says nothing of where LM takes it: keep draw order
         p = fam.random_start(rng, *v_lim)
@@ -153,6 +158,26 @@ def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_r
     kw = dict(verbose=verbose, history=history)
     best, cost = _successive_halving(loss, starts, n_refine, max_iter, label, kw)
     return fam, best, cost
+
+
+def _patterns(model, grid, fixed):
+    """Sign patterns over the learned gates; a fixed gate (index in ``fixed``) keeps the template's sign
+    (that of x_inf(grid[-1]) - x_inf(grid[0]))."""
+    names = [g.name for g in model.gates]
+    learned = [j for j in range(len(names)) if j not in fixed]
+    if not fixed:
+        return sign_patterns(len(names))
+    r = model.evaluate_rates(np.array([grid[0], grid[-1]], dtype=float))
+    sign = {}
+    for j in fixed:
+        a, b = r[f"alpha_{names[j]}"], r[f"beta_{names[j]}"]
+        x = a / (a + b)
+        sign[j] = 1 if x[1] >= x[0] else -1
+    out = []
+    for sg in sign_patterns(len(learned)):
+        full = dict(zip(learned, sg)) | sign
+        out.append(tuple(full[j] for j in range(len(names))))
+    return out
 
 
 def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts, kw):
@@ -172,7 +197,7 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
     """
     ng = len(gate_names)
     short = _stretch(data, float(est.stretch))
-    patterns = sign_patterns(ng)
+    patterns = _patterns(est.model, grid, est._fixed)
     seeds = rng.integers(0, 2**63 - 1, size=len(patterns))
     tau_min = float(est.tau_min)
     fopts = dict(window=est.window, tau_min=tau_min, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
@@ -185,7 +210,7 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
         _, p, c = family_search(est.model, short, center, scale, np.random.default_rng(int(seeds[k])),
                                 signs=sg, n_starts=3 * int(est.n_starts), n_refine=3 * int(est.n_starts),
                                 max_iter=max_iter[0], history=kw["history"], label=f"roles{label}.",
-                                **dict(fopts, substeps=1))
+                                wrap=est._wrap, **dict(fopts, substeps=1))
         return c, p, [c]
 
     hyps = search_roles(gate_names, screen, patterns, verbose=est.verbose, tag="hhsym.fit", what="family cost")
@@ -204,10 +229,10 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
         rich = GateFamily(ng, center, scale, deg=RICH_DEGREES, tau_min=tau_min)
         p = hyps[k].fits
         try:
-            p, c = levenberg_marquardt(ChargeBalance(fam, est.model, data, **lopts).lm_fun(), p, 0.0,
+            p, c = levenberg_marquardt(ChargeBalance(est._wrap(fam), est.model, data, **lopts).lm_fun(), p, 0.0,
                                        np.zeros(p.size), max_iter=max(2, max_iter[0] // 2), mu0=1e-2,
                                        label=f"roles{label}*", **kw)
-            q, c = levenberg_marquardt(ChargeBalance(rich, est.model, data, **lopts).lm_fun(),
+            q, c = levenberg_marquardt(ChargeBalance(est._wrap(rich), est.model, data, **lopts).lm_fun(),
                                        rich.lift(p, fam), 0.0, np.zeros(rich.n_params), max_iter=max_iter[0],
                                        mu0=1e-2, label=f"roles{label}**", **kw)
         except FloatingPointError:  # non-finite on all the data: not a contender
@@ -245,7 +270,7 @@ def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_star
         fam = SplineFamily(ng, center, scale, knots=nk, tau_min=float(est.tau_min))
         p0 = fam.project(np.clip(curves[0::2], -30.0, 30.0), np.clip(curves[1::2], -30.0, 30.0), grid)
         try:
-            loss = ChargeBalance(fam, est.model, data, **lopts)
+            loss = ChargeBalance(est._wrap(fam), est.model, data, **lopts)
             p, _ = levenberg_marquardt(loss.lm_fun(SPLINE_SMOOTH), p0, 0.0, np.zeros(p0.size),
                                        max_iter=SPLINE_ITER, mu0=1e-2, geodesic=True,
                                        label=f"spline{nk}", time_limit=left, **kw)
@@ -256,10 +281,16 @@ def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_star
     return curves
 
 def pretrain(hidden, center, scale, grid, curves, theta0):
-    """Fit each network's output to a target curve on ``grid`` (mV); returns all parameters."""
+    """Fit each network's output to a target curve on ``grid`` (mV); returns all parameters.
+
+    A ``None`` curve leaves its network's parameters as they are in ``theta0``.
+    """
     out = []
     P = len(theta0) // len(curves)
     for i, y in enumerate(curves):
+        if y is None:
+            out.append(np.asarray(theta0[i * P:(i + 1) * P], dtype=float))
+            continue
         net = RateNetwork(hidden, center, scale, theta0[i * P:(i + 1) * P])
         y = np.clip(np.asarray(y, dtype=float), -30.0, 30.0)
 
