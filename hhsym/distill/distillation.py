@@ -239,7 +239,7 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         from hhsym.estimate.checks import as_recordings
 
         data = as_recordings(traces)
-    template = estimator.model
+    template = getattr(estimator, "template_", estimator.model)  # with the scalars the estimator fitted
     kept = set(getattr(estimator, "fixed_", ()))  # gates the estimator kept at the template's rates
     names = [f"{k}_{g.name}" for g in template.gates if g.name not in kept for k in ("alpha", "beta")]
 

@@ -111,7 +111,8 @@ def save(estimator, path):
     if isinstance(estimator, RateEstimator):
         meta.update(names=list(estimator.gates_), roles=getattr(estimator, "roles_", None),
                     hypotheses=getattr(estimator, "hypotheses_", []), history=estimator.history_,
-                    prior=None if estimator.prior is None else estimator.prior.to_dict(), cost=estimator.cost_)
+                    prior=None if estimator.prior is None else estimator.prior.to_dict(), cost=estimator.cost_,
+                    scalars=getattr(estimator, "scalars_", {}), scalars_std=getattr(estimator, "scalars_std_", {}))
         for k, net in estimator.gates_.items():
             for field, value in net.state().items():
                 arrays[f"{k}.{field}"] = value
@@ -148,7 +149,7 @@ def save(estimator, path):
 # ---------------------------------------------------------------------- reading
 _COMMON = {"format", "estimator", "params", "model", "noise", "v_range", "fit_time", "quality", "membrane_area"}
 _KEYS = {
-    "RateEstimator": _COMMON | {"names", "roles", "hypotheses", "history", "prior", "cost"},
+    "RateEstimator": _COMMON | {"names", "roles", "hypotheses", "history", "prior", "cost", "scalars", "scalars_std"},
     "FormEstimator": _COMMON | {"fits", "start", "fit", "roles", "role_start", "hypotheses", "trials", "search_accepted",
                                 "misfit", "standard_errors", "timings"},
     "CellEstimator": _COMMON | {"fitted_model", "fitted_params", "score", "start_score", "errors", "generations",
@@ -234,7 +235,8 @@ def _check_meta(path, meta, keys):
         raise TraceFileError(f"{path}: unknown metadata key(s) {', '.join(map(repr, unknown))}; "
                              f"accepted: {', '.join(sorted(keys))}")
     missing = sorted(k for k in keys - set(meta) if k not in ("quality", "noise", "fit_time", "estimator",
-                                                              "membrane_area", "bridge_edges", "observation"))
+                                                              "membrane_area", "bridge_edges", "observation",
+                                                              "scalars", "scalars_std"))
     if missing:
         raise TraceFileError(f"{path}: metadata lack the key(s) {', '.join(map(repr, missing))}")
     types = {"model": dict, "v_range": list, "params": dict, "names": list, "history": list, "fits": dict,
@@ -293,6 +295,7 @@ def _rate_estimator(meta, arrays, covariance=None):
 
     prior = None if meta["prior"] is None else ConductanceModel.from_dict(meta["prior"])
     est = _build(RateEstimator, meta, prior=prior)
+    est.scalars_, est.scalars_std_ = _scalar_values(meta, "scalars"), _scalar_values(meta, "scalars_std")
     nets = [GateNetworks.from_state(state) for state in arrays]
     est._set_fitted(meta["names"], nets, est.v_range_, meta["history"])
     est.roles_ = meta.get("roles")
@@ -303,6 +306,16 @@ def _rate_estimator(meta, arrays, covariance=None):
         raise TraceFileError(f"its covariance is {covariance.shape}, expected ({n}, {n}) for its networks")
     est.covariance_ = covariance
     return est
+
+
+def _scalar_values(meta, key):
+    """A dict of scalar name -> finite number from ``meta[key]`` (absent in files written before it: {})."""
+    values = meta.get(key) or {}
+    if not isinstance(values, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
+                                               and not isinstance(v, bool) and np.isfinite(v)
+                                               for k, v in values.items()):
+        raise TraceFileError(f"metadata {key!r} must map scalar names to finite numbers, got {values!r:.80}")
+    return {k: float(v) for k, v in values.items()}
 
 
 def _cell_estimator(meta):

@@ -58,20 +58,22 @@ def roughness_grid(v_range, spacing=1.0):
     return np.linspace(lo, hi, max(5, int(round((hi - lo) / spacing)) + 1))
 
 
-def _prior(rates, grid, weight):
-    """``penalty(p, jac)`` of the roughness prior with weight ``weight`` (cost units)."""
+def _prior(rates, grid, weight, n_extra=0):
+    """``penalty(p, jac)`` of the roughness prior with weight ``weight`` (cost units); ``p`` may end with
+    ``n_extra`` parameters that are not the rates' (the scalars), on which it does not act."""
     w = np.sqrt(weight)
+    n = rates.n_params
 
     def penalty(p, jac):
         if not jac:
-            return w * rates.roughness(p, grid, False)
-        r, J = rates.roughness(p, grid, True)
-        return w * r, w * J
+            return w * rates.roughness(p[:n], grid, False)
+        r, J = rates.roughness(p[:n], grid, True)
+        return w * r, w * np.hstack([J, np.zeros((J.shape[0], n_extra))])
     return penalty
 
 
 def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_WINDOWS, smoothing=SMOOTHING,
-                       max_iter=30, time_limit=None):
+                       max_iter=30, time_limit=None, scalars=None):
     """Fit a rate parametrisation's weights by output error with a roughness prior, and their covariance.
 
     Parameters
@@ -96,6 +98,9 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
         Levenberg–Marquardt iterations per window length.
     time_limit : float, optional
         Soft budget (s).
+    scalars : ScalarParameters, optional
+        Whole-cell scalars fitted with the weights (:mod:`hhsym.estimate.rates.scalars`); ``theta`` then
+        ends with their internal coordinates, and so do ``run.p`` and the covariance.
 
     Returns
     -------
@@ -111,32 +116,37 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
     # the weight needs the number of compared samples (the same for every length up to the window starts)
     n = TrajectoryProblem(rates, template, data, window=float(windows[0])).n_residuals
     weight = sigma2 / (n * float(smoothing) ** 2)
-    prior = _prior(rates, grid, weight)
+    n_sc = 0 if scalars is None else scalars.n_params
+    prior = _prior(rates, grid, weight, n_sc)
     run = continue_windows(rates, template, data, theta, windows, penalty=prior, max_iter=max_iter,
-                           time_limit=time_limit)
+                           time_limit=time_limit, scalars=scalars)
     if not np.isfinite(run.cost):
         return run, None
     tp = run.problem
     # parameters no residual depends on (fixed gates' columns) have no posterior: zero rows and columns
-    free = np.asarray(getattr(rates, "free_columns", np.arange(rates.n_params)), dtype=np.int64)
+    free = np.concatenate([np.asarray(getattr(rates, "free_columns", np.arange(rates.n_params)), dtype=np.int64),
+                           rates.n_params + np.arange(n_sc, dtype=np.int64)])
     S = schur_information(tp.blocks(run.p, run.states, True), run.p, free)
     _, Jr = prior(run.p, True)
     H = S + Jr[:, free].T @ Jr[:, free]
     try:
         sub = np.linalg.inv(H) * sigma2 / tp.n_residuals
     except np.linalg.LinAlgError:
-        return run, None
-    cov = np.zeros((rates.n_params, rates.n_params))
+        # exactly flat directions (e.g. a saturated hidden unit: its weights move neither residuals nor
+        # rates) have no posterior; the pseudo-inverse gives the others theirs
+        sub = np.linalg.pinv(H, rcond=1e-12, hermitian=True) * sigma2 / tp.n_residuals
+    cov = np.zeros((rates.n_params + n_sc, rates.n_params + n_sc))
     cov[np.ix_(free, free)] = 0.5 * (sub + sub.T)
     return run, cov
 
 
-def fit_stage(rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit, verbose=0):
+def fit_stage(rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit, verbose=0,
+              scalars=None):
     """:func:`maximum_likelihood` as the estimator's last stage: the start kept (with a warning) if it fails.
 
     Parameters
     ----------
-    rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit :
+    rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit, scalars :
         As for :func:`maximum_likelihood`.
     verbose : int
         Print a progress line.
@@ -151,7 +161,7 @@ def fit_stage(rates, template, data, theta, noise, v_range, windows, smoothing, 
         print(f"[hhsym.fit] stage 3: maximum likelihood over {', '.join(f'{w:g}' for w in windows)} ms "
               f"windows (noise {noise:.2g} mV)", flush=True)
     run, cov = maximum_likelihood(rates, template, data, theta, noise, v_range, windows, smoothing,
-                                  max_iter=max_iter, time_limit=time_limit)
+                                  max_iter=max_iter, time_limit=time_limit, scalars=scalars)
     if not np.isfinite(run.cost):
         warnings.warn("maximum-likelihood stage skipped: the model fails (non-finite) when run freely "
                       "over the windows; returning the charge-balance fit", IdentifiabilityWarning, stacklevel=4)

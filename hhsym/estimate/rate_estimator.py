@@ -57,6 +57,7 @@ from hhsym.estimate.rates.network import TAU_MIN, GateNetworks, GateRate, RateNe
 from hhsym.estimate.rates.curves import curves_from_rates
 from hhsym.estimate.rates.fixed_gates import FixedGates, fixed_indices
 from hhsym.estimate.rates.network_rates import NetworkRates
+from hhsym.estimate.rates.scalars import ScalarParameters
 from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.losses.charge_balance import DV_SCALE, ShootingProblem
 from hhsym.estimate.search.network_start import pretrain, prior_curves, role_search, spline_stage
@@ -154,6 +155,16 @@ class RateEstimator(SavedFit, BaseEstimator):
         compiled multiple-shooting kernel of stage 2 and :meth:`replay`, which
         run them as networks fitted to the template's curves (the fit of
         those networks is ``fixed_error_``).
+    free : sequence of str
+        Whole-cell scalars fitted with the networks: ``g_<channel>`` (mS/cm²),
+        ``E_<channel>`` (mV), ``C_m`` (µF/cm²), each with optional bounds
+        (``"g_L,E_L=-80:-60,C_m"``; :mod:`hhsym.estimate.rates.scalars`).  They
+        are fitted with the networks in stage 1 (the charge balance's exact
+        derivatives, :class:`~hhsym.estimate.losses.charge_balance.ChargeBalance`)
+        and in stage 3 when it runs (output error, exact forward
+        sensitivities, with standard deviations); stage 2 holds them, and the
+        role search and spline stage use the template's values.  ``()``
+        (default): none.
 
     Attributes
     ----------
@@ -167,6 +178,14 @@ class RateEstimator(SavedFit, BaseEstimator):
     gates_ : dict
         Gate name -> :class:`~hhsym.estimate.rates.network.GateNetworks`, every
         gate (a fixed gate's networks are fitted to the template's curves).
+    scalars_ : dict
+        The fitted ``free`` scalars (mS/cm², mV, µF/cm²); empty without ``free``.
+    scalars_std_ : dict
+        Their standard deviations (same units) from the stage's Laplace
+        covariance (delta method); empty without ``free`` or if it failed.
+    template_ : ConductanceModel
+        The template with the fitted scalars (``model`` itself without ``free``):
+        what ``model_``, :meth:`replay` and :func:`hhsym.distill` build on.
     fixed_ : tuple of str
         The gates kept at the template's rates (``fixed``; :func:`hhsym.distill` leaves them as they are).
     fixed_error_ : float
@@ -207,7 +226,7 @@ class RateEstimator(SavedFit, BaseEstimator):
                  max_iter=(40, 300, 8), ridge=1e-10, n_starts=8, prior=None, burn_in=0.0,
                  time_limit=None, tau_min=TAU_MIN, stretch=60.0, dv_scale=DV_SCALE,
                  substeps=None, spline_knots=(8, 16), ml_windows=(), smoothing=SMOOTHING, random_state=None,
-                 verbose=0, fixed=()):
+                 verbose=0, fixed=(), free=()):
         self.model = model
         self.hidden = hidden
         self.window = window
@@ -229,6 +248,7 @@ class RateEstimator(SavedFit, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.fixed = fixed
+        self.free = free
 
     # ------------------------------------------------------------------ fit
     _parameter_constraints = {
@@ -253,6 +273,7 @@ class RateEstimator(SavedFit, BaseEstimator):
         "random_state": C.random_state(),
         "verbose": C.integer(0),
         "fixed": C.names("gate names"),
+        "free": C.names("scalar names (g_<channel>, E_<channel>, C_m)"),
     }
 
     def _check_params(self):
@@ -264,6 +285,7 @@ class RateEstimator(SavedFit, BaseEstimator):
         if len(p["fixed"]) == len(gates):
             raise invalid("fixed", list(p["fixed"]), "fewer than all gates (at least one gate to learn)")
         self._fixed = fixed_indices(self.model, p["fixed"])
+        self._scalars = ScalarParameters(self.model, p["free"]) if p["free"] else None
         return p["hidden"], p["max_iter"], p["spline_knots"], p["ml_windows"]
 
     def _wrap(self, rates):
@@ -305,14 +327,14 @@ class RateEstimator(SavedFit, BaseEstimator):
                     dv_scale=None if self.dv_scale is None else float(self.dv_scale), substeps=self.substeps)
         problem = ShootingProblem(self._wrap(NetworkRates(proto.sizes, norms, tau_min)), self.model, data,
                                   shooting_window=self.shooting_window, n_shooting=int(self.n_shooting),
-                                  **{k: v for k, v in opts.items() if k != "tau_min"})
+                                  scalars=self._scalars, **{k: v for k, v in opts.items() if k != "tau_min"})
         history = []
         kw = dict(verbose=self.verbose, history=history)
         theta = np.concatenate([RateNetwork.initial_theta(hidden, rng, log_rate0=v)
                                 for _ in range(ng) for v in (0.0, 0.0)])
         self.roles_, self.hypotheses_ = None, []
         grid = np.linspace(lo, hi, 200)
-        curves = None
+        curves, q = None, None
         if self.prior is not None:
             curves = prior_curves(self.prior, gate_names, grid, tau_min)
         elif max_iter[0] > 0:
@@ -321,11 +343,19 @@ class RateEstimator(SavedFit, BaseEstimator):
             # a prior is a start at full resolution: coarser spline levels would only blur it
             levels = knots[-1:] if self.prior is not None else knots
             curves = spline_stage(self, data, center, scale, grid, curves, levels, opts, kw, t_start)
+            if self._scalars is not None:  # fitted with the splines: stage 1 starts from them
+                curves, q = curves
         if self._fixed:  # the fixed gates' networks follow the template (stage 2's kernel and replay run them)
             curves = self._template_curves(grid, curves)
         if curves is not None:
             theta = pretrain(hidden, center, scale, grid, curves, theta)
-        free = problem.rates.free_columns if self._fixed else None
+        # the fitted columns: the learned gates' networks, then (stage 1 only) the scalars
+        weights = problem.rates.free_columns if self._fixed else np.arange(theta.size)
+        free = weights
+        if self._scalars is not None:
+            free = np.concatenate([weights, theta.size + np.arange(self._scalars.n_params)])
+            theta = np.concatenate([theta, self._scalars.pack() if q is None else q])
+            mask = np.concatenate([mask, np.zeros(self._scalars.n_params)])
         stage1 = lambda th, jac: problem.evaluate(th, jac, 1)  # noqa: E731
         try:
             theta, cost = levenberg_marquardt(stage1, theta, self.ridge, mask, max_iter=max_iter[1],
@@ -339,7 +369,7 @@ class RateEstimator(SavedFit, BaseEstimator):
             try:
                 theta, cost = levenberg_marquardt(stage2, theta, self.ridge, mask, max_iter=max_iter[2],
                                                   label="stage2", mu0=1e-2, time_limit=self._left(t_start, 1.0),
-                                                  free=free, **kw)
+                                                  free=weights, **kw)  # stage 2 holds the scalars
             except FloatingPointError:
                 warnings.warn("multiple shooting skipped: the stage-1 model diverges when run freely "
                               "(the rates are not yet good enough); returning the stage-1 fit",
@@ -348,8 +378,13 @@ class RateEstimator(SavedFit, BaseEstimator):
         if windows is None:
             windows = ML_WINDOWS if self.noise_ >= NOISE_WARN else ()
         self.covariance_ = None
+        self.scalars_, self.scalars_std_ = {}, {}
         if windows:
             theta = self._maximum_likelihood(problem.rates, data, theta, v_range, windows, max_iter, t_start)
+        if self._scalars is not None:
+            n = problem.n_rates
+            self.scalars_ = self._scalars.public(theta[n:])
+            theta = theta[:n]
         gates = [GateNetworks(hidden, center, scale, theta[2 * j * P:(2 * j + 1) * P],
                               theta[(2 * j + 1) * P:(2 * j + 2) * P], tau_min) for j in range(ng)]
         self._set_fitted(gate_names, gates, v_range, history)
@@ -374,11 +409,17 @@ class RateEstimator(SavedFit, BaseEstimator):
         return out
 
     def _maximum_likelihood(self, rates, data, theta, v_range, windows, max_iter, t_start):
-        """Stage 3 (:func:`hhsym.estimate.likelihood.fit_stage`): the weights; sets ``covariance_``."""
-        theta, self.covariance_ = fit_stage(
-            rates, self.model, data, theta, self.noise_, v_range, windows, float(self.smoothing),
-            max(max_iter[2], 10), self._left(t_start, 1.0), self.verbose)
-        return theta
+        """Stage 3 (:func:`hhsym.estimate.likelihood.fit_stage`) from ``theta`` (the weights, then the free
+        scalars' coordinates): returns them fitted; sets ``covariance_`` (the weights' block) and
+        ``scalars_std_``."""
+        sc, n = self._scalars, rates.n_params
+        p, cov = fit_stage(rates, self.model, data, theta, self.noise_, v_range, windows, float(self.smoothing),
+                           max(max_iter[2], 10), self._left(t_start, 1.0), self.verbose, scalars=sc)
+        self.covariance_ = None if cov is None else cov[:n, :n]
+        if sc is not None and cov is not None:
+            sd = np.abs(sc.chain(p[n:])) * np.sqrt(np.maximum(np.diag(cov)[n:], 0.0))
+            self.scalars_std_ = dict(zip(sc.names, (float(v) for v in sd)))
+        return p
 
     def _judge(self, data):
         """The fit's :class:`~hhsym.estimate.quality.FitQuality` on its training recordings (free replays)."""
@@ -394,14 +435,16 @@ class RateEstimator(SavedFit, BaseEstimator):
         return max(share * self.time_limit - (time.perf_counter() - t_start), 0.0)
 
     def _set_fitted(self, gate_names, gates, v_range, history):
+        scalars = getattr(self, "scalars_", None) or {}
+        self.template_ = self.model.with_params(**scalars) if scalars else self.model
         self.gates_ = dict(zip(gate_names, gates))
         fixed = {gate_names[j] for j in getattr(self, "_fixed", ())}
         self.networks_ = {f"{kind}_{g}": GateRate(net, kind) for g, net in self.gates_.items()
                           if g not in fixed for kind in ("alpha", "beta")}
         self.v_range_ = v_range
         self.history_ = history
-        self.model_ = self.model.with_rates({k: n.to_sympy() for k, n in self.networks_.items()},
-                                            name=f"{self.model.name} (learned rates)")
+        self.model_ = self.template_.with_rates({k: n.to_sympy() for k, n in self.networks_.items()},
+                                                name=f"{self.model.name} (learned rates)")
         self.fixed_ = tuple(g for g in gate_names if g in fixed)
         self.fixed_error_ = 0.0
         if fixed:

@@ -233,7 +233,8 @@ def _estimator_problem(estimator, data, options):
     if not gates:
         return None, None
     rates, theta = NetworkRates.from_gates([gates[g] for g in gate_names])  # logit x_inf, log(tau - tau_min)
-    return ShootingProblem(rates, estimator.model, data, **kwargs), theta
+    template = getattr(estimator, "template_", estimator.model)  # with the fitted scalars
+    return ShootingProblem(rates, template, data, **kwargs), theta
 
 
 def refine_constants(template, params, data, options, max_iter=30, time_limit=None, verbose=0,

@@ -55,7 +55,7 @@ def replay(estimator, trace):
     I = np.ascontiguousarray(trace.I, dtype=float)
     n = t.size
     dt = float(t[1] - t[0])
-    a = model_arrays(estimator.model)
+    a = model_arrays(getattr(estimator, "template_", estimator.model))  # with the fitted scalars
     V0 = float(trace.V[0])
     X0 = np.array([[float(g.x_inf(np.array([V0]))[0]) for g in gates]])
     R = np.empty((1, n - 1))

@@ -36,7 +36,7 @@ __all__ = ["ChargeBalance", "ShootingProblem", "model_arrays", "window_layout", 
            "DV_SCALE", "JUMP_FACTOR"]
 
 class ChargeBalance:
-    """Stage-1 charge balance of a rate parametrisation on a list of uniformly sampled traces.
+    r"""Stage-1 charge balance of a rate parametrisation on a list of uniformly sampled traces.
 
     Parameters
     ----------
@@ -59,6 +59,20 @@ class ChargeBalance:
     shooting_window, n_shooting, shooting_stride :
         Stage-2 windows laid out in the traces (ms, per trace, ms); none by
         default (:class:`ShootingProblem` uses them).
+    scalars : ScalarParameters, optional
+        Whole-cell scalars fitted with the rates (:mod:`hhsym.estimate.rates.scalars`): the parameter
+        vector is then the rates' parameters followed by the scalars' internal coordinates.  The charge's
+        exact derivatives with respect to them need no extra sensitivities (the gates are driven by the
+        measured V):
+
+        .. math::
+
+            \frac{\partial Q}{\partial g_c} = -\frac{\int o_c (V - E_c)\,dt}{C_m}, \qquad
+            \frac{\partial Q}{\partial E_c} = \frac{g_c \int o_c\,dt}{C_m}, \qquad
+            \frac{\partial Q}{\partial C_m} = -\frac{Q}{C_m},
+
+        :math:`o_c` the channel's open fraction.  The stage-2 residuals (:class:`ShootingProblem`) use the
+        scalars' values but carry no derivatives with respect to them (zero columns: hold them fixed there).
 
     Attributes
     ----------
@@ -69,8 +83,11 @@ class ChargeBalance:
     """
 
     def __init__(self, rates, model, data, window=0.25, burn_in=0.0, dv_scale=DV_SCALE, substeps=None,
-                 shooting_window=3.0, n_shooting=0, shooting_stride=0.1):
+                 shooting_window=3.0, n_shooting=0, shooting_stride=0.1, scalars=None):
         self.rates = rates
+        self.scalars = scalars
+        self.n_rates = rates.n_params
+        self.n_scalars = 0 if scalars is None else scalars.n_params
         self.arr = model_arrays(model)
         self.ng = len(self.arr["gate_names"])
         if rates.n_gates != self.ng:
@@ -103,27 +120,59 @@ class ChargeBalance:
         """ndarray: the voltage nodes (mV) of the tables."""
         return self.table.nodes
 
+    def split(self, p):
+        """``(rates' parameters, scalars' internal coordinates or None)`` of a parameter vector."""
+        p = np.asarray(p, dtype=float)
+        if self.scalars is None:
+            return p, None
+        return p[:self.n_rates], p[self.n_rates:]
+
     def tables(self, p, jac):
-        """Node tables of the parametrisation at ``p`` on this loss's nodes."""
+        """Node tables of the parametrisation at ``p`` (the rates' parameters) on this loss's nodes."""
         return self.rates.tables(p, self.table.nodes, jac)
 
-    def _gates(self, tabs, tr, jac, NP):
+    def electrical(self, q):
+        """``(C, ch_g, ch_E)`` (µF/cm², mS/cm², mV): the template's, with the scalars at ``q`` written in."""
+        a = self.arr
+        if q is None:
+            return float(a["C"]), a["ch_g"], a["ch_E"]
+        return self.scalars.arrays(q, a)
+
+    def _gates(self, tabs, tr, jac, NP, elec, want_open=False):
         a = self.arr
         nrec = len(tr["rec"])
         Q = np.empty(nrec)
         G = np.empty((nrec if jac else 0, NP))
         X = np.empty((nrec, self.ng))
         S = np.empty((nrec if jac else 0, self.ng, tabs[2].shape[2]))
-        ok = gate_pass_table(tr["Vf"], tr["If"], tr["dt"] / tr["M"], a["C"], a["ch_g"], a["ch_E"], a["gate_ch"],
+        O = np.empty((nrec if want_open else 0, 2 * len(a["ch_g"])))
+        C, g, E = elec
+        ok = gate_pass_table(tr["Vf"], tr["If"], tr["dt"] / tr["M"], C, g, E, a["gate_ch"],
                              a["gate_pow"], tr["idx"], tr["wt"], tr["idx0"], tr["wt0"], *tabs, tr["rec_f"], jac,
-                             Q, G, X, S)
-        return ok, Q, G, X, S
+                             Q, G, X, S, O)
+        return ok, Q, G, X, S, O
 
-    def _shoot(self, tr, thetas, X, S, jac):
+    def _scalar_columns(self, q, elec, Q, O):
+        """dQ/d(scalar internal coordinate) at the recorded samples, (nrec, n_scalars) (class docstring)."""
+        from hhsym.estimate.rates.scalars import KIND_C, KIND_G
+
+        C, g, E = elec
+        nch = len(g)
+        out = np.empty((len(Q), self.n_scalars))
+        for i, (k, c) in enumerate(zip(self.scalars.kind, self.scalars.channel)):
+            if k == KIND_C:
+                out[:, i] = -Q / C
+            elif k == KIND_G:
+                out[:, i] = -(O[:, nch + c] - E[c] * O[:, c]) / C
+            else:
+                out[:, i] = g[c] * O[:, c] / C
+        return out * self.scalars.chain(q)[None, :]
+
+    def _shoot(self, tr, thetas, X, S, jac, elec):
         """Stage-2 residuals of one trace (only :class:`ShootingProblem` has them)."""
         raise NotImplementedError("multiple shooting needs a ShootingProblem of rate networks")
 
-    def evaluate_tables(self, tabs, jac=True, thetas=None):
+    def evaluate_tables(self, tabs, jac=True, thetas=None, q=None):
         """Stage-1 residuals (and Jacobian) from node tables; stage 1 + 2 given the networks.
 
         Parameters
@@ -137,6 +186,8 @@ class ChargeBalance:
         thetas : ndarray (2 ng, P), optional
             The networks behind the tables (:class:`ShootingProblem` only); if
             given, the stage-2 (multiple shooting) residuals are appended.
+        q : ndarray, optional
+            The scalars' internal coordinates (with ``scalars``); their columns follow the rates'.
 
         Returns
         -------
@@ -147,24 +198,31 @@ class ChargeBalance:
         if not all(np.all(np.isfinite(t)) for t in tabs):
             return (None, None) if jac else None
         NP = self.ng * tabs[2].shape[2]
+        if self.scalars is not None and q is None:
+            raise ValueError("a loss with scalars needs their coordinates q")
+        elec = self.electrical(q)
+        want_open = jac and q is not None
         rs, Js = [], []
         s1 = 1.0 / np.sqrt(max(self.n1, 1e-12))
-        gates = parallel_map(lambda tr: self._gates(tabs, tr, jac, NP), self.traces)  # traces side by side
-        for tr, (ok, Q, G, X, S) in zip(self.traces, gates):
+        gates = parallel_map(lambda tr: self._gates(tabs, tr, jac, NP, elec, want_open), self.traces)  # side by side
+        for tr, (ok, Q, G, X, S, O) in zip(self.traces, gates):
             if not ok:
                 return (None, None) if jac else None
             ib = tr["ib"]
             w = s1 * tr["w1"]
             rs.append(w * (tr["dV"] - np.diff(Q[ib])))
             if jac:
-                Js.append(-w[:, None] * np.diff(G[ib], axis=0))
+                J1 = -w[:, None] * np.diff(G[ib], axis=0)
+                if want_open:
+                    J1 = np.hstack([J1, -w[:, None] * np.diff(self._scalar_columns(q, elec, Q, O)[ib], axis=0)])
+                Js.append(J1)
             if thetas is not None and len(tr["starts"]):
-                out = self._shoot(tr, thetas, X, S, jac)
+                out = self._shoot(tr, thetas, X, S, jac, elec)
                 if out is None:
                     return (None, None) if jac else None
                 rs.append(out[0])
                 if jac:
-                    Js.append(out[1])
+                    Js.append(np.hstack([out[1], np.zeros((out[1].shape[0], self.n_scalars))]))
         r = np.concatenate(rs)
         if not np.all(np.isfinite(r)):
             return (None, None) if jac else None
@@ -174,11 +232,12 @@ class ChargeBalance:
 
     def evaluate(self, p, jac=True):
         """Stage-1 residuals (mV / sqrt(count); ``None`` if non-finite) and, if ``jac``, the Jacobian at ``p``."""
-        return self.evaluate_tables(self.tables(p, jac), jac)
+        pr, q = self.split(p)
+        return self.evaluate_tables(self.tables(pr, jac), jac, q=q)
 
     def residuals(self, p):
         """Scaled stage-1 residuals (mV / sqrt(count)); ``None`` if non-finite."""
-        return self.evaluate_tables(self.tables(p, False), False)
+        return self.evaluate(p, False)
 
     def cost(self, p):
         """Half the sum of squared residuals (``inf`` if non-finite)."""
@@ -196,9 +255,11 @@ class ChargeBalance:
             appended to the residuals as ``sqrt(smooth) * D p``.
         """
         D = np.sqrt(float(smooth)) * self.rates.penalty_rows() if smooth > 0 else None
+        if D is not None and self.n_scalars:
+            D = np.hstack([D, np.zeros((D.shape[0], self.n_scalars))])
 
         def fun(p, jac):
-            out = self.evaluate_tables(self.tables(p, jac), jac)
+            out = self.evaluate(p, jac)
             if D is None:
                 return out
             if not jac:
@@ -232,12 +293,15 @@ class ShootingProblem(ChargeBalance):
         Spacing (ms) of stage-2 residuals within a window.
     shooting_weight : float
         Relative weight of the stage-2 cost.
+    scalars : ScalarParameters, optional
+        As for :class:`ChargeBalance` (stage 2 holds them: no derivatives).
     """
 
     def __init__(self, rates, model, data, window=0.25, burn_in=0.0, shooting_window=3.0, n_shooting=40,
-                 shooting_stride=0.1, shooting_weight=1.0, dv_scale=DV_SCALE, substeps=None):
+                 shooting_stride=0.1, shooting_weight=1.0, dv_scale=DV_SCALE, substeps=None, scalars=None):
         super().__init__(rates, model, data, window=window, burn_in=burn_in, dv_scale=dv_scale, substeps=substeps,
-                         shooting_window=shooting_window, n_shooting=n_shooting, shooting_stride=shooting_stride)
+                         shooting_window=shooting_window, n_shooting=n_shooting, shooting_stride=shooting_stride,
+                         scalars=scalars)
         self.shooting_weight = float(shooting_weight)
 
     sizes = property(lambda self: self.rates.sizes, doc="int ndarray: network layer widths.")
@@ -248,14 +312,15 @@ class ShootingProblem(ChargeBalance):
         """int: parameters per network."""
         return self.rates.P
 
-    def _shoot(self, tr, thetas, X, S, jac):
+    def _shoot(self, tr, thetas, X, S, jac, elec):
         a = self.arr
+        C, g, E = elec
         s2 = np.sqrt(self.shooting_weight / max(self.n2, 1))
         nres = tr["Ls"] // tr["stride"]
         R = np.empty((len(tr["starts"]), nres))
         J2 = np.empty((R.size if jac else 0, thetas.size))
         Sk = np.ascontiguousarray(S[tr["is_"]]) if jac else np.empty((len(tr["starts"]), self.ng, 0))
-        ok = shoot_pass(tr["V"], tr["I"], tr["dt"], a["C"], a["ch_g"], a["ch_E"], a["gate_ch"],
+        ok = shoot_pass(tr["V"], tr["I"], tr["dt"], C, g, E, a["gate_ch"],
                         a["gate_pow"], thetas, self.sizes, self.norms, tr["starts"], tr["Ls"],
                         tr["stride"], np.ascontiguousarray(X[tr["is_"]]), Sk, jac, R, J2, self.tau_min)
         if not ok:
@@ -268,7 +333,7 @@ class ShootingProblem(ChargeBalance):
         Parameters
         ----------
         theta : ndarray
-            Flat parameters of all networks.
+            Flat parameters of all networks (then, with ``scalars``, the scalars' internal coordinates).
         jac : bool
             Also return the Jacobian.
         stage : {1, 2}
@@ -279,6 +344,7 @@ class ShootingProblem(ChargeBalance):
             Scaled residuals (mV / sqrt(count)); ``None`` if non-finite.
         J : ndarray, only if ``jac``
         """
-        thetas = self.rates.thetas(theta)
+        pr, q = self.split(theta)
+        thetas = self.rates.thetas(pr)
         tabs = self.rates.tables(thetas, self.table.nodes, jac)
-        return self.evaluate_tables(tabs, jac, thetas if stage == 2 else None)
+        return self.evaluate_tables(tabs, jac, thetas if stage == 2 else None, q=q)

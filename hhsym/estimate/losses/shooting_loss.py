@@ -167,7 +167,7 @@ class ShootingLoss:
         rs, Js = [], []
         shots, shot_J = [], []
         for tr in pr.traces:
-            ok, Q, G, X, S = pr._gates(tabs, tr, jac, NP)
+            ok, Q, G, X, S, _ = pr._gates(tabs, tr, jac, NP, pr.electrical(None))
             if not ok:
                 raise SimulationError("the rates are not finite on the measured voltages")
             w = s1 * tr["w1"]

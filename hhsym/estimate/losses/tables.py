@@ -161,7 +161,7 @@ def node_tables(thetas, sizes, norms, nodes, tau_min, want_jac, XI, LA, DX, DL):
 
 @njit(cache=True, nogil=True)
 def gate_pass_table(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, idx, wt, idx0, wt0, XI, LA, DX, DL, rec_idx,
-                    want_jac, Q_rec, G_rec, X_rec, S_rec):
+                    want_jac, Q_rec, G_rec, X_rec, S_rec, O_rec):
     r"""Stage-1 pass over one (refined) trace with tabulated gate quantities.
 
     Gates by the exponential midpoint rule (Rush–Larsen with the gate
@@ -181,6 +181,10 @@ def gate_pass_table(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, idx, wt, idx0, w
     rec_idx : increasing sample indices at which to record.
     Q_rec : (nrec,) out, charge integral (mV).  G_rec : (nrec, ng 2P) out, dQ/dθ.
     X_rec : (nrec, ng) out, gates.  S_rec : (nrec, ng, 2P) out, d gate / d own params.
+    O_rec : (nrec, 2 nch) or (0, 2 nch) out, if not empty: per channel ``c`` the integrals
+        :math:`\int_0^t o_c\,dt` (ms) and :math:`\int_0^t o_c V\,dt` (mV ms) by the same trapezoid rule,
+        :math:`o_c` being the product of the channel's gates raised to their powers (1 for a leak):
+        what the charge's derivatives with respect to ``ch_g`` and ``ch_E`` are made of.
 
     Returns
     -------
@@ -200,12 +204,28 @@ def gate_pass_table(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, idx, wt, idx0, w
     F0 = 0.0
     r = 0
     nrec = rec_idx.shape[0]
+    nch = ch_g.shape[0]
+    want_open = O_rec.shape[0] > 0
+    o = np.ones(nch)
+    Osum = np.zeros(2 * nch)
+    O0 = np.zeros(2 * nch)
     for k in range(n):
         I_ion, _ = _currents(V[k], x, ch_g, ch_E, gate_ch, gate_pow, dIdx)
         F = (I[k] - I_ion) / C
         if k == 0:
             F0 = F
         Qsum += dt * F
+        if want_open:
+            for c in range(nch):
+                o[c] = 1.0
+            for j in range(ng):
+                o[gate_ch[j]] *= x[j] ** gate_pow[j]
+            for c in range(nch):
+                Osum[c] += dt * o[c]
+                Osum[nch + c] += dt * o[c] * V[k]
+                if k == 0:
+                    O0[c] = o[c]
+                    O0[nch + c] = o[c] * V[k]
         if want_jac:
             for j in range(ng):
                 w = -dt * dIdx[j] / C
@@ -218,6 +238,10 @@ def gate_pass_table(V, I, dt, C, ch_g, ch_E, gate_ch, gate_pow, idx, wt, idx0, w
             Q_rec[r] = Qsum - 0.5 * dt * (F0 + F)
             for j in range(ng):
                 X_rec[r, j] = x[j]
+            if want_open:
+                for c in range(nch):
+                    O_rec[r, c] = Osum[c] - 0.5 * dt * (O0[c] + o[c])
+                    O_rec[r, nch + c] = Osum[nch + c] - 0.5 * dt * (O0[nch + c] + o[c] * V[k])
             if want_jac:
                 for j in range(ng):
                     w = -dIdx[j] / C

@@ -252,7 +252,7 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
     return [cc for j in range(ng) for cc in (z[j], lt[j])]
 
 
-def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_start):
+def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_start, q=None):
     """Refine start curves in spline families, coarse to fine (:class:`~hhsym.estimate.rates.curves.SplineFamily`).
 
     Each level projects the current curves on its B-splines and runs
@@ -260,25 +260,36 @@ def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_star
     data; returns the finest level's curves on ``grid`` (same layout as
     ``curves``).  Stops early when the stage-1 share of the time budget
     is spent; a level whose start is non-finite keeps the curves it got.
+    With the estimator's free scalars (``est._scalars``) they are fitted with the
+    curves from their internal coordinates ``q`` (default the template's), and
+    ``(curves, q)`` is returned.
     """
     ng = len(curves) // 2
     lopts = dict(window=est.window, burn_in=est.burn_in, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
+    sc = est._scalars
+    if sc is not None and q is None:
+        q = sc.pack()
     for nk in knots:
         left = est._left(t_start, 0.85)
         if left is not None and left <= 0:
             break
         fam = SplineFamily(ng, center, scale, knots=nk, tau_min=float(est.tau_min))
         p0 = fam.project(np.clip(curves[0::2], -30.0, 30.0), np.clip(curves[1::2], -30.0, 30.0), grid)
+        n = p0.size
+        if sc is not None:
+            p0 = np.concatenate([p0, q])
         try:
-            loss = ChargeBalance(est._wrap(fam), est.model, data, **lopts)
+            loss = ChargeBalance(est._wrap(fam), est.model, data, scalars=sc, **lopts)
             p, _ = levenberg_marquardt(loss.lm_fun(SPLINE_SMOOTH), p0, 0.0, np.zeros(p0.size),
                                        max_iter=SPLINE_ITER, mu0=1e-2, geodesic=True,
                                        label=f"spline{nk}", time_limit=left, **kw)
         except FloatingPointError:
             continue
-        z, lt = fam.curves(p, grid)
+        z, lt = fam.curves(p[:n], grid)
         curves = [cc for j in range(ng) for cc in (z[j], lt[j])]
-    return curves
+        if sc is not None:
+            q = p[n:]
+    return curves if sc is None else (curves, q)
 
 def pretrain(hidden, center, scale, grid, curves, theta0):
     """Fit each network's output to a target curve on ``grid`` (mV); returns all parameters.
