@@ -135,7 +135,8 @@ def _add_fit_options(parser):
     parser.add_argument("--free", metavar="NAME[=LO:HI],...", default=None,
                         help="cell route: the parameters searched (default whole-cell: every g_, E_, C_m, "
                              "phi_, dV_ and, on lab files, the bridge error R_bridge in MOhm; V_offset (mV) on "
-                             "request)")
+                             "request); networks route: whole-cell scalars fitted with the networks, e.g. "
+                             "g_L,E_L,C_m (default none)")
     parser.add_argument("--kinetics", metavar="CHANNELS", default=None,
                         help="cell route: learn the kinetics (rate scale and shift) of these channels only, e.g. "
                              "Na,K; 'none' keeps every channel's literature forms (default: every gated channel)")

@@ -79,7 +79,7 @@ def test_gate_starts_match_the_charge_balance_pass(setting):
     tr, w = pr.traces[0], tp.windows[0]
     ok, X, S = tp._gate_starts(tabs, tr, w, True)
     local = dict(tr, rec=w["starts"], rec_f=w["rec_f"])
-    ok2, _, _, X2, S2 = pr._gates(tabs, local, True, pr.ng * tabs[2].shape[2])
+    ok2, _, _, X2, S2, _ = pr._gates(tabs, local, True, pr.ng * tabs[2].shape[2], pr.electrical(None))
     assert ok and ok2
     np.testing.assert_array_equal(X, X2)
     np.testing.assert_array_equal(S, S2)
