@@ -159,11 +159,14 @@ class RateEstimator(SavedFit, BaseEstimator):
         Whole-cell scalars fitted with the networks: ``g_<channel>`` (mS/cm²),
         ``E_<channel>`` (mV), ``C_m`` (µF/cm²), each with optional bounds
         (``"g_L,E_L=-80:-60,C_m"``; :mod:`hhsym.estimate.rates.scalars`).  They
-        are fitted with the networks in stage 1 (the charge balance's exact
-        derivatives, :class:`~hhsym.estimate.losses.charge_balance.ChargeBalance`)
-        and in stage 3 when it runs (output error, exact forward
-        sensitivities, with standard deviations); stage 2 holds them, and the
-        role search and spline stage use the template's values.  ``()``
+        are fitted with the curves in the spline stage and with the networks
+        in stage 1 (the charge balance's exact derivatives,
+        :class:`~hhsym.estimate.losses.charge_balance.ChargeBalance`) and in
+        stage 3 when it runs (output error, exact forward sensitivities, with
+        standard deviations); the role search uses the template's values and
+        stage 2 holds them.  Conductances of gated channels are not
+        identifiable beside free-form steady states (``g x_inf^p`` is what
+        the data fix): free the leak and ``C_m``, or fix the gates.  ``()``
         (default): none.
 
     Attributes
@@ -450,8 +453,8 @@ class RateEstimator(SavedFit, BaseEstimator):
         if fixed:
             grid = np.linspace(v_range[0], v_range[1], 201)
             truth = self.model.evaluate_rates(grid)
-            self.fixed_error_ = max(float(np.max(np.abs(GateRate(self.gates_[g], kind)(grid) / truth[f"{kind}_{g}"]
-                                                        - 1.0)))
+            self.fixed_error_ = max(float(np.max(np.abs(GateRate(self.gates_[g], kind)(grid)
+                                                        / np.maximum(truth[f"{kind}_{g}"], 1e-300) - 1.0)))
                                     for g in fixed for kind in ("alpha", "beta"))
 
     # ------------------------------------------------------------------ use
@@ -499,7 +502,9 @@ class RateEstimator(SavedFit, BaseEstimator):
 
         Compile-free (:mod:`hhsym.estimate.replay`): the same RK4 scheme as
         ``hhsym.simulate(self.model_, ..., method="rk4")`` on the recording's
-        grid, without compiling the networks' expressions.
+        grid, without compiling the networks' expressions.  Fixed gates
+        (``fixed``) run as their networks fitted to the template's curves
+        (``fixed_error_``), so there the two differ by that much.
 
         Parameters
         ----------

@@ -60,20 +60,24 @@ def _problem(trace, hidden=(4, 3), dv_scale=None):
     return pr, theta
 
 
+def _check_columns(pr, p, columns, stage=1, step=1e-5):
+    """Columns of ``pr``'s Jacobian at ``p`` against central differences (relative to each column's size)."""
+    _, J = pr.evaluate(p, True, stage)
+    for i in columns:
+        e = step * max(1.0, abs(p[i]))
+        tp, tm = p.copy(), p.copy()
+        tp[i] += e
+        tm[i] -= e
+        fd = (pr.evaluate(tp, False, stage) - pr.evaluate(tm, False, stage)) / (2 * e)
+        assert np.max(np.abs(fd - J[:, i])) / (np.max(np.abs(J[:, i])) + 1e-12) < 1e-4
+    return J
+
+
 @pytest.mark.parametrize("stage", [1, 2])
 @pytest.mark.parametrize("dv_scale", [None, 1.0])
 def test_sensitivities_match_finite_differences(trace, stage, dv_scale):
     pr, theta = _problem(trace, dv_scale=dv_scale)
-    r, J = pr.evaluate(theta, True, stage)
-    rng = np.random.default_rng(0)
-    for i in rng.choice(theta.size, 10, replace=False):
-        e = 1e-5 * max(1.0, abs(theta[i]))
-        tp, tm = theta.copy(), theta.copy()
-        tp[i] += e
-        tm[i] -= e
-        fd = (pr.evaluate(tp, False, stage) - pr.evaluate(tm, False, stage)) / (2 * e)
-        scale = np.max(np.abs(J[:, i])) + 1e-12
-        assert np.max(np.abs(fd - J[:, i])) / scale < 1e-4
+    _check_columns(pr, theta, np.random.default_rng(0).choice(theta.size, 10, replace=False), stage)
 
 
 def test_network_gradient_and_sympy_agree():
@@ -315,15 +319,8 @@ def test_fixed_gates_tables_and_sensitivities(trace):
     # the stage-1 loss over the wrapper: exact sensitivities, none on the fixed gate's columns
     prob = ShootingProblem(wrapped, model, [(0.025, trace.V, trace.I)], window=0.25, shooting_window=1.0,
                            n_shooting=4, shooting_stride=0.1)
-    res, J = prob.evaluate(theta, True, 1)
+    J = _check_columns(prob, theta, np.random.default_rng(0).choice(2 * npg, 6, replace=False))
     assert not J[:, 2 * npg:].any()
-    for i in np.random.default_rng(0).choice(2 * npg, 6, replace=False):
-        e = 1e-5 * max(1.0, abs(theta[i]))
-        tp, tm = theta.copy(), theta.copy()
-        tp[i] += e
-        tm[i] -= e
-        fd = (prob.evaluate(tp, False, 1) - prob.evaluate(tm, False, 1)) / (2 * e)
-        assert np.max(np.abs(fd - J[:, i])) / (np.max(np.abs(J[:, i])) + 1e-12) < 1e-4
     a, b = wrapped.rates(theta, nodes)
     np.testing.assert_array_equal(a[2], r["alpha_n"])
     assert str(wrapped.to_sympy(theta)[2][1]) == str(model.rates["beta_n"])
@@ -416,14 +413,8 @@ def test_charge_balance_scalar_derivatives_are_exact(trace):
     pr = ShootingProblem(pr0.rates, model, [(0.025, trace.V, trace.I)], window=0.25, shooting_window=1.0,
                          n_shooting=4, shooting_stride=0.1, dv_scale=None, scalars=sc)
     p = np.concatenate([theta, sc.pack()])
-    r, J = pr.evaluate(p, True, 1)
-    for i in list(range(theta.size, p.size)) + [0, 7]:
-        e = 1e-6 * max(1.0, abs(p[i]))
-        a, b = p.copy(), p.copy()
-        a[i] += e
-        b[i] -= e
-        fd = (pr.evaluate(a, False, 1) - pr.evaluate(b, False, 1)) / (2 * e)
-        assert np.max(np.abs(fd - J[:, i])) / (np.max(np.abs(J[:, i])) + 1e-12) < 1e-4
+    r = pr.evaluate(p, False, 1)
+    _check_columns(pr, p, list(range(theta.size, p.size)) + [0, 7], step=1e-6)
     r2, J2 = pr.evaluate(p, True, 2)  # stage 2 uses the scalars' values and holds them (zero columns)
     assert J2.shape[1] == p.size and not J2[r.size:, theta.size:].any()
     # at the template's values the loss is the loss without scalars
