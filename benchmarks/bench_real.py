@@ -60,7 +60,7 @@ CELLS = {
     "B6": ("bluepyefe/B6_Ch3_IDRest_*.ibw", (181, 185)),
     "B8": ("bluepyefe/B8_Ch3_IDRest_*.ibw", (145, 147, 149)),
     "171116": ("pyabf/171116sh_0018.abf", (2, 10, 16)),
-    "axon5": ("pyabf/File_axon_5.abf", (1, 8)),
+    "axon5": ("pyabf/File_axon_5.abf", (1, 6, 8)),  # 6: the first step that fires (2 spikes)
 }
 
 
