@@ -124,3 +124,22 @@ def test_commands_read_lab_files_with_sweeps_and_area(capsys):
     assert max(abs(tr.I).max() for tr in traces) == pytest.approx(3.0, rel=0.05)
     for command in ("forms", "report", "distill", "validate"):
         assert "--sweeps" in _parser()._subparsers._group_actions[0].choices[command].format_help()
+
+
+def test_fit_networks_with_fixed_gate_and_free_scalars(tmp_path, capsys):
+    """``hhsym fit --fixed n --free C_m``: n kept at the template's rates, C_m fitted, both in the saved fit."""
+    import hhsym
+    from hhsym.estimate import load
+    from hhsym.library import hodgkin_huxley
+
+    model = hodgkin_huxley()
+    tr = hhsym.simulate(model, OUNoise(mean=8.0, sigma=6.0, tau=3.0, seed=4), 120.0, dt=0.005, dt_out=0.025)
+    data, out = tmp_path / "tr.npz", tmp_path / "fit.npz"
+    tr.save(data)
+    code = main(["fit", str(data), "--param", "C_m=1.1", "--fixed", "n", "--free", "C_m", "--hidden", "6",
+                 "--quiet", "--accept-poor-fit", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    est = load(out)
+    assert est.fixed_ == ("n",) and set(est.networks_) == {"alpha_m", "beta_m", "alpha_h", "beta_h"}
+    assert est.model_.rates["alpha_n"] == model.rates["alpha_n"]
+    assert abs(est.scalars_["C_m"] - 1.0) < 0.02  # the template's 1.1 fitted back

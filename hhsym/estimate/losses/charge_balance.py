@@ -29,6 +29,7 @@ import numpy as np
 from hhsym.estimate.losses.kernels import shoot_pass
 from hhsym.estimate.losses.tables import VoltageTable, gate_pass_table, refine, substeps_for
 from hhsym.estimate.losses.threads import parallel_map
+from hhsym.estimate.rates.scalars import KIND_C, KIND_G
 from hhsym.estimate.losses.windows import (DV_SCALE, JUMP_FACTOR, current_jumps, model_arrays, window_layout,
                                            window_weights)
 
@@ -154,8 +155,6 @@ class ChargeBalance:
 
     def _scalar_columns(self, q, elec, Q, O):
         """dQ/d(scalar internal coordinate) at the recorded samples, (nrec, n_scalars) (class docstring)."""
-        from hhsym.estimate.rates.scalars import KIND_C, KIND_G
-
         C, g, E = elec
         nch = len(g)
         out = np.empty((len(Q), self.n_scalars))

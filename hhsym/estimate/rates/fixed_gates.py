@@ -18,7 +18,7 @@ optimisers that take ``free=`` and for covariances).  Every loss that takes a
 parametrisation (charge balance, output error) therefore fits the learned
 gates with the fixed ones exactly as the template writes them.
 
-The fixed gates' tables are computed once per node array (the template's
+The fixed gates' tables are computed once per node array (a few kept; the template's
 rates evaluated by :meth:`ConductanceModel.evaluate_rates`, clipped as in
 :func:`hhsym.estimate.rates.expression_rates.rate_tables`).
 """
@@ -72,7 +72,7 @@ class FixedGates(GateParametrisation):
         self.free_columns = np.array([j * npg + c for j in range(inner.n_gates) if j not in self.fixed
                                       for c in range(npg)], dtype=np.int64)
         self.tau_min = inner.tau_min
-        self._cache = (None, None)
+        self._cache = {}
 
     def __getattr__(self, name):  # only called for attributes this class does not define
         if name == "inner":
@@ -85,14 +85,15 @@ class FixedGates(GateParametrisation):
     def fixed_tables(self, nodes):
         """``(x_inf, lambda)`` of the fixed gates on ``nodes`` (mV), each ``(n_fixed, K)``; cached per node array."""
         nodes = np.ascontiguousarray(nodes, dtype=float)
-        key = (nodes.size, hash(nodes.tobytes()))
-        if self._cache[0] != key:
+        key = nodes.tobytes()
+        if key not in self._cache:
+            if len(self._cache) >= 8:  # a loss uses one or two node arrays (tables, roughness grid)
+                self._cache.clear()
             r = self.model.evaluate_rates(nodes)
-            pairs = [rate_tables(np.asarray(r[f"alpha_{self.names[j]}"], dtype=float).copy(),
-                                 np.asarray(r[f"beta_{self.names[j]}"], dtype=float).copy())[:2]
-                     for j in self.fixed]
-            self._cache = (key, pairs)
-        return self._cache[1]
+            self._cache[key] = [rate_tables(np.asarray(r[f"alpha_{self.names[j]}"], dtype=float).copy(),
+                                            np.asarray(r[f"beta_{self.names[j]}"], dtype=float).copy())[:2]
+                                for j in self.fixed]
+        return self._cache[key]
 
     def rates(self, p, V):
         """alpha, beta (1/ms) at ``V`` (mV), each (n_gates, len(V)); the fixed gates' from the template."""
