@@ -209,8 +209,8 @@ def fit_many(directory, out, model="hh", *, route="auto", workers=None, schedule
     -----
     The LocalCluster starts its workers as new processes, which import the calling script
     again: in a script, call ``fit_many`` under ``if __name__ == "__main__":``.  A cell's
-    ``time_limit`` bounds its fit as in :class:`RateEstimator` (the role search runs to its end
-    regardless).  ``summary.json`` is written when the run ends; an interrupted run leaves the
+    ``time_limit`` bounds its fit as in :class:`RateEstimator` and :class:`CellEstimator` (soft: each
+    stage checks it between iterations).  ``summary.json`` is written when the run ends; an interrupted run leaves the
     per-cell files of the cells it finished, and no partial file.
 
     Examples

@@ -137,9 +137,10 @@ class RateEstimator(SavedFit, BaseEstimator):
         smaller is smoother.
     time_limit : float, optional
         Soft wall-time budget (s) of the whole fit, counted from the start of
-        ``fit``: the role search runs to completion, then the spline stage
-        and stage 1 stop at 85 % of the budget and stage 2 at 100 % (checked
-        between iterations).
+        ``fit``: the role search screens no new pattern after 50 % of it and
+        refits no new contender after 60 % (the first of each always runs;
+        ``hypotheses_`` lists those searched), the spline stage and stage 1
+        stop at 85 % and stages 2 and 3 at 100 % (checked between iterations).
         A fit ended by the budget depends on the machine's speed; one ended
         by ``max_iter`` does not.
     random_state : int, numpy.random.Generator or None
@@ -341,7 +342,7 @@ class RateEstimator(SavedFit, BaseEstimator):
         if self.prior is not None:
             curves = prior_curves(self.prior, gate_names, grid, tau_min)
         elif max_iter[0] > 0:
-            curves = role_search(self, data, center, scale, grid, gate_names, rng, max_iter, opts, kw)
+            curves = role_search(self, data, center, scale, grid, gate_names, rng, max_iter, opts, kw, t_start)
         if curves is not None:
             # a prior is a start at full resolution: coarser spline levels would only blur it
             levels = knots[-1:] if self.prior is not None else knots
@@ -433,7 +434,7 @@ class RateEstimator(SavedFit, BaseEstimator):
 
     def _left(self, t_start, share):
         """Seconds left of ``share`` of the time budget (None without a budget)."""
-        if self.time_limit is None:
+        if self.time_limit is None or t_start is None:
             return None
         return max(share * self.time_limit - (time.perf_counter() - t_start), 0.0)
 

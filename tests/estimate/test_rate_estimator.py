@@ -471,3 +471,13 @@ def test_passive_scalars_have_calibrated_errors():
     z = {k: (est.scalars_[k] - model.params[k]) / est.scalars_std_[k] for k in est.scalars_}
     print("scalars", est.scalars_, "sd", est.scalars_std_, "z", z)
     assert set(z) == {"g_L", "E_L", "C_m"} and max(abs(v) for v in z.values()) < 2.0
+
+
+def test_time_limit_bounds_the_role_search(trace):
+    """With a budget spent at once only the first role pattern is screened and the fit still ends normally."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = RateEstimator(hodgkin_huxley(), hidden=(3,), max_iter=(6, 3, 1), n_starts=1, time_limit=1e-3,
+                            random_state=0).fit(trace)
+    assert len(est.hypotheses_) == 1 and est.hypotheses_[0]["signs"] == {"m": 1.0, "h": 1.0, "n": 1.0}
+    assert np.isfinite(est.cost_) and est.roles_ is not None

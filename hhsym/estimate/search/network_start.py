@@ -39,6 +39,8 @@ __all__ = ["family_search", "role_search", "spline_stage", "pretrain"]
 #: Role patterns whose family cost is within this factor of the best are refitted on all the data
 #: (the Boltzmann family can rank them wrong, so by default the best ``MAX_PATTERNS`` all are).
 ROLE_MARGIN = np.inf
+#: Shares of ``time_limit`` after which no new role pattern is screened, and no new contender refitted.
+SCREEN_SHARE, REFIT_SHARE = 0.5, 0.6
 #: At most this many role patterns are refitted on all the data.
 MAX_PATTERNS = 3
 #: Polynomial degrees (logit x_inf, log tau) of the family that settles the role hypotheses.
@@ -180,7 +182,7 @@ def _patterns(model, grid, fixed):
     return out
 
 
-def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts, kw):
+def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts, kw, t_start=None):
     """Generic start: role hypotheses searched in a Boltzmann family, settled by a cubic one (module docstring).
 
     1. every sign pattern of dx_inf/dV (:func:`hhsym.estimate.search.roles.role_search`):
@@ -191,7 +193,11 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
        again; the lowest cost wins (on HH the right roles win by 5-10x
        there, while the Boltzmann family alone can rank them wrong).
 
-    Records ``est.hypotheses_`` (one dict per pattern: ``signs``, ``family_cost``, ``full_cost``)
+    With a time budget (``est.time_limit``, counted from ``t_start``) no new pattern is screened after
+    :data:`SCREEN_SHARE` of it (the first always is) and no new contender refitted after
+    :data:`REFIT_SHARE` (the first always is; its iterations stop there too).
+
+    Records ``est.hypotheses_`` (one dict per pattern screened: ``signs``, ``family_cost``, ``full_cost``)
     and ``est.roles_``.  Returns the winner's curves on ``grid``: ``[logit x_inf, log(tau - tau_min)]``
     per gate.
     """
@@ -213,7 +219,8 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
                                 wrap=est._wrap, **dict(fopts, substeps=1))
         return c, p, [c]
 
-    hyps = search_roles(gate_names, screen, patterns, verbose=est.verbose, tag="hhsym.fit", what="family cost")
+    hyps = search_roles(gate_names, screen, patterns, time_limit=est._left(t_start, SCREEN_SHARE),
+                        verbose=est.verbose, tag="hhsym.fit", what="family cost")
     est.hypotheses_ = [{"signs": h.signs, "family_cost": h.cost, "full_cost": None} for h in hyps]
     order = sorted(range(len(hyps)), key=lambda k: hyps[k].cost)
     c0 = hyps[order[0]].cost
@@ -223,7 +230,10 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
         print("[hhsym.fit] role hypotheses (family cost):",
               " ".join(f"{hyps[k].label} {hyps[k].cost:.3g}" for k in order), flush=True)
     best = None
-    for k in contenders:
+    for n, k in enumerate(contenders):
+        left = est._left(t_start, REFIT_SHARE)
+        if n and left is not None and left <= 0:
+            break
         sg, label = np.array(patterns[k], dtype=float), hyps[k].label
         fam = GateFamily(ng, center, scale, deg=(1, 2), signs=sg, tau_min=tau_min)
         rich = GateFamily(ng, center, scale, deg=RICH_DEGREES, tau_min=tau_min)
@@ -231,10 +241,11 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
         try:
             p, c = levenberg_marquardt(ChargeBalance(est._wrap(fam), est.model, data, **lopts).lm_fun(), p, 0.0,
                                        np.zeros(p.size), max_iter=max(2, max_iter[0] // 2), mu0=1e-2,
-                                       label=f"roles{label}*", **kw)
+                                       label=f"roles{label}*", time_limit=left, **kw)
             q, c = levenberg_marquardt(ChargeBalance(est._wrap(rich), est.model, data, **lopts).lm_fun(),
                                        rich.lift(p, fam), 0.0, np.zeros(rich.n_params), max_iter=max_iter[0],
-                                       mu0=1e-2, label=f"roles{label}**", **kw)
+                                       mu0=1e-2, label=f"roles{label}**",
+                                       time_limit=est._left(t_start, REFIT_SHARE), **kw)
         except FloatingPointError:  # non-finite on all the data: not a contender
             continue
         est.hypotheses_[k]["full_cost"] = float(c)
