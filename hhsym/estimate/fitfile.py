@@ -296,6 +296,9 @@ def _rate_estimator(meta, arrays, covariance=None):
     prior = None if meta["prior"] is None else ConductanceModel.from_dict(meta["prior"])
     est = _build(RateEstimator, meta, prior=prior)
     est.scalars_, est.scalars_std_ = _scalar_values(meta, "scalars"), _scalar_values(meta, "scalars_std")
+    unknown = sorted(set(est.scalars_) - set(est.model.params))
+    if unknown:
+        raise TraceFileError(f"its fitted scalars {unknown} are not parameters of its model")
     nets = [GateNetworks.from_state(state) for state in arrays]
     est._set_fitted(meta["names"], nets, est.v_range_, meta["history"])
     est.roles_ = meta.get("roles")

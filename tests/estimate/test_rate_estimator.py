@@ -481,3 +481,24 @@ def test_time_limit_bounds_the_role_search(trace):
                             random_state=0).fit(trace)
     assert len(est.hypotheses_) == 1 and est.hypotheses_[0]["signs"] == {"m": 1.0, "h": 1.0, "n": 1.0}
     assert np.isfinite(est.cost_) and est.roles_ is not None
+
+
+def test_fit_file_with_foreign_scalars_is_refused(trace, tmp_path):
+    import json
+
+    from hhsym.errors import TraceFileError
+
+    est = RateEstimator(hodgkin_huxley(), hidden=(3,), max_iter=(0, 2, 0), prior=hodgkin_huxley(), free="C_m",
+                        random_state=0).fit(trace)
+    path = tmp_path / "fit.npz"
+    est.save(path)
+    assert load(path).scalars_ == est.scalars_
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["scalars"] = {"g_X": 1.0}
+    arrays["meta"] = np.array(json.dumps(meta))
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **arrays)
+    with pytest.raises(TraceFileError, match="not parameters of its model"):
+        load(bad)
