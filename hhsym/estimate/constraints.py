@@ -266,7 +266,8 @@ def validate_params(estimator):
 
 
 def check_free_and_fixed(model, free, fixed, start):
-    """Raise unless ``free`` scalars and ``fixed`` gates fit ``model`` and ``start`` (FormEstimator).
+    """Raise unless ``free`` scalars and ``fixed`` gates fit ``model`` and ``start`` (FormEstimator; RateEstimator
+    with ``start="model"``).
 
     Parameters
     ----------

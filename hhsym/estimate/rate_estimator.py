@@ -54,7 +54,6 @@ from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError
 from hhsym.estimate.checks import NOISE_WARN, as_recordings, membrane_areas, noise_level
 from hhsym.estimate.likelihood import ML_WINDOWS, SMOOTHING, fit_stage, gate_rate_std
 from hhsym.estimate.rates.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
-from hhsym.estimate.rates.curves import curves_from_rates
 from hhsym.estimate.rates.fixed_gates import FixedGates, fixed_indices
 from hhsym.estimate.rates.network_rates import NetworkRates
 from hhsym.estimate.rates.scalars import ScalarParameters
@@ -282,11 +281,8 @@ class RateEstimator(SavedFit, BaseEstimator):
 
     def _check_params(self):
         p = C.validate_params(self)
-        gates = [g.name for g in self.model.gates]
-        for name in p["fixed"]:
-            if name not in gates:
-                raise invalid("fixed", list(p["fixed"]), f"gate names of {self.model.name} ({', '.join(gates)})")
-        if len(p["fixed"]) == len(gates):
+        C.check_free_and_fixed(self.model, p["free"], p["fixed"], "model")
+        if len(p["fixed"]) == len(self.model.gates):
             raise invalid("fixed", list(p["fixed"]), "fewer than all gates (at least one gate to learn)")
         self._fixed = fixed_indices(self.model, p["fixed"])
         self._scalars = ScalarParameters(self.model, p["free"]) if p["free"] else None
@@ -346,17 +342,18 @@ class RateEstimator(SavedFit, BaseEstimator):
         if curves is not None:
             # a prior is a start at full resolution: coarser spline levels would only blur it
             levels = knots[-1:] if self.prior is not None else knots
-            curves = spline_stage(self, data, center, scale, grid, curves, levels, opts, kw, t_start)
-            if self._scalars is not None:  # fitted with the splines: stage 1 starts from them
-                curves, q = curves
+            # with free scalars they are fitted with the splines: stage 1 starts from them (q)
+            curves, q = spline_stage(self, data, center, scale, grid, curves, levels, opts, kw, t_start)
         if self._fixed:  # the fixed gates' networks follow the template (stage 2's kernel and replay run them)
             curves = self._template_curves(grid, curves)
         if curves is not None:
             theta = pretrain(hidden, center, scale, grid, curves, theta)
-        # the fitted columns: the learned gates' networks, then (stage 1 only) the scalars
-        weights = problem.rates.free_columns if self._fixed else np.arange(theta.size)
+        # the fitted columns (None: all): the learned gates' networks, then (stage 1 only) the scalars
+        weights = problem.rates.free_columns if self._fixed else None
         free = weights
         if self._scalars is not None:
+            if weights is None:  # stage 2 must still hold the scalars
+                weights = np.arange(theta.size)
             free = np.concatenate([weights, theta.size + np.arange(self._scalars.n_params)])
             theta = np.concatenate([theta, self._scalars.pack() if q is None else q])
             mask = np.concatenate([mask, np.zeros(self._scalars.n_params)])
@@ -406,10 +403,9 @@ class RateEstimator(SavedFit, BaseEstimator):
         (:func:`pretrain` then leaves their networks as they are)."""
         names = [g.name for g in self.model.gates]
         out = [None] * (2 * len(names)) if curves is None else list(curves)
-        kept = [names[j] for j in self._fixed]
-        z, lt = curves_from_rates(self.model.evaluate_rates(grid), kept, float(self.tau_min))
+        kept = prior_curves(self.model, [names[j] for j in self._fixed], grid, float(self.tau_min))
         for i, j in enumerate(self._fixed):
-            out[2 * j], out[2 * j + 1] = z[i], lt[i]
+            out[2 * j], out[2 * j + 1] = kept[2 * i], kept[2 * i + 1]
         return out
 
     def _maximum_likelihood(self, rates, data, theta, v_range, windows, max_iter, t_start):

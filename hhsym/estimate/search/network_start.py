@@ -268,12 +268,12 @@ def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_star
 
     Each level projects the current curves on its B-splines and runs
     ``SPLINE_ITER`` Levenberg–Marquardt iterations (geodesic) on all the
-    data; returns the finest level's curves on ``grid`` (same layout as
+    data; the finest level's curves on ``grid`` are returned (same layout as
     ``curves``).  Stops early when the stage-1 share of the time budget
     is spent; a level whose start is non-finite keeps the curves it got.
     With the estimator's free scalars (``est._scalars``) they are fitted with the
-    curves from their internal coordinates ``q`` (default the template's), and
-    ``(curves, q)`` is returned.
+    curves from their internal coordinates ``q`` (default the template's).
+    Returns ``(curves, q)`` (``q`` None without free scalars).
     """
     ng = len(curves) // 2
     lopts = dict(window=est.window, burn_in=est.burn_in, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
@@ -300,7 +300,7 @@ def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_star
         curves = [cc for j in range(ng) for cc in (z[j], lt[j])]
         if sc is not None:
             q = p[n:]
-    return curves if sc is None else (curves, q)
+    return curves, q
 
 def pretrain(hidden, center, scale, grid, curves, theta0):
     """Fit each network's output to a target curve on ``grid`` (mV); returns all parameters.
