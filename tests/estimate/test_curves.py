@@ -30,7 +30,7 @@ def _fd_check(fun, p, h=1e-6):
     return J, Jfd
 
 
-@pytest.mark.parametrize("kind", ["boltzmann-signs", "cubic", "spline"])
+@pytest.mark.parametrize("kind", ["boltzmann-signs", "quadratic-signs", "cubic", "spline"])
 def test_jacobian_matches_finite_differences(data, kind):
     model = hodgkin_huxley()
     V = np.linspace(-80.0, 40.0, 121)
@@ -39,10 +39,15 @@ def test_jacobian_matches_finite_differences(data, kind):
         p = fam.project(*_true_curves(model, V, 0.01), V) * 1.01
         fun = ChargeBalance(fam, model, data).lm_fun(smooth=1e-6)
     else:
-        deg, signs = ((1, 2), [1.0, -1.0, 1.0]) if kind == "boltzmann-signs" else ((3, 3), None)
+        deg, signs = {"boltzmann-signs": ((1, 2), [1.0, -1.0, 1.0]), "quadratic-signs": ((2, 2), [1.0, -1.0, 1.0]),
+                      "cubic": ((3, 3), None)}[kind]
         fam = GateFamily(3, -20.0, 62.0, deg=deg, signs=signs, tau_min=0.01)
-        p = fam.random_start(np.random.default_rng(1), -70.0, 0.0) if signs else \
-            np.random.default_rng(2).normal(0.0, 0.5, fam.ng * fam.n_per_gate)
+        if signs:  # a random start, with some bend of logit x_inf where the family has one
+            p = fam.random_start(np.random.default_rng(1), -70.0, 0.0).reshape(fam.ng, -1)
+            p[:, 2:fam.n_z] = 0.3
+            p = p.ravel()
+        else:
+            p = np.random.default_rng(2).normal(0.0, 0.5, fam.ng * fam.n_per_gate)
         fun = ChargeBalance(fam, model, data).lm_fun()
     J, Jfd = _fd_check(fun, p)
     assert np.max(np.abs(J - Jfd)) < 1e-6 * max(1.0, np.max(np.abs(J)))

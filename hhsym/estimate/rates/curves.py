@@ -15,7 +15,8 @@ positive and every gate stays in (0, 1) by construction.  Two bases:
 * :class:`GateFamily` — polynomials :math:`u^i`.  Degrees (1, 2) are a
   Boltzmann steady state with a log-quadratic time constant, the generic
   two-state gating shape (the role search of :mod:`hhsym.estimate.search.network_start`
-  draws its random starts there); degrees (3, 3) settle the role hypotheses.
+  draws its random starts there and screens the role patterns in degrees (2, 2),
+  whose logit x_inf can bend as HH's do); degrees (3, 3) refit the close contenders.
 * :class:`SplineFamily` — uniform cubic B-splines with linear tails (a free
   curve, nothing model-shaped), which the estimator refines coarse to fine
   before it trains the networks (:class:`~hhsym.estimate.RateEstimator`).
@@ -183,7 +184,8 @@ class GateFamily(CurveFamily):
     deg : (int, int)
         Polynomial degrees of logit x_inf and of log(tau - tau_min).
     signs : array of ±1, optional
-        Sign of dx_inf/dV per gate (only with ``deg[0] == 1``); the slope
+        Sign of dx_inf/dV per gate at the centre of the V range (``u = 0``:
+        the linear coefficient; everywhere when ``deg[0] == 1``); the slope
         parameter is then the log of the slope's magnitude.
     tau_min : float
         Time-constant floor (ms).
@@ -197,8 +199,8 @@ class GateFamily(CurveFamily):
     def __init__(self, n_gates, center, scale, deg=(1, 2), signs=None, tau_min=0.0):
         self.deg = tuple(int(d) for d in deg)
         self.signs = None if signs is None else np.asarray(signs, dtype=float)
-        if self.signs is not None and self.deg[0] != 1:
-            raise ValueError("signs need a Boltzmann (degree-1) steady state")
+        if self.signs is not None and self.deg[0] < 1:
+            raise ValueError("signs need a steady state of degree >= 1")
         super().__init__(n_gates, center, scale, tau_min)
 
     n_z = property(lambda self: self.deg[0] + 1)
@@ -224,7 +226,7 @@ class GateFamily(CurveFamily):
         V_1/2 uniform over [v_lo, v_hi] (mV), slope |k| log-uniform in
         [2, 30] mV of either sign (or of the family's sign), tau at the
         centre log-uniform in [0.05, 20] ms, mild random tilt and curvature
-        of log tau.
+        of log tau; higher coefficients zero.
         """
         p = np.zeros((self.ng, self.n_per_gate))
         dz = self.n_z

@@ -1,11 +1,13 @@
 """The generic start of :class:`~hhsym.estimate.RateEstimator`: gate-role hypotheses, spline stage, pretraining.
 
 * :func:`role_search` — every sign pattern of dx_inf/dV
-  (:mod:`hhsym.estimate.search.roles`) is searched in a Boltzmann family on
-  the most active stretch of the data (:func:`family_search`); the close
-  contenders are refitted on all the data in a richer family and the lowest
-  cost wins;
-* :func:`spline_stage` — the start curves refined as cubic B-splines, coarse to fine;
+  (:mod:`hhsym.estimate.search.roles`) is searched in a polynomial gate family
+  on the most active stretch of the data (:func:`family_search`); the best
+  contenders are refitted on all the data in a richer family;
+* :func:`settle_roles` — each contender's curves refined as splines at the
+  first level of the spline stage; the lowest cost wins and goes on to the
+  finer levels;
+* :func:`spline_stage` — start curves refined as cubic B-splines, coarse to fine;
 * :func:`pretrain` — each network fitted to its target curve.
 
 The functions take the estimator (its parameters: ``model``, ``stretch``,
@@ -13,13 +15,24 @@ The functions take the estimator (its parameters: ``model``, ``stretch``,
 ``_fixed`` and ``_wrap``, which puts them on the template's rates) and record
 ``hypotheses_``/``roles_`` on it.  Fixed gates keep the template's role.
 
-*The Boltzmann family.*  Every gate is described by a Boltzmann steady state
-(half-activation :math:`V_{1/2}`, slope :math:`k`) with a log-quadratic time
-constant (bell-shaped, monotone or flat) — the generic two-state gating
-shape, nothing specific to one model — in
-:class:`hhsym.estimate.rates.curves.GateFamily` with degrees (1, 2).  With
-``signs`` given, its slope is ``signs[j] * exp(p)``, so a search stays inside
-one role pattern.
+*The screening family.*  Every gate is described by a steady state whose logit is
+quadratic in V (a Boltzmann curve that may bend once) with a log-quadratic time
+constant (bell-shaped, monotone or flat) — the generic two-state gating shape,
+nothing specific to one model — in :class:`hhsym.estimate.rates.curves.GateFamily`
+with degrees :data:`SCREEN_DEGREES`.  With ``signs`` given, the slope of logit x_inf
+at the centre of the V range is ``signs[j] * exp(p)``, so a search stays inside one
+role pattern.  A pure Boltzmann steady state (degree 1) is too stiff: HH's logit
+x_inf bend (e.g. log alpha_h - log beta_h is linear plus a softplus), and on
+4 x 300 ms of two-level steps and noisy currents the wrong patterns (+++, -++)
+fitted the stretch better than the right one (+-+: 0.65 against 0.11 mV²); with
+the bend the right pattern ranks first or second (notes/issue16.md, session 6).
+
+*Settling.*  The charge balance of the richer family still ranks the contenders
+wrong on such data (HH on 2 x 300 ms: -++ 1.47e-3, +++ 1.60e-3, +-+ 1.98e-3 mV²),
+because the role-swapped patterns (m inactivating, h activating) mimic m^3 h on
+charge balance.  Refined as splines, the right pattern reaches the discretisation
+floor of the true rates (1.96e-4, truth 2.0e-4) while the others stay at
+9.6e-4 and 1.2e-3: the spline stage's first level decides.
 """
 
 from __future__ import annotations
@@ -34,16 +47,22 @@ from hhsym.estimate.rates.network import RateNetwork
 from hhsym.estimate.search.halving import successive_halving, thirds_schedule
 from hhsym.estimate.search.roles import role_search as search_roles, sign_patterns
 
-__all__ = ["family_search", "role_search", "spline_stage", "pretrain"]
+__all__ = ["family_search", "role_search", "settle_roles", "spline_stage", "pretrain"]
 
 #: Role patterns whose family cost is within this factor of the best are refitted on all the data
-#: (the Boltzmann family can rank them wrong, so by default the best ``MAX_PATTERNS`` all are).
+#: (the screening family can rank them wrong, so by default the best ``MAX_PATTERNS`` all are).
 ROLE_MARGIN = np.inf
-#: Shares of ``time_limit`` after which no new role pattern is screened, and no new contender refitted.
-SCREEN_SHARE, REFIT_SHARE = 0.5, 0.6
-#: At most this many role patterns are refitted on all the data.
+#: Shares of ``time_limit`` after which no new role pattern is screened, no new contender refitted,
+#: and no new contender settled by the spline stage.
+SCREEN_SHARE, REFIT_SHARE, SETTLE_SHARE = 0.5, 0.6, 0.7
+#: At most this many role patterns are refitted on all the data and settled.
 MAX_PATTERNS = 3
-#: Polynomial degrees (logit x_inf, log tau) of the family that settles the role hypotheses.
+#: Polynomial degrees (logit x_inf, log tau) of the family that screens the role patterns.
+SCREEN_DEGREES = (2, 2)
+#: Sampling step (ms) of the data the role patterns are screened on (every k-th sample), and the
+#: screen's charge-balance window in samples: the screen sees every trace whole, at a fixed cost per ms.
+SCREEN_DT, SCREEN_WINDOW = 0.2, 4
+#: Polynomial degrees (logit x_inf, log tau) of the family that refits the contenders on all the data.
 RICH_DEGREES = (3, 3)
 #: Levenberg–Marquardt iterations per level of the spline stage.
 SPLINE_ITER = 100
@@ -54,7 +73,9 @@ SPLINE_SMOOTH = 1e-9
 
 
 def _stretch(data, length):
-    """The ``length`` ms of each trace with the most upward mid-range crossings."""
+    """The ``length`` ms of each trace with the most upward mid-range crossings (``None``: whole traces)."""
+    if length is None:
+        return list(data)
     out = []
     for dt, V, I in data:
         n = int(round(length / dt)) + 1
@@ -69,6 +90,18 @@ def _stretch(data, length):
         s = int(np.argmax(counts))
         out.append((dt, np.ascontiguousarray(V[s:s + n]), np.ascontiguousarray(I[s:s + n])))
     return out
+
+
+def _screen_data(data, length):
+    """The role screen's data: :func:`_stretch` of each trace, every k-th sample so that the step is
+    about :data:`SCREEN_DT` (never finer than the recording's); returns ``(data, window)`` with the
+    screen's charge-balance window (ms, :data:`SCREEN_WINDOW` samples)."""
+    out, dts = [], []
+    for dt, V, I in _stretch(data, length):
+        k = max(1, int(round(SCREEN_DT / dt)))
+        out.append((dt * k, np.ascontiguousarray(V[::k]), np.ascontiguousarray(I[::k])))
+        dts.append(dt * k)
+    return out, SCREEN_WINDOW * max(dts)
 
 
 def _successive_halving(loss, starts, n_refine, max_iter, label, kw):
@@ -104,8 +137,8 @@ def _successive_halving(loss, starts, n_refine, max_iter, label, kw):
 
 def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_refine=32, window=0.25,
                   max_iter=40, tau_min=0.0, v_lim=None, verbose=0, history=None, label="search",
-                  dv_scale=DV_SCALE, substeps=None, wrap=None):
-    """Multi-start search of the Boltzmann / log-quadratic family (optionally sign-constrained).
+                  dv_scale=DV_SCALE, substeps=None, wrap=None, deg=SCREEN_DEGREES):
+    """Multi-start search of a polynomial gate family (optionally sign-constrained).
 
     Parameters
     ----------
@@ -117,7 +150,7 @@ def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_r
         V normalisation (mV).
     rng : numpy.random.Generator
     signs : array of ±1, optional
-        Sign of dx_inf/dV per gate (``None``: free).
+        Sign of dx_inf/dV per gate at the centre of the V range (``None``: free).
     n_starts, n_refine : int
         Random starts drawn; the first ``n_refine`` with finite cost are
         refined by successive halving (a raw start's cost does not predict
@@ -135,6 +168,9 @@ def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_r
     wrap : callable, optional
         ``wrap(family)`` -> the parametrisation the loss sees (e.g. with fixed gates,
         :class:`~hhsym.estimate.rates.fixed_gates.FixedGates`); default the family itself.
+    deg : (int, int)
+        Polynomial degrees of logit x_inf and log tau (random starts are
+        Boltzmann / log-quadratic; higher coefficients start at zero).
 
     Returns
     -------
@@ -146,7 +182,7 @@ def family_search(model, data, center, scale, rng, signs=None, n_starts=300, n_r
     """
     if v_lim is None:
         v_lim = (min(float(d[1].min()) for d in data), max(float(d[1].max()) for d in data))
-    fam = GateFamily(len(model.gates), center, scale, deg=(1, 2), signs=signs, tau_min=tau_min)
+    fam = GateFamily(len(model.gates), center, scale, deg=deg, signs=signs, tau_min=tau_min)
     loss = ChargeBalance(fam if wrap is None else wrap(fam), model, data, window=window, dv_scale=dv_scale,
                          substeps=substeps)
     starts = []
@@ -183,26 +219,28 @@ def _patterns(model, grid, fixed):
 
 
 def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts, kw, t_start=None):
-    """Generic start: role hypotheses searched in a Boltzmann family, settled by a cubic one (module docstring).
+    """Generic start: role hypotheses screened in a polynomial family, contenders refitted (module docstring).
 
     1. every sign pattern of dx_inf/dV (:func:`hhsym.estimate.search.roles.role_search`):
-       a :func:`family_search` constrained to it on the most active ``stretch`` ms of each trace;
+       a :func:`family_search` in :data:`SCREEN_DEGREES` constrained to it on the most
+       active ``stretch`` ms of each trace;
     2. patterns within ``ROLE_MARGIN`` of the best family cost (at most
        ``MAX_PATTERNS``) are refitted on all the data, then lifted to
        the richer ``RICH_DEGREES`` family (free signs) and refitted
-       again; the lowest cost wins (on HH the right roles win by 5-10x
-       there, while the Boltzmann family alone can rank them wrong).
+       again: the contenders, which :func:`settle_roles` decides between.
 
     With a time budget (``est.time_limit``, counted from ``t_start``) no new pattern is screened after
     :data:`SCREEN_SHARE` of it (the first always is) and no new contender refitted after
     :data:`REFIT_SHARE` (the first always is; its iterations stop there too).
 
-    Records ``est.hypotheses_`` (one dict per pattern screened: ``signs``, ``family_cost``, ``full_cost``)
-    and ``est.roles_``.  Returns the winner's curves on ``grid``: ``[logit x_inf, log(tau - tau_min)]``
-    per gate.
+    Records ``est.hypotheses_`` (one dict per pattern screened: ``signs``, ``family_cost``,
+    ``full_cost`` (richer family, all the data) and ``settled_cost`` (:func:`settle_roles`), None
+    where not reached).  Returns the contenders, lowest ``full_cost`` first: ``(k, curves)`` with
+    ``k`` the index in ``est.hypotheses_`` and ``curves`` on ``grid``: ``[logit x_inf,
+    log(tau - tau_min)]`` per gate.
     """
     ng = len(gate_names)
-    short = _stretch(data, float(est.stretch))
+    short, screen_window = _screen_data(data, None if est.stretch is None else float(est.stretch))
     patterns = _patterns(est.model, grid, est._fixed)
     seeds = rng.integers(0, 2**63 - 1, size=len(patterns))
     tau_min = float(est.tau_min)
@@ -210,18 +248,19 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
     lopts = dict(window=est.window, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
 
     def screen(k, sg):
-        # the screening runs on the raw sampling grid: at family-level costs the discretisation
-        # bias is negligible, and it is four times cheaper
+        # without sub-steps, on the coarse grid: at family-level costs the discretisation bias is
+        # negligible, and it is far cheaper
         label = "".join("+" if v > 0 else "-" for v in sg)
         _, p, c = family_search(est.model, short, center, scale, np.random.default_rng(int(seeds[k])),
                                 signs=sg, n_starts=3 * int(est.n_starts), n_refine=3 * int(est.n_starts),
                                 max_iter=max_iter[0], history=kw["history"], label=f"roles{label}.",
-                                wrap=est._wrap, **dict(fopts, substeps=1))
+                                wrap=est._wrap, **dict(fopts, substeps=1, window=screen_window))
         return c, p, [c]
 
     hyps = search_roles(gate_names, screen, patterns, time_limit=est._left(t_start, SCREEN_SHARE),
                         verbose=est.verbose, tag="hhsym.fit", what="family cost")
-    est.hypotheses_ = [{"signs": h.signs, "family_cost": h.cost, "full_cost": None} for h in hyps]
+    est.hypotheses_ = [{"signs": h.signs, "family_cost": h.cost, "full_cost": None, "settled_cost": None}
+                       for h in hyps]
     order = sorted(range(len(hyps)), key=lambda k: hyps[k].cost)
     c0 = hyps[order[0]].cost
     contenders = [k for k in order if np.isfinite(hyps[k].cost) and hyps[k].cost <= ROLE_MARGIN * c0]
@@ -229,13 +268,13 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
     if est.verbose:
         print("[hhsym.fit] role hypotheses (family cost):",
               " ".join(f"{hyps[k].label} {hyps[k].cost:.3g}" for k in order), flush=True)
-    best = None
+    out = []
     for n, k in enumerate(contenders):
         left = est._left(t_start, REFIT_SHARE)
         if n and left is not None and left <= 0:
             break
         sg, label = np.array(patterns[k], dtype=float), hyps[k].label
-        fam = GateFamily(ng, center, scale, deg=(1, 2), signs=sg, tau_min=tau_min)
+        fam = GateFamily(ng, center, scale, deg=SCREEN_DEGREES, signs=sg, tau_min=tau_min)
         rich = GateFamily(ng, center, scale, deg=RICH_DEGREES, tau_min=tau_min)
         p = hyps[k].fits
         try:
@@ -249,18 +288,62 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
         except FloatingPointError:  # non-finite on all the data: not a contender
             continue
         est.hypotheses_[k]["full_cost"] = float(c)
-        if best is None or c < best[0]:
-            best = (c, k, q, rich)
-    if best is None:
+        z, lt = rich.curves(q, grid)
+        out.append((float(c), k, [cc for j in range(ng) for cc in (z[j], lt[j])]))
+    if not out:
         raise SimulationError("no gate-role hypothesis gives finite gate trajectories on these traces; "
                               "check the template's conductances and reversal potentials, or pass a prior")
-    _, k, q, rich = best
     if est.verbose:
         print("[hhsym.fit] role hypotheses (all data, richer family):",
-              " ".join(f"{hyps[h].label} {est.hypotheses_[h]['full_cost']}" for h in contenders), flush=True)
-    z, lt = rich.curves(q, grid)
-    est.roles_ = dict(zip(gate_names, [float(v) for v in patterns[k]]))
-    return [cc for j in range(ng) for cc in (z[j], lt[j])]
+              " ".join(f"{hyps[k].label} {c:.3g}" for c, k, _ in out), flush=True)
+    return [(k, curves) for _, k, curves in sorted(out, key=lambda t: t[0])]
+
+
+def settle_roles(est, data, center, scale, grid, contenders, knots, opts, kw, t_start):
+    """Decide between the role contenders by the spline stage; the winner goes on to the finer levels.
+
+    Each contender's curves (:func:`role_search`) are refined at the first level of ``knots``
+    (:func:`spline_stage`); the lowest cost wins (recorded as ``settled_cost`` in
+    ``est.hypotheses_``), and only the winner is refined further.  ``est.roles_`` are the signs of
+    x_inf's rise over ``grid`` in the final curves (fixed gates: the template's).  No new contender is settled after :data:`SETTLE_SHARE` of the time budget (the
+    first always is).  A single contender skips the comparison.
+
+    Returns
+    -------
+    (curves, q)
+        As :func:`spline_stage`.
+    """
+    k, curves = contenders[0]
+    q, rest = None, list(knots)
+    if len(contenders) > 1:
+        best = None
+        for n, (h, start) in enumerate(contenders):
+            left = est._left(t_start, SETTLE_SHARE)
+            if n and left is not None and left <= 0:
+                break
+            c, qh, cost = spline_stage(est, data, center, scale, grid, start, knots[:1], opts, kw, t_start)
+            est.hypotheses_[h]["settled_cost"] = None if cost is None else float(cost)
+            if cost is not None and (best is None or cost < best[0]):
+                best = (cost, h, c, qh)
+        if est.verbose:
+            print("[hhsym.fit] role hypotheses (settled, splines):",
+                  " ".join(f"{_label(est.hypotheses_[h]['signs'])} {est.hypotheses_[h]['settled_cost']}"
+                           for h, _ in contenders), flush=True)
+        if best is not None:  # else no contender's level stayed finite: the first one's curves as they are
+            _, k, curves, q = best
+            rest = list(knots[1:])
+    curves, q, _ = spline_stage(est, data, center, scale, grid, curves, rest, opts, kw, t_start, q=q)
+    # the roles of the curves that won: the richer family and the splines have free signs, so a
+    # contender started in one pattern can end in another (then two settle at the same cost)
+    est.roles_ = {}
+    for j, (g, v) in enumerate(est.hypotheses_[k]["signs"].items()):
+        rise = curves[2 * j][-1] - curves[2 * j][0]
+        est.roles_[g] = float(v) if j in est._fixed or rise == 0 else float(np.sign(rise))
+    return curves, q
+
+
+def _label(signs):
+    return "".join("+" if v > 0 else "-" for v in signs.values())
 
 
 def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_start, q=None):
@@ -273,13 +356,15 @@ def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_star
     is spent; a level whose start is non-finite keeps the curves it got.
     With the estimator's free scalars (``est._scalars``) they are fitted with the
     curves from their internal coordinates ``q`` (default the template's).
-    Returns ``(curves, q)`` (``q`` None without free scalars).
+    Returns ``(curves, q, cost)``: ``q`` None without free scalars, ``cost`` that of
+    the last level fitted (None if none was).
     """
     ng = len(curves) // 2
     lopts = dict(window=est.window, burn_in=est.burn_in, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
     sc = est._scalars
     if sc is not None and q is None:
         q = sc.pack()
+    cost = None
     for nk in knots:
         left = est._left(t_start, 0.85)
         if left is not None and left <= 0:
@@ -291,16 +376,17 @@ def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_star
             p0 = np.concatenate([p0, q])
         try:
             loss = ChargeBalance(est._wrap(fam), est.model, data, scalars=sc, **lopts)
-            p, _ = levenberg_marquardt(loss.lm_fun(SPLINE_SMOOTH), p0, 0.0, np.zeros(p0.size),
-                                       max_iter=SPLINE_ITER, mu0=1e-2, geodesic=True,
-                                       label=f"spline{nk}", time_limit=left, **kw)
+            p, cost = levenberg_marquardt(loss.lm_fun(SPLINE_SMOOTH), p0, 0.0, np.zeros(p0.size),
+                                          max_iter=SPLINE_ITER, mu0=1e-2, geodesic=True,
+                                          label=f"spline{nk}", time_limit=left, **kw)
         except FloatingPointError:
             continue
         z, lt = fam.curves(p[:n], grid)
         curves = [cc for j in range(ng) for cc in (z[j], lt[j])]
         if sc is not None:
             q = p[n:]
-    return curves, q
+    return curves, q, cost
+
 
 def pretrain(hidden, center, scale, grid, curves, theta0):
     """Fit each network's output to a target curve on ``grid`` (mV); returns all parameters.

@@ -10,11 +10,11 @@ constrained search.
 :func:`role_search` is that loop, shared by both estimators; what a pattern's
 search fits is the caller's ``screen``:
 
-* :class:`~hhsym.estimate.RateEstimator`: a multi-start search of the
-  Boltzmann gate family with the pattern's slope signs on the most active
-  stretch of the data
-  (:func:`hhsym.estimate.search.network_start.family_search`), close contenders
-  then settled on all the data in a richer family;
+* :class:`~hhsym.estimate.RateEstimator`: a multi-start search of a
+  polynomial gate family with the pattern's slope signs on every trace
+  sampled every ~0.2 ms
+  (:func:`hhsym.estimate.search.network_start.family_search`), the best
+  contenders then refitted on all the data and settled by the spline stage;
 * :class:`~hhsym.estimate.FormEstimator`: the charge-balance fit of the
   literature's role forms from random constants
   (:func:`hhsym.estimate.search.charge_search.role_search`), close contenders
