@@ -104,7 +104,9 @@ class RateEstimator(SavedFit, BaseEstimator):
         If given, the role hypotheses are screened only on the most active
         ``stretch`` ms of each trace (faster on long recordings, but a stretch
         of tonic spiking can rank the roles wrong); default the whole traces
-        (samples ~0.05 ms apart).
+        (samples ~0.05 ms apart), or with ``free`` scalars the most active
+        60 ms (the screen holds them at the template's values, and a wrong
+        leak biases it least while the cell spikes).
     dv_scale : float or None
         Voltage scale (mV) of the stage-1 window weights
         1/sqrt(1 + (ΔV/v_s)²) (:func:`hhsym.estimate.losses.charge_balance.window_weights`):
@@ -141,8 +143,9 @@ class RateEstimator(SavedFit, BaseEstimator):
         Soft wall-time budget (s) of the whole fit, counted from the start of
         ``fit``: the role search screens no new pattern after 50 % of it and
         refits no new contender after 60 % and settles none after 70 % (the
-        first of each always runs; ``hypotheses_`` lists those searched), the spline stage and stage 1
-        stop at 85 % and stages 2 and 3 at 100 % (checked between iterations).
+        first of each always runs; ``hypotheses_`` lists those searched), the
+        spline stage and stage 1 stop at 85 % and stages 2 and 3 at 100 %
+        (checked between iterations).
         A fit ended by the budget depends on the machine's speed; one ended
         by ``max_iter`` does not.
     random_state : int, numpy.random.Generator or None

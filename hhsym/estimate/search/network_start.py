@@ -2,7 +2,7 @@
 
 * :func:`role_search` — every sign pattern of dx_inf/dV
   (:mod:`hhsym.estimate.search.roles`) is searched in a polynomial gate family
-  on the most active stretch of the data (:func:`family_search`); the best
+  on every trace, sampled ~0.05 ms apart (:func:`family_search`); the best
   contenders are refitted on all the data in a richer family;
 * :func:`settle_roles` — each contender's curves refined as splines at the
   first level of the spline stage; the lowest cost wins and goes on to the
@@ -23,8 +23,8 @@ with degrees :data:`SCREEN_DEGREES`.  With ``signs`` given, the slope of logit x
 at the centre of the V range is ``signs[j] * exp(p)``, so a search stays inside one
 role pattern.  A pure Boltzmann steady state (degree 1) is too stiff: HH's logit
 x_inf bend (e.g. log alpha_h - log beta_h is linear plus a softplus), and on
-4 x 300 ms of two-level steps and noisy currents the wrong patterns (+++, -++)
-fitted the stretch better than the right one (+-+: 0.65 against 0.11 mV²); with
+4 x 300 ms of two-level steps and noisy currents the true rates refined in it
+cost 0.46 mV² on the screen's data where the wrong pattern +++ reached 0.11; with
 the bend the right pattern ranks first or second (notes/issue16.md, session 6).
 
 *Settling.*  The charge balance of the richer family still ranks the contenders
@@ -64,6 +64,11 @@ SCREEN_DEGREES = (2, 2)
 #: without sub-steps, so the step must resolve the fastest gate: at 0.1-0.2 ms the made-up model of
 #: bench_fit (40 kHz) lost its right pattern, at 0.05 ms it is settled 5e-7 against 2.6e-3.
 SCREEN_DT, SCREEN_WINDOW = 0.05, 5
+#: With free whole-cell scalars (which the screen holds at the template's values) the screen runs on the
+#: most active this many ms of each trace, where a wrong leak matters least: on whole traces a template
+#: with g_L +33 %, E_L +2.7 mV, C_m +10 % bent the screen's gates and the fit failed (rates 26x off);
+#: on 60 ms it recovers them within 1.7 % (test_passive_scalars_come_back_with_the_networks).
+SCALARS_STRETCH = 60.0
 #: Polynomial degrees (logit x_inf, log tau) of the family that refits the contenders on all the data.
 RICH_DEGREES = (3, 3)
 #: Levenberg–Marquardt iterations per level of the spline stage.
@@ -224,8 +229,8 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
     """Generic start: role hypotheses screened in a polynomial family, contenders refitted (module docstring).
 
     1. every sign pattern of dx_inf/dV (:func:`hhsym.estimate.search.roles.role_search`):
-       a :func:`family_search` in :data:`SCREEN_DEGREES` constrained to it on the most
-       active ``stretch`` ms of each trace;
+       a :func:`family_search` in :data:`SCREEN_DEGREES` constrained to it on every trace
+       (or its most active ``est.stretch`` ms), sampled ~:data:`SCREEN_DT` apart;
     2. patterns within ``ROLE_MARGIN`` of the best family cost (at most
        ``MAX_PATTERNS``) are refitted on all the data, then lifted to
        the richer ``RICH_DEGREES`` family (free signs) and refitted
@@ -242,7 +247,10 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
     log(tau - tau_min)]`` per gate.
     """
     ng = len(gate_names)
-    short, screen_window = _screen_data(data, None if est.stretch is None else float(est.stretch))
+    stretch = est.stretch
+    if stretch is None and est._scalars is not None:
+        stretch = SCALARS_STRETCH
+    short, screen_window = _screen_data(data, None if stretch is None else float(stretch))
     patterns = _patterns(est.model, grid, est._fixed)
     seeds = rng.integers(0, 2**63 - 1, size=len(patterns))
     tau_min = float(est.tau_min)
@@ -250,8 +258,7 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
     lopts = dict(window=est.window, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
 
     def screen(k, sg):
-        # without sub-steps, on the coarse grid: at family-level costs the discretisation bias is
-        # negligible, and it is far cheaper
+        # without sub-steps, on the screen's grid (fine enough for fast gates: SCREEN_DT)
         label = "".join("+" if v > 0 else "-" for v in sg)
         _, p, c = family_search(est.model, short, center, scale, np.random.default_rng(int(seeds[k])),
                                 signs=sg, n_starts=3 * int(est.n_starts), n_refine=3 * int(est.n_starts),
@@ -307,8 +314,9 @@ def settle_roles(est, data, center, scale, grid, contenders, knots, opts, kw, t_
     Each contender's curves (:func:`role_search`) are refined at the first level of ``knots``
     (:func:`spline_stage`); the lowest cost wins (recorded as ``settled_cost`` in
     ``est.hypotheses_``), and only the winner is refined further.  ``est.roles_`` are the signs of
-    x_inf's rise over ``grid`` in the final curves (fixed gates: the template's).  No new contender is settled after :data:`SETTLE_SHARE` of the time budget (the
-    first always is).  A single contender skips the comparison.
+    x_inf's rise over ``grid`` in the final curves (fixed gates: the template's).  No new contender
+    is settled after :data:`SETTLE_SHARE` of the time budget (the first always is).  A single
+    contender skips the comparison.
 
     Returns
     -------
