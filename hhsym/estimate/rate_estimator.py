@@ -201,8 +201,9 @@ class RateEstimator(SavedFit, BaseEstimator):
         Largest relative error (over the supported range) of the fixed gates'
         networks against the template's rates (0 without fixed gates).
     roles_ : dict
-        Gate name -> +1 (x_inf rises over the data's V range in the generic
-        start's curves, after the spline stage) or -1 (``None`` with a prior).
+        Gate name -> +1 (x_inf rises with V over the data's range — its median
+        slope — in the generic start's curves after the spline stage) or -1
+        (``None`` with a prior).
     hypotheses_ : list of dict
         Per role hypothesis: ``signs``, ``family_cost`` (the screen's), ``full_cost`` (cubic family on all the
         data) and ``settled_cost`` (first spline level on all the data; the lowest wins), None where not reached.

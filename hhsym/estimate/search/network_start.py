@@ -314,7 +314,7 @@ def settle_roles(est, data, center, scale, grid, contenders, knots, opts, kw, t_
     Each contender's curves (:func:`role_search`) are refined at the first level of ``knots``
     (:func:`spline_stage`); the lowest cost wins (recorded as ``settled_cost`` in
     ``est.hypotheses_``), and only the winner is refined further.  ``est.roles_`` are the signs of
-    x_inf's rise over ``grid`` in the final curves (fixed gates: the template's).  No new contender
+    the median slope of x_inf over ``grid`` in the final curves (fixed gates: the template's).  No new contender
     is settled after :data:`SETTLE_SHARE` of the time budget (the first always is).  A single
     contender skips the comparison.
 
@@ -345,10 +345,11 @@ def settle_roles(est, data, center, scale, grid, contenders, knots, opts, kw, t_
     curves, q, _ = spline_stage(est, data, center, scale, grid, curves, rest, opts, kw, t_start, q=q)
     # the roles of the curves that won: the richer family and the splines have free signs, so a
     # contender started in one pattern can end in another (then two settle at the same cost)
+    # (the median slope: a curve's ends, where the data pin it least, can turn)
     est.roles_ = {}
     for j, (g, v) in enumerate(est.hypotheses_[k]["signs"].items()):
-        rise = curves[2 * j][-1] - curves[2 * j][0]
-        est.roles_[g] = float(v) if j in est._fixed or rise == 0 else float(np.sign(rise))
+        slope = float(np.median(np.diff(curves[2 * j])))
+        est.roles_[g] = float(v) if j in est._fixed or slope == 0 else float(np.sign(slope))
     return curves, q
 
 
