@@ -17,6 +17,7 @@ import keyword
 import math
 import re
 
+import numpy as np
 import sympy
 from sympy.core.parameters import distribute
 
@@ -138,12 +139,35 @@ def sympify_exact(text: str, allowed=(), where: str = "expression") -> sympy.Exp
 
 
 def _vanishes(numerator, root):
-    """Whether ``numerator`` is zero at ``V = root`` (to float round-off when the root is numeric)."""
+    """Whether ``numerator`` is zero at ``V = root`` (to float round-off when the root is numeric).
+
+    With parameters, symbolically; where sympy's ``simplify`` fails on the expression (it can raise
+    on its own NaN comparisons), numerically at three random positive values of the parameters.
+    """
     at_root = numerator.subs(V, root)
     if at_root.free_symbols or sympy.sympify(root).free_symbols or numerator.free_symbols - {V}:
-        return sympy.simplify(at_root) == 0
-    scale = abs(complex(sympy.N(numerator.subs(V, root + 1)))) + abs(complex(sympy.N(numerator.subs(V, root - 1))))
-    return abs(complex(sympy.N(at_root))) <= 1e-9 * max(scale, 1e-300)
+        try:
+            return sympy.simplify(at_root) == 0
+        except (TypeError, ValueError):
+            params = sorted(numerator.free_symbols - {V} | sympy.sympify(root).free_symbols, key=str)
+            rng = np.random.default_rng(0)
+            for _ in range(3):
+                values = dict(zip(params, rng.uniform(0.5, 2.0, len(params))))
+                if not _vanishes_at(numerator.subs(values), sympy.sympify(root).subs(values)):
+                    return False
+            return True
+    return _vanishes_at(numerator, root)
+
+
+def _vanishes_at(numerator, root):
+    """Numeric :func:`_vanishes`: ``|N(root)|`` below 1e-9 of ``|N(root ± 1)|`` (False where not finite)."""
+    try:
+        scale = abs(complex(sympy.N(numerator.subs(V, root + 1)))) + \
+            abs(complex(sympy.N(numerator.subs(V, root - 1))))
+        value = abs(complex(sympy.N(numerator.subs(V, root))))
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(value) and value <= 1e-9 * max(scale, 1e-300))
 
 
 def _is_zero(value):

@@ -170,6 +170,30 @@ def test_singularity_fallback_when_sympy_cannot_expand(monkeypatch):
     symbolic.safe_expression.cache_clear()
 
 
+def test_singularity_found_numerically_when_sympy_simplify_fails(monkeypatch):
+    """sympy's ``simplify`` can raise on its own NaN comparisons ("Invalid NaN comparison", seen while a
+    distillation differentiated a fitted form by its constants): a parametric root's 0/0 is then decided
+    at random parameter values, and a pole is still a pole."""
+    import hhsym.symbolic as symbolic
+
+    def refuse(*args, **kwargs):
+        raise TypeError("Invalid NaN comparison")
+
+    a, b, c = sympy.symbols("a b c", positive=True)
+    linoid = a * (V + b) / (1 - sympy.exp(-(V + b) / c))
+    pole = a / (V + b) + a
+    symbolic.removable_singularities.cache_clear()
+    monkeypatch.setattr(sympy, "simplify", refuse)
+    try:
+        (root, poly), = symbolic.removable_singularities(linoid)
+        assert sympy.simplify is refuse and root == -b
+        values = {a: 0.1, b: 40.0, c: 10.0}
+        assert float(poly.subs(values).subs(V, -40.0)) == pytest.approx(1.0, rel=1e-6)  # a * c (a bridge, ~1e-7)
+        assert symbolic.removable_singularities(pole) == ()
+    finally:
+        symbolic.removable_singularities.cache_clear()
+
+
 @pytest.mark.parametrize("text, root", [
     ("0.1*(V + 40)/(1 - exp(-(V + 40)/10))", -40),
     ("0.100707*(V + 40.0765)/(1 - exp(-(V + 40.0765)/9.93909))", -40.0765),
