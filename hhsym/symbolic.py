@@ -144,19 +144,20 @@ def _vanishes(numerator, root):
     With parameters, symbolically; where sympy's ``simplify`` fails on the expression (it can raise
     on its own NaN comparisons), numerically at three random positive values of the parameters.
     """
+    root = sympy.sympify(root)
     at_root = numerator.subs(V, root)
-    if at_root.free_symbols or sympy.sympify(root).free_symbols or numerator.free_symbols - {V}:
-        try:
-            return sympy.simplify(at_root) == 0
-        except (TypeError, ValueError):
-            params = sorted(numerator.free_symbols - {V} | sympy.sympify(root).free_symbols, key=str)
-            rng = np.random.default_rng(0)
-            for _ in range(3):
-                values = dict(zip(params, rng.uniform(0.5, 2.0, len(params))))
-                if not _vanishes_at(numerator.subs(values), sympy.sympify(root).subs(values)):
-                    return False
-            return True
-    return _vanishes_at(numerator, root)
+    params = sorted((numerator.free_symbols - {V}) | root.free_symbols, key=str)
+    if not params:
+        return _vanishes_at(numerator, root)
+    try:
+        return sympy.simplify(at_root) == 0
+    except (TypeError, ValueError):
+        rng = np.random.default_rng(0)
+        for _ in range(3):
+            values = dict(zip(params, rng.uniform(0.5, 2.0, len(params))))
+            if not _vanishes_at(numerator.subs(values), root.subs(values)):
+                return False
+        return True
 
 
 def _vanishes_at(numerator, root):

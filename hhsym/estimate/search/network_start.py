@@ -45,7 +45,7 @@ from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.rates.curves import GateFamily, SplineFamily, curves_from_rates
 from hhsym.estimate.rates.network import RateNetwork
 from hhsym.estimate.search.halving import successive_halving, thirds_schedule
-from hhsym.estimate.search.roles import role_search as search_roles, sign_patterns
+from hhsym.estimate.search.roles import pattern_label, role_search as search_roles, sign_patterns
 
 __all__ = ["family_search", "role_search", "settle_roles", "spline_stage", "pretrain"]
 
@@ -254,16 +254,16 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
     patterns = _patterns(est.model, grid, est._fixed)
     seeds = rng.integers(0, 2**63 - 1, size=len(patterns))
     tau_min = float(est.tau_min)
-    fopts = dict(window=est.window, tau_min=tau_min, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
+    # the screen integrates without sub-steps, on its own grid (fine enough for fast gates: SCREEN_DT)
+    fopts = dict(window=screen_window, tau_min=tau_min, dv_scale=opts["dv_scale"], substeps=1)
     lopts = dict(window=est.window, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
 
     def screen(k, sg):
-        # without sub-steps, on the screen's grid (fine enough for fast gates: SCREEN_DT)
-        label = "".join("+" if v > 0 else "-" for v in sg)
+        label = pattern_label(sg)
         _, p, c = family_search(est.model, short, center, scale, np.random.default_rng(int(seeds[k])),
                                 signs=sg, n_starts=3 * int(est.n_starts), n_refine=3 * int(est.n_starts),
                                 max_iter=max_iter[0], history=kw["history"], label=f"roles{label}.",
-                                wrap=est._wrap, **dict(fopts, substeps=1, window=screen_window))
+                                wrap=est._wrap, **fopts)
         return c, p, [c]
 
     hyps = search_roles(gate_names, screen, patterns, time_limit=est._left(t_start, SCREEN_SHARE),
@@ -337,7 +337,7 @@ def settle_roles(est, data, center, scale, grid, contenders, knots, opts, kw, t_
                 best = (cost, h, c, qh)
         if est.verbose:
             print("[hhsym.fit] role hypotheses (settled, splines):",
-                  " ".join(f"{_label(est.hypotheses_[h]['signs'])} {est.hypotheses_[h]['settled_cost']}"
+                  " ".join(f"{pattern_label(est.hypotheses_[h]['signs'].values())} {est.hypotheses_[h]['settled_cost']}"
                            for h, _ in contenders), flush=True)
         if best is not None:  # else no contender's level stayed finite: the first one's curves as they are
             _, k, curves, q = best
@@ -351,10 +351,6 @@ def settle_roles(est, data, center, scale, grid, contenders, knots, opts, kw, t_
         slope = float(np.median(np.diff(curves[2 * j])))
         est.roles_[g] = float(v) if j in est._fixed or slope == 0 else float(np.sign(slope))
     return curves, q
-
-
-def _label(signs):
-    return "".join("+" if v > 0 else "-" for v in signs.values())
 
 
 def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_start, q=None):

@@ -32,7 +32,12 @@ from itertools import product
 
 import numpy as np
 
-__all__ = ["RoleHypothesis", "role_search", "sign_patterns"]
+__all__ = ["RoleHypothesis", "pattern_label", "role_search", "sign_patterns"]
+
+
+def pattern_label(signs):
+    """A sign pattern (iterable of ±1, gates in the model's order) as ``+-+``."""
+    return "".join("+" if v > 0 else "-" for v in signs)
 
 
 def sign_patterns(n_gates):
@@ -71,7 +76,7 @@ class RoleHypothesis:
     @property
     def label(self):
         """str: the pattern as ``+-+`` (gates in the model's order)."""
-        return "".join("+" if v > 0 else "-" for v in self.signs.values())
+        return pattern_label(self.signs.values())
 
     def __repr__(self):
         return f"RoleHypothesis({self.label}: cost {self.cost:.4g} mV², {self.seconds:.1f} s)"
