@@ -60,7 +60,8 @@ from hhsym.estimate.rates.network_rates import NetworkRates
 from hhsym.estimate.rates.scalars import ScalarParameters
 from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.losses.charge_balance import DV_SCALE, ShootingProblem
-from hhsym.estimate.search.network_start import pretrain, prior_curves, role_search, settle_roles, spline_stage
+from hhsym.estimate.search.network_start import (pretrain, prior_curves, role_search, settle_roles, spline_likelihood,
+                                                 spline_stage)
 from hhsym.estimate.quality import judge_replays
 from hhsym.estimate import constraints as C
 from hhsym.validate import check_voltages
@@ -342,15 +343,27 @@ class RateEstimator(SavedFit, BaseEstimator):
                                 for _ in range(ng) for v in (0.0, 0.0)])
         self.roles_, self.hypotheses_ = None, []
         grid = np.linspace(lo, hi, 200)
+        v_range = tuple(float(v) for v in np.percentile(V_all, [0.5, 99.5]))
+        if windows is None:
+            windows = ML_WINDOWS if self.noise_ >= NOISE_WARN else ()
+        # on noisy recordings with stage 3 on, the charge balance (biased by the noise) only starts
+        # the splines, which are then fitted by maximum likelihood; stages 1 and 2 are skipped
+        noisy = bool(windows) and self.noise_ >= NOISE_WARN and len(knots) > 0
         curves, q = None, None
         # with free scalars they are fitted with the splines: stage 1 starts from them (q)
         if self.prior is not None:
             curves = prior_curves(self.prior, gate_names, grid, tau_min)
-            # a prior is a start at full resolution: coarser spline levels would only blur it
-            curves, q, _ = spline_stage(self, data, center, scale, grid, curves, knots[-1:], opts, kw, t_start)
+            # a prior is a start at full resolution: coarser spline levels would only blur it (and on
+            # noisy data the charge balance would bias it: the splines go to maximum likelihood directly)
+            if not noisy:
+                curves, q, _ = spline_stage(self, data, center, scale, grid, curves, knots[-1:], opts, kw, t_start)
         elif max_iter[0] > 0:
             contenders = role_search(self, data, center, scale, grid, gate_names, rng, max_iter, opts, kw, t_start)
             curves, q = settle_roles(self, data, center, scale, grid, contenders, knots, opts, kw, t_start)
+        if noisy and curves is not None:
+            curves, q = spline_likelihood(self, data, center, scale, grid, curves, q, knots[-1], windows,
+                                          v_range, t_start, bridge=self.prior is None)
+            max_iter = (max_iter[0], 0, max_iter[2])  # stage 1 would pull back to the biased minimum
         if self._fixed:  # the fixed gates' networks follow the template (stage 2's kernel and replay run them)
             curves = self._template_curves(grid, curves)
         if curves is not None:
@@ -372,7 +385,7 @@ class RateEstimator(SavedFit, BaseEstimator):
         except FloatingPointError:
             raise SimulationError("the initial rate networks give non-finite gate trajectories on "
                                   "these traces; try another random_state or a prior") from None
-        if max_iter[2] > 0 and problem.n2 > 0:
+        if max_iter[2] > 0 and problem.n2 > 0 and not noisy:
             stage2 = lambda th, jac: problem.evaluate(th, jac, 2)  # noqa: E731
             try:
                 theta, cost = levenberg_marquardt(stage2, theta, self.ridge, mask, max_iter=max_iter[2],
@@ -382,9 +395,6 @@ class RateEstimator(SavedFit, BaseEstimator):
                 warnings.warn("multiple shooting skipped: the stage-1 model diverges when run freely "
                               "(the rates are not yet good enough); returning the stage-1 fit",
                               IdentifiabilityWarning, stacklevel=2)
-        v_range = tuple(float(v) for v in np.percentile(V_all, [0.5, 99.5]))
-        if windows is None:
-            windows = ML_WINDOWS if self.noise_ >= NOISE_WARN else ()
         self.covariance_ = None
         self.scalars_, self.scalars_std_ = {}, {}
         if windows:

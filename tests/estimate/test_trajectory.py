@@ -97,3 +97,36 @@ def test_the_dense_jacobian_refuses_a_size_that_would_not_fit_in_memory(setting,
     with pytest.raises(InvalidArgumentError, match="per-window blocks"):
         tp.evaluate(q)
     assert tp.evaluate(q, False) is not None  # residuals alone are linear in the data
+
+
+def test_potential_only_states_are_the_free_states_with_zero_offsets_and_exact_jacobian(setting):
+    """``free_states="V"``: one fitted entry per window (the potential), the gates at the gate-driven
+    pass's values; residuals equal those of all-free states with zero gate offsets, and the Jacobian
+    (rates and potentials) agrees with central differences."""
+    hh, data, truth = setting
+    fam = FormFamily(hh, truth)
+    full = TrajectoryProblem(fam, hh, data, window=2.5)
+    pinned = TrajectoryProblem(fam, hh, data, window=2.5, free_states="V")
+    assert pinned.n_free == 1 and full.n_free == 4
+    Y = pinned.initial_states().reshape(-1, 1) + np.linspace(-0.5, 0.5, pinned.n_windows)[:, None]
+    Yf = np.hstack([Y, np.zeros((full.n_windows, 3))])
+    p = fam.pack(truth)
+    np.testing.assert_array_equal(pinned.evaluate(np.concatenate([p, Y.ravel()]), False),
+                                  full.evaluate(np.concatenate([p, Yf.ravel()]), False))
+    q = np.concatenate([p, Y.ravel()])
+    r, J = pinned.evaluate(q, True)
+    assert J.shape == (r.size, p.size + pinned.n_windows)
+    rng = np.random.default_rng(0)
+    for k in np.concatenate([rng.choice(p.size, 4, replace=False), p.size + rng.choice(pinned.n_windows, 3)]):
+        h = 1e-7 * max(1.0, abs(q[k]))
+        qp, qm = q.copy(), q.copy()
+        qp[k] += h
+        qm[k] -= h
+        fd = (pinned.evaluate(qp, False) - pinned.evaluate(qm, False)) / (2 * h)
+        assert np.abs(J[:, k] - fd).max() <= 1e-3 * np.abs(J[:, k]).max()  # measured <= 3.2e-5
+    # a potential-only problem carries another's potentials (never gate offsets it does not have)
+    carried = pinned.carry_states(full, Yf + 1.0, offsets=True)
+    assert carried.shape == (pinned.n_windows, 1)
+    np.testing.assert_allclose(carried[:, 0], Y[:, 0] + 1.0)
+    with pytest.raises(ValueError, match="free_states"):
+        TrajectoryProblem(fam, hh, data, window=2.5, free_states="gates")

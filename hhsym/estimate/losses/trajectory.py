@@ -62,9 +62,14 @@ class TrajectoryProblem:
         A residual every ``stride`` samples (the window's start included).
         Default: the whole number of samples closest to :data:`OUTPUT_SPACING`
         ms, at least 1 (2 at 40 kHz, 1 at 20 kHz and below).
-    free_states : bool
-        Whether the initial states are parameters (noisy V); if False each
-        window starts at the recorded V and the gate-driven pass's gates.
+    free_states : bool or "V"
+        Which initial states are parameters: ``True`` the potential and the
+        gate offsets (noisy V: maximum likelihood); ``"V"`` the potential only,
+        the gates starting at the gate-driven pass's values (a bridge from a
+        charge-balance start: the model's own V, not the noisy measured V,
+        drives the ionic current over the window, yet the gates stay pinned
+        to the recording, so the rates cannot hide in free offsets); ``False``
+        none: each window starts at the recorded V and the gate-driven pass's gates.
     stage1 : dict, optional
         Options of the gate-driven pass that gives the gates at the window
         starts (:class:`~hhsym.estimate.losses.charge_balance.ChargeBalance`:
@@ -102,7 +107,9 @@ class TrajectoryProblem:
         if not (isinstance(window, (int, float)) and np.isfinite(window) and window > 0):
             raise ValueError(f"window must be a positive number of milliseconds, got {window!r}")
         self.rates = rates
-        self.free_states = bool(free_states)
+        if not (free_states is True or free_states is False or free_states == "V"):
+            raise ValueError(f"free_states must be True, False or 'V', got {free_states!r}")
+        self.free_states = free_states
         self.balance = pr = ChargeBalance(rates, model, data, **(stage1 or {}))
         self.windows = []
         for tr in pr.traces:
@@ -114,6 +121,8 @@ class TrajectoryProblem:
                                      substeps=M, stride=st))
         self.rate_cap = rate_cap_for(data, substeps, max_step)
         self.ns = 1 + rates.n_gates
+        #: fitted initial-state entries per window: potential and gate offsets, the potential, or none
+        self.n_free = self.ns if free_states is True else int(free_states == "V")
         self.n_windows = sum(len(w["starts"]) for w in self.windows)
         self.n_residuals = sum(len(w["starts"]) * (w["L"] // w["stride"] + 1) for w in self.windows)
         self.scalars = scalars
@@ -132,13 +141,14 @@ class TrajectoryProblem:
     def initial_states(self):
         """Initial states from the recording: measured V at each window start, zero gate offsets.
 
-        Empty without ``free_states`` (the recording's values are then used as they are).
+        ``n_free`` entries per window (none without ``free_states``: the recording's values are then
+        used as they are).
         """
         if not self.free_states:
             return np.zeros(0)
         out = []
         for tr, w in zip(self.balance.traces, self.windows):
-            y = np.zeros((len(w["starts"]), self.ns))
+            y = np.zeros((len(w["starts"]), self.n_free))
             y[:, 0] = tr["V"][w["starts"]]
             out.append(y.ravel())
         return np.concatenate(out)
@@ -156,23 +166,24 @@ class TrajectoryProblem:
         ----------
         other : TrajectoryProblem
             A problem on the same recordings (e.g. with shorter windows).
-        Y : ndarray (other.n_windows, 1 + n_gates)
+        Y : ndarray (other.n_windows, other.n_free)
         offsets : bool
-            Carry the gate offsets too.
+            Carry the gate offsets too (where both problems have them).
 
         Returns
         -------
-        ndarray (n_windows, 1 + n_gates)
+        ndarray (n_windows, n_free)
         """
         out, off = [], 0
-        Y = np.asarray(Y, dtype=float).reshape(-1, self.ns)
+        Y = np.asarray(Y, dtype=float).reshape(-1, other.n_free)
+        k = 1 + (min(self.n_free, other.n_free) - 1) * bool(offsets)
         for tr, w, wo in zip(self.balance.traces, self.windows, other.windows):
             n_o = len(wo["starts"])
-            y = np.zeros((len(w["starts"]), self.ns))
+            y = np.zeros((len(w["starts"]), self.n_free))
             y[:, 0] = tr["V"][w["starts"]]
             i = np.minimum(np.searchsorted(wo["starts"], w["starts"]), max(n_o - 1, 0))
             hit = (wo["starts"][i] == w["starts"]) if n_o else np.zeros(len(w["starts"]), dtype=bool)
-            y[hit, :1 + (self.ns - 1) * bool(offsets)] = Y[off + i[hit], :1 + (self.ns - 1) * bool(offsets)]
+            y[hit, :k] = Y[off + i[hit], :k]
             out.append(y)
             off += n_o
         return np.concatenate(out)
@@ -193,16 +204,18 @@ class TrajectoryProblem:
         ----------
         p : ndarray
             Family parameters.
-        Y0 : ndarray (n_windows, 1 + n_gates) or None
-            Initial states (potential in mV, gate offsets); ignored without ``free_states``.
+        Y0 : ndarray (n_windows, n_free) or None
+            Initial states (potential in mV, then with ``free_states=True`` the gate offsets);
+            ignored without ``free_states``.
         jac : bool
 
         Returns
         -------
         list of (R, Jp, JY) per trace, or None if a value was non-finite
             ``R (nw, m)`` residuals (mV / sqrt(count)), ``Jp (nw, m, n_family)``
-            their derivatives with respect to ``p`` and ``JY (nw, m, 1 + n_gates)``
-            with respect to each window's own initial state (``None`` unless ``jac``).
+            their derivatives with respect to ``p`` and ``JY (nw, m, n_free)``
+            with respect to each window's own free initial state (``None`` unless ``jac``
+            and ``free_states``).
         """
         pr, ns, nf, nr = self.balance, self.ns, self.n_family, self.n_rates
         p = np.asarray(p, dtype=float)
@@ -220,7 +233,8 @@ class TrajectoryProblem:
         for (tr, w), (_, X, S) in zip(pairs, starts):
             nw, L = len(w["starts"]), w["L"]
             if self.free_states:
-                y0 = np.asarray(Y0[off:off + nw], dtype=float).copy()
+                y0 = np.zeros((nw, ns))
+                y0[:, :self.n_free] = np.asarray(Y0[off:off + nw], dtype=float).reshape(nw, self.n_free)
                 y0[:, 1:] += X
             else:
                 y0 = np.column_stack([tr["V"][w["starts"]], X])
@@ -251,7 +265,8 @@ class TrajectoryProblem:
                 Jt[:, nr:] *= chain
             if jac:
                 out.append((scale * R, scale * Jt.reshape(nw, nres, nf),
-                            scale * JY.reshape(nw, nres, ns) if self.free_states else None))
+                            scale * JY.reshape(nw, nres, ns)[:, :, :self.n_free] if self.free_states
+                            else None))
             else:
                 out.append((scale * R, None, None))
         return out
@@ -274,7 +289,7 @@ class TrajectoryProblem:
         Parameters
         ----------
         q : ndarray
-            ``[family parameters, initial states (n_windows * (1 + n_gates))]``.
+            ``[family parameters, initial states (n_windows * n_free)]``.
         jac : bool
 
         Returns
@@ -289,7 +304,7 @@ class TrajectoryProblem:
             square of the data length: every window has its own initial-state columns);
             :meth:`fit` works on per-window blocks (:meth:`blocks`) instead.
         """
-        nf, ns = self.n_family, self.ns
+        nf, ns = self.n_family, self.n_free
         if jac and self.n_residuals * np.size(q) > DENSE_LIMIT:
             from hhsym.errors import invalid
 
@@ -325,7 +340,7 @@ class TrajectoryProblem:
         ----------
         p0 : ndarray
             Starting family parameters.
-        Y0 : ndarray (n_windows, 1 + n_gates), optional
+        Y0 : ndarray (n_windows, n_free), optional
             Starting initial states (default :meth:`initial_states`); needs ``free_states``.
         free : array of int, optional
             Indices of the family parameters to fit (default all).
@@ -343,15 +358,15 @@ class TrajectoryProblem:
         Returns
         -------
         p : ndarray
-        Y : ndarray (n_windows, 1 + n_gates)
+        Y : ndarray (n_windows, n_free)
         cost : float
             Half the mean square of ``V_model - V_meas`` (mV²), penalty included.
         """
         from hhsym.estimate.optimise.window_lm import levenberg_marquardt_windows
 
         if not self.free_states:
-            raise ValueError("fit needs free initial states (free_states=True)")
-        Y0 = self.initial_states().reshape(-1, self.ns) if Y0 is None else np.asarray(Y0, dtype=float)
+            raise ValueError("fit needs free initial states (free_states=True or 'V')")
+        Y0 = self.initial_states().reshape(-1, self.n_free) if Y0 is None else np.asarray(Y0, dtype=float)
         free = np.arange(self.n_family) if free is None else np.asarray(free, dtype=np.int64)
         if not fit_family:
             free = np.zeros(0, dtype=np.int64)

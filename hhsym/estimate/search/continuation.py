@@ -36,7 +36,7 @@ class WindowRun:
     ----------
     p : ndarray
         Parameters of the rate parametrisation (then the scalars', if any).
-    states : ndarray (n_windows, 1 + n_gates) or None
+    states : ndarray (n_windows, problem.n_free) or None
         Fitted initial state of every window of ``problem`` (potential in mV, gate offsets).
     cost : float
         Half the mean square of ``V_model - V_meas`` (mV²) plus the penalty; ``inf`` if the
@@ -61,7 +61,7 @@ class WindowRun:
 
 
 def continue_windows(rates, template, data, p0, windows, free=None, penalty=None, substeps=None, stride=None,
-                     max_iter=100, time_limit=None, guard=None, scalars=None):
+                     max_iter=100, time_limit=None, guard=None, scalars=None, free_states=True):
     """Fit ``rates`` by output error, window length after window length.
 
     Parameters
@@ -93,6 +93,9 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
         continuation, and the length before's fit is returned with ``stopped``.
     scalars : ScalarParameters, optional
         Whole-cell scalars fitted with the rates (:mod:`hhsym.estimate.rates.scalars`).
+    free_states : True or "V"
+        Each window's fitted initial state: potential and gate offsets, or the potential only
+        (:class:`~hhsym.estimate.losses.trajectory.TrajectoryProblem`).
 
     Returns
     -------
@@ -104,7 +107,8 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
     for n, W in enumerate(float(w) for w in np.atleast_1d(windows)):
         if n and time_limit is not None and time.perf_counter() - t0 > time_limit:
             break
-        tp = TrajectoryProblem(rates, template, data, window=W, substeps=substeps, stride=stride, scalars=scalars)
+        tp = TrajectoryProblem(rates, template, data, window=W, substeps=substeps, stride=stride, scalars=scalars,
+                               free_states=free_states)
         try:
             if prev is None:
                 _, Y, c0 = tp.fit(p, None, max_iter=30, fit_family=False)

@@ -8,6 +8,8 @@
   first level of the spline stage; the lowest cost wins and goes on to the
   finer levels;
 * :func:`spline_stage` — start curves refined as cubic B-splines, coarse to fine;
+* :func:`spline_likelihood` — on noisy recordings, the finest splines refined by maximum
+  likelihood (output error), which the charge balance's noise bias does not reach;
 * :func:`pretrain` — each network fitted to its target curve.
 
 The functions take the estimator (its parameters: ``model``, ``stretch``,
@@ -47,7 +49,7 @@ from hhsym.estimate.rates.network import RateNetwork
 from hhsym.estimate.search.halving import successive_halving, thirds_schedule
 from hhsym.estimate.search.roles import pattern_label, role_search as search_roles, sign_patterns
 
-__all__ = ["family_search", "role_search", "settle_roles", "spline_stage", "pretrain"]
+__all__ = ["family_search", "role_search", "settle_roles", "spline_stage", "spline_likelihood", "pretrain"]
 
 #: Role patterns whose family cost is within this factor of the best are refitted on all the data
 #: (the screening family can rank them wrong, so by default the best ``MAX_PATTERNS`` all are).
@@ -393,6 +395,43 @@ def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_star
         if sc is not None:
             q = p[n:]
     return curves, q, cost
+
+
+def spline_likelihood(est, data, center, scale, grid, curves, q, knots, windows, v_range, t_start, bridge=True):
+    """Refine the spline stage's curves by maximum likelihood before the networks are fitted to them.
+
+    Under noise on V the charge balance is biased (:mod:`hhsym.estimate.likelihood`: the noise inside
+    the ionic current), so its curves are a start, not an answer: they are projected on
+    ``knots``-knot splines and fitted by the output error with the roughness prior
+    (:func:`~hhsym.estimate.likelihood.maximum_likelihood`: its potential-only bridge, then
+    ``windows``), on the estimator's free scalars too.  Splines are linear in their
+    coefficients, so this is better conditioned than the same stage on the networks' weights,
+    which then only has to polish.  ``bridge``: run the potential-only bridge first
+    (:data:`~hhsym.estimate.likelihood.BRIDGE_WINDOWS`; for a charge-balance start, not for a
+    good prior).  Uses up to 85 % of the time budget.
+
+    Returns
+    -------
+    (curves, q)
+        As :func:`spline_stage`; the input ones if the model fails (non-finite) when run freely.
+    """
+    from hhsym.estimate.likelihood import BRIDGE_WINDOWS, maximum_likelihood
+
+    ng = len(curves) // 2
+    fam = SplineFamily(ng, center, scale, knots=knots, tau_min=float(est.tau_min))
+    p0 = fam.project(np.clip(curves[0::2], -30.0, 30.0), np.clip(curves[1::2], -30.0, 30.0), grid)
+    n, sc = p0.size, est._scalars
+    if sc is not None:
+        p0 = np.concatenate([p0, sc.pack() if q is None else q])
+    if est.verbose:
+        print(f"[hhsym.fit] splines by maximum likelihood (noise {est.noise_:.2g} mV)", flush=True)
+    run, _ = maximum_likelihood(est._wrap(fam), est.model, data, p0, est.noise_, v_range, windows,
+                                float(est.smoothing), max_iter=30, time_limit=est._left(t_start, 0.85),
+                                scalars=sc, bridge=BRIDGE_WINDOWS if bridge else (), with_covariance=False)
+    if not np.isfinite(run.cost):
+        return curves, q
+    z, lt = fam.curves(run.p[:n], grid)
+    return [cc for j in range(ng) for cc in (z[j], lt[j])], (run.p[n:] if sc is not None else q)
 
 
 def pretrain(hidden, center, scale, grid, curves, theta0):
