@@ -128,8 +128,9 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
         Window lengths (ms) run first with the potential as the only free initial state (module
         docstring), e.g. :data:`BRIDGE_WINDOWS` from a charge-balance start on noisy data; ``()``
         (default) none: from a good start the bridge's own bias (its gates are driven by the noisy
-        V) moves the rates (from the true rates on 2 x 60 ms at 0.3 mV: 31 % -> 46 % off).  If the bridge fails (non-finite), the stage goes on
-        from ``theta``.
+        V) moves the rates (from the true rates on 2 x 60 ms at 0.3 mV: 31 % -> 46 % off).  A bridge
+        length that fails (non-finite) ends the bridge; the stage goes on from the last one that ran
+        (``theta`` if none did).
     with_covariance : bool
         Also compute the covariance (else ``None`` is returned for it).
 
@@ -153,8 +154,7 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
     if len(bridge):
         pinned = continue_windows(rates, template, data, theta, bridge, penalty=prior, max_iter=max_iter,
                                   time_limit=time_limit, scalars=scalars, free_states="V")
-        if np.isfinite(pinned.cost):
-            theta = pinned.p
+        theta = pinned.p  # the last length that ran (finite), or theta
     left = None if time_limit is None else max(float(time_limit) - (time.perf_counter() - t0), 0.0)
     run = continue_windows(rates, template, data, theta, windows, penalty=prior, max_iter=max_iter,
                            time_limit=left, scalars=scalars)

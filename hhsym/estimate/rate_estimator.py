@@ -35,6 +35,12 @@ alpha and beta.
    output error over windows tiling every recording, each window's initial
    state free, continued over ``ml_windows``, with a roughness prior on the
    curves; its Laplace covariance gives ``predict_rates(V, return_std=True)``.
+   On noisy recordings (``noise_`` >= 0.05 mV) the charge balance is biased
+   by the noise on V, so with this stage on the spline stage's curves are
+   first fitted by it too (through a potential-only bridge from the biased
+   start: :func:`~hhsym.estimate.search.network_start.spline_likelihood`),
+   stages 1 and 2 are skipped, and the networks fitted to those splines are
+   only polished here.
 
 Each stage is Levenberg–Marquardt with Jacobians from forward sensitivities;
 stage 1 adds geodesic acceleration (:func:`hhsym.estimate.optimise.lm.levenberg_marquardt`),
@@ -133,9 +139,10 @@ class RateEstimator(SavedFit, BaseEstimator):
         (:func:`hhsym.estimate.likelihood.maximum_likelihood`), e.g.
         :data:`~hhsym.estimate.likelihood.ML_WINDOWS`; ``()`` (default) skips it.
         ``None``: ``ML_WINDOWS`` when the recordings carry noise (``noise_`` >=
-        0.05 mV), else skipped.  Off by default because from the generic start
-        on noisy data it does not help yet (the start diverges when run freely;
-        ``notes/issue16.md``); from a good ``prior`` it gives calibrated bands.
+        0.05 mV), else skipped.  On noisy recordings it also replaces stages 1
+        and 2 (module docstring).  Off by default: on the issue's lab-shaped
+        data at 0.3 mV it does not yet reach the rates within 5 %
+        (``notes/issue16.md``); from a good ``prior`` it gives calibrated bands.
     smoothing : float
         Stage 3's roughness prior: standard deviation of the second
         differences of logit x_inf and log tau on a 1 mV grid (per mV²);

@@ -129,3 +129,64 @@ def test_return_std_needs_the_stage(hh):
     est.predict_rates([-60.0])
     with pytest.raises(NotFittedError, match="maximum-likelihood"):
         est.predict_rates([-60.0], return_std=True)
+
+
+class _SplineRates:
+    """A spline family's parameters as a model for ``rate_errors``."""
+
+    def __init__(self, fam, p, names):
+        self.fam, self.p, self.names = fam, p, names
+
+    def evaluate_rates(self, V):
+        a, b = self.fam.rates(self.p, V)
+        return {f"{kind}_{g}": r[j] for j, g in enumerate(self.names) for kind, r in (("alpha", a), ("beta", b))}
+
+
+def test_the_bridge_pulls_a_charge_balance_start_out_of_its_noise_bias(hh):
+    """Splines fitted by charge balance from the true rates under 0.3 mV of noise end far off (the noise
+    inside the ionic current); the potential-only bridge then brings them closer than the free-state
+    output error alone does from the same start (notes/issue16.md, session 7)."""
+    from hhsym.estimate.checks import noise_level
+    from hhsym.estimate.likelihood import BRIDGE_WINDOWS, maximum_likelihood
+    from hhsym.estimate.losses.charge_balance import ChargeBalance
+    from hhsym.estimate.optimise.lm import levenberg_marquardt
+    from hhsym.estimate.search.network_start import SPLINE_SMOOTH, prior_curves
+
+    stims = [OUNoise(mean=5.0, sigma=6.0, tau=3.0, seed=11), Step(5.0, 20.0, 100.0) + Step(9.0, 100.0, 180.0)]
+    data = [(t.dt, t.V, t.I) for t in (tr.with_noise(0.3, seed=100 + k) for k, tr in
+                                       enumerate(simulate(hh, stims, 200.0, dt=0.01, dt_out=0.05)))]
+    V = np.concatenate([d[1] for d in data])
+    lo, hi = float(V.min()), float(V.max())
+    grid = np.linspace(lo, hi, 200)
+    names = [g.name for g in hh.gates]
+    fam = SplineFamily(3, 0.5 * (lo + hi), 0.51 * (hi - lo), knots=12, tau_min=0.01)
+    curves = prior_curves(hh, names, grid, 0.01)
+    p_true = fam.project(np.array(curves[0::2]), np.array(curves[1::2]), grid)
+    cb = ChargeBalance(fam, hh, data)
+    p_cb, _ = levenberg_marquardt(cb.lm_fun(SPLINE_SMOOTH), p_true, 0.0, np.zeros(p_true.size), max_iter=100,
+                                  mu0=1e-2, geodesic=True)
+
+    def err(p):
+        return max(rate_errors(_SplineRates(fam, p, names), hh, (-75.0, 20.0), min_share=0.05).values())
+
+    noise, v_range = noise_level(data[0][1]), tuple(np.percentile(V, [0.5, 99.5]))
+    runs = {b: maximum_likelihood(fam, hh, data, p_cb, noise, v_range, windows=(2.5,), bridge=b, max_iter=30,
+                                  with_covariance=False)[0] for b in ((), BRIDGE_WINDOWS)}
+    e_true, e_cb, e_free, e_bridge = err(p_true), err(p_cb), err(runs[()].p), err(runs[BRIDGE_WINDOWS].p)
+    print(e_true, e_cb, e_free, e_bridge)
+    assert e_cb > 0.5
+    assert e_bridge < 0.5 * e_cb and e_bridge < e_free
+
+
+def test_on_noisy_data_the_splines_go_to_maximum_likelihood_and_the_charge_balance_stages_are_skipped(hh):
+    """With stage 3 on and noise on V, the spline curves are fitted by output error (from a prior without the
+    charge balance, which the noise biases) and stages 1-2 do not run; the bands still come out."""
+    stims = [OUNoise(mean=5.0, sigma=6.0, tau=3.0, seed=11), Step(5.0, 6.0, 30.0) + Step(9.0, 30.0, 54.0)]
+    train = [t.with_noise(0.3, seed=100 + k) for k, t in
+             enumerate(simulate(hh, stims, 60.0, dt=0.01, dt_out=0.05))]
+    est = RateEstimator(hh, prior=hh, spline_knots=(8,), max_iter=(0, 300, 8), ml_windows=(2.5,),
+                        random_state=0).fit(train)
+    stages = {h["stage"] for h in est.history_ if h["iter"] > 0}
+    assert "stage1" not in stages and "stage2" not in stages and not any(s.startswith("spline") for s in stages)
+    assert est.covariance_ is not None
+    assert max(rate_errors(est, hh, (-75.0, 20.0), min_share=0.05).values()) < 0.5

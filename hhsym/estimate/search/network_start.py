@@ -79,6 +79,12 @@ SPLINE_ITER = 100
 #: Started at the true rates, the unpenalised spline fit drifts 2-5 % along the loss's flat directions
 #: to fit the discretisation error; 1e-9 keeps it within ~1-2 % (demo data), 1e-8 slows convergence.
 SPLINE_SMOOTH = 1e-9
+#: Range of logit x_inf and of log(tau - tau_min) (log ms) the maximum-likelihood splines start in
+#: (:func:`spline_likelihood`).  Beyond it a gate is saturated (x_inf within 5e-5 of 0 or 1), instantaneous
+#: or frozen (tau > 1 s) over any recording, the output error has no gradient, and the fit stays where the
+#: charge balance put it: on HH 2 x 1 s at 0.3 mV its curves reached logit 36 and log tau -12 and 22, and the
+#: first bridge length ended at 0.0639 mV² (the truth's 0.0439); clipped, at 0.0447.
+START_Z, START_LT = 10.0, (-5.0, 7.0)
 
 
 def _stretch(data, length):
@@ -413,13 +419,14 @@ def spline_likelihood(est, data, center, scale, grid, curves, q, knots, windows,
     Returns
     -------
     (curves, q)
-        As :func:`spline_stage`; the input ones if the model fails (non-finite) when run freely.
+        As :func:`spline_stage`: those of the last window length that ran (finite) when run freely,
+        or the clipped start's.
     """
     from hhsym.estimate.likelihood import BRIDGE_WINDOWS, maximum_likelihood
 
     ng = len(curves) // 2
     fam = SplineFamily(ng, center, scale, knots=knots, tau_min=float(est.tau_min))
-    p0 = fam.project(np.clip(curves[0::2], -30.0, 30.0), np.clip(curves[1::2], -30.0, 30.0), grid)
+    p0 = fam.project(np.clip(curves[0::2], -START_Z, START_Z), np.clip(curves[1::2], *START_LT), grid)
     n, sc = p0.size, est._scalars
     if sc is not None:
         p0 = np.concatenate([p0, sc.pack() if q is None else q])
@@ -428,8 +435,7 @@ def spline_likelihood(est, data, center, scale, grid, curves, q, knots, windows,
     run, _ = maximum_likelihood(est._wrap(fam), est.model, data, p0, est.noise_, v_range, windows,
                                 float(est.smoothing), max_iter=30, time_limit=est._left(t_start, 0.85),
                                 scalars=sc, bridge=BRIDGE_WINDOWS if bridge else (), with_covariance=False)
-    if not np.isfinite(run.cost):
-        return curves, q
+    # a length that fails (non-finite) leaves the last good one's parameters in run.p
     z, lt = fam.curves(run.p[:n], grid)
     return [cc for j in range(ng) for cc in (z[j], lt[j])], (run.p[n:] if sc is not None else q)
 
