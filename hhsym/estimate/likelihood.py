@@ -34,7 +34,7 @@ information of the weights with every window's state profiled out
 20 kHz, 0.3 mV: splines refined by charge balance from the *true* rates end
 1-4.8x off where the rates matter).  Its bias is the noise inside the ionic
 current: over a window the current's integral carries
-:math:`\int G(t)\,arepsilon(t)\,dt / C_m`, large where the conductance
+:math:`\int G(t)\,\varepsilon(t)\,dt / C_m`, large where the conductance
 :math:`G` is (after spikes, g_K n^4), and the fit lowers it by closing the
 gates there; smoothing V does not help (the integral is itself a low-pass
 filter).  From such a start the free-state output error stays in the start's

@@ -367,7 +367,8 @@ class RateEstimator(SavedFit, BaseEstimator):
         elif max_iter[0] > 0:
             contenders = role_search(self, data, center, scale, grid, gate_names, rng, max_iter, opts, kw, t_start)
             curves, q = settle_roles(self, data, center, scale, grid, contenders, knots, opts, kw, t_start)
-        if noisy and curves is not None:
+        noisy = noisy and curves is not None
+        if noisy:
             curves, q = spline_likelihood(self, data, center, scale, grid, curves, q, knots[-1], windows,
                                           v_range, t_start, bridge=self.prior is None)
             max_iter = (max_iter[0], 0, max_iter[2])  # stage 1 would pull back to the biased minimum
