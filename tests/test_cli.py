@@ -143,3 +143,27 @@ def test_fit_networks_with_fixed_gate_and_free_scalars(tmp_path, capsys):
     assert est.fixed_ == ("n",) and set(est.networks_) == {"alpha_m", "beta_m", "alpha_h", "beta_h"}
     assert est.model_.rates["alpha_n"] == model.rates["alpha_n"]
     assert abs(est.scalars_["C_m"] - 1.0) < 0.02  # the template's 1.1 fitted back
+
+
+def test_fit_likelihood_option_turns_the_stage_on_and_is_checked(tmp_path, capsys):
+    """``hhsym fit --likelihood on|off|auto`` sets the networks route's ``ml_windows``; a bad value, or the
+    option on the cell route (which has no such stage), is a usage error naming it."""
+    import hhsym
+    from hhsym.cli import _parser
+    from hhsym.cli.commands import _estimator_options
+    from hhsym.estimate.likelihood import ML_WINDOWS
+    from hhsym.library import hodgkin_huxley
+
+    def options(*extra):
+        return _estimator_options(_parser().parse_args(["fit", "x.csv", "--out", "f.npz", *extra]))
+
+    assert "ml_windows" not in options()
+    for value, windows in (("on", ML_WINDOWS), ("off", ()), ("auto", None)):
+        assert options("--likelihood", value)["ml_windows"] == windows
+    data = tmp_path / "tr.csv"
+    hhsym.simulate(hodgkin_huxley(), Step(8.0, 5.0, 30.0), 40.0, dt=0.01, dt_out=0.05).to_csv(data)
+    out = str(tmp_path / "fit.npz")
+    assert main(["fit", str(data), "--likelihood", "maybe", "--out", out]) == 2
+    assert "--likelihood" in capsys.readouterr().err
+    assert main(["fit", str(data), "--route", "cell", "--likelihood", "on", "--out", out]) == 2
+    assert "ml_windows" in capsys.readouterr().err

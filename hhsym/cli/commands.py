@@ -167,6 +167,10 @@ def _estimator_options(args):
         out["bridge"] = _bridge_number(args.bridge)
     if getattr(args, "kinetics", None) is not None:
         out["kinetics"] = False if args.kinetics.strip().lower() == "none" else args.kinetics
+    if getattr(args, "likelihood", None) is not None:
+        from hhsym.estimate.likelihood import ML_WINDOWS
+
+        out["ml_windows"] = {"on": ML_WINDOWS, "off": (), "auto": None}[args.likelihood]
     return out
 
 

@@ -146,6 +146,11 @@ def _add_fit_options(parser):
     parser.add_argument("--bridge", metavar="fit|edges|MOHM", default=None,
                         help="cell route, lab files: fit the bridge error (default), hold it at the value measured "
                              "at the current's step edges, or at MOHM (0: none)")
+    parser.add_argument("--likelihood", choices=["on", "off", "auto"], default=None,
+                        help="networks route: the maximum-likelihood stage (output error over 2.5, 5, 10 ms "
+                             "windows; rate bands; on noisy recordings it also fits the start's curves instead of "
+                             "the noise-biased charge balance): on, off (default), or auto (on when the noise on V "
+                             "is at least 0.05 mV)")
     parser.add_argument("--seed", type=_SEED, default=0, help="random seed (default 0)")
     parser.add_argument("--time-limit", type=_POSITIVE, default=None, help="soft wall-time budget in s (per fit)")
     parser.add_argument("--accept-poor-fit", action="store_true",
