@@ -370,7 +370,7 @@ class RateEstimator(SavedFit, BaseEstimator):
         noisy = noisy and curves is not None
         if noisy:
             curves, q = spline_likelihood(self, data, center, scale, grid, curves, q, knots[-1], windows,
-                                          v_range, t_start, bridge=self.prior is None)
+                                          v_range, t_start, charge_start=self.prior is None)
             max_iter = (max_iter[0], 0, max_iter[2])  # stage 1 would pull back to the biased minimum
         if self._fixed:  # the fixed gates' networks follow the template (stage 2's kernel and replay run them)
             curves = self._template_curves(grid, curves)

@@ -403,7 +403,8 @@ def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_star
     return curves, q, cost
 
 
-def spline_likelihood(est, data, center, scale, grid, curves, q, knots, windows, v_range, t_start, bridge=True):
+def spline_likelihood(est, data, center, scale, grid, curves, q, knots, windows, v_range, t_start,
+                      charge_start=True):
     """Refine the spline stage's curves by maximum likelihood before the networks are fitted to them.
 
     Under noise on V the charge balance is biased (:mod:`hhsym.estimate.likelihood`: the noise inside
@@ -412,21 +413,26 @@ def spline_likelihood(est, data, center, scale, grid, curves, q, knots, windows,
     (:func:`~hhsym.estimate.likelihood.maximum_likelihood`: its potential-only bridge, then
     ``windows``), on the estimator's free scalars too.  Splines are linear in their
     coefficients, so this is better conditioned than the same stage on the networks' weights,
-    which then only has to polish.  ``bridge``: run the potential-only bridge first
-    (:data:`~hhsym.estimate.likelihood.BRIDGE_WINDOWS`; for a charge-balance start, not for a
-    good prior).  Uses up to 85 % of the time budget.
+    which then only has to polish.  ``charge_start``: the curves come from the charge balance, so
+    they are first clipped to :data:`START_Z`, :data:`START_LT` and go through the potential-only
+    bridge (:data:`~hhsym.estimate.likelihood.BRIDGE_WINDOWS`); False for a prior's curves, used as
+    they are (a real slow gate may exceed the clip) and without the bridge (whose own bias would move
+    a good start).  Uses up to 85 % of the time budget.
 
     Returns
     -------
     (curves, q)
         As :func:`spline_stage`: those of the last window length that ran (finite) when run freely,
-        or the clipped start's.
+        or the start's.
     """
     from hhsym.estimate.likelihood import BRIDGE_WINDOWS, maximum_likelihood
 
     ng = len(curves) // 2
     fam = SplineFamily(ng, center, scale, knots=knots, tau_min=float(est.tau_min))
-    p0 = fam.project(np.clip(curves[0::2], -START_Z, START_Z), np.clip(curves[1::2], *START_LT), grid)
+    z0, lt0 = np.asarray(curves[0::2], dtype=float), np.asarray(curves[1::2], dtype=float)
+    if charge_start:
+        z0, lt0 = np.clip(z0, -START_Z, START_Z), np.clip(lt0, *START_LT)
+    p0 = fam.project(z0, lt0, grid)
     n, sc = p0.size, est._scalars
     if sc is not None:
         p0 = np.concatenate([p0, sc.pack() if q is None else q])
@@ -434,7 +440,7 @@ def spline_likelihood(est, data, center, scale, grid, curves, q, knots, windows,
         print(f"[hhsym.fit] splines by maximum likelihood (noise {est.noise_:.2g} mV)", flush=True)
     run, _ = maximum_likelihood(est._wrap(fam), est.model, data, p0, est.noise_, v_range, windows,
                                 float(est.smoothing), max_iter=30, time_limit=est._left(t_start, 0.85),
-                                scalars=sc, bridge=BRIDGE_WINDOWS if bridge else (), with_covariance=False)
+                                scalars=sc, bridge=BRIDGE_WINDOWS if charge_start else (), with_covariance=False)
     # a length that fails (non-finite) leaves the last good one's parameters in run.p
     z, lt = fam.curves(run.p[:n], grid)
     return [cc for j in range(ng) for cc in (z[j], lt[j])], (run.p[n:] if sc is not None else q)
