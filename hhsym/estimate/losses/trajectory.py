@@ -96,7 +96,8 @@ class TrajectoryProblem:
     -----
     The parameter vector is ``[family parameters, initial states]`` (the family
     parameters being the rates' then the free scalars') with one
-    initial state ``(V0 (mV), offsets of the gates)`` per window; the gates
+    initial state ``(V0 (mV), offsets of the gates)`` per window (``V0`` alone with
+    ``free_states="V"``: :attr:`n_free` entries); the gates
     start at the gate-driven pass's value at the window start (a function of
     the parametrisation's parameters, :mod:`hhsym.estimate.losses.tables`) plus the offset.
     Residuals are divided by the square root of their count (a mean square).
