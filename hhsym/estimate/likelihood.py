@@ -179,12 +179,12 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
 
 
 def fit_stage(rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit, verbose=0,
-              scalars=None, bridge=()):
+              scalars=None):
     """:func:`maximum_likelihood` as the estimator's last stage: the start kept (with a warning) if it fails.
 
     Parameters
     ----------
-    rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit, scalars, bridge :
+    rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit, scalars :
         As for :func:`maximum_likelihood`.
     verbose : int
         Print a progress line.
@@ -199,7 +199,7 @@ def fit_stage(rates, template, data, theta, noise, v_range, windows, smoothing, 
         print(f"[hhsym.fit] stage 3: maximum likelihood over {', '.join(f'{w:g}' for w in windows)} ms "
               f"windows (noise {noise:.2g} mV)", flush=True)
     run, cov = maximum_likelihood(rates, template, data, theta, noise, v_range, windows, smoothing,
-                                  max_iter=max_iter, time_limit=time_limit, scalars=scalars, bridge=bridge)
+                                  max_iter=max_iter, time_limit=time_limit, scalars=scalars)
     if not np.isfinite(run.cost):
         warnings.warn("maximum-likelihood stage skipped: the model fails (non-finite) when run freely "
                       "over the windows; returning the charge-balance fit", IdentifiabilityWarning, stacklevel=4)
