@@ -371,7 +371,6 @@ class RateEstimator(SavedFit, BaseEstimator):
         if noisy:
             curves, q = spline_likelihood(self, data, center, scale, grid, curves, q, knots[-1], windows,
                                           v_range, t_start, charge_start=self.prior is None)
-            max_iter = (max_iter[0], 0, max_iter[2])  # stage 1 would pull back to the biased minimum
         if self._fixed:  # the fixed gates' networks follow the template (stage 2's kernel and replay run them)
             curves = self._template_curves(grid, curves)
         if curves is not None:
@@ -387,7 +386,8 @@ class RateEstimator(SavedFit, BaseEstimator):
             mask = np.concatenate([mask, np.zeros(self._scalars.n_params)])
         stage1 = lambda th, jac: problem.evaluate(th, jac, 1)  # noqa: E731
         try:
-            theta, cost = levenberg_marquardt(stage1, theta, self.ridge, mask, max_iter=max_iter[1],
+            # on the noisy route stage 1 would pull back to the biased minimum: only its cost is evaluated
+            theta, cost = levenberg_marquardt(stage1, theta, self.ridge, mask, max_iter=0 if noisy else max_iter[1],
                                               label="stage1", mu0=1e-2, time_limit=self._left(t_start, 0.85),
                                               geodesic=True, free=free, **kw)
         except FloatingPointError:

@@ -87,6 +87,23 @@ SPLINE_SMOOTH = 1e-9
 START_Z, START_LT = 10.0, (-5.0, 7.0)
 
 
+def _interleave(z, lt):
+    """Per-gate curves ``(n_gates, len(grid))`` in the start's layout ``[z_0, lt_0, z_1, lt_1, ...]``."""
+    return [cc for j in range(len(z)) for cc in (z[j], lt[j])]
+
+
+def _spline_start(est, curves, q, knots, center, scale, grid, z_lim, lt_lim):
+    """``(family, p0, n)``: curves (the start's layout, clipped to ``±z_lim`` and ``lt_lim``) projected on a
+    ``knots``-knot :class:`SplineFamily`, then the free scalars' coordinates ``q`` (default the template's);
+    ``n`` is the number of spline parameters."""
+    fam = SplineFamily(len(curves) // 2, center, scale, knots=knots, tau_min=float(est.tau_min))
+    p0 = fam.project(np.clip(curves[0::2], -z_lim, z_lim), np.clip(curves[1::2], *lt_lim), grid)
+    n = p0.size
+    if est._scalars is not None:
+        p0 = np.concatenate([p0, est._scalars.pack() if q is None else q])
+    return fam, p0, n
+
+
 def _stretch(data, length):
     """The ``length`` ms of each trace with the most upward mid-range crossings (``None``: whole traces)."""
     if length is None:
@@ -305,8 +322,7 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
         except FloatingPointError:  # non-finite on all the data: not a contender
             continue
         est.hypotheses_[k]["full_cost"] = float(c)
-        z, lt = rich.curves(q, grid)
-        out.append((float(c), k, [cc for j in range(ng) for cc in (z[j], lt[j])]))
+        out.append((float(c), k, _interleave(*rich.curves(q, grid))))
     if not out:
         raise SimulationError("no gate-role hypothesis gives finite gate trajectories on these traces; "
                               "check the template's conductances and reversal potentials, or pass a prior")
@@ -374,21 +390,14 @@ def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_star
     Returns ``(curves, q, cost)``: ``q`` None without free scalars, ``cost`` that of
     the last level fitted (None if none was).
     """
-    ng = len(curves) // 2
     lopts = dict(window=est.window, burn_in=est.burn_in, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
     sc = est._scalars
-    if sc is not None and q is None:
-        q = sc.pack()
     cost = None
     for nk in knots:
         left = est._left(t_start, 0.85)
         if left is not None and left <= 0:
             break
-        fam = SplineFamily(ng, center, scale, knots=nk, tau_min=float(est.tau_min))
-        p0 = fam.project(np.clip(curves[0::2], -30.0, 30.0), np.clip(curves[1::2], -30.0, 30.0), grid)
-        n = p0.size
-        if sc is not None:
-            p0 = np.concatenate([p0, q])
+        fam, p0, n = _spline_start(est, curves, q, nk, center, scale, grid, 30.0, (-30.0, 30.0))
         try:
             loss = ChargeBalance(est._wrap(fam), est.model, data, scalars=sc, **lopts)
             p, cost = levenberg_marquardt(loss.lm_fun(SPLINE_SMOOTH), p0, 0.0, np.zeros(p0.size),
@@ -396,8 +405,7 @@ def spline_stage(est, data, center, scale, grid, curves, knots, opts, kw, t_star
                                           label=f"spline{nk}", time_limit=left, **kw)
         except FloatingPointError:
             continue
-        z, lt = fam.curves(p[:n], grid)
-        curves = [cc for j in range(ng) for cc in (z[j], lt[j])]
+        curves = _interleave(*fam.curves(p[:n], grid))
         if sc is not None:
             q = p[n:]
     return curves, q, cost
@@ -427,23 +435,16 @@ def spline_likelihood(est, data, center, scale, grid, curves, q, knots, windows,
     """
     from hhsym.estimate.likelihood import BRIDGE_WINDOWS, maximum_likelihood
 
-    ng = len(curves) // 2
-    fam = SplineFamily(ng, center, scale, knots=knots, tau_min=float(est.tau_min))
-    z0, lt0 = np.asarray(curves[0::2], dtype=float), np.asarray(curves[1::2], dtype=float)
-    if charge_start:
-        z0, lt0 = np.clip(z0, -START_Z, START_Z), np.clip(lt0, *START_LT)
-    p0 = fam.project(z0, lt0, grid)
-    n, sc = p0.size, est._scalars
-    if sc is not None:
-        p0 = np.concatenate([p0, sc.pack() if q is None else q])
+    fam, p0, n = _spline_start(est, curves, q, knots, center, scale, grid,
+                               *((START_Z, START_LT) if charge_start else (np.inf, (-np.inf, np.inf))))
+    sc = est._scalars
     if est.verbose:
         print(f"[hhsym.fit] splines by maximum likelihood (noise {est.noise_:.2g} mV)", flush=True)
     run, _ = maximum_likelihood(est._wrap(fam), est.model, data, p0, est.noise_, v_range, windows,
                                 float(est.smoothing), max_iter=30, time_limit=est._left(t_start, 0.85),
                                 scalars=sc, bridge=BRIDGE_WINDOWS if charge_start else (), with_covariance=False)
     # a length that fails (non-finite) leaves the last good one's parameters in run.p
-    z, lt = fam.curves(run.p[:n], grid)
-    return [cc for j in range(ng) for cc in (z[j], lt[j])], (run.p[n:] if sc is not None else q)
+    return _interleave(*fam.curves(run.p[:n], grid)), (run.p[n:] if sc is not None else q)
 
 
 def pretrain(hidden, center, scale, grid, curves, theta0):
@@ -494,5 +495,4 @@ def prior_curves(prior, gate_names, grid, tau_min):
         for kind in ("alpha", "beta"):
             if f"{kind}_{g}" not in target:
                 raise invalid("prior", prior, f"a model with a rate {kind}_{g!r} (same gates as model)")
-    z, lt = curves_from_rates(target, gate_names, tau_min)
-    return [cc for j in range(len(gate_names)) for cc in (z[j], lt[j])]
+    return _interleave(*curves_from_rates(target, gate_names, tau_min))
