@@ -48,20 +48,9 @@ def true_start(fam, model, V):
     return fam.project(*curves_from_rates(model.evaluate_rates(V), [g.name for g in model.gates], TAU_MIN), V)
 
 
-class _FamilyRates:
-    """A family's rates at parameters ``p``, in the shape hhsym.metrics expects (``predict_rates``)."""
-
-    def __init__(self, fam, p, model):
-        self.fam, self.p, self.names = fam, p, [g.name for g in model.gates]
-
-    def predict_rates(self, V):
-        a, b = self.fam.rates(self.p, V)
-        return {f"{kind}_{g}": r[j] for j, g in enumerate(self.names) for kind, r in (("alpha", a), ("beta", b))}
-
-
 def rate_error(fam, p, model):
     """Max relative rate error over [-75, 20] mV, and where each rate is >= 5 % of alpha + beta."""
-    rates = _FamilyRates(fam, p, model)
+    rates = fam.at(p, [g.name for g in model.gates])
     everywhere = rate_errors(rates, model, (-75.0, 20.0))
     where = rate_errors(rates, model, (-75.0, 20.0), min_share=0.05)
     return max(everywhere.values()), float(np.nanmax(list(where.values())))

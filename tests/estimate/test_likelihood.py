@@ -131,17 +131,6 @@ def test_return_std_needs_the_stage(hh):
         est.predict_rates([-60.0], return_std=True)
 
 
-class _SplineRates:
-    """A spline family's parameters as a model for ``rate_errors``."""
-
-    def __init__(self, fam, p, names):
-        self.fam, self.p, self.names = fam, p, names
-
-    def evaluate_rates(self, V):
-        a, b = self.fam.rates(self.p, V)
-        return {f"{kind}_{g}": r[j] for j, g in enumerate(self.names) for kind, r in (("alpha", a), ("beta", b))}
-
-
 def test_the_bridge_pulls_a_charge_balance_start_out_of_its_noise_bias(hh):
     """Splines fitted by charge balance from the true rates under 0.3 mV of noise end far off (the noise
     inside the ionic current); the potential-only bridge then brings them closer than the free-state
@@ -167,7 +156,7 @@ def test_the_bridge_pulls_a_charge_balance_start_out_of_its_noise_bias(hh):
                                   mu0=1e-2, geodesic=True)
 
     def err(p):
-        return max(rate_errors(_SplineRates(fam, p, names), hh, (-75.0, 20.0), min_share=0.05).values())
+        return max(rate_errors(fam.at(p, names), hh, (-75.0, 20.0), min_share=0.05).values())
 
     noise, v_range = noise_level(data[0][1]), tuple(np.percentile(V, [0.5, 99.5]))
     runs = {b: maximum_likelihood(fam, hh, data, p_cb, noise, v_range, windows=(2.5,), bridge=b, max_iter=30,

@@ -86,6 +86,18 @@ def test_shapes_and_layout(case):
     assert rates.penalty_rows().shape[1] == rates.n_params
 
 
+def test_rates_by_name_at_parameters(case):
+    """``at(p, names)`` gives ``rates(p, V)`` by name, as hhsym.metrics takes a fitted model."""
+    rates, p = case
+    got = rates.at(p, ["m", "h", "n"]).predict_rates(NODES)
+    a, b = rates.rates(p, NODES)
+    for j, g in enumerate("mhn"):
+        np.testing.assert_array_equal(got[f"alpha_{g}"], a[j])
+        np.testing.assert_array_equal(got[f"beta_{g}"], b[j])
+    with pytest.raises(ValueError, match="names"):
+        rates.at(p, ["m", "h"])
+
+
 def test_rates_agree_with_tables(case):
     """x_inf = alpha / (alpha + beta) and lambda = alpha + beta (1/ms) on the nodes."""
     rates, p = case

@@ -34,7 +34,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-__all__ = ["GateParametrisation"]
+__all__ = ["GateParametrisation", "RatesAt"]
 
 
 class GateParametrisation(ABC):
@@ -105,6 +105,22 @@ class GateParametrisation(ABC):
         alpha, beta : ndarray (n_gates, len(V))
             1/ms.
         """
+
+    def at(self, p, names):
+        """The rates at parameters ``p`` by name, as :func:`hhsym.metrics.rate_errors` takes a fitted model.
+
+        Parameters
+        ----------
+        p : ndarray (n_params,)
+        names : sequence of str
+            The gates' names, in the parametrisation's order.
+
+        Returns
+        -------
+        RatesAt
+            ``predict_rates(V)`` -> ``{"alpha_<gate>": ndarray, "beta_<gate>": ndarray, ...}`` (1/ms).
+        """
+        return RatesAt(self, np.asarray(p, dtype=float), list(names))
 
     @abstractmethod
     def tables(self, p, nodes, jac):
@@ -207,3 +223,17 @@ class GateParametrisation(ABC):
     def to_sympy(self, p):
         """``[(alpha_j, beta_j)]`` per gate as sympy expressions in V; NotImplementedError where none."""
         raise NotImplementedError(f"{type(self).__name__} has no sympy form")
+
+
+class RatesAt:
+    """A parametrisation's rates at fixed parameters, by name (:meth:`GateParametrisation.at`)."""
+
+    def __init__(self, rates, p, names):
+        if len(names) != rates.n_gates:
+            raise ValueError(f"names: {len(names)} given for a parametrisation of {rates.n_gates} gates")
+        self.rates, self.p, self.names = rates, p, names
+
+    def predict_rates(self, V):
+        """``{"alpha_<gate>": ndarray, "beta_<gate>": ndarray}`` (1/ms) at potentials ``V`` (mV)."""
+        a, b = self.rates.rates(self.p, np.atleast_1d(np.asarray(V, dtype=float)))
+        return {f"{kind}_{g}": r[j] for j, g in enumerate(self.names) for kind, r in (("alpha", a), ("beta", b))}
