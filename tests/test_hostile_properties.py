@@ -148,7 +148,8 @@ def _kill_midway(tmp_path, sig):
             with atomic_folder({str(tmp_path / 'out')!r}) as work:
                 atomic_write(os.path.join(work, 'a.txt'), lambda f: f.write('new'))
                 print('ready', flush=True)
-                atomic_write(os.path.join(work, 'b.txt'), lambda f: (f.write('x'), f.flush(), time.sleep(60)))
+                # short sleeps: the signal may land on a native thread (BLAS), which does not wake a long one
+                atomic_write(os.path.join(work, 'b.txt'), lambda f: (f.write('x'), f.flush(), [time.sleep(0.05) for _ in range(1200)]))
         except BaseException as exc:
             sys.exit(143)
     """)
