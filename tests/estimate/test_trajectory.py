@@ -130,3 +130,25 @@ def test_potential_only_states_are_the_free_states_with_zero_offsets_and_exact_j
     np.testing.assert_allclose(carried[:, 0], Y[:, 0] + 1.0)
     with pytest.raises(ValueError, match="free_states"):
         TrajectoryProblem(fam, hh, data, window=2.5, free_states="gates")
+
+
+@pytest.mark.parametrize("free_states", [True, "V"])
+def test_states_only_blocks_equal_the_full_ones_without_parameter_columns(setting, free_states):
+    """``blocks(..., family=False)`` (what a fit of the initial states alone uses): the same residuals and
+    initial-state derivatives as the full pass, no parameter columns — also with free scalars."""
+    from hhsym.estimate.rates.scalars import ScalarParameters
+
+    hh, data, truth = setting
+    fam = FormFamily(hh, truth)
+    sc = ScalarParameters(hh, "g_Na, E_K, C_m")
+    for scalars, p in ((None, fam.pack(truth)), (sc, np.concatenate([fam.pack(truth), sc.pack()]))):
+        tp = TrajectoryProblem(fam, hh, data, window=2.5, free_states=free_states, scalars=scalars)
+        Y = tp.initial_states().reshape(-1, tp.n_free) + 0.3
+        full, states = tp.blocks(p, Y, True), tp.blocks(p, Y, True, family=False)
+        for (R, Jp, JY), (Rs, Js, JYs) in zip(full, states):
+            np.testing.assert_array_equal(Rs, R)
+            np.testing.assert_array_equal(JYs, JY)
+            assert Jp.shape[2] == p.size and Js.shape == Jp.shape[:2] + (0,)
+        q, Yq, cost = tp.fit(p, Y, max_iter=3, fit_family=False)
+        np.testing.assert_array_equal(q, p)
+        assert cost < tp.fit(p, Y, max_iter=0, fit_family=False)[2]

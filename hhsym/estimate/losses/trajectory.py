@@ -198,7 +198,7 @@ class TrajectoryProblem:
                                w["rec_f"], jac, X, S)
         return ok, X, S
 
-    def blocks(self, p, Y0, jac=True):
+    def blocks(self, p, Y0, jac=True, family=True):
         """Residuals per window, with the Jacobian split into family and initial-state parts.
 
         Parameters
@@ -209,25 +209,33 @@ class TrajectoryProblem:
             Initial states (potential in mV, then with ``free_states=True`` the gate offsets);
             ignored without ``free_states``.
         jac : bool
+        family : bool
+            With ``jac``, also the derivatives with respect to ``p`` (False: ``Jp`` has no
+            columns and the sensitivities run over the initial states alone, a fraction of the
+            cost: what a fit of the states alone needs).
 
         Returns
         -------
         list of (R, Jp, JY) per trace, or None if a value was non-finite
-            ``R (nw, m)`` residuals (mV / sqrt(count)), ``Jp (nw, m, n_family)``
-            their derivatives with respect to ``p`` and ``JY (nw, m, n_free)``
+            ``R (nw, m)`` residuals (mV / sqrt(count)), ``Jp (nw, m, n_family)`` (``(nw, m, 0)``
+            without ``family``) their derivatives with respect to ``p`` and ``JY (nw, m, n_free)``
             with respect to each window's own free initial state (``None`` unless ``jac``
             and ``free_states``).
         """
         pr, ns, nf, nr = self.balance, self.ns, self.n_family, self.n_rates
         p = np.asarray(p, dtype=float)
-        tabs = pr.tables(p[:nr], jac)
-        run_tabs = self._capped(tabs, jac)
+        tabs = pr.tables(p[:nr], jac and family)
+        run_tabs = self._capped(tabs, jac and family)
+        if jac and not family:  # tangents over the initial states only: no parameter columns
+            XI, LA = run_tabs[:2]
+            none = np.zeros(XI.shape + (0,))
+            run_tabs, tabs = (XI, LA, none, none), (tabs[0], tabs[1], none, none)
         a = pr.arr
         C, ch_g, ch_E = (a["C"], a["ch_g"], a["ch_E"]) if self.scalars is None else self.scalars.arrays(p[nr:], a)
         chain = None if self.scalars is None else self.scalars.chain(p[nr:])
         scale = 1.0 / np.sqrt(self.n_residuals)
         pairs = list(zip(pr.traces, self.windows))
-        starts = parallel_map(lambda tw: self._gate_starts(tabs, tw[0], tw[1], jac), pairs)
+        starts = parallel_map(lambda tw: self._gate_starts(tabs, tw[0], tw[1], jac and family), pairs)
         if not all(ok for ok, _, _ in starts):
             return None
         runs, off = [], 0
@@ -241,7 +249,7 @@ class TrajectoryProblem:
                 y0 = np.column_stack([tr["V"][w["starts"]], X])
             nres = L // w["stride"] + 1
             R = np.empty((nw, nres))
-            Jt = np.empty((R.size if jac else 0, nf))
+            Jt = np.empty((R.size if jac else 0, nf if family else 0))
             JY = np.empty((R.size if jac else 0, ns))
             runs.append((tr, w, np.ascontiguousarray(y0), np.ascontiguousarray(S), R, Jt, JY))
             off += nw
@@ -253,7 +261,8 @@ class TrajectoryProblem:
             rows = slice(lo * R.shape[1], hi * R.shape[1]) if jac else slice(0, 0)
             return trajectory_pass(tr["V"], tr["I"], tr["dt"], w["substeps"], C, ch_g, ch_E, a["gate_ch"],
                                    a["gate_pow"], pr.table.v0, pr.table.h, *run_tabs, w["starts"][lo:hi], w["L"],
-                                   w["stride"], y0[lo:hi], S[lo:hi], jac, R[lo:hi], Jt[rows], JY[rows], *self._sc)
+                                   w["stride"], y0[lo:hi], S[lo:hi], jac, R[lo:hi], Jt[rows], JY[rows],
+                                   *(self._sc if family else (NO_SCALARS, NO_SCALARS)))
 
         if not all(parallel_map(piece, pieces)):
             return None
@@ -262,10 +271,10 @@ class TrajectoryProblem:
             if not np.all(np.isfinite(R)):
                 return None
             nw, nres = R.shape
-            if jac and chain is not None:
+            if jac and family and chain is not None:
                 Jt[:, nr:] *= chain
             if jac:
-                out.append((scale * R, scale * Jt.reshape(nw, nres, nf),
+                out.append((scale * R, scale * Jt.reshape(nw, nres, Jt.shape[1]),
                             scale * JY.reshape(nw, nres, ns)[:, :, :self.n_free] if self.free_states
                             else None))
             else:
@@ -374,7 +383,9 @@ class TrajectoryProblem:
         D = np.sqrt(float(smooth)) * self.penalty_rows() if smooth > 0 else None
         if penalty is not None:
             D = penalty
-        return levenberg_marquardt_windows(self.blocks, np.asarray(p0, dtype=float), Y0, free, penalty=D,
+        # a fit of the states alone needs no parameter sensitivities (:meth:`blocks`' ``family``)
+        fun = self.blocks if fit_family else (lambda p, Y, jac: self.blocks(p, Y, jac, family=False))
+        return levenberg_marquardt_windows(fun, np.asarray(p0, dtype=float), Y0, free, penalty=D,
                                            max_iter=max_iter, ftol=ftol, mu0=mu0, time_limit=time_limit)
 
     def lm_fun(self, smooth=0.0):

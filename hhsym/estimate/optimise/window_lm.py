@@ -61,11 +61,14 @@ def _normal_equations(blocks, p, D, free):
     g = np.zeros(free.size)
     Bs, Cs, gys = [], [], []
     for R, Jp, JY in blocks:
-        P = Jp[:, :, free]
-        A += np.einsum("wmi,wmj->ij", P, P)
-        g += np.einsum("wmi,wm->i", P, R)
-        Bs.append(np.einsum("wmi,wmk->wik", P, JY))
-        Cs.append(np.einsum("wmk,wml->wkl", JY, JY))
+        # matrix products (BLAS): the same sums as einsum's loops, several times faster on wide Jp
+        every = free.size == Jp.shape[2] and np.array_equal(free, np.arange(free.size))
+        P = Jp if every else Jp[:, :, free]
+        P2 = P.reshape(R.size, free.size)
+        A += P2.T @ P2
+        g += P2.T @ R.ravel()
+        Bs.append(np.matmul(P.transpose(0, 2, 1), JY))
+        Cs.append(np.matmul(JY.transpose(0, 2, 1), JY))
         gys.append(np.einsum("wmk,wm->wk", JY, R))
     if D is not None:
         r, J = _penalty(D, p, True)
@@ -82,7 +85,13 @@ def schur_information(blocks, p, free):
     of ``fun(p, Y, True)``; its inverse times the residuals' variance is the Cramér–Rao covariance.
     """
     A, _, B, C, _ = _normal_equations(blocks, p, None, np.asarray(free, dtype=np.int64))
-    return A - np.einsum("wik,wkl,wjl->ij", B, np.linalg.inv(C), B)
+    return A - _sum_products(B, np.linalg.inv(C) @ np.transpose(B, (0, 2, 1)))
+
+
+def _sum_products(B, E):
+    """``sum_w B[w] @ E[w]`` for ``B (W, f, s)``, ``E (W, s, f)``, as one matrix product."""
+    W, f, s = B.shape
+    return np.transpose(B, (1, 0, 2)).reshape(f, W * s) @ E.reshape(W * s, -1)
 
 
 def _step(A, g, B, C, gy, dA, dC, mu):
@@ -99,7 +108,7 @@ def _step(A, g, B, C, gy, dA, dC, mu):
     if A.size:
         S = A.copy()
         S[np.diag_indices_from(S)] += mu * dA
-        S -= np.einsum("wik,wkj->ij", B, CiBt)
+        S -= _sum_products(B, CiBt)
         rhs = g - np.einsum("wik,wk->i", B, Cig)
         try:
             c, low = scipy.linalg.cho_factor(S, check_finite=False)
