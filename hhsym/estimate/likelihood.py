@@ -96,7 +96,7 @@ def _prior(rates, grid, weight, n_extra=0):
 
 
 def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_WINDOWS, smoothing=SMOOTHING,
-                       max_iter=30, time_limit=None, scalars=None, bridge=(), with_covariance=True):
+                       max_iter=30, time_limit=None, scalars=None, bridge=(), with_covariance=True, states=None):
     """Fit a rate parametrisation's weights by output error with a roughness prior, and their covariance.
 
     Parameters
@@ -133,6 +133,9 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
         (``theta`` if none did).
     with_covariance : bool
         Also compute the covariance (else ``None`` is returned for it).
+    states : ndarray, optional
+        Starting initial states of the first length of ``windows`` (:func:`continue_windows`), e.g.
+        the ``run.states`` of an earlier fit over the same data whose last length was that one.
 
     Returns
     -------
@@ -157,7 +160,7 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
         theta = pinned.p  # the last length that ran (finite), or theta
     left = None if time_limit is None else max(float(time_limit) - (time.perf_counter() - t0), 0.0)
     run = continue_windows(rates, template, data, theta, windows, penalty=prior, max_iter=max_iter,
-                           time_limit=left, scalars=scalars)
+                           time_limit=left, scalars=scalars, states=None if len(bridge) else states)
     if not np.isfinite(run.cost) or not with_covariance:
         return run, None
     tp = run.problem
@@ -179,12 +182,12 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
 
 
 def fit_stage(rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit, verbose=0,
-              scalars=None):
+              scalars=None, states=None):
     """:func:`maximum_likelihood` as the estimator's last stage: the start kept (with a warning) if it fails.
 
     Parameters
     ----------
-    rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit, scalars :
+    rates, template, data, theta, noise, v_range, windows, smoothing, max_iter, time_limit, scalars, states :
         As for :func:`maximum_likelihood`.
     verbose : int
         Print a progress line.
@@ -199,7 +202,7 @@ def fit_stage(rates, template, data, theta, noise, v_range, windows, smoothing, 
         print(f"[hhsym.fit] stage 3: maximum likelihood over {', '.join(f'{w:g}' for w in windows)} ms "
               f"windows (noise {noise:.2g} mV)", flush=True)
     run, cov = maximum_likelihood(rates, template, data, theta, noise, v_range, windows, smoothing,
-                                  max_iter=max_iter, time_limit=time_limit, scalars=scalars)
+                                  max_iter=max_iter, time_limit=time_limit, scalars=scalars, states=states)
     if not np.isfinite(run.cost):
         warnings.warn("maximum-likelihood stage skipped: the model fails (non-finite) when run freely "
                       "over the windows; returning the charge-balance fit", IdentifiabilityWarning, stacklevel=4)

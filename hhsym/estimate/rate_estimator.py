@@ -40,7 +40,11 @@ alpha and beta.
    first fitted by it too (through a potential-only bridge from the biased
    start: :func:`~hhsym.estimate.search.network_start.spline_likelihood`),
    stages 1 and 2 are skipped, and the networks fitted to those splines are
-   only polished here.
+   only polished here, on the longest window length alone, from the splines'
+   fitted initial states there (the splines ran the continuation; rerun from
+   the shortest length, the networks' extra freedom drifts into the short
+   windows' bias: on the issue's 8 x 1 s at 0.3 mV, 0.48 -> 2.05 max rate
+   error).
 
 Each stage is Levenberg–Marquardt with Jacobians from forward sensitivities;
 stage 1 adds geodesic acceleration (:func:`hhsym.estimate.optimise.lm.levenberg_marquardt`),
@@ -356,7 +360,7 @@ class RateEstimator(SavedFit, BaseEstimator):
         # on noisy recordings with stage 3 on, the charge balance (biased by the noise) only starts
         # the splines, which are then fitted by maximum likelihood; stages 1 and 2 are skipped
         noisy = bool(windows) and self.noise_ >= NOISE_WARN and len(knots) > 0
-        curves, q = None, None
+        curves, q, states = None, None, None
         # with free scalars they are fitted with the splines: stage 1 starts from them (q)
         if self.prior is not None:
             curves = prior_curves(self.prior, gate_names, grid, tau_min)
@@ -369,8 +373,8 @@ class RateEstimator(SavedFit, BaseEstimator):
             curves, q = settle_roles(self, data, center, scale, grid, contenders, knots, opts, kw, t_start)
         noisy = noisy and curves is not None
         if noisy:
-            curves, q = spline_likelihood(self, data, center, scale, grid, curves, q, knots[-1], windows,
-                                          v_range, t_start, charge_start=self.prior is None)
+            curves, q, states = spline_likelihood(self, data, center, scale, grid, curves, q, knots[-1], windows,
+                                                  v_range, t_start, charge_start=self.prior is None)
         if self._fixed:  # the fixed gates' networks follow the template (stage 2's kernel and replay run them)
             curves = self._template_curves(grid, curves)
         if curves is not None:
@@ -405,8 +409,9 @@ class RateEstimator(SavedFit, BaseEstimator):
                               IdentifiabilityWarning, stacklevel=2)
         self.covariance_ = None
         self.scalars_, self.scalars_std_ = {}, {}
-        if windows:
-            theta = self._maximum_likelihood(problem.rates, data, theta, v_range, windows, max_iter, t_start)
+        if windows:  # after the splines' continuation (noisy route) only its last length
+            theta = self._maximum_likelihood(problem.rates, data, theta, v_range, windows[-1:] if noisy else windows,
+                                             max_iter, t_start, states)
         if self._scalars is not None:
             n = problem.n_rates
             self.scalars_ = self._scalars.public(theta[n:])
@@ -433,13 +438,13 @@ class RateEstimator(SavedFit, BaseEstimator):
             out[2 * j], out[2 * j + 1] = kept[2 * i], kept[2 * i + 1]
         return out
 
-    def _maximum_likelihood(self, rates, data, theta, v_range, windows, max_iter, t_start):
+    def _maximum_likelihood(self, rates, data, theta, v_range, windows, max_iter, t_start, states=None):
         """Stage 3 (:func:`hhsym.estimate.likelihood.fit_stage`) from ``theta`` (the weights, then the free
-        scalars' coordinates): returns them fitted; sets ``covariance_`` (the weights' block) and
-        ``scalars_std_``."""
+        scalars' coordinates) and optionally the windows' initial ``states`` at its first length:
+        returns them fitted; sets ``covariance_`` (the weights' block) and ``scalars_std_``."""
         sc, n = self._scalars, rates.n_params
         p, cov = fit_stage(rates, self.model, data, theta, self.noise_, v_range, windows, float(self.smoothing),
-                           max(max_iter[2], 10), self._left(t_start, 1.0), self.verbose, scalars=sc)
+                           max(max_iter[2], 10), self._left(t_start, 1.0), self.verbose, scalars=sc, states=states)
         self.covariance_ = None if cov is None else cov[:n, :n]
         if sc is not None and cov is not None:
             sd = np.abs(sc.chain(p[n:])) * np.sqrt(np.maximum(np.diag(cov)[n:], 0.0))

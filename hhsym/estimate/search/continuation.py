@@ -8,7 +8,9 @@ window lengths: the shortest (nearly convex: the model runs ~1 ms from a
 fitted state) pulls the parameters close, and each longer one starts from the
 parameters and fitted initial states of the one before
 (:meth:`~hhsym.estimate.losses.trajectory.TrajectoryProblem.carry_states`, with or
-without the gate offsets, whichever fits better).
+without the gate offsets, whichever fits each window better: the windows' states are
+independent given the parameters, so one window's missed spike does not decide for the
+others, and a wrong state left in one window would bend the parameters).
 
 :func:`continue_windows` is that loop, shared by the closed forms
 (:func:`hhsym.estimate.losses.output_error.fit_output_error`) and the rate
@@ -60,8 +62,25 @@ class WindowRun:
     stopped: str | None = None
 
 
+def _best_per_window(tp, p, candidates):
+    """Row by row, the candidate initial states (each ``(n_windows, n_free)``) whose window fits best at ``p``;
+    refitted alone if they mix candidates."""
+    if len(candidates) == 1:
+        return candidates[0]
+    costs = []
+    for Y in candidates:
+        out = tp.blocks(p, Y, False)
+        costs.append(np.full(len(Y), np.inf) if out is None else np.concatenate([np.sum(R * R, axis=1)
+                                                                                 for R, _, _ in out]))
+    pick = np.argmin(np.vstack(costs), axis=0)
+    Y = np.stack(candidates)[pick, np.arange(len(pick))]
+    if np.all(pick == pick[0]):
+        return Y
+    return tp.fit(p, Y, max_iter=10, fit_family=False)[1]
+
+
 def continue_windows(rates, template, data, p0, windows, free=None, penalty=None, substeps=None, stride=None,
-                     max_iter=100, time_limit=None, guard=None, scalars=None, free_states=True):
+                     max_iter=100, time_limit=None, guard=None, scalars=None, free_states=True, states=None):
     """Fit ``rates`` by output error, window length after window length.
 
     Parameters
@@ -96,12 +115,18 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
     free_states : True or "V"
         Each window's fitted initial state: potential and gate offsets, or the potential only
         (:class:`~hhsym.estimate.losses.trajectory.TrajectoryProblem`).
+    states : ndarray (n_windows, n_free), optional
+        Starting initial states of the first length, e.g. an earlier run's ``states`` over the same
+        data and window length (refitted alone for up to 10 iterations, as a carried start is);
+        default the recorded potential and the gate-driven pass's gates, fitted alone for up to
+        30 iterations.
 
     Returns
     -------
     WindowRun
     """
     t0 = time.perf_counter()
+    start = states
     p, prev, states, cost, rms0 = np.asarray(p0, dtype=float), None, None, math.inf, math.inf
     tp, run, last = None, [], None
     for n, W in enumerate(float(w) for w in np.atleast_1d(windows)):
@@ -111,19 +136,20 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
                                free_states=free_states)
         try:
             if prev is None:
-                _, Y, c0 = tp.fit(p, None, max_iter=30, fit_family=False)
+                _, Y, c0 = tp.fit(p, start, max_iter=30 if start is None else 10, fit_family=False)
                 rms0 = math.sqrt(2.0 * c0)
-            else:  # carried gate offsets or none, whichever the states fit better
+            else:  # carried gate offsets or none, whichever fits each window better
                 tries = []
-                for carry in (True, False):
+                # a potential-only problem carries the potential alone: one candidate
+                for carry in (True, False) if min(tp.n_free, prev.n_free) > 1 else (False,):
                     try:
                         tries.append(tp.fit(p, tp.carry_states(prev, states, carry), max_iter=10,
-                                            fit_family=False))
+                                            fit_family=False)[1])
                     except FloatingPointError:
                         continue
                 if not tries:
                     raise FloatingPointError("no carried initial state gives finite residuals")
-                _, Y, _ = min(tries, key=lambda t: t[2])
+                Y = _best_per_window(tp, p, tries)
             q, Yq, cq = tp.fit(p, Y, free=free, max_iter=max_iter, penalty=penalty)
         except FloatingPointError:
             run.append(W)

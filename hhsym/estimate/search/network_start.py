@@ -429,9 +429,10 @@ def spline_likelihood(est, data, center, scale, grid, curves, q, knots, windows,
 
     Returns
     -------
-    (curves, q)
-        As :func:`spline_stage`: those of the last window length that ran (finite) when run freely,
-        or the start's.
+    (curves, q, states)
+        ``curves``, ``q`` as :func:`spline_stage`: those of the last window length that ran (finite)
+        when run freely, or the start's; ``states`` the windows' fitted initial states at the last
+        length of ``windows`` (None if it did not run): a start for the networks' own fit there.
     """
     from hhsym.estimate.likelihood import BRIDGE_WINDOWS, maximum_likelihood
 
@@ -444,7 +445,8 @@ def spline_likelihood(est, data, center, scale, grid, curves, q, knots, windows,
                                 float(est.smoothing), max_iter=30, time_limit=est._left(t_start, 0.85),
                                 scalars=sc, bridge=BRIDGE_WINDOWS if charge_start else (), with_covariance=False)
     # a length that fails (non-finite) leaves the last good one's parameters in run.p
-    return _interleave(*fam.curves(run.p[:n], grid)), (run.p[n:] if sc is not None else q)
+    states = run.states if np.isfinite(run.cost) and run.windows[-1:] == (float(windows[-1]),) else None
+    return _interleave(*fam.curves(run.p[:n], grid)), (run.p[n:] if sc is not None else q), states
 
 
 def pretrain(hidden, center, scale, grid, curves, theta0):

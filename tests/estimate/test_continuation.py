@@ -1,0 +1,57 @@
+"""Tests of the output error's continuation over window lengths (hhsym.estimate.search.continuation): the
+carried initial states chosen window by window, and a continuation started from a run's own states."""
+
+import numpy as np
+import pytest
+
+from hhsym.estimate.losses.output_error import model_forms
+from hhsym.estimate.losses.trajectory import TrajectoryProblem
+from hhsym.estimate.rates.form_pairs import FormFamily
+from hhsym.estimate.search.continuation import _best_per_window, continue_windows
+from hhsym.library import hodgkin_huxley
+from hhsym.simulate import simulate
+from hhsym.stimuli import OUNoise
+
+GRID = np.linspace(-76.0, 35.0, 200)
+
+
+@pytest.fixture(scope="module")
+def setting():
+    hh = hodgkin_huxley()
+    tr = simulate(hh, OUNoise(mean=9.0, sigma=6.0, tau=3.0, seed=3), 60.0, dt=0.005, dt_out=0.05)
+    tr = tr.with_noise(0.2, seed=1)
+    fam = FormFamily(hh, model_forms(hh, GRID))
+    return hh, [(tr.dt, tr.V, tr.I)], fam, fam.pack(model_forms(hh, GRID))
+
+
+def _window_costs(tp, p, Y):
+    return np.concatenate([np.sum(R * R, axis=1) for R, _, _ in tp.blocks(p, Y, False)])
+
+
+def test_carried_states_are_chosen_window_by_window(setting):
+    """Of two candidate state sets, each window keeps the one that fits it better: the mix fits every
+    window at least as well as either candidate (then refitted, better still)."""
+    hh, data, fam, p = setting
+    tp = TrajectoryProblem(fam, hh, data, window=5.0)
+    good = tp.fit(p, None, max_iter=20, fit_family=False)[1]
+    bad = good.copy()
+    bad[:, 0] += 8.0  # 8 mV off: a worse start in every window
+    a, b = good.copy(), bad.copy()
+    half = np.arange(len(good)) % 2 == 1
+    a[half], b[half] = bad[half], good[half]  # each candidate is right in half the windows
+    mixed = _best_per_window(tp, p, [a, b])
+    ca, cb, cm = (_window_costs(tp, p, Y) for Y in (a, b, mixed))
+    assert np.all(cm <= np.minimum(ca, cb) * (1 + 1e-9))
+    assert cm.sum() <= 1.001 * _window_costs(tp, p, good).sum()
+    assert cm.sum() < 0.5 * min(ca.sum(), cb.sum())
+    np.testing.assert_array_equal(_best_per_window(tp, p, [good]), good)  # one candidate: as it is
+
+
+def test_a_continuation_starts_from_a_runs_own_states(setting):
+    """``states=``: the first length starts from a run's fitted states over the same length, and so starts
+    (and ends) at that run's cost, without refitting from the recorded potential."""
+    hh, data, fam, p = setting
+    run = continue_windows(fam, hh, data, p, (2.5, 5.0), max_iter=5)
+    again = continue_windows(fam, hh, data, run.p, (5.0,), max_iter=0, states=run.states)
+    assert again.cost <= run.cost * (1 + 1e-9)
+    assert again.states.shape == run.states.shape
