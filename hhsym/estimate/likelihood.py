@@ -95,6 +95,22 @@ def _prior(rates, grid, weight, n_extra=0):
     return penalty
 
 
+def _posterior_inverse(H, rcond=1e-12):
+    """The inverse of a Gauss–Newton information ``H`` on its informed directions, always positive semi-definite.
+
+    ``H`` is scaled to a unit diagonal first (weights and scalars differ by orders of magnitude), then
+    inverted by its eigen-decomposition, dropping eigenvalues below ``rcond`` times the largest:
+    flat directions (e.g. a saturated hidden unit, whose weights move neither the residuals nor the
+    rates) have no posterior, and a plain inverse of the near-singular matrix turns rounding into
+    negative variances (seen: the scalars' on a noise-free fit with free g_L, E_L, C_m).
+    """
+    d = np.sqrt(np.maximum(np.diag(H), np.finfo(float).tiny))
+    Hs = H / np.outer(d, d)
+    w, U = np.linalg.eigh(0.5 * (Hs + Hs.T))
+    keep = w > rcond * max(float(w.max()), 0.0)
+    return ((U[:, keep] / w[keep]) @ U[:, keep].T) / np.outer(d, d)
+
+
 def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_WINDOWS, smoothing=SMOOTHING,
                        max_iter=30, time_limit=None, scalars=None, bridge=(), with_covariance=True, states=None):
     """Fit a rate parametrisation's weights by output error with a roughness prior, and their covariance.
@@ -170,12 +186,7 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
     S = schur_information(tp.blocks(run.p, run.states, True), run.p, free)
     _, Jr = prior(run.p, True)
     H = S + Jr[:, free].T @ Jr[:, free]
-    try:
-        sub = np.linalg.inv(H) * sigma2 / tp.n_residuals
-    except np.linalg.LinAlgError:
-        # exactly flat directions (e.g. a saturated hidden unit: its weights move neither residuals nor
-        # rates) have no posterior; the pseudo-inverse gives the others theirs
-        sub = np.linalg.pinv(H, rcond=1e-12, hermitian=True) * sigma2 / tp.n_residuals
+    sub = _posterior_inverse(H) * sigma2 / tp.n_residuals
     cov = np.zeros((rates.n_params + n_sc, rates.n_params + n_sc))
     cov[np.ix_(free, free)] = 0.5 * (sub + sub.T)
     return run, cov

@@ -125,11 +125,14 @@ def test_scalar_columns_of_the_output_error_jacobian_are_exact(hh):
 
 @pytest.mark.slow
 def test_scalars_and_constants_come_back_together(hh, tmp_path):
-    """Every free scalar 4-25 % off and every rate constant fitted with them: back within 0.1 %."""
+    """Every free scalar 4-25 % off and every rate constant fitted with them: back within 0.1 %.
+
+    The last lengths follow a flat valley (g_Na against the rate amplitudes): with 100 iterations per
+    length g_Na stopped 0.9 % off at an RMS of 0.0007 mV; 300 reach 0.007 %."""
     traces = _traces(hh, 100.0)
     data = [(tr.dt, tr.V, tr.I) for tr in traces]
     truth = model_forms(hh, np.linspace(-76.0, 35.0, 200))
-    fit = fit_output_error(hh.with_params(**WRONG), data, truth, free=FREE)
+    fit = fit_output_error(hh.with_params(**WRONG), data, truth, free=FREE, max_iter=300)
     assert set(fit.scalars) == set(FREE) and fit.n_constants == 20
     for name in FREE:
         assert fit.scalars[name] == pytest.approx(hh.params[name], rel=1e-3), name
@@ -138,7 +141,7 @@ def test_scalars_and_constants_come_back_together(hh, tmp_path):
     assert model.params["g_Na"] == pytest.approx(fit.scalars["g_Na"])
     # the estimator carries them into model_, its summary and its fit file
     est = FormEstimator(hh.with_params(**WRONG), start="model", search=False, uncertainty=False,
-                        free=list(FREE)).fit(traces)
+                        free=list(FREE), max_iter=300).fit(traces)
     for name in FREE:
         assert est.scalars_[name] == pytest.approx(hh.params[name], rel=1e-3), name
         assert est.model_.params[name] == est.scalars_[name]
