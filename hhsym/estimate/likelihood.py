@@ -152,6 +152,8 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
     states : ndarray, optional
         Starting initial states of the first length of ``windows`` (:func:`continue_windows`), e.g.
         the ``run.states`` of an earlier fit over the same data whose last length was that one.
+        Ignored with a ``bridge`` (its states have only the potential; ``windows`` then start from
+        the recording).
 
     Returns
     -------

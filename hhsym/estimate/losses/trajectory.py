@@ -227,9 +227,8 @@ class TrajectoryProblem:
         tabs = pr.tables(p[:nr], jac and family)
         run_tabs = self._capped(tabs, jac and family)
         if jac and not family:  # tangents over the initial states only: no parameter columns
-            XI, LA = run_tabs[:2]
-            none = np.zeros(XI.shape + (0,))
-            run_tabs, tabs = (XI, LA, none, none), (tabs[0], tabs[1], none, none)
+            none = np.zeros(run_tabs[0].shape + (0,))
+            run_tabs = (run_tabs[0], run_tabs[1], none, none)
         a = pr.arr
         C, ch_g, ch_E = (a["C"], a["ch_g"], a["ch_E"]) if self.scalars is None else self.scalars.arrays(p[nr:], a)
         chain = None if self.scalars is None else self.scalars.chain(p[nr:])
