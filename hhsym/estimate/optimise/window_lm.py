@@ -60,9 +60,10 @@ def _normal_equations(blocks, p, D, free):
     A = np.zeros((free.size, free.size))
     g = np.zeros(free.size)
     Bs, Cs, gys = [], [], []
+    # every column free (the usual case): no copy of the Jacobian's selected columns
+    every = bool(blocks) and free.size == blocks[0][1].shape[2] and np.array_equal(free, np.arange(free.size))
     for R, Jp, JY in blocks:
         # matrix products (BLAS): the same sums as einsum's loops, several times faster on wide Jp
-        every = free.size == Jp.shape[2] and np.array_equal(free, np.arange(free.size))
         P = Jp if every else Jp[:, :, free]
         P2 = P.reshape(R.size, free.size)
         A += P2.T @ P2
