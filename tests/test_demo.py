@@ -10,20 +10,32 @@ import hhsym
 from hhsym.demo import run_demo
 
 
+DEMO = pytest.mark.xdist_group("demo")  # one worker runs the demo once for both tests
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The main job at its default settings: (its result, its output folder)."""
+    out = tmp_path_factory.mktemp("demo")
+    return run_demo(str(out), verbose=False), out
+
+
 @pytest.mark.slow
-def test_demo_writes_the_report_folder(tmp_path):
-    result = run_demo(str(tmp_path), verbose=False, t_stop=60.0, fit_budget=5.0, distill_budget=3.0)
-    names = set(os.listdir(tmp_path))
+@DEMO
+def test_demo_writes_the_report_folder(demo):
+    result, out = demo
+    names = set(os.listdir(out))
     for expected in ("report.md", "report.html", "rates.png", "gating.png", "heldout.png", "training_0.png",
                      "model.tex", "model.json", "fit.npz", "recording_0.csv", "metrics.json"):
         assert expected in names, expected
-    text = (tmp_path / "report.md").read_text()
+    text = (out / "report.md").read_text()
     assert "Recovered equations" in text and "\\begin{align*}" in text
     assert set(result["timings"]) >= {"simulate", "fit", "distill"}
 
 
 @pytest.mark.slow
-def test_demo_recovers_hodgkin_huxley(tmp_path):
+@DEMO
+def test_demo_recovers_hodgkin_huxley(demo):
     """The main job at its default settings recovers HH from V and I: a recovery test with real thresholds.
 
     Measured: networks within 1.7 % where each rate is >= 5 % of its gate's alpha + beta, the
@@ -31,17 +43,16 @@ def test_demo_recovers_hodgkin_huxley(tmp_path):
     """
     import numpy as np
 
-    import hhsym
     from hhsym import library
     from hhsym.metrics import rate_errors
 
-    result = run_demo(str(tmp_path), verbose=False)
+    result, out = demo
     truth = library.hodgkin_huxley()
-    est = hhsym.load(tmp_path / "fit.npz")
+    est = hhsym.load(out / "fit.npz")
     assert est.roles_ == {"m": 1.0, "h": -1.0, "n": 1.0}
     where_it_matters = rate_errors(est, truth, (-75.0, 20.0), min_share=0.05)
     assert max(where_it_matters.values()) < 0.03, where_it_matters
-    distilled = hhsym.load_model(tmp_path / "model.json")
+    distilled = hhsym.load_model(out / "model.json")
     errors = rate_errors(distilled, truth, (-75.0, 20.0))
     assert max(errors.values()) < 0.005, errors  # right forms: a wrong one is off by > 5 % somewhere
     assert result["metrics"]["held-out Γ, distilled (closed forms)"] >= 0.98
