@@ -15,8 +15,9 @@ import hhsym.library as library  # noqa: E402
 def pytest_configure(config):
     """Under pytest-xdist, share the cores between the workers: each worker's numba kernels (and hhsym's
     thread pool, sized by :func:`numba.get_num_threads`) get ``cores // workers`` threads, so two workers on
-    two cores do not run four threads (measured: tests/estimate -m "not slow" 78 s -> 70 s). The limit
-    NUMBA_NUM_THREADS is untouched: tests that compare thread counts still set 2 themselves."""
+    two cores do not run four threads (measured: tests/estimate -m "not slow" 78 s -> 65 s). The limit
+    NUMBA_NUM_THREADS is untouched: tests that compare thread counts still set 2 themselves. (The setting is
+    numba's, per thread: it holds for the tests' own thread, from which hhsym's kernels and pool start.)"""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
     if workers > 1:
         import numba
