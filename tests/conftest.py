@@ -25,6 +25,16 @@ def pytest_configure(config):
         numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS, (os.cpu_count() or 1) // workers)))
 
 
+#: Modules whose tests take minutes each (README walk-throughs, the demo, a FormEstimator fixture, examples):
+#: run first, so that two xdist workers do not end the run with one long test on one core.
+LONG_FIRST = ("test_readme.py", "test_demo.py", "test_form_estimator.py", "test_examples.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Move the tests of :data:`LONG_FIRST` to the front (stable: each module's order is kept)."""
+    items.sort(key=lambda item: item.path.name not in LONG_FIRST)
+
+
 @pytest.fixture(scope="session")
 def hh():
     return library.hodgkin_huxley()
