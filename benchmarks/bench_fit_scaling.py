@@ -69,13 +69,19 @@ def best_time(fn, repeat):
     return min(times)
 
 
-def charge_balance(hh, data):
+def networks(hh):
+    """16-unit rate networks for ``hh``'s gates: ``(NetworkRates, prototype, random weights)``."""
     proto = RateNetwork((16,), -20.0, 60.0)
     ng = len(hh.gates)
     norms = np.tile([proto.center, proto.scale, proto.delta], (2 * ng, 1))
     rng = np.random.default_rng(0)
     theta = np.concatenate([RateNetwork.initial_theta((16,), rng, log_rate0=0.0) for _ in range(2 * ng)])
-    pr = ShootingProblem(NetworkRates(proto.sizes, norms, 0.01), hh, data, window=0.25)
+    return NetworkRates(proto.sizes, norms, 0.01), proto, theta
+
+
+def charge_balance(hh, data):
+    rates, _, theta = networks(hh)
+    pr = ShootingProblem(rates, hh, data, window=0.25)
     steps = sum(len(d[1]) for d in data) * max(tr["M"] for tr in pr.traces)
     return (lambda: pr.evaluate(theta, True, stage=1)), steps
 
@@ -92,14 +98,11 @@ def output_error(hh, data):
 
 
 def network_iteration(hh, data):
-    names = [g.name for g in hh.gates]
-    proto = RateNetwork((16,), -20.0, 60.0)
-    norms = np.tile([proto.center, proto.scale, proto.delta], (2 * len(names), 1))
+    rates, proto, theta = networks(hh)
     grid = np.linspace(-80.0, 45.0, 200)
-    rng = np.random.default_rng(0)
-    theta = np.concatenate([RateNetwork.initial_theta((16,), rng, log_rate0=0.0) for _ in range(2 * len(names))])
-    theta = pretrain((16,), proto.center, proto.scale, grid, prior_curves(hh, names, grid, 0.01), theta)
-    tp = TrajectoryProblem(NetworkRates(proto.sizes, norms, 0.01), hh, data, window=10.0)
+    curves = prior_curves(hh, [g.name for g in hh.gates], grid, 0.01)
+    theta = pretrain((16,), proto.center, proto.scale, grid, curves, theta)
+    tp = TrajectoryProblem(rates, hh, data, window=10.0)
     Y0 = tp.initial_states().reshape(-1, tp.ns)
     free = np.arange(theta.size)
     steps = sum(len(d[1]) * w["substeps"] for d, w in zip(data, tp.windows))
