@@ -15,10 +15,11 @@ alpha and beta.
    whose logit is quadratic in V with a log-quadratic time constant per gate
    (the generic two-state shape, able to bend) constrained to that sign pattern
    is searched (``3 * n_starts`` random draws on every trace sampled every
-   ~0.05 ms, refined by successive halving).  The best three patterns are
-   refitted on all the data in a cubic family and then refined at the spline
-   stage's first level; the lowest cost there wins (the only step that reliably
-   tells the right roles from role-swapped ones);
+   ~0.05 ms, refined by successive halving).  The best four patterns are lifted
+   to a cubic family, restarted gate by gate (one gate's parameters redrawn,
+   the others kept) and refitted on all the data; the best three of those are
+   refined at the spline stage's first level, and the lowest cost there wins
+   (the only step that reliably tells the right roles from role-swapped ones);
    with a ``prior``, the prior's curves are the start instead;
 0b. *spline stage* (:mod:`hhsym.estimate.rates.curves`) — the start curves are
    refined as cubic B-splines of V (``spline_knots``, coarse to fine) on
@@ -217,8 +218,10 @@ class RateEstimator(SavedFit, BaseEstimator):
         slope — in the generic start's curves after the spline stage) or -1
         (``None`` with a prior).
     hypotheses_ : list of dict
-        Per role hypothesis: ``signs``, ``family_cost`` (the screen's), ``full_cost`` (cubic family on all the
-        data) and ``settled_cost`` (first spline level on all the data; the lowest wins), None where not reached.
+        Per role hypothesis: ``signs``, ``family_cost`` (the screen's), ``restart_cost`` (cubic family with the
+        pattern's signs after the gate-wise restarts, on the screen's data), ``full_cost`` (cubic family on all
+        the data) and ``settled_cost`` (first spline level on all the data; the lowest wins), None where not
+        reached.
     noise_ : float
         Estimated sample-to-sample noise on the recorded V (mV, the largest
         over the traces; :func:`hhsym.estimate.checks.noise_level`).  From

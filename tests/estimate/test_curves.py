@@ -30,7 +30,7 @@ def _fd_check(fun, p, h=1e-6):
     return J, Jfd
 
 
-@pytest.mark.parametrize("kind", ["boltzmann-signs", "quadratic-signs", "cubic", "spline"])
+@pytest.mark.parametrize("kind", ["boltzmann-signs", "quadratic-signs", "cubic", "cubic-monotone", "spline"])
 def test_jacobian_matches_finite_differences(data, kind):
     model = hodgkin_huxley()
     V = np.linspace(-80.0, 40.0, 121)
@@ -40,8 +40,8 @@ def test_jacobian_matches_finite_differences(data, kind):
         fun = ChargeBalance(fam, model, data).lm_fun(smooth=1e-6)
     else:
         deg, signs = {"boltzmann-signs": ((1, 2), [1.0, -1.0, 1.0]), "quadratic-signs": ((2, 2), [1.0, -1.0, 1.0]),
-                      "cubic": ((3, 3), None)}[kind]
-        fam = GateFamily(3, -20.0, 62.0, deg=deg, signs=signs, tau_min=0.01)
+                      "cubic": ((3, 3), None), "cubic-monotone": ((3, 3), [1.0, -1.0, 1.0])}[kind]
+        fam = GateFamily(3, -20.0, 62.0, deg=deg, signs=signs, monotone=kind.endswith("monotone"), tau_min=0.01)
         if signs:  # a random start, with some bend of logit x_inf where the family has one
             p = fam.random_start(np.random.default_rng(1), -70.0, 0.0).reshape(fam.ng, -1)
             p[:, 2:fam.n_z] = 0.3
@@ -51,6 +51,46 @@ def test_jacobian_matches_finite_differences(data, kind):
         fun = ChargeBalance(fam, model, data).lm_fun()
     J, Jfd = _fd_check(fun, p)
     assert np.max(np.abs(J - Jfd)) < 1e-6 * max(1.0, np.max(np.abs(J)))
+
+
+@pytest.mark.parametrize("monotone", [False, True])
+def test_lift_to_richer_families_keeps_the_curves(monotone):
+    """A signed quadratic family's curves lifted to a cubic one (signed, monotone or free) are the same
+    curves, and its sympy form is the same function."""
+    import sympy
+
+    from hhsym.symbolic import V as V_SYMBOL
+
+    rng = np.random.default_rng(3)
+    signs = np.array([1.0, -1.0, 1.0])
+    low = GateFamily(3, -20.0, 62.0, deg=(2, 2), signs=signs, monotone=monotone, tau_min=0.01)
+    V = np.linspace(-90.0, 50.0, 57)
+    for _ in range(5):
+        p = low.random_start(rng, -80.0, 40.0) + 0.3 * rng.standard_normal(low.n_params)
+        for rich in (GateFamily(3, -20.0, 62.0, deg=(3, 3), signs=signs, monotone=monotone, tau_min=0.01),
+                     GateFamily(3, -20.0, 62.0, deg=(3, 3), tau_min=0.01)):
+            for a, b in zip(low.curves(p, V), rich.curves(rich.lift(p, low), V)):
+                np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+    alpha = sympy.lambdify(V_SYMBOL, low.to_sympy(p)[1][0])
+    np.testing.assert_allclose(alpha(V), low.rates(p, V)[0][1], rtol=1e-10)
+
+
+def test_monotone_family_keeps_every_steady_state_monotone_and_starts_as_boltzmann():
+    """Monotone over the range whatever the parameters; a random start is the same Boltzmann curve as
+    the signed family's (the Bernstein weights equal)."""
+    signs = np.array([1.0, -1.0, 1.0])
+    V = np.linspace(-20.0 - 62.0, -20.0 + 62.0, 301)
+    for d in (2, 3, 4):
+        mono = GateFamily(3, -20.0, 62.0, deg=(d, 2), signs=signs, monotone=True, tau_min=0.01)
+        plain = GateFamily(3, -20.0, 62.0, deg=(d, 2), signs=signs, tau_min=0.01)
+        pm, pp = (f.random_start(np.random.default_rng(7), -80.0, 40.0) for f in (mono, plain))
+        np.testing.assert_allclose(mono.curves(pm, V)[0], plain.curves(pp, V)[0], atol=1e-12)
+        rng = np.random.default_rng(d)
+        for _ in range(100):
+            z = mono.curves(pm + 2.0 * rng.standard_normal(mono.n_params), V)[0]
+            assert np.all(signs[:, None] * np.diff(z, axis=1) >= 0)
+    with pytest.raises(ValueError, match="monotone family needs signs"):
+        GateFamily(3, -20.0, 62.0, deg=(2, 2), monotone=True)
 
 
 def test_spline_basis_partition_of_unity_and_linear_tails(data):

@@ -16,7 +16,8 @@ positive and every gate stays in (0, 1) by construction.  Two bases:
   Boltzmann steady state with a log-quadratic time constant, the generic
   two-state gating shape (the role search of :mod:`hhsym.estimate.search.network_start`
   draws its random starts there and screens the role patterns in degrees (2, 2),
-  whose logit x_inf can bend as HH's do); degrees (3, 3) refit the close contenders.
+  whose logit x_inf can bend as HH's do, each x_inf kept monotone with its
+  pattern's sign: ``monotone=True``); degrees (3, 3) refit the close contenders.
 * :class:`SplineFamily` — uniform cubic B-splines with linear tails (a free
   curve, nothing model-shaped), which the estimator refines coarse to fine
   before it trains the networks (:class:`~hhsym.estimate.RateEstimator`).
@@ -174,8 +175,24 @@ class CurveFamily(GateParametrisation):
         return np.ascontiguousarray(xinf), np.ascontiguousarray(lam), DX, DL
 
 
+def _integrated_bernstein(d):
+    """``(d + 1, d + 1)``: column 0 the constant 1, column k + 1 the power coefficients of
+    ``int_0^u b_{k,d-1}(t) dt``, with ``b_{k,n}(t) = C(n, k) ((1 - t)/2)^(n - k) ((1 + t)/2)^k``."""
+    from math import comb
+
+    from numpy.polynomial import polynomial as P
+
+    M = np.zeros((d + 1, d + 1))
+    M[0, 0] = 1.0
+    n = d - 1
+    for k in range(d):
+        b = comb(n, k) * P.polymul(P.polypow([0.5, -0.5], n - k), P.polypow([0.5, 0.5], k))
+        M[:, k + 1] = np.pad(P.polyint(b), (0, d + 1))[:d + 1]
+    return M
+
+
 class GateFamily(CurveFamily):
-    """Polynomial (logit x_inf, log tau) family.
+    r"""Polynomial (logit x_inf, log tau) family.
 
     Parameters
     ----------
@@ -187,6 +204,9 @@ class GateFamily(CurveFamily):
         Sign of dx_inf/dV per gate at the centre of the V range (``u = 0``:
         the linear coefficient; everywhere when ``deg[0] == 1``); the slope
         parameter is then the log of the slope's magnitude.
+    monotone : bool
+        With ``signs``: x_inf is monotone over the whole range ``u`` in [-1, 1], with
+        the sign of ``signs`` (see Notes).
     tau_min : float
         Time-constant floor (ms).
 
@@ -194,13 +214,31 @@ class GateFamily(CurveFamily):
     -----
     :meth:`to_sympy` gives the rates with the polynomials written out (without the
     clipping of :data:`Z_CLIP`, :data:`LT_CLIP`, which only guards extreme values).
+
+    *Monotone steady states.*  With ``monotone=True`` the logit of gate ``j`` is
+
+    .. math::
+
+        z_j(u) = a_{j0} + s_j \sum_{k=0}^{d-1} e^{p_{jk}} \int_0^u b_{k,d-1}(t)\,dt,
+
+    with :math:`b_{k,d-1}` the Bernstein polynomials of degree :math:`d - 1` on [-1, 1]
+    (nonnegative there, summing to one), so :math:`s_j z_j'(u) > 0` on the whole range:
+    a two-state gate's steady state, monotone as every literature gate's is.  A
+    Boltzmann curve has all :math:`p_{jk}` equal.  Without it a cubic logit can rise and
+    fall, and the role search found fits where n, its slope positive at the centre,
+    also inactivated at depolarised potentials in place of h (notes/issue16.md, session 10).
     """
 
-    def __init__(self, n_gates, center, scale, deg=(1, 2), signs=None, tau_min=0.0):
+    def __init__(self, n_gates, center, scale, deg=(1, 2), signs=None, monotone=False, tau_min=0.0):
         self.deg = tuple(int(d) for d in deg)
         self.signs = None if signs is None else np.asarray(signs, dtype=float)
         if self.signs is not None and self.deg[0] < 1:
             raise ValueError("signs need a steady state of degree >= 1")
+        if monotone and self.signs is None:
+            raise ValueError("a monotone family needs signs")
+        self.monotone = bool(monotone)
+        # column k: power coefficients (u^0 .. u^d) of the k-th logit basis function
+        self._M = _integrated_bernstein(self.deg[0]) if self.monotone else np.eye(self.deg[0] + 1)
         super().__init__(n_gates, center, scale, tau_min)
 
     n_z = property(lambda self: self.deg[0] + 1)
@@ -209,16 +247,22 @@ class GateFamily(CurveFamily):
     def basis(self, V):
         u = (np.asarray(V, dtype=float) - self.c) / self.s
         powers = u[:, None] ** np.arange(max(self.deg) + 1)[None, :]
-        return powers[:, :self.n_z], powers[:, :self.n_t]
+        return powers[:, :self.n_z] @ self._M, powers[:, :self.n_t]
 
     def coefficients(self, p):
         a, b, da = super().coefficients(p)
-        if self.signs is not None:  # slope = sign * exp(p1)
+        if self.signs is not None:  # slope = sign * exp(p1) (monotone: every Bernstein weight)
+            cols = slice(1, None) if self.monotone else slice(1, 2)
             a = a.copy()
-            a[:, 1] = self.signs * np.exp(np.clip(a[:, 1], -30.0, 30.0))
+            a[:, cols] = self.signs[:, None] * np.exp(np.clip(a[:, cols], -30.0, 30.0))
             da = da.copy()
-            da[:, 1] = a[:, 1]
+            da[:, cols] = a[:, cols]
         return a, b, da
+
+    def power_coefficients(self, p):
+        """Coefficients of ``u**i`` of logit x_inf ``(ng, deg[0] + 1)`` and of log tau ``(ng, deg[1] + 1)``."""
+        a, b, _ = self.coefficients(p)
+        return a @ self._M.T, b
 
     def random_start(self, rng, v_lo, v_hi):
         """Random generic parameters: Boltzmann x_inf, log-quadratic tau.
@@ -244,6 +288,8 @@ class GateFamily(CurveFamily):
                 p[j, dz + 1] = rng.uniform(-1.5, 1.5)
             if self.deg[1] >= 2:
                 p[j, dz + 2] = rng.uniform(-1.5, 0.5)
+            if self.monotone:  # Bernstein weights all equal: the same Boltzmann curve
+                p[j, 1:dz] = p[j, 1]
         return p.ravel()
 
     def to_sympy(self, p):
@@ -252,7 +298,7 @@ class GateFamily(CurveFamily):
 
         from hhsym.symbolic import V as V_SYMBOL
 
-        a, b, _ = self.coefficients(p)
+        a, b = self.power_coefficients(p)
         F = sympy.Float
         u = (V_SYMBOL - F(self.c)) / F(self.s)
         out = []
@@ -263,10 +309,22 @@ class GateFamily(CurveFamily):
         return out
 
     def lift(self, p, other):
-        """Parameters ``p`` of family ``other`` (lower degrees) in this family."""
-        a, b, _ = other.coefficients(p)
+        """Parameters ``p`` of family ``other`` (lower degrees) in this family.
+
+        With ``signs`` (this family's) the slope coefficient is stored as ``log(sign * slope)``; a slope of
+        the other sign (or zero) becomes ``sign * 1e-6`` in normalised units (flat at the centre).  Into a
+        monotone family the same holds for each Bernstein weight (exact for a curve of ``other`` that
+        is monotone with Bernstein weights of the right sign, e.g. one of a monotone family).
+        """
+        c, b = other.power_coefficients(p)
+        a = np.zeros((self.ng, self.n_z))
+        a[:, :c.shape[1]] = c
+        a = np.linalg.solve(self._M, a.T).T
+        if self.signs is not None:
+            cols = slice(1, None) if self.monotone else slice(1, 2)
+            a[:, cols] = np.log(np.maximum(self.signs[:, None] * a[:, cols], 1e-6))
         q = np.zeros((self.ng, self.n_per_gate))
-        q[:, :other.n_z] = a
+        q[:, :self.n_z] = a
         q[:, self.n_z:self.n_z + other.n_t] = b
         return q.ravel()
 
