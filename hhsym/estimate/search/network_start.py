@@ -364,10 +364,10 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
     :data:`REFIT_SHARE` (the first always is; its iterations stop there too).
 
     Records ``est.hypotheses_`` (one dict per pattern screened: ``signs``, ``family_cost``,
-    ``restart_cost`` (after the gate-wise restarts), ``full_cost`` (richer family, all the data) and ``settled_cost`` (:func:`settle_roles`), None
-    where not reached).  Returns the contenders, lowest ``full_cost`` first: ``(k, curves)`` with
-    ``k`` the index in ``est.hypotheses_`` and ``curves`` on ``grid``: ``[logit x_inf,
-    log(tau - tau_min)]`` per gate.
+    ``restart_cost`` (after the gate-wise restarts), ``full_cost`` (richer family, all the data) and
+    ``settled_cost`` (:func:`settle_roles`), None where not reached).  Returns the contenders, lowest
+    ``full_cost`` first, at most :data:`MAX_SETTLED`: ``(k, curves)`` with ``k`` the index in
+    ``est.hypotheses_`` and ``curves`` on ``grid``: ``[logit x_inf, log(tau - tau_min)]`` per gate.
     """
     ng = len(gate_names)
     stretch = est.stretch
@@ -420,7 +420,8 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
                                        np.zeros(signed.n_params), max_iter=max_iter[0], mu0=1e-2,
                                        label=f"roles{label}*", time_limit=left, **kw)
             p, c = gate_restarts(screen_loss, signed, p, c, np.random.default_rng([int(seeds[k]), 1]), v_lim,
-                                 gates=learned, label=f"roles{label}g", kw=kw, time_limit=est._left(t_start, REFIT_SHARE))
+                                 gates=learned, label=f"roles{label}g", kw=kw,
+                                 time_limit=est._left(t_start, REFIT_SHARE))
             est.hypotheses_[k]["restart_cost"] = float(c)
             q, c = levenberg_marquardt(ChargeBalance(est._wrap(rich), est.model, data, **lopts).lm_fun(),
                                        rich.lift(p, signed), 0.0, np.zeros(rich.n_params), max_iter=max_iter[0],
