@@ -107,7 +107,8 @@ class RateEstimator(SavedFit, BaseEstimator):
         networks settle along the loss's flat directions (``docs/design.md``).
     n_starts : int
         The generic-family search refines ``3 * n_starts`` random starts per
-        role hypothesis.
+        role hypothesis, and its gate-wise restarts draw each gate ``n_starts``
+        times (with 60 % of ``max_iter[0]`` iterations each).
     tau_min : float
         Floor of every learned time constant (ms); no learned rate exceeds
         ``1 / tau_min``.  Generic (0.01 ms is far below any channel's kinetics

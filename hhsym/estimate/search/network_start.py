@@ -103,8 +103,10 @@ SPLINE_SMOOTH = 1e-9
 #: first bridge length ended at 0.0639 mV² (the truth's 0.0439); clipped, at 0.0447.
 START_Z, START_LT = 10.0, (-5.0, 7.0)
 #: Gate-wise restarts after the screen's successive halving (:func:`gate_restarts`): fresh draws per gate
-#: and Levenberg–Marquardt iterations per draw.
+#: and Levenberg–Marquardt iterations per draw (the role search draws ``n_starts`` per gate and runs
+#: ``GATE_ITER_SHARE`` of the start's iterations, ``max_iter[0]``: 8 and 24 at the defaults).
 GATE_DRAWS, GATE_ITER = 8, 24
+GATE_ITER_SHARE = 0.6
 #: At most this many passes over the gates; another pass follows one that lowered the cost by more than
 #: ``GATE_GAIN`` (relative).
 GATE_PASSES, GATE_GAIN = 3, 0.05
@@ -420,7 +422,8 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
                                        np.zeros(signed.n_params), max_iter=max_iter[0], mu0=1e-2,
                                        label=f"roles{label}*", time_limit=left, **kw)
             p, c = gate_restarts(screen_loss, signed, p, c, np.random.default_rng([int(seeds[k]), 1]), v_lim,
-                                 gates=learned, label=f"roles{label}g", kw=kw,
+                                 gates=learned, n_draws=int(est.n_starts),
+                                 max_iter=max(1, int(GATE_ITER_SHARE * max_iter[0])), label=f"roles{label}g", kw=kw,
                                  time_limit=est._left(t_start, REFIT_SHARE))
             est.hypotheses_[k]["restart_cost"] = float(c)
             q, c = levenberg_marquardt(ChargeBalance(est._wrap(rich), est.model, data, **lopts).lm_fun(),
