@@ -75,7 +75,7 @@ ROLE_MARGIN = np.inf
 SCREEN_SHARE, REFIT_SHARE, SETTLE_SHARE = 0.5, 0.6, 0.7
 #: At most this many role patterns (best family cost first) get gate-wise restarts and are refitted on
 #: all the data; of those, at most ``MAX_SETTLED`` (best richer-family cost first) are settled.
-MAX_PATTERNS, MAX_SETTLED = 4, 3
+MAX_PATTERNS, MAX_SETTLED = 3, 3
 #: Polynomial degrees (logit x_inf, log tau) of the family that screens the role patterns.
 SCREEN_DEGREES = (2, 2)
 #: Sampling step (ms) of the data the role patterns are screened on (every k-th sample of finer
@@ -103,8 +103,8 @@ SPLINE_SMOOTH = 1e-9
 #: first bridge length ended at 0.0639 mV² (the truth's 0.0439); clipped, at 0.0447.
 START_Z, START_LT = 10.0, (-5.0, 7.0)
 #: Gate-wise restarts after the screen's successive halving (:func:`gate_restarts`): fresh draws per gate
-#: and Levenberg–Marquardt iterations per draw (the role search draws ``n_starts`` per gate and runs
-#: ``GATE_ITER_SHARE`` of the start's iterations, ``max_iter[0]``: 8 and 24 at the defaults).
+#: and Levenberg–Marquardt iterations per draw (the role search draws ``min(n_starts, GATE_DRAWS)`` per gate
+#: and runs ``GATE_ITER_SHARE`` of the start's iterations, ``max_iter[0]``: 8 and 24 at the defaults).
 GATE_DRAWS, GATE_ITER = 8, 24
 GATE_ITER_SHARE = 0.6
 #: At most this many passes over the gates; another pass follows one that lowered the cost by more than
@@ -422,7 +422,7 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
                                        np.zeros(signed.n_params), max_iter=max_iter[0], mu0=1e-2,
                                        label=f"roles{label}*", time_limit=left, **kw)
             p, c = gate_restarts(screen_loss, signed, p, c, np.random.default_rng([int(seeds[k]), 1]), v_lim,
-                                 gates=learned, n_draws=int(est.n_starts),
+                                 gates=learned, n_draws=min(int(est.n_starts), GATE_DRAWS),
                                  max_iter=max(1, int(GATE_ITER_SHARE * max_iter[0])), label=f"roles{label}g", kw=kw,
                                  time_limit=est._left(t_start, REFIT_SHARE))
             est.hypotheses_[k]["restart_cost"] = float(c)
