@@ -15,10 +15,10 @@ alpha and beta.
    whose logit is quadratic in V with a log-quadratic time constant per gate
    (the generic two-state shape, able to bend) constrained to that sign pattern
    is searched (``3 * n_starts`` random draws on every trace sampled every
-   ~0.05 ms, refined by successive halving).  The best three patterns are lifted
+   ~0.05 ms, refined by successive halving).  The best four patterns are lifted
    to a cubic family, restarted gate by gate (one gate's parameters redrawn,
-   the others kept) and refitted on all the data; then refined at the spline
-   stage's first level, and the lowest cost there wins
+   the others kept) and refitted on all the data; the best three of those are
+   refined at the spline stage's first level, and the lowest cost there wins
    (the only step that reliably tells the right roles from role-swapped ones);
    with a ``prior``, the prior's curves are the start instead;
 0b. *spline stage* (:mod:`hhsym.estimate.rates.curves`) — the start curves are

@@ -75,7 +75,7 @@ ROLE_MARGIN = np.inf
 SCREEN_SHARE, REFIT_SHARE, SETTLE_SHARE = 0.5, 0.6, 0.7
 #: At most this many role patterns (best family cost first) get gate-wise restarts and are refitted on
 #: all the data; of those, at most ``MAX_SETTLED`` (best richer-family cost first) are settled.
-MAX_PATTERNS, MAX_SETTLED = 3, 3
+MAX_PATTERNS, MAX_SETTLED = 4, 3
 #: Polynomial degrees (logit x_inf, log tau) of the family that screens the role patterns.
 SCREEN_DEGREES = (2, 2)
 #: Sampling step (ms) of the data the role patterns are screened on (every k-th sample of finer
