@@ -251,13 +251,19 @@ class GateFamily(CurveFamily):
 
     def coefficients(self, p):
         a, b, da = super().coefficients(p)
-        if self.signs is not None:  # slope = sign * exp(p1) (monotone: every Bernstein weight)
-            cols = slice(1, None) if self.monotone else slice(1, 2)
+        if self.signs is not None:
+            cols = self._signed_columns
             a = a.copy()
             a[:, cols] = self.signs[:, None] * np.exp(np.clip(a[:, cols], -30.0, 30.0))
             da = da.copy()
             da[:, cols] = a[:, cols]
         return a, b, da
+
+    @property
+    def _signed_columns(self):
+        """Logit coefficients stored as ``log(sign * coefficient)`` with ``signs``: the slope at the centre,
+        or (monotone) every Bernstein weight."""
+        return slice(1, None) if self.monotone else slice(1, 2)
 
     def power_coefficients(self, p):
         """Coefficients of ``u**i`` of logit x_inf ``(ng, deg[0] + 1)`` and of log tau ``(ng, deg[1] + 1)``."""
@@ -321,7 +327,7 @@ class GateFamily(CurveFamily):
         a[:, :c.shape[1]] = c
         a = np.linalg.solve(self._M, a.T).T
         if self.signs is not None:
-            cols = slice(1, None) if self.monotone else slice(1, 2)
+            cols = self._signed_columns
             a[:, cols] = np.log(np.maximum(self.signs[:, None] * a[:, cols], 1e-6))
         q = np.zeros((self.ng, self.n_per_gate))
         q[:, :self.n_z] = a

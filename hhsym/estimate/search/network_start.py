@@ -382,7 +382,7 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
     seeds = rng.integers(0, 2**63 - 1, size=len(patterns))
     tau_min = float(est.tau_min)
     # the screen integrates without sub-steps, on its own grid (fine enough for fast gates: SCREEN_DT)
-    fopts = dict(window=screen_window, tau_min=tau_min, dv_scale=opts["dv_scale"], substeps=1)
+    copts = dict(window=screen_window, dv_scale=opts["dv_scale"], substeps=1)  # the screen's charge balance
     lopts = dict(window=est.window, dv_scale=opts["dv_scale"], substeps=opts["substeps"])
 
     def screen(k, sg):
@@ -390,7 +390,7 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
         _, p, c = family_search(est.model, short, center, scale, np.random.default_rng(int(seeds[k])),
                                 signs=sg, n_starts=3 * int(est.n_starts), n_refine=3 * int(est.n_starts),
                                 max_iter=max_iter[0], history=kw["history"], label=f"roles{label}.",
-                                wrap=est._wrap, monotone=True, **fopts)
+                                wrap=est._wrap, monotone=True, v_lim=v_lim, tau_min=tau_min, **copts)
         return c, p, [c]
 
     hyps = search_roles(gate_names, screen, patterns, time_limit=est._left(t_start, SCREEN_SHARE),
@@ -416,8 +416,7 @@ def role_search(est, data, center, scale, grid, gate_names, rng, max_iter, opts,
         try:
             # the pattern's fit lifted to the richer family (same signs), refined and restarted gate by
             # gate on the screen's data, then refined with free signs on all the data
-            screen_loss = ChargeBalance(est._wrap(signed), est.model, short, window=screen_window,
-                                        dv_scale=opts["dv_scale"], substeps=1)
+            screen_loss = ChargeBalance(est._wrap(signed), est.model, short, **copts)
             p, c = levenberg_marquardt(screen_loss.lm_fun(), signed.lift(hyps[k].fits, fam), 0.0,
                                        np.zeros(signed.n_params), max_iter=max_iter[0], mu0=1e-2,
                                        label=f"roles{label}*", time_limit=left, **kw)
