@@ -48,26 +48,50 @@ def test_schur_information_is_the_profiled_dense_information():
                                rtol=1e-9)
 
 
-def test_windows_fit_a_separable_problem():
-    """y_w(t) = Y_w exp(-k t): one shared decay rate, one free amplitude per window."""
-    t = np.linspace(0.0, 2.0, 25)
-    amps = np.array([1.0, -2.0, 0.5, 3.0])
-    data = amps[:, None] * np.exp(-1.7 * t)[None, :]
+T_DECAY = np.linspace(0.0, 2.0, 25)
+AMPS = np.array([1.0, -2.0, 0.5, 3.0])
 
-    def fun(p, Y, jac):
-        e = np.exp(-p[0] * t)
-        R = Y[:, :1] * e[None, :] - data
-        if not jac:
-            return [(R, None, None)]
-        Jp = (-t * Y[:, :1] * e[None, :])[:, :, None]
-        JY = np.broadcast_to(e[None, :, None], (len(Y), t.size, 1)).copy()
-        return [(R, Jp, JY)]
 
-    p, Y, cost = levenberg_marquardt_windows(fun, np.array([0.5]), np.ones((4, 1)), free=[0], max_iter=100,
-                                             ftol=1e-15)
+def _decays(p, Y, jac):
+    """y_w(t) = Y_w exp(-k t): one shared decay rate k = p[0], one free amplitude per window."""
+    e = np.exp(-p[0] * T_DECAY)
+    R = Y[:, :1] * e[None, :] - AMPS[:, None] * np.exp(-1.7 * T_DECAY)[None, :]
+    if not jac:
+        return [(R, None, None)]
+    Jp = (-T_DECAY * Y[:, :1] * e[None, :])[:, :, None]
+    JY = np.broadcast_to(e[None, :, None], (len(Y), T_DECAY.size, 1)).copy()
+    return [(R, Jp, JY)]
+
+
+@pytest.mark.parametrize("geodesic", [False, True])
+def test_windows_fit_a_separable_problem(geodesic):
+    p, Y, cost = levenberg_marquardt_windows(_decays, np.array([0.5]), np.ones((4, 1)), free=[0], max_iter=100,
+                                             ftol=1e-15, geodesic=geodesic)
     assert p[0] == pytest.approx(1.7, rel=1e-8)
-    np.testing.assert_allclose(Y[:, 0], amps, rtol=1e-8)
+    np.testing.assert_allclose(Y[:, 0], AMPS, rtol=1e-8)
     assert cost < 1e-20
+
+
+@pytest.mark.parametrize("mu", [1e-3, 0.1, 1.0])
+def test_the_geodesic_arrow_step_is_the_dense_geodesic_step(mu):
+    """The acceleration solved window by window equals the dense routine's on the same problem, and
+    both refuse it alike when it is too large (here at the smallest damping)."""
+    p, Y = np.array([0.9]), np.array([[1.5], [-1.0], [0.2], [2.0]])
+    blocks = _decays(p, Y, True)
+    arrow, growth = ArrowSystem(blocks, p, None, np.arange(1), _decays, Y).step(mu)
+
+    def flat(x, jac):
+        out = _decays(x[:1], x[1:].reshape(-1, 1), jac)[0]
+        return _dense(*out) if jac else out[0].ravel()
+
+    x = np.concatenate([p, Y.ravel()])
+    r, J = flat(x, True)
+    dense, dense_growth = DenseSystem(flat, x, r, J, 0.0, np.zeros(x.size), True).step(mu)
+    assert growth == dense_growth == (4.0 if mu < 0.01 else None)
+    if growth is None:
+        plain, _ = ArrowSystem(blocks, p, None, np.arange(1)).step(mu)
+        assert not np.allclose(arrow[0], plain[0])  # the acceleration does something here
+        np.testing.assert_allclose(np.concatenate([arrow[0], arrow[1].ravel()]), dense, rtol=1e-8, atol=1e-12)
 
 
 def test_damped_iterations_refuses_and_stops():

@@ -342,7 +342,7 @@ class TrajectoryProblem:
         return r, J
 
     def fit(self, p0, Y0=None, free=None, smooth=0.0, max_iter=50, ftol=1e-6, mu0=1e-2, time_limit=None,
-            fit_family=True, penalty=None):
+            fit_family=True, penalty=None, geodesic=False):
         """Levenberg–Marquardt on the output error, initial states eliminated window by window.
 
         Parameters
@@ -363,6 +363,9 @@ class TrajectoryProblem:
             A penalty ``penalty(p, jac)`` -> ``r`` or ``(r, dr/dp)`` added as ``0.5 |r|²``
             (e.g. a weighted :meth:`~hhsym.estimate.rates.base.GateParametrisation.roughness`);
             replaces ``smooth``.
+        geodesic : bool
+            Geodesic acceleration on each step
+            (:func:`~hhsym.estimate.optimise.window_lm.levenberg_marquardt_windows`).
 
         Returns
         -------
@@ -385,7 +388,8 @@ class TrajectoryProblem:
         # a fit of the states alone needs no parameter sensitivities (:meth:`blocks`' ``family``)
         fun = self.blocks if fit_family else (lambda p, Y, jac: self.blocks(p, Y, jac, family=False))
         return levenberg_marquardt_windows(fun, np.asarray(p0, dtype=float), Y0, free, penalty=D,
-                                           max_iter=max_iter, ftol=ftol, mu0=mu0, time_limit=time_limit)
+                                           max_iter=max_iter, ftol=ftol, mu0=mu0, time_limit=time_limit,
+                                           geodesic=geodesic and fit_family)
 
     def lm_fun(self, smooth=0.0):
         """``fun(q, jac)`` for :func:`~hhsym.estimate.optimise.lm.levenberg_marquardt`, with the family's

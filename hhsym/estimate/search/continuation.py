@@ -80,7 +80,8 @@ def _best_per_window(tp, p, candidates):
 
 
 def continue_windows(rates, template, data, p0, windows, free=None, penalty=None, substeps=None, stride=None,
-                     max_iter=100, time_limit=None, guard=None, scalars=None, free_states=True, states=None):
+                     max_iter=100, time_limit=None, guard=None, scalars=None, free_states=True, states=None,
+                     geodesic=False):
     """Fit ``rates`` by output error, window length after window length.
 
     Parameters
@@ -120,6 +121,8 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
         data and window length (refitted alone for up to 10 iterations, as a carried start is);
         default the recorded potential and the gate-driven pass's gates, fitted alone for up to
         30 iterations.
+    geodesic : bool
+        Geodesic acceleration on the parameters' fit at each length (:meth:`TrajectoryProblem.fit`).
 
     Returns
     -------
@@ -150,7 +153,7 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
                 if not tries:
                     raise FloatingPointError("no carried initial state gives finite residuals")
                 Y = _best_per_window(tp, p, tries)
-            q, Yq, cq = tp.fit(p, Y, free=free, max_iter=max_iter, penalty=penalty)
+            q, Yq, cq = tp.fit(p, Y, free=free, max_iter=max_iter, penalty=penalty, geodesic=geodesic)
         except FloatingPointError:
             run.append(W)
             return WindowRun(p, states, math.inf, tp, tuple(run), rms0)
