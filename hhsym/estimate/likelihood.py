@@ -121,8 +121,7 @@ def _posterior_inverse(H, rcond=1e-12):
 
 
 def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_WINDOWS, smoothing=SMOOTHING,
-                       max_iter=30, time_limit=None, scalars=None, bridge=(), with_covariance=True, states=None,
-                       last_iter=None):
+                       max_iter=30, time_limit=None, scalars=None, bridge=(), with_covariance=True, states=None):
     """Fit a rate parametrisation's weights by output error with a roughness prior, and their covariance.
 
     Parameters
@@ -164,9 +163,6 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
         the ``run.states`` of an earlier fit over the same data whose last length was that one.
         Ignored with a ``bridge`` (its states have only the potential; ``windows`` then start from
         the recording).
-    last_iter : int, optional
-        Iterations of the last length of ``windows`` (default ``max_iter``): the answer's own fit,
-        which may need more steps down a valley than the path's lengths before it.
 
     Returns
     -------
@@ -191,8 +187,7 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
         theta = pinned.p  # the last length that ran (finite), or theta
     left = None if time_limit is None else max(float(time_limit) - (time.perf_counter() - t0), 0.0)
     run = continue_windows(rates, template, data, theta, windows, penalty=prior, max_iter=max_iter,
-                           time_limit=left, scalars=scalars, states=None if len(bridge) else states, geodesic=True,
-                           last_iter=last_iter)
+                           time_limit=left, scalars=scalars, states=None if len(bridge) else states, geodesic=True)
     if not np.isfinite(run.cost) or not with_covariance:
         return run, None
     tp = run.problem

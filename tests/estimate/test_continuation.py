@@ -55,17 +55,3 @@ def test_a_continuation_starts_from_a_runs_own_states(setting):
     again = continue_windows(fam, hh, data, run.p, (5.0,), max_iter=0, states=run.states)
     assert again.cost <= run.cost * (1 + 1e-9)
     assert again.states.shape == run.states.shape
-
-
-def test_the_last_length_runs_its_own_iterations(setting):
-    """``last_iter``: the lengths before the last are a path (``max_iter`` each); the last one's fit, the
-    answer, runs ``last_iter`` steps. From constants 10 % off, one step per length leaves the last length
-    short of where 20 steps there reach, and the path before it is the same."""
-    hh, data, fam, p = setting
-    off = p * 1.1
-    short = continue_windows(fam, hh, data, off, (2.5, 5.0), max_iter=1)
-    longer = continue_windows(fam, hh, data, off, (2.5, 5.0), max_iter=1, last_iter=20)
-    assert longer.cost < 0.5 * short.cost
-    one = continue_windows(fam, hh, data, off, (2.5,), max_iter=1)
-    again = continue_windows(fam, hh, data, off, (2.5,), max_iter=5, last_iter=1)
-    assert again.cost == one.cost  # a single length is the last one: last_iter decides

@@ -81,7 +81,7 @@ def _best_per_window(tp, p, candidates):
 
 def continue_windows(rates, template, data, p0, windows, free=None, penalty=None, substeps=None, stride=None,
                      max_iter=100, time_limit=None, guard=None, scalars=None, free_states=True, states=None,
-                     geodesic=False, last_iter=None):
+                     geodesic=False):
     """Fit ``rates`` by output error, window length after window length.
 
     Parameters
@@ -123,9 +123,6 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
         30 iterations.
     geodesic : bool
         Geodesic acceleration on the parameters' fit at each length (:meth:`TrajectoryProblem.fit`).
-    last_iter : int, optional
-        Iterations of the last length instead of ``max_iter``: the shorter lengths are a path, the
-        last one's fit is the answer.
 
     Returns
     -------
@@ -156,8 +153,7 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
                 if not tries:
                     raise FloatingPointError("no carried initial state gives finite residuals")
                 Y = _best_per_window(tp, p, tries)
-            iters = max_iter if last_iter is None or n < len(np.atleast_1d(windows)) - 1 else last_iter
-            q, Yq, cq = tp.fit(p, Y, free=free, max_iter=iters, penalty=penalty, geodesic=geodesic)
+            q, Yq, cq = tp.fit(p, Y, free=free, max_iter=max_iter, penalty=penalty, geodesic=geodesic)
         except FloatingPointError:
             run.append(W)
             return WindowRun(p, states, math.inf, tp, tuple(run), rms0)

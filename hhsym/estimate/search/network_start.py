@@ -102,11 +102,6 @@ SPLINE_SMOOTH = 1e-9
 #: charge balance put it: on HH 2 x 1 s at 0.3 mV its curves reached logit 36 and log tau -12 and 22, and the
 #: first bridge length ended at 0.0639 mV² (the truth's 0.0439); clipped, at 0.0447.
 START_Z, START_LT = 10.0, (-5.0, 7.0)
-#: Levenberg–Marquardt iterations of the maximum-likelihood splines' last window length (30 on the lengths
-#: before it, a path): the answer lies in a narrow valley (m's and h's amplitudes trading in m^3 h).  On HH
-#: 8 x 1 s at 0.3 mV the plain continuation stopped at 0.0440784 (rates 44 % off, bands covering 56 %),
-#: the truth's basin being 0.0440554 (notes/issue16.md, session 11).
-SPLINE_ML_LAST_ITER = 100
 #: Gate-wise restarts after the screen's successive halving (:func:`gate_restarts`): fresh draws per gate
 #: and Levenberg–Marquardt iterations per draw (the role search draws ``min(n_starts, GATE_DRAWS)`` per gate
 #: and runs ``GATE_ITER_SHARE`` of the start's iterations, ``max_iter[0]``: 8 and 24 at the defaults).
@@ -560,8 +555,7 @@ def spline_likelihood(est, data, center, scale, grid, curves, q, knots, windows,
         print(f"[hhsym.fit] splines by maximum likelihood (noise {est.noise_:.2g} mV)", flush=True)
     run, _ = maximum_likelihood(est._wrap(fam), est.model, data, p0, est.noise_, v_range, windows,
                                 float(est.smoothing), max_iter=30, time_limit=est._left(t_start, 0.85),
-                                scalars=sc, bridge=BRIDGE_WINDOWS if charge_start else (), with_covariance=False,
-                                last_iter=SPLINE_ML_LAST_ITER)
+                                scalars=sc, bridge=BRIDGE_WINDOWS if charge_start else (), with_covariance=False)
     # a length that fails (non-finite) leaves the last good one's parameters in run.p
     states = run.states if np.isfinite(run.cost) and run.windows[-1:] == (float(windows[-1]),) else None
     return _interleave(*fam.curves(run.p[:n], grid)), (run.p[n:] if sc is not None else q), states
