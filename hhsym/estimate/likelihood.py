@@ -183,7 +183,7 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
     t0 = time.perf_counter()
     if len(bridge):
         pinned = continue_windows(rates, template, data, theta, bridge, penalty=prior, max_iter=max_iter,
-                                  time_limit=time_limit, scalars=scalars, free_states="V")
+                                  time_limit=time_limit, scalars=scalars, free_states="V", geodesic=True)
         theta = pinned.p  # the last length that ran (finite), or theta
     left = None if time_limit is None else max(float(time_limit) - (time.perf_counter() - t0), 0.0)
     run = continue_windows(rates, template, data, theta, windows, penalty=prior, max_iter=max_iter,
