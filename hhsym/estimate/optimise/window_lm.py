@@ -161,6 +161,7 @@ class ArrowSystem:
         floor = 1e-4 * max((dA.sum() + dC.sum()) / max(dA.size + dC.size, 1), 1e-300)
         self.dA, self.dC = np.maximum(dA, floor), np.maximum(dC, floor)
         self.fun, self.blocks, self.p, self.Y, self.penalty, self.free = fun, blocks, p, Y, penalty, free
+        self._P = None  # the blocks' free parameter columns, made by the first acceleration
 
     def step(self, mu):
         """``((dp, dY), None)``, or ``(None, growth)`` when a damped block is not positive definite
@@ -175,6 +176,14 @@ class ArrowSystem:
             return None, 4.0
         return (step[0] + 0.5 * acc[0], step[1] + 0.5 * acc[1]), None
 
+    def _free_columns(self):
+        """Each block's ``Jp`` over the free parameters (the block itself when all are free), made once."""
+        if self._P is None:
+            every = all(Jp.shape[2] == self.free.size for _, Jp, _ in self.blocks) and \
+                np.array_equal(self.free, np.arange(self.free.size))
+            self._P = [Jp if every else Jp[:, :, self.free] for _, Jp, _ in self.blocks]
+        return self._P
+
     def _acceleration(self, step, mu):
         """The geodesic acceleration ``(ap, aY)`` for the velocity ``step`` (None: too large or not finite)."""
         h, (dp, dY) = GEODESIC_PROBE, step
@@ -185,9 +194,8 @@ class ArrowSystem:
             return None
         g = np.zeros(self.free.size)
         gy, row = [], 0
-        for (R, Jp, JY), (R_h, _, _) in zip(self.blocks, probe):
+        for (R, _, JY), P, (R_h, _, _) in zip(self.blocks, self._free_columns(), probe):
             nw = R.shape[0]
-            P = Jp[:, :, self.free]
             rpp = (2.0 / h) * ((R_h - R) / h - P @ dp - np.einsum("wmk,wk->wm", JY, dY[row:row + nw]))
             g += P.reshape(R.size, -1).T @ rpp.ravel()
             gy.append(np.einsum("wmk,wm->wk", JY, rpp))
