@@ -65,16 +65,20 @@ def _cost(blocks, p, D):
     return c if np.isfinite(c) else np.inf
 
 
+def _free_columns(blocks, free):
+    """Each block's ``Jp`` over the ``free`` parameters: the block itself when every column is free (the
+    usual case: no copy), else its selected columns."""
+    every = bool(blocks) and free.size == blocks[0][1].shape[2] and np.array_equal(free, np.arange(free.size))
+    return [Jp if every else Jp[:, :, free] for _, Jp, _ in blocks]
+
+
 def _normal_equations(blocks, p, D, free):
     """Arrow blocks: A (f, f), g (f), B (W, f, s), C (W, s, s), gy (W, s) over the free parameters."""
     A = np.zeros((free.size, free.size))
     g = np.zeros(free.size)
     Bs, Cs, gys = [], [], []
-    # every column free (the usual case): no copy of the Jacobian's selected columns
-    every = bool(blocks) and free.size == blocks[0][1].shape[2] and np.array_equal(free, np.arange(free.size))
-    for R, Jp, JY in blocks:
+    for (R, Jp, JY), P in zip(blocks, _free_columns(blocks, free)):
         # matrix products (BLAS): the same sums as einsum's loops, several times faster on wide Jp
-        P = Jp if every else Jp[:, :, free]
         P2 = P.reshape(R.size, free.size)
         A += P2.T @ P2
         g += P2.T @ R.ravel()
@@ -176,14 +180,6 @@ class ArrowSystem:
             return None, 4.0
         return (step[0] + 0.5 * acc[0], step[1] + 0.5 * acc[1]), None
 
-    def _free_columns(self):
-        """Each block's ``Jp`` over the free parameters (the block itself when all are free), made once."""
-        if self._P is None:
-            every = all(Jp.shape[2] == self.free.size for _, Jp, _ in self.blocks) and \
-                np.array_equal(self.free, np.arange(self.free.size))
-            self._P = [Jp if every else Jp[:, :, self.free] for _, Jp, _ in self.blocks]
-        return self._P
-
     def _acceleration(self, step, mu):
         """The geodesic acceleration ``(ap, aY)`` for the velocity ``step`` (None: too large or not finite)."""
         h, (dp, dY) = GEODESIC_PROBE, step
@@ -194,7 +190,9 @@ class ArrowSystem:
             return None
         g = np.zeros(self.free.size)
         gy, row = [], 0
-        for (R, _, JY), P, (R_h, _, _) in zip(self.blocks, self._free_columns(), probe):
+        if self._P is None:
+            self._P = _free_columns(self.blocks, self.free)
+        for (R, _, JY), P, (R_h, _, _) in zip(self.blocks, self._P, probe):
             nw = R.shape[0]
             rpp = (2.0 / h) * ((R_h - R) / h - P @ dp - np.einsum("wmk,wk->wm", JY, dY[row:row + nw]))
             g += P.reshape(R.size, -1).T @ rpp.ravel()
