@@ -382,7 +382,7 @@ class RateEstimator(SavedFit, BaseEstimator):
         if self._fixed:  # the fixed gates' networks follow the template (stage 2's kernel and replay run them)
             curves = self._template_curves(grid, curves)
         if curves is not None:
-            theta = pretrain(hidden, center, scale, grid, curves, theta)
+            theta = pretrain(hidden, center, scale, grid, curves, theta, converge=noisy)
         # the fitted columns (None: all): the learned gates' networks, then (stage 1 only) the scalars
         weights = problem.rates.free_columns if self._fixed else None
         free = weights

@@ -553,3 +553,30 @@ def test_fit_file_with_foreign_scalars_is_refused(trace, tmp_path):
     np.savez(bad, **arrays)
     with pytest.raises(TraceFileError, match="not parameters of its model"):
         load(bad)
+
+
+def test_converged_pretraining_takes_over_the_curves_where_a_short_one_rings():
+    """The noisy route hands its maximum-likelihood splines to the networks, and only a short local
+    refinement follows: ``pretrain(converge=True)`` must reproduce the curves, even beside a spline's
+    wild tail beyond the spikes' peaks (m's logit rising to 16), where 100 plain iterations ring
+    (0.28 off in logit x_inf below 30 mV, enough to shift spikes)."""
+    from hhsym.estimate.rates.network import TAU_MIN
+    from hhsym.estimate.search.network_start import pretrain, prior_curves
+
+    lo, hi = -81.0, 43.0
+    center, scale = 0.5 * (lo + hi), 0.5 * (hi - lo) * 1.02
+    grid = np.linspace(lo, hi, 200)
+    curves = prior_curves(hodgkin_huxley(), ["m", "h", "n"], grid, TAU_MIN)
+    curves[0] = curves[0] + np.where(grid > 40.0, 3.0 * (grid - 40.0), 0.0)
+    theta0 = np.concatenate([RateNetwork.initial_theta((16,), np.random.default_rng(0)) for _ in curves])
+    P = theta0.size // len(curves)
+
+    def worst(theta):
+        return max(float(np.max(np.abs(RateNetwork((16,), center, scale, theta[i * P:(i + 1) * P]).log_rate(grid)[0]
+                                       - y)[grid < 30.0])) for i, y in enumerate(curves))
+
+    assert worst(pretrain((16,), center, scale, grid, curves, theta0, converge=True)) < 0.005
+    assert worst(pretrain((16,), center, scale, grid, curves, theta0)) > 0.1
+    # a None curve keeps its network as it is
+    kept = pretrain((16,), center, scale, grid, [None] + curves[1:], theta0, converge=True)
+    np.testing.assert_array_equal(kept[:P], theta0[:P])
