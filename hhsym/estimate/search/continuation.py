@@ -106,7 +106,8 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
         Levenberg–Marquardt iterations per length (the initial states are first
         fitted alone, up to 30 iterations on the first length, 10 after).
     time_limit : float, optional
-        Soft budget (s): later lengths are skipped once it is spent.
+        Soft budget (s): each length's parameter fit stops once it is spent (after the iteration
+        under way) and later lengths are skipped.
     guard : callable, optional
         ``guard(p)`` -> a reason (str) why ``p`` is degenerate, or None: a length
         whose fit is degenerate where the length before's was not ends the
@@ -153,7 +154,9 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
                 if not tries:
                     raise FloatingPointError("no carried initial state gives finite residuals")
                 Y = _best_per_window(tp, p, tries)
-            q, Yq, cq = tp.fit(p, Y, free=free, max_iter=max_iter, penalty=penalty, geodesic=geodesic)
+            left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.0)
+            q, Yq, cq = tp.fit(p, Y, free=free, max_iter=max_iter, penalty=penalty, geodesic=geodesic,
+                               time_limit=left)
         except FloatingPointError:
             run.append(W)
             return WindowRun(p, states, math.inf, tp, tuple(run), rms0)
