@@ -186,6 +186,17 @@ def test_search_forms_replaces_a_wrong_form(hh, data, truth):
     assert best.bic < trials[0]["bic"]
 
 
+def test_search_forms_stops_at_its_budget(hh, data, truth):
+    """A spent budget starts no trial, and the start's own fit stops after the iteration under way
+    (each window length gets what is left of the budget), so the search still returns the start."""
+    r = truth["beta_h"].evaluate(V_GRID)
+    wrong = dict(truth, beta_h=fit_family("exponential", V_GRID[-60:], r[-60:])[0])
+    best, trials = search_forms(hh, data, wrong, (V_GRID[0], V_GRID[-1]), families=("exponential", "sigmoid"),
+                                windows=(1.25, 2.5), max_iter=100, max_sweeps=1, time_limit=1e-9)
+    assert len(trials) == 1 and trials[0]["rate"] is None
+    assert best.forms["beta_h"] == "exponential" and best.windows == (1.25,)
+
+
 def test_form_estimator_from_a_model_and_distill_output_loss(hh, traces, truth, tmp_path):
     # a literature model 10 % off, refitted to recordings of the true one
     off = _perturb(truth, 0.1, seed=1)
