@@ -69,6 +69,7 @@ import numpy as np
 
 from hhsym.errors import IdentifiabilityWarning
 
+from hhsym.estimate.budget import seconds_left
 from hhsym.estimate.losses.trajectory import TrajectoryProblem
 from hhsym.estimate.optimise.window_lm import schur_information
 from hhsym.estimate.search.continuation import continue_windows
@@ -185,7 +186,7 @@ def maximum_likelihood(rates, template, data, theta, noise, v_range, windows=ML_
         pinned = continue_windows(rates, template, data, theta, bridge, penalty=prior, max_iter=max_iter,
                                   time_limit=time_limit, scalars=scalars, free_states="V", geodesic=True)
         theta = pinned.p  # the last length that ran (finite), or theta
-    left = None if time_limit is None else max(float(time_limit) - (time.perf_counter() - t0), 0.0)
+    left = seconds_left(time_limit, t0)
     run = continue_windows(rates, template, data, theta, windows, penalty=prior, max_iter=max_iter,
                            time_limit=left, scalars=scalars, states=None if len(bridge) else states, geodesic=True)
     if not np.isfinite(run.cost) or not with_covariance:

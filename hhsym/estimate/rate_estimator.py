@@ -63,6 +63,7 @@ from sklearn.base import BaseEstimator
 
 from hhsym.estimate.fitfile import SavedFit
 from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError, invalid
+from hhsym.estimate.budget import seconds_left
 from hhsym.estimate.checks import NOISE_WARN, as_recordings, membrane_areas, noise_level
 from hhsym.estimate.likelihood import ML_WINDOWS, SMOOTHING, fit_stage, gate_rate_std
 from hhsym.estimate.rates.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
@@ -464,9 +465,7 @@ class RateEstimator(SavedFit, BaseEstimator):
 
     def _left(self, t_start, share):
         """Seconds left of ``share`` of the time budget (None without a budget)."""
-        if self.time_limit is None or t_start is None:
-            return None
-        return max(share * self.time_limit - (time.perf_counter() - t_start), 0.0)
+        return None if t_start is None else seconds_left(self.time_limit, t_start, share)
 
     def _set_fitted(self, gate_names, gates, v_range, history):
         scalars = getattr(self, "scalars_", None) or {}

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hhsym.estimate.budget import seconds_left
 from hhsym.estimate.losses.trajectory import TrajectoryProblem
 
 __all__ = ["WindowRun", "continue_windows"]
@@ -154,9 +155,8 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
                 if not tries:
                     raise FloatingPointError("no carried initial state gives finite residuals")
                 Y = _best_per_window(tp, p, tries)
-            left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.0)
             q, Yq, cq = tp.fit(p, Y, free=free, max_iter=max_iter, penalty=penalty, geodesic=geodesic,
-                               time_limit=left)
+                               time_limit=seconds_left(time_limit, t0))
         except FloatingPointError:
             run.append(W)
             return WindowRun(p, states, math.inf, tp, tuple(run), rms0)

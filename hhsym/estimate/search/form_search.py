@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from hhsym.estimate.budget import seconds_left
 from hhsym.estimate.losses.output_error import (SEARCH_FAMILIES, WINDOWS, _guarded, fit_output_error,
                                                  formfit_from_candidate, misfit, model_forms)
 from hhsym.estimate.rates.formfit import fit_family, sse
@@ -83,9 +84,9 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
         ``start`` itself, with its ``rms_initial`` (:class:`OutputErrorFit`).
     """
     t0 = time.perf_counter()
-    left = _budget(time_limit, t0)
     V = np.linspace(float(v_range[0]), float(v_range[1]), 200)
-    best = fit_output_error(template, data, start, windows, substeps, stride, max_iter, time_limit=left())
+    best = fit_output_error(template, data, start, windows, substeps, stride, max_iter,
+                            time_limit=seconds_left(time_limit, t0))
     trials = [{"rate": None, "form": dict(best.forms), "bic": best.bic, "rms": best.rms,
                "rms_initial": best.rms_initial, "accepted": True, "why": _guarded(best.fits, V)}]
     if verbose:
@@ -94,7 +95,7 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
     for _ in range(int(max_sweeps)):
         base, winner, at = best, None, None  # every swap is tried from the same model; the best one is kept
         for k in names:
-            if left() == 0.0:
+            if seconds_left(time_limit, t0) == 0.0:
                 break
             gate = k.split("_", 1)[1]
             a = base.fits[f"alpha_{gate}"].evaluate(V)
@@ -105,13 +106,13 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
             if mask.sum() < 10:
                 mask = np.isfinite(r) & (r > 0)
             for name in families:
-                if name == base.forms[k] or left() == 0.0:
+                if name == base.forms[k] or seconds_left(time_limit, t0) == 0.0:
                     continue
                 starts = fit_family(name, V[mask], r[mask], n_starts=2)
                 if not starts:
                     continue
                 trial = fit_output_error(template, data, dict(base.fits, **{k: starts[0]}), windows, substeps,
-                                         stride, trial_iter, time_limit=left())
+                                         stride, trial_iter, time_limit=seconds_left(time_limit, t0))
                 why = _guarded(trial.fits, V) if math.isfinite(trial.cost) else "fails on the recordings"
                 trials.append({"rate": k, "form": name, "bic": trial.bic, "rms": trial.rms, "accepted": False,
                                "why": why})
@@ -125,14 +126,6 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
         best = winner
         trials[at]["accepted"] = True
     return best, trials
-
-
-def _budget(time_limit, t0):
-    """A function giving the seconds left of ``time_limit`` since ``t0`` (``None`` without a budget; 0.0 once
-    spent)."""
-    def left():
-        return None if time_limit is None else max(float(time_limit) - (time.perf_counter() - t0), 0.0)
-    return left
 
 
 def _start_fit(candidate, V, r):
@@ -152,14 +145,15 @@ def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit,
 
     ``rms_start`` is the RMS (mV) of ``start`` over the shortest windows, initial states fitted, constants as given.
     """
-    trials, left = [], _budget(time_limit, time.perf_counter())
+    trials, t0 = [], time.perf_counter()
     if search:
         best, trials = search_forms(template, data, start, v_range, max_iter=max_iter, references=references,
                                     time_limit=time_limit, verbose=verbose)
         # the search's pick continued from where *it* started: its first window length then repeats the
         # pick's own fit exactly (a second pass from the fitted constants can drift along flat directions)
         start = best.start or best.fits
-    final = fit_output_error(template, data, start, max_iter=max_iter, v_range=v_range, time_limit=left())
+    final = fit_output_error(template, data, start, max_iter=max_iter, v_range=v_range,
+                             time_limit=seconds_left(time_limit, t0))
     rms_start = trials[0]["rms_initial"] if trials else final.rms_initial
     if verbose:
         print(f"[hhsym.distill] output error over {final.windows} ms windows: {final} ({final.seconds:.1f} s)"
