@@ -135,7 +135,7 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
     p, prev, states, cost, rms0 = np.asarray(p0, dtype=float), None, None, math.inf, math.inf
     tp, run, last = None, [], None
     for n, W in enumerate(float(w) for w in np.atleast_1d(windows)):
-        if n and time_limit is not None and time.perf_counter() - t0 > time_limit:
+        if n and seconds_left(time_limit, t0) == 0.0:
             break
         tp = TrajectoryProblem(rates, template, data, window=W, substeps=substeps, stride=stride, scalars=scalars,
                                free_states=free_states)
