@@ -26,6 +26,7 @@ import time
 import numpy as np
 import scipy.linalg
 
+from hhsym.estimate.budget import seconds_left
 from hhsym.progress import progress_bar
 
 __all__ = ["levenberg_marquardt", "damped_iterations", "DenseSystem"]
@@ -302,7 +303,7 @@ def damped_iterations(x, cost, system, linearise, trial_cost, advance=None, mu=1
         if not accepted:
             break
         small = small + 1 if rel < ftol else 0
-        if small >= 2 or (time_limit is not None and time.perf_counter() - t_start > time_limit):
+        if small >= 2 or seconds_left(time_limit, t_start) == 0.0:
             break
         system = linearise(x)
         if system is None:  # the Jacobian is not finite at the accepted point

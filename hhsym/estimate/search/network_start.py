@@ -58,6 +58,7 @@ import time
 import numpy as np
 
 from hhsym.errors import SimulationError, invalid
+from hhsym.estimate.budget import seconds_left
 from hhsym.estimate.losses.charge_balance import DV_SCALE, ChargeBalance
 from hhsym.estimate.optimise.lm import levenberg_marquardt
 from hhsym.estimate.rates.curves import GateFamily, SplineFamily, curves_from_rates
@@ -243,7 +244,7 @@ def gate_restarts(loss, fam, p, cost, rng, v_lim, gates=None, n_draws=GATE_DRAWS
         for j in range(fam.ng) if gates is None else gates:
             found = None
             for k in range(int(n_draws)):
-                if time_limit is not None and time.perf_counter() - t0 > time_limit:
+                if seconds_left(time_limit, t0) == 0.0:
                     break
                 q = best.reshape(fam.ng, -1).copy()
                 q[j] = fam.random_start(rng, *v_lim).reshape(fam.ng, -1)[j]

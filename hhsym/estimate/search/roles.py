@@ -32,6 +32,8 @@ from itertools import product
 
 import numpy as np
 
+from hhsym.estimate.budget import seconds_left
+
 __all__ = ["RoleHypothesis", "pattern_label", "role_search", "sign_patterns"]
 
 
@@ -114,7 +116,7 @@ def role_search(gate_names, screen, patterns=None, time_limit=None, verbose=0, t
     t0 = time.perf_counter()
     out = []
     for k, sg in enumerate(patterns):
-        if time_limit is not None and out and time.perf_counter() - t0 > time_limit:
+        if out and seconds_left(time_limit, t0) == 0.0:
             break
         t1 = time.perf_counter()
         signs = np.array([float(v) for v in sg])
