@@ -14,8 +14,8 @@ networks by maximum likelihood, :mod:`hhsym.estimate.likelihood`) and prints:
 * the networks' max relative rate error where the rates matter (>= 5 % of alpha + beta, over
   [-75, 20] mV), and the share of that grid where the truth lies inside the 95 % bands
   (``predict_rates(V, return_std=True)``);
-* the distilled model (``hhsym.distill`` with the traces; on noisy data ``loss="output"``: forms
-  compared by the BIC of the output error, constants refined by it): forms right, max relative
+* the distilled model (``hhsym.distill`` with the traces, its defaults; on noisy data that is
+  ``loss="output"``: forms compared by the BIC of the output error, constants refined by it): forms right, max relative
   rate error where the rates matter, held-out Γ (±2 ms) on a step + noise current;
 * the time of fit and distillation.
 
@@ -128,9 +128,9 @@ def run_case(name, model, noise, sweeps, duration, start, distil, floor=False, s
     if distil:
         t1 = time.perf_counter()
         try:
-            # on noisy recordings the issue's route: forms compared by the BIC of the output error, constants
-            # refined by it (the default charge-balance refinement is biased by noise on V)
-            dist = hhsym.distill(est, traces=train, loss="output" if noise else "shooting")
+            # the default (loss="auto"): on noisy recordings the issue's route, forms compared by the BIC of the
+            # output error and constants refined by it (the charge-balance refinement is biased by noise on V)
+            dist = hhsym.distill(est, traces=train)
             from bench_fit import _Exact
 
             true = hhsym.distill(_Exact(model, est.v_range_), backend="forms", refine=False).forms

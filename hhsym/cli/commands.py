@@ -226,7 +226,7 @@ def _cmd_distill(args):
     start = time.perf_counter()
     dist = distill_files(args.fit, json_path=args.json, latex_path=args.latex, backend=args.backend,
                          traces=_read_traces(args.trace, args) if args.trace else (), loss=args.loss,
-                         verbose=_verbosity(args))
+                         time_limit=args.time_limit, verbose=_verbosity(args))
     for name, res in dist.rates.items():
         print(f"{name:8s} {res.form:14s} {res.expr}")
     written = " and ".join(p for p in (args.json, args.latex) if p)

@@ -211,9 +211,12 @@ def _parser():
     dis.add_argument("--trace", action="append", metavar="TRACE",
                      help="the traces the fit was made on: refine the constants against them")
     add_recording_arguments(dis)
-    dis.add_argument("--loss", default="shooting", choices=["shooting", "output"],
-                     help="refinement loss: the estimator's (default) or output error with a form search "
-                          "(slower; needs forms picked on the networks within ~20%% of the truth)")
+    dis.add_argument("--loss", default="auto", choices=["auto", "shooting", "output"],
+                     help="refinement loss: output error with a form search on the recordings (slower; the "
+                          "default when the fit measured noise on V >= 0.05 mV) or the estimator's own "
+                          "(the default otherwise)")
+    dis.add_argument("--time-limit", type=_POSITIVE, default=None,
+                     help="soft wall-time budget in s of the refinement (the form search and its final fit)")
     dis.add_argument("--quiet", action="store_true", help="no progress lines or bars")
     dis.add_argument("--verbose", action="store_true", help="also one line per optimiser iteration")
     dis.set_defaults(func=_cmd_distill)

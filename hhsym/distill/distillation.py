@@ -24,10 +24,11 @@ from hhsym.distill.backends import BACKENDS, get_backend
 from hhsym.distill.base import Backend, evaluate_expr
 from hhsym.distill.result import Distillation, RateResult
 from hhsym.distill.selection import LOSSES, SELECTIONS, _identifiable, pick_forms
+from hhsym.estimate.checks import NOISE_WARN
 from hhsym.estimate.losses.charge_balance import DV_SCALE
 from hhsym.errors import ArgumentTypeError, IdentifiabilityWarning, NotFittedError, UnknownNameError, invalid
 
-__all__ = ["distill"]
+__all__ = ["distill", "resolve_loss"]
 
 
 def _check_estimator(estimator):
@@ -84,9 +85,39 @@ def _loss_options(estimator):
 
 
 
+def resolve_loss(loss, estimator, refine=True):
+    """The refinement loss ``loss="auto"`` stands for (see :func:`distill`), or ``loss`` itself.
+
+    Parameters
+    ----------
+    loss : {"auto", "shooting", "output"}
+    estimator : RateEstimator
+        Its ``noise_`` (mV, the noise measured on V; absent or None: none measured) decides ``"auto"``.
+    refine : bool
+        Without a refinement ``"auto"`` is ``"shooting"`` (nothing is refitted).
+
+    Returns
+    -------
+    str
+        ``"shooting"`` or ``"output"``.
+
+    Raises
+    ------
+    UnknownNameError
+        Naming ``loss`` if it is none of the three.
+    """
+    if not isinstance(loss, str) or loss not in ("auto",) + LOSSES:
+        raise invalid("loss", loss, f"one of auto, {', '.join(LOSSES)}", cls=UnknownNameError)
+    if loss != "auto":
+        return loss
+    noise = getattr(estimator, "noise_", None)
+    noisy = isinstance(noise, (int, float, np.floating)) and math.isfinite(noise) and noise >= NOISE_WARN
+    return "output" if refine and noisy else "shooting"
+
+
 def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, select="simplest",
             tolerance=0.02, open_margin=0.05, trust=0.05, max_iter=None, time_limit=None, min_share=0.05,
-            loss="shooting", search=True, verbose=0):
+            loss="auto", search=True, verbose=0):
     r"""Turn learned rate networks into closed-form expressions and a model.
 
     Parameters
@@ -135,8 +166,14 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         supported range without staying below ``2 * min_share`` of its
         gate's rates there (a form that extrapolates wildly can make the
         model diverge); ``None`` samples the whole range.
-    loss : {"shooting", "output"}
-        Loss of the refinement: ``"shooting"`` is the estimator's own
+    loss : {"auto", "shooting", "output"}
+        Loss of the refinement.  ``"auto"`` (the default) is ``"output"`` when
+        the estimator measured noise on V (``estimator.noise_`` at least
+        :data:`~hhsym.estimate.checks.NOISE_WARN` mV) and ``"shooting"``
+        otherwise: on noisy recordings the shooting loss is biased (Notes) and
+        its refit gave a model that fired with the truth nowhere (measured:
+        held-out Γ 0.00 against 1.00 by output error, linoid-beta at 0.3 mV,
+        8 x 1 s; ``benchmarks/README.md``).  ``"shooting"`` is the estimator's own
         (above); ``"output"`` is the output error
         (:mod:`hhsym.estimate.losses.output_error`: the model runs freely over
         windows from fitted initial states, continued from 1.25 to 40 ms, and
@@ -146,9 +183,11 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         30 left constants 37 % off where 100 converged).  It needs a
         start in its basin: measured, it recovers constants from forms ~20 %
         off the truth, not from the networks learned on 0.5 mV-noisy
-        recordings (``benchmarks/bench_output_error.py``); for noisy
-        recordings fit the forms without networks instead
-        (:class:`~hhsym.estimate.FormEstimator`).
+        recordings (``benchmarks/bench_output_error.py``), but does from
+        networks fitted by maximum likelihood (the estimator's stage 3, on by
+        default on noisy recordings).  The forms are compared on about
+        :data:`~hhsym.estimate.search.form_search.SEARCH_MS` of evenly spread
+        recordings and the chosen ones fitted on all of them.
     search : bool
         With the output-error loss: swap each rate's form for another
         literature family when that lowers the output error's BIC
@@ -222,12 +261,11 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         trust = _check_number("trust", trust, what="a positive relative deviation (e.g. 0.05) or None")
     if not isinstance(refine, bool):
         raise invalid("refine", refine, "True or False", cls=ArgumentTypeError)
+    loss = resolve_loss(loss, estimator, refine)
     if max_iter is None:
         max_iter = 100 if loss == "output" else 30
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
         raise invalid("max_iter", max_iter, "a non-negative int or None")
-    if loss not in LOSSES:
-        raise invalid("loss", loss, f"one of {', '.join(LOSSES)}", cls=UnknownNameError)
     if not isinstance(search, bool):
         raise invalid("search", search, "True or False", cls=ArgumentTypeError)
     data = None

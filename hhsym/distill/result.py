@@ -8,8 +8,11 @@ __all__ = ["Distillation", "RateResult", "refinement_line"]
 def refinement_line(ref):
     """One line on a :attr:`Distillation.refinement` (its loss before and after)."""
     if ref.get("loss") == "output":
-        return ("output error (rms of V_model - V_meas, mV): forms from the networks {:.4g}, refined {:.4g} "
-                "({} constants){}".format(ref["rms_start"], ref["rms"], ref["n_constants"],
+        searched = ref.get("searched")
+        part = "" if searched is None or len(searched) == ref.get("n_traces") else \
+            f" on the {len(searched)} of {ref.get('n_traces')} recordings the forms were compared on"
+        return ("output error (rms of V_model - V_meas, mV): forms from the networks {:.4g}{}, refined {:.4g} "
+                "({} constants){}".format(ref["rms_start"], part, ref["rms"], ref["n_constants"],
                                           "" if ref["accepted"] else " (not kept)"))
     return "loss (mV^2): network {}, distilled {:.4g}, refined {:.4g}{}".format(
         "n/a" if ref["loss_network"] is None else f"{ref['loss_network']:.4g}",
@@ -77,8 +80,9 @@ class Distillation:
         ``loss_refined`` (after refitting), ``accepted``, ``iterations``,
         ``seconds``, ``loss="shooting"``; with the output-error loss
         (``loss="output"``) instead ``rms_start`` and ``rms`` (mV, of
-        V_model - V_meas before and after), ``bic``, ``n_constants`` and the
-        form-search ``trials``; ``None`` when not refined.
+        V_model - V_meas before, on the recordings the forms were compared on,
+        and after, on all), ``searched`` (those recordings' indices), ``bic``,
+        ``n_constants`` and the form-search ``trials``; ``None`` when not refined.
     timings : dict
         Wall times (s): ``sampling``, ``backend`` (per rate), ``refine``, ``total``.
     parametric_model : ConductanceModel

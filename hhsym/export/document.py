@@ -109,6 +109,14 @@ def write_json(data, path):
     write_text(json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False) + "\n", path)
 
 
+def _searched_on(ref):
+    """`` (on the K recordings ...)`` when the forms were compared on fewer recordings than were fitted."""
+    searched = ref.get("searched")
+    if searched is None or len(searched) == ref.get("n_traces"):
+        return ""
+    return f" (on the {len(searched)} recording(s) the forms were compared on)"
+
+
 def _tex_text(text):
     """Escape LaTeX's special characters in plain text."""
     repl = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
@@ -153,7 +161,7 @@ def latex_document(dist, standalone=False):
     if ref and ref.get("loss") == "output":
         note += (f" Forms and constants fitted by output error against {ref['n_traces']} recording(s): "
                  f"RMS of $V_\\mathrm{{model}} - V_\\mathrm{{meas}}$ {ref['rms_start']:.4g}\\,mV with the forms "
-                 f"picked on the networks, {ref['rms']:.4g}\\,mV refined"
+                 f"picked on the networks{_searched_on(ref)}, {ref['rms']:.4g}\\,mV refined"
                  + ("." if ref["accepted"] else " (refit not kept)."))
     elif ref:
         net = "n/a" if ref["loss_network"] is None else f"{ref['loss_network']:.4g}"

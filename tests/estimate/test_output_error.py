@@ -225,14 +225,14 @@ def test_form_estimator_from_a_model_and_distill_output_loss(hh, traces, truth, 
     assert back.quality_.to_dict() == est.quality_.to_dict()
     assert back.summary() == est.summary() and back.latex(standalone=True) == est.latex(standalone=True)
 
-    class Stub:  # 'networks' 1 % off the truth
-        model, v_range_ = hh, (-76.0, 35.0)
+    class Stub:  # 'networks' 1 % off the truth, fitted on recordings with noise on V
+        model, v_range_, noise_ = hh, (-76.0, 35.0), 0.3
 
         def predict_rates(self, V):
             return {k: r * (1.0 + 0.01 * np.sin(np.asarray(V) / 9.0 + i))
                     for i, (k, r) in enumerate(hh.evaluate_rates(V).items())}
 
-    dist = distill(Stub(), backend="forms", traces=traces, loss="output", search=False)
+    dist = distill(Stub(), backend="forms", traces=traces, search=False)  # loss="auto": output error on noise
     ref = dist.refinement
     assert ref["loss"] == "output" and ref["accepted"] and ref["rms"] < ref["rms_start"]
     assert dist.forms == {k: f.form for k, f in truth.items()}

@@ -107,8 +107,8 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
         Levenberg–Marquardt iterations per length (the initial states are first
         fitted alone, up to 30 iterations on the first length, 10 after).
     time_limit : float, optional
-        Soft budget (s): each length's parameter fit stops once it is spent (after the iteration
-        under way) and later lengths are skipped.
+        Soft budget (s): each length's fits (the initial states alone, then the parameters with them)
+        stop once it is spent (after the iteration under way) and later lengths are skipped.
     guard : callable, optional
         ``guard(p)`` -> a reason (str) why ``p`` is degenerate, or None: a length
         whose fit is degenerate where the length before's was not ends the
@@ -141,7 +141,8 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
                                free_states=free_states)
         try:
             if prev is None:
-                _, Y, c0 = tp.fit(p, start, max_iter=30 if start is None else 10, fit_family=False)
+                _, Y, c0 = tp.fit(p, start, max_iter=30 if start is None else 10, fit_family=False,
+                                  time_limit=seconds_left(time_limit, t0))
                 rms0 = math.sqrt(2.0 * c0)
             else:  # carried gate offsets or none, whichever fits each window better
                 tries = []
@@ -149,7 +150,7 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
                 for carry in (True, False) if min(tp.n_free, prev.n_free) > 1 else (False,):
                     try:
                         tries.append(tp.fit(p, tp.carry_states(prev, states, carry), max_iter=10,
-                                            fit_family=False)[1])
+                                            fit_family=False, time_limit=seconds_left(time_limit, t0))[1])
                     except FloatingPointError:
                         continue
                 if not tries:

@@ -30,11 +30,43 @@ from hhsym.estimate.losses.output_error import (SEARCH_FAMILIES, WINDOWS, _guard
                                                  formfit_from_candidate, misfit, model_forms)
 from hhsym.estimate.rates.formfit import fit_family, sse
 
-__all__ = ["search_forms", "refine_output_error", "model_start", "SEARCH_WINDOWS"]
+__all__ = ["search_forms", "search_recordings", "refine_output_error", "model_start", "SEARCH_WINDOWS", "SEARCH_MS"]
 
 
 #: Window lengths (ms) of the search's fits (the final fit continues to :data:`WINDOWS`' longest).
 SEARCH_WINDOWS = (1.25,)
+
+#: Recorded time (ms) the distillation's form search compares forms on (:func:`search_recordings`); the
+#: final fit uses every recording.
+SEARCH_MS = 2000.0
+
+
+def search_recordings(data, max_ms=SEARCH_MS):
+    """Indices of evenly spread recordings totalling about ``max_ms`` of recorded time.
+
+    The form search fits every trial model on these only (each trial is a
+    full output-error fit, whose cost grows with the data); the final fit of
+    the chosen forms uses every recording.
+
+    Parameters
+    ----------
+    data : list of (dt, V, I)
+        Step (ms), V (mV), I (µA/cm²) per trace.
+    max_ms : float or None
+        Recorded time (ms) to reach; ``None``: every recording.
+
+    Returns
+    -------
+    list of int
+        Sorted indices into ``data``: the fewest evenly spread recordings whose
+        durations, at the mean duration, reach ``max_ms`` (at least one).
+    """
+    n = len(data)
+    if max_ms is None or n <= 1:
+        return list(range(n))
+    durations = [float(d[0]) * len(d[1]) for d in data]
+    k = min(n, max(1, int(math.ceil(float(max_ms) / (sum(durations) / n) - 1e-9))))
+    return sorted({int(i) for i in np.round(np.linspace(0, n - 1, k))})
 
 
 def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_share=0.05, windows=SEARCH_WINDOWS,
@@ -138,17 +170,20 @@ def _start_fit(candidate, V, r):
     return best if best is not None else fit_family("constant", V, r)[0]
 
 
-def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit, verbose, references=None):
-    """``(OutputErrorFit, trials, rms_start)``: :func:`search_forms` on short windows, then
-    :func:`fit_output_error` over all of :data:`WINDOWS` (guarded on ``v_range``) from the start of its best
-    model (or from ``start``).
+def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit, verbose, references=None,
+                   searched=None):
+    """``(OutputErrorFit, trials, rms_start)``: :func:`search_forms` on short windows over the recordings
+    ``searched`` (indices, default all), then :func:`fit_output_error` over all of :data:`WINDOWS` (guarded on
+    ``v_range``) on every recording from the start of its best model (or from ``start``).
 
-    ``rms_start`` is the RMS (mV) of ``start`` over the shortest windows, initial states fitted, constants as given.
+    ``rms_start`` is the RMS (mV) of ``start`` over the shortest windows, initial states fitted, constants as
+    given, on the searched recordings.
     """
     trials, t0 = [], time.perf_counter()
     if search:
-        best, trials = search_forms(template, data, start, v_range, max_iter=max_iter, references=references,
-                                    time_limit=time_limit, verbose=verbose)
+        part = data if searched is None else [data[i] for i in searched]
+        best, trials = search_forms(template, part, start, v_range, max_iter=max_iter, references=references,
+                                    time_limit=seconds_left(time_limit, t0), verbose=verbose)
         # the search's pick continued from where *it* started: its first window length then repeats the
         # pick's own fit exactly (a second pass from the fitted constants can drift along flat directions)
         start = best.start or best.fits
@@ -162,7 +197,7 @@ def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit,
 
 
 def refine_output_error(template, data, chosen, grid, learned, masks, search=True, max_iter=100, time_limit=None,
-                        verbose=0):
+                        search_ms=SEARCH_MS, verbose=0):
     """Distillation's output-error refinement: forms searched and constants fitted on the recordings.
 
     Parameters
@@ -188,6 +223,9 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
     time_limit : float, optional
         Soft budget (s) of the search and the final fit (:func:`search_forms`): the final fit gets what
         the search left (at least one iteration of its first window length).
+    search_ms : float or None
+        Recorded time (ms) the search compares forms on (:func:`search_recordings`: evenly spread
+        recordings); the final fit uses all of ``data``.  ``None`` searches on every recording.
     verbose : int
 
     Returns
@@ -198,7 +236,8 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
         against the networks on ``grid``).
     summary : dict
         ``rms_start`` (mV, the starting forms over 1.25 ms windows with
-        fitted initial states), ``rms`` (mV, the fit over the longest windows),
+        fitted initial states, on the searched recordings), ``searched`` (their
+        indices into ``data``), ``rms`` (mV, the fit over the longest windows on all of ``data``),
         ``misfit`` (:func:`misfit`: why the fit does not reach the noise
         level, or None), ``bic``, ``n_constants``, ``trials``
         (:func:`search_forms`), ``seconds``, ``settings``; ``problem`` is
@@ -214,11 +253,16 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
     v_range = (float(grid[0]), float(grid[-1]))
     V = np.linspace(*v_range, 200)
     references = {k: np.interp(V, grid, np.asarray(r, dtype=float)) for k, r in learned.items() if k in chosen}
+    searched = search_recordings(data, search_ms) if search else list(range(len(data)))
+    if verbose and search and len(searched) < len(data):
+        print(f"[hhsym.distill] forms compared on recordings {searched} of {len(data)}; the final fit on all",
+              flush=True)
     best, trials, rms_start = _search_or_fit(template, data, start, v_range, search, max_iter, time_limit, verbose,
-                                             references)
-    summary = {"rms_start": rms_start, "trials": trials, "problem": None, "misfit": None,
+                                             references, searched)
+    summary = {"rms_start": rms_start, "trials": trials, "problem": None, "misfit": None, "searched": searched,
                "n_constants": best.n_constants,
-               "settings": {"windows_ms": list(WINDOWS), "max_iter": int(max_iter), "search": bool(search)}}
+               "settings": {"windows_ms": list(WINDOWS), "max_iter": int(max_iter), "search": bool(search),
+                            "search_ms": None if search_ms is None else float(search_ms)}}
     if not math.isfinite(best.cost):
         summary.update(rms=math.inf, bic=math.inf, problem="the distilled model fails (non-finite) on the recordings",
                        seconds=time.perf_counter() - t0)
