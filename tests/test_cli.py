@@ -32,6 +32,11 @@ def test_usage_errors_exit_2(tmp_path, capsys):
     assert main(["frobnicate"]) == 2
     assert main(["distill", str(tmp_path / "fit.npz"), "--json", str(tmp_path / "m.json"), "--loss", "charge"]) == 2
     assert "shooting" in capsys.readouterr().err
+    assert main(["distill", str(tmp_path / "fit.npz"), "--json", str(tmp_path / "m.json"), "--time-limit", "0"]) == 2
+    from hhsym.cli import _parser
+
+    args = _parser().parse_args(["distill", "fit.npz", "--json", "m.json", "--time-limit", "240"])
+    assert args.loss == "auto" and args.time_limit == 240.0  # output error when the fit measured noise
 
 
 def test_failure_exits_1_with_one_line(tmp_path, capsys):

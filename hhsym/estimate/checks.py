@@ -14,7 +14,8 @@ __all__ = ["as_recordings", "noise_level", "membrane_areas", "NOISE_WARN"]
 FLAT_RANGE = 1.0
 #: Relative tolerance on the sampling step.
 DT_RTOL = 1e-6
-#: Estimated sample-to-sample noise on V (mV) from which a fit warns that the rates are not determined.
+#: Estimated sample-to-sample noise on V (mV) from which a fit warns that the rates are only partly determined (and
+#: RateEstimator adds its maximum-likelihood stage, distill refines by output error).
 #: Measured (benchmarks/bench_fit.py, HH, 2 x 300 ms at 0.025 ms): 0.05 mV of Gaussian noise already left
 #: the rates ~2x off where they matter, 0.5 mV far more; noise-free recordings read 0.000-0.007 mV here
 #: (0.043 mV for a noisy current sampled at 0.1 ms: the signal's own roughness at that step).
@@ -141,7 +142,7 @@ def as_recordings(traces, threshold=0.0):
         When no trace crosses ``threshold`` upwards (no spikes): the rates are
         then only constrained over the subthreshold range.  When the noise on
         V (:func:`noise_level`) is at least :data:`NOISE_WARN` mV: the rates
-        are then not determined by the data.
+        are then only partly determined by the data.
     """
     items = _trace_items(traces)
     if not items:
@@ -157,11 +158,14 @@ def as_recordings(traces, threshold=0.0):
     if sigma >= NOISE_WARN:
         warnings.warn(
             f"V carries about {sigma:.2g} mV of sample-to-sample noise (robust estimate from second "
-            f"differences): at 0.05 mV the fitted rates were already ~2x off where they matter, and at "
-            "0.5 mV free-form rates are not determined by a few hundred ms of current clamp however they "
-            "are fitted (benchmarks/bench_identifiability.py); a reproduced recording does not mean right "
-            "rates here. Fit literature rate forms directly instead (hhsym.FormEstimator, `hhsym forms`: "
-            "constants within ~2 % at 0.5 mV on 2 x 300 ms), or average repeated trials",
+            "differences): it biases every charge-balance fit, and free-form rates are only partly "
+            "determined by such data however they are fitted. Measured on 8 x 1 s at 20 kHz with 0.3 mV, "
+            "the networks fitted by maximum likelihood (RateEstimator's stage 3, on by default here) came "
+            "back 0.56-0.73x off where the rates matter, the truth inside their 95 % bands on 89-100 % of "
+            "that range (benchmarks/bench_noise.py); a reproduced recording does not mean right rates. Read "
+            "the rates with their bands (predict_rates(V, return_std=True)), record more or longer sweeps "
+            "or average repeated trials, or fit literature forms directly (hhsym.FormEstimator, "
+            "`hhsym forms`)",
             IdentifiabilityWarning, stacklevel=3)
     spiking = any(np.any((d[1][:-1] < threshold) & (d[1][1:] >= threshold)) for d in data)
     if not spiking:

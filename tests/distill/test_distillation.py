@@ -392,36 +392,3 @@ def test_top_level_distill_is_callable_and_still_the_package():
     assert hhsym.distill.get_backend("forms").__class__.__name__ == "FormsBackend"
     assert hhsym.load_model is hhsym.distill.load_model
 
-
-def test_auto_loss_is_output_error_on_noisy_recordings_only():
-    """``loss="auto"`` refines by output error when the estimator measured noise on V (the shooting loss is
-    biased there), by the estimator's own loss otherwise, and never asks for a refit without refinement."""
-    from hhsym.distill.distillation import resolve_loss
-    from hhsym.estimate.checks import NOISE_WARN
-
-    class Fitted:
-        def __init__(self, noise):
-            self.noise_ = noise
-
-    assert resolve_loss("auto", Fitted(0.3)) == "output"
-    assert resolve_loss("auto", Fitted(NOISE_WARN)) == "output"
-    assert resolve_loss("auto", Fitted(0.01)) == "shooting"
-    assert resolve_loss("auto", Fitted(None)) == "shooting" and resolve_loss("auto", object()) == "shooting"
-    assert resolve_loss("auto", Fitted(float("nan"))) == "shooting"
-    assert resolve_loss("auto", Fitted(0.3), refine=False) == "shooting"
-    assert resolve_loss("shooting", Fitted(0.3)) == "shooting" and resolve_loss("output", Fitted(0.0)) == "output"
-    for bad in ("charge", None, ["output"], np.array(["output"])):
-        with pytest.raises(UnknownNameError, match="invalid loss=.*one of auto, shooting, output"):
-            resolve_loss(bad, Fitted(0.3))
-
-
-def test_form_search_compares_forms_on_evenly_spread_recordings():
-    """The search's recordings: the fewest evenly spread ones reaching its recorded time, at least one."""
-    from hhsym.estimate.search.form_search import search_recordings
-
-    sweep = [(0.05, np.zeros(20000), np.zeros(20000))] * 8  # 8 x 1 s
-    assert search_recordings(sweep, 2000.0) == [0, 7]
-    assert search_recordings(sweep, 3000.0) == [0, 4, 7]  # rounding spreads them: 0, 3.5 -> 4, 7
-    assert search_recordings(sweep, 100.0) == [0]
-    assert search_recordings(sweep, 1e9) == list(range(8)) and search_recordings(sweep, None) == list(range(8))
-    assert search_recordings(sweep[:1], 10.0) == [0]
