@@ -135,6 +135,8 @@ def run_case(name, model, noise, sweeps, duration, start, distil, floor=False, s
 
             true = hhsym.distill(_Exact(model, est.v_range_), backend="forms", refine=False).forms
             row.update(forms=f"{sum(dist.forms[k] == f for k, f in true.items())}/{len(true)}",
+                       wrong=", ".join(f"{k} {dist.forms[k]} (true {f})" for k, f in true.items()
+                                       if dist.forms[k] != f),
                        d_err=where_error(dist.model, model), gamma=held_gamma(model, dist.model, held))
         except HHSymError as exc:
             print(f"  distillation failed: {exc}")
