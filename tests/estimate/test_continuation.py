@@ -55,3 +55,21 @@ def test_a_continuation_starts_from_a_runs_own_states(setting):
     again = continue_windows(fam, hh, data, run.p, (5.0,), max_iter=0, states=run.states)
     assert again.cost <= run.cost * (1 + 1e-9)
     assert again.states.shape == run.states.shape
+
+
+def test_a_length_that_leaves_the_recordings_ends_the_continuation(setting):
+    """``max_rms``: when a longer window length's fit leaves more RMS than the recordings allow and the
+    length before's did not, the continuation returns the length before's fit and says why; a limit every
+    length meets changes nothing."""
+    hh, data, fam, p = setting
+    off = p * (1.0 + 0.04 * np.cos(np.arange(p.size)))  # every constant a few per cent off, not refitted
+    short = continue_windows(fam, hh, data, off, (1.25,), max_iter=0)
+    long = continue_windows(fam, hh, data, off, (1.25, 10.0), max_iter=0)
+    r_short, r_long = np.sqrt(2 * short.cost), np.sqrt(2 * long.cost)
+    assert r_long > 1.2 * r_short  # the model a little off drifts away over longer windows
+    limit = np.sqrt(r_short * r_long)
+    stopped = continue_windows(fam, hh, data, off, (1.25, 10.0), max_iter=0, max_rms=limit)
+    assert stopped.windows == (1.25,) and stopped.cost == short.cost
+    assert "at 10 ms windows the model leaves the recordings" in stopped.stopped
+    loose = continue_windows(fam, hh, data, off, (1.25, 10.0), max_iter=0, max_rms=2 * r_long)
+    assert loose.windows == (1.25, 10.0) and loose.cost == long.cost and loose.stopped is None

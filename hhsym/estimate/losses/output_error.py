@@ -37,7 +37,7 @@ from hhsym.estimate.rates.closed_forms import FAMILIES
 from hhsym.estimate.rates.form_pairs import FormFamily
 from hhsym.estimate.rates.formfit import SUMS, FormFit
 
-__all__ = ["OutputErrorFit", "fit_output_error", "formfit_from_candidate", "misfit", "model_forms", "WINDOWS"]
+__all__ = ["OutputErrorFit", "fit_output_error", "formfit_from_candidate", "misfit", "misfit_level", "model_forms", "WINDOWS"]
 
 #: Families tried for each rate by :func:`search_forms`.
 SEARCH_FAMILIES = ("exponential", "sigmoid", "linoid")
@@ -206,7 +206,7 @@ WINDOWS = (1.25, 2.5, 5.0, 10.0, 20.0, 40.0)
 
 
 def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, stride=None, max_iter=100, time_limit=None,
-                     v_range=None, free=(), fit_rates=True):
+                     v_range=None, free=(), fit_rates=True, max_rms=None):
     """Fit every constant of a closed-form model to the recordings by output error, short windows to long.
 
     The output error over long windows carries the information (Cramér–Rao
@@ -262,6 +262,10 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, strid
     fit_rates : bool
         False keeps the rate constants at ``fits`` and fits only ``free`` (and the initial
         states): the fixed-kinetics fit of a template's scalars.
+    max_rms : float, optional
+        RMS (mV) up to which a fit reproduces the recordings (:func:`misfit_level`): a window length
+        whose fit leaves more where the length before's did not ends the continuation there, with
+        ``stopped`` saying why (:func:`~hhsym.estimate.search.continuation.continue_windows`).
 
     Returns
     -------
@@ -285,7 +289,7 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, strid
     bound = _rate_bound(fam, data, p0, substeps)
     run = continue_windows(fam, template, data, p0, windows, free=used, substeps=substeps,
                            stride=stride, max_iter=max_iter, time_limit=time_limit, guard=guard, scalars=sc,
-                           penalty=bound)
+                           penalty=bound, max_rms=max_rms)
     n_constants = (fam.n_constants if fit_rates else 0) + (0 if sc is None else sc.n_params)
     out = OutputErrorFit(fam.fits(run.p[:nr]), run.cost, run.problem.n_residuals, n_constants, run.states,
                          time.perf_counter() - t0, run.windows, run.rms_initial, start=fits)
@@ -324,6 +328,24 @@ def _guarded(fits, V):
 MISFIT_FACTOR, MISFIT_FLOOR = 1.5, 0.05
 
 
+def misfit_level(data):
+    """RMS (mV) of ``V_model - V_meas`` up to which a fit explains the recordings: ``MISFIT_FACTOR`` x
+    their noise on V (:func:`hhsym.estimate.checks.noise_level`, the largest over ``data``) + ``MISFIT_FLOOR``.
+
+    Parameters
+    ----------
+    data : list of (dt, V, I)
+        The recordings (V in mV).
+
+    Returns
+    -------
+    float
+    """
+    from hhsym.estimate.checks import noise_level
+
+    return MISFIT_FACTOR * max(noise_level(d[1]) for d in data) + MISFIT_FLOOR
+
+
 def misfit(fit, data):
     """Why ``fit`` does not explain the recordings to their noise level, or ``None``.
 
@@ -341,7 +363,7 @@ def misfit(fit, data):
     from hhsym.estimate.checks import noise_level
 
     noise = max(noise_level(d[1]) for d in data)
-    if fit.rms <= MISFIT_FACTOR * noise + MISFIT_FLOOR:
+    if fit.rms <= misfit_level(data):
         return None
     return (f"the output-error fit leaves {fit.rms:.3g} mV RMS between model and recording, against "
             f"~{noise:.2g} mV of noise on V: the start was not in the right basin (or the forms are wrong), "

@@ -32,7 +32,7 @@ import numpy as np
 
 from hhsym.estimate.budget import seconds_left
 from hhsym.estimate.losses.output_error import (SEARCH_FAMILIES, WINDOWS, _guarded, fit_output_error,
-                                                 formfit_from_candidate, misfit, model_forms)
+                                                 formfit_from_candidate, misfit, misfit_level, model_forms)
 from hhsym.estimate.rates.formfit import fit_family, sse
 
 __all__ = ["search_forms", "search_recordings", "refine_output_error", "model_start", "SEARCH_WINDOWS", "SEARCH_MS"]
@@ -192,8 +192,9 @@ def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit,
         # the search's pick continued from where *it* started: its first window length then repeats the
         # pick's own fit exactly (a second pass from the fitted constants can drift along flat directions)
         start = best.start or best.fits
+    # a longer window length that leaves the recordings (fires elsewhere) ends the continuation there
     final = fit_output_error(template, data, start, max_iter=max_iter, v_range=v_range,
-                             time_limit=seconds_left(time_limit, t0))
+                             time_limit=seconds_left(time_limit, t0), max_rms=misfit_level(data))
     rms_start = trials[0]["rms_initial"] if trials else final.rms_initial
     if verbose:
         print(f"[hhsym.distill] output error over {final.windows} ms windows: {final} ({final.seconds:.1f} s)"
@@ -244,7 +245,8 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
         fitted initial states, on the searched recordings), ``searched`` (their
         indices into ``data``), ``rms`` (mV, the fit over the longest windows on all of ``data``),
         ``misfit`` (:func:`misfit`: why the fit does not reach the noise
-        level, or None), ``bic``, ``n_constants``, ``trials``
+        level, or None), ``stopped`` (why the continuation ended before
+        the longest windows, or None), ``bic``, ``n_constants``, ``trials``
         (:func:`search_forms`), ``seconds``, ``settings``; ``problem`` is
         the reason when the start fails on the recordings (``chosen`` is then
         returned unchanged).
@@ -278,7 +280,8 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
                                    params={n: round_sig(v) for n, v in f.params().items()},
                                    backend="output-error", n_params=len(f.theta))
         out[k] = cand if cand is not None else chosen[k]
-    summary.update(rms=best.rms, bic=best.bic, misfit=misfit(best, data), seconds=time.perf_counter() - t0)
+    summary.update(rms=best.rms, bic=best.bic, misfit=misfit(best, data), stopped=best.stopped,
+                   seconds=time.perf_counter() - t0)
     return out, summary
 
 
