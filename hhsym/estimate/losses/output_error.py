@@ -37,7 +37,8 @@ from hhsym.estimate.rates.closed_forms import FAMILIES
 from hhsym.estimate.rates.form_pairs import FormFamily
 from hhsym.estimate.rates.formfit import SUMS, FormFit
 
-__all__ = ["OutputErrorFit", "fit_output_error", "formfit_from_candidate", "misfit", "misfit_level", "model_forms", "WINDOWS"]
+__all__ = ["OutputErrorFit", "fit_output_error", "formfit_from_candidate", "misfit", "misfit_level", "model_forms",
+           "WINDOWS"]
 
 #: Families tried for each rate by :func:`search_forms`.
 SEARCH_FAMILIES = ("exponential", "sigmoid", "linoid")
