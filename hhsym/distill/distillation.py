@@ -276,9 +276,7 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
                           "constants against them)", hint="pass traces=..., or refine=False")
         from hhsym.estimate.checks import as_recordings
 
-        with warnings.catch_warnings():  # that warning is about fitting free-form rates, done by now
-            warnings.filterwarnings("ignore", message=".*sample-to-sample noise", category=IdentifiabilityWarning)
-            data = as_recordings(traces)
+        data = as_recordings(traces, noise_warning=False)  # that warning is about fitting free-form rates, done
     template = getattr(estimator, "template_", estimator.model)  # with the scalars the estimator fitted
     kept = set(getattr(estimator, "fixed_", ()))  # gates the estimator kept at the template's rates
     names = [f"{k}_{g.name}" for g in template.gates if g.name not in kept for k in ("alpha", "beta")]

@@ -5,12 +5,17 @@ from __future__ import annotations
 __all__ = ["Distillation", "RateResult", "refinement_line"]
 
 
+def compared_on(ref):
+    """How many recordings an output-error refinement compared forms on, when fewer than it fitted, else None."""
+    searched = ref.get("searched")
+    return None if searched is None or len(searched) == ref.get("n_traces") else len(searched)
+
+
 def refinement_line(ref):
     """One line on a :attr:`Distillation.refinement` (its loss before and after)."""
     if ref.get("loss") == "output":
-        searched = ref.get("searched")
-        part = "" if searched is None or len(searched) == ref.get("n_traces") else \
-            f" on the {len(searched)} of {ref.get('n_traces')} recordings the forms were compared on"
+        k = compared_on(ref)
+        part = "" if k is None else f" on the {k} of {ref.get('n_traces')} recordings the forms were compared on"
         return ("output error (rms of V_model - V_meas, mV): forms from the networks {:.4g}{}, refined {:.4g} "
                 "({} constants){}".format(ref["rms_start"], part, ref["rms"], ref["n_constants"],
                                           "" if ref["accepted"] else " (not kept)"))

@@ -115,7 +115,7 @@ def _trace_items(traces):
     raise invalid("traces", traces, "a Trace, a TraceSet or a list of Traces", cls=ArgumentTypeError)
 
 
-def as_recordings(traces, threshold=0.0):
+def as_recordings(traces, threshold=0.0, noise_warning=True):
     """Turn a Trace, a TraceSet or a list of Traces into ``[(dt, V, I), ...]``.
 
     Parameters
@@ -124,6 +124,9 @@ def as_recordings(traces, threshold=0.0):
         Recordings with ``t`` (ms), ``V`` (mV) and ``I`` (µA/cm²) on uniform grids.
     threshold : float
         Spike detection level (mV) for the identifiability check.
+    noise_warning : bool
+        Warn about noise on V (below); False for callers that fit no free-form rates
+        (closed forms, a distillation's refinement).
 
     Returns
     -------
@@ -155,7 +158,7 @@ def as_recordings(traces, threshold=0.0):
             f"invalid traces: V spans only {span:.3g} mV (a flat line); expected recordings whose "
             "voltage moves (e.g. spikes under a noisy current): a flat line cannot identify any rate")
     sigma = max(noise_level(d[1]) for d in data)
-    if sigma >= NOISE_WARN:
+    if noise_warning and sigma >= NOISE_WARN:
         warnings.warn(
             f"V carries about {sigma:.2g} mV of sample-to-sample noise (robust estimate from second "
             "differences): it biases every charge-balance fit, and free-form rates are only partly "

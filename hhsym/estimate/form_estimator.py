@@ -237,10 +237,8 @@ class FormEstimator(FormExports, SavedFit, BaseEstimator):
         params = self._check_params()
         free = params["free"]
         patterns = self._patterns(params["roles"])
-        with warnings.catch_warnings():  # that warning is about free-form rates; closed forms are what is fitted here
-            warnings.filterwarnings("ignore", message=".*sample-to-sample noise", category=IdentifiabilityWarning)
-            data = as_recordings(traces)
-            self.membrane_area_ = membrane_areas(traces)
+        data = as_recordings(traces, noise_warning=False)  # that warning is about free-form rates
+        self.membrane_area_ = membrane_areas(traces)
         rng = self.random_state if isinstance(self.random_state, np.random.Generator) \
             else np.random.default_rng(self.random_state)
         self.noise_ = max(noise_level(d[1]) for d in data)

@@ -111,10 +111,10 @@ def write_json(data, path):
 
 def _searched_on(ref):
     """`` (on the K recordings ...)`` when the forms were compared on fewer recordings than were fitted."""
-    searched = ref.get("searched")
-    if searched is None or len(searched) == ref.get("n_traces"):
-        return ""
-    return f" (on the {len(searched)} recording(s) the forms were compared on)"
+    from hhsym.distill.result import compared_on
+
+    k = compared_on(ref)
+    return "" if k is None else f" (on the {k} recording(s) the forms were compared on)"
 
 
 def _tex_text(text):

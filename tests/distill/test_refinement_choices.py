@@ -39,3 +39,15 @@ def test_form_search_compares_forms_on_evenly_spread_recordings():
     assert search_recordings(sweep, 100.0) == [0]
     assert search_recordings(sweep, 1e9) == list(range(8)) and search_recordings(sweep, None) == list(range(8))
     assert search_recordings(sweep[:1], 10.0) == [0]
+
+
+def test_the_record_says_when_forms_were_compared_on_fewer_recordings():
+    """The summary line names the searched recordings only when they are fewer than the fitted ones."""
+    from hhsym.distill.result import compared_on, refinement_line
+
+    ref = {"loss": "output", "rms_start": 0.29, "rms": 0.31, "n_constants": 17, "accepted": True, "n_traces": 8,
+           "searched": [0, 7]}
+    assert compared_on(ref) == 2
+    assert "on the 2 of 8 recordings the forms were compared on" in refinement_line(ref)
+    for every in (dict(ref, searched=list(range(8))), {k: v for k, v in ref.items() if k != "searched"}):
+        assert compared_on(every) is None and "compared on" not in refinement_line(every)
