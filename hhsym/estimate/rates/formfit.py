@@ -100,8 +100,8 @@ class FormFit:
         return exprs[0] if len(exprs) == 1 else sympy.Add(*exprs, evaluate=False)
 
 
-def _solve(families, theta0, V, r):
-    """Levenberg-Marquardt on relative residuals from ``theta0``.
+def _solve(families, theta0, V, r, weights=None):
+    """Levenberg-Marquardt on relative residuals (times ``sqrt(weights)`` if given) from ``theta0``.
 
     Slopes ``k`` are optimised as ``k = sign * exp(u)`` so each keeps the sign
     it started with; everything else is unconstrained (degenerate optima are
@@ -116,6 +116,7 @@ def _solve(families, theta0, V, r):
     slopes = np.array(slopes, dtype=int)
     signs = np.sign(theta0[slopes])
     fit = FormFit(families, theta0)
+    w = np.ones_like(r) if weights is None else np.sqrt(np.asarray(weights, dtype=float))
 
     def to_theta(z):
         theta = z.copy()
@@ -124,13 +125,13 @@ def _solve(families, theta0, V, r):
 
     def residuals(z):
         with np.errstate(all="ignore"):
-            res = fit.evaluate(V, to_theta(z)) / r - 1.0
+            res = w * (fit.evaluate(V, to_theta(z)) / r - 1.0)
         return np.where(np.isfinite(res), res, 1e6)
 
     def jacobian(z):
         theta = to_theta(z)
         parts = [f.gradient(t, V) for f, t in zip(families, fit.split(theta))]
-        J = np.concatenate(parts, axis=1) / r[:, None]
+        J = np.concatenate(parts, axis=1) * (w / r)[:, None]
         J[:, slopes] *= theta[slopes]  # d/du = k d/dk
         return np.where(np.isfinite(J), J, 0.0)
 
@@ -149,7 +150,7 @@ def _solve(families, theta0, V, r):
     return FormFit(families, theta)
 
 
-def fit_family(family, V, r, n_starts=3):
+def fit_family(family, V, r, n_starts=3, weights=None):
     """Fit one family (both slope signs where it has them).
 
     Parameters
@@ -161,11 +162,13 @@ def fit_family(family, V, r, n_starts=3):
         Voltages (mV) and rates (1/ms).
     n_starts : int, optional
         Starts per slope sign kept from the data-derived grid.
+    weights : ndarray, optional
+        Non-negative weight of each sample's squared relative error (default all 1).
 
     Returns
     -------
     list of FormFit
-        The local optima found (unfiltered by the guards), best first.
+        The local optima found (unfiltered by the guards), best first (by :func:`sse` with ``weights``).
     """
     if isinstance(family, str):
         if family not in FAMILIES:
@@ -174,16 +177,18 @@ def fit_family(family, V, r, n_starts=3):
     fits = []
     for sign in family.signs:
         for theta0 in family.starts(V, r, sign, n_best=n_starts):
-            fit = _solve((family,), theta0, V, r)
+            fit = _solve((family,), theta0, V, r, weights)
             if fit is not None:
                 fits.append(fit)
-    return sorted(fits, key=lambda f: sse(f, V, r))
+    return sorted(fits, key=lambda f: sse(f, V, r, weights))
 
 
-def sse(fit, V, r):
+def sse(fit, V, r, weights=None):
+    """Sum over samples of ``weights`` x the squared relative error of ``fit`` against rates ``r`` (1/ms) at
+    ``V`` (mV); ``inf`` if not finite."""
     with np.errstate(all="ignore"):
         e = fit.evaluate(V) / r - 1.0
-    s = float(np.sum(e * e))
+    s = float(np.sum(e * e if weights is None else np.asarray(weights, dtype=float) * e * e))
     return s if math.isfinite(s) else math.inf
 
 
