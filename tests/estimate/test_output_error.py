@@ -186,6 +186,20 @@ def test_search_forms_replaces_a_wrong_form(hh, data, truth):
     assert best.bic < trials[0]["bic"]
 
 
+def test_search_forms_goes_on_from_the_better_start(hh, data, truth):
+    """An alternative start (a subset of rates; the others from ``start``) that fits better over the start
+    windows is the one the search goes on from; both are recorded as trials, only it accepted."""
+    r = truth["beta_h"].evaluate(V_GRID)
+    wrong = dict(truth, beta_h=fit_family("exponential", V_GRID[-60:], r[-60:])[0])
+    best, trials = search_forms(hh, data, wrong, (V_GRID[0], V_GRID[-1]), windows=(1.25,), max_iter=100,
+                                max_sweeps=0, alternatives=[{"beta_h": truth["beta_h"]}])
+    assert best.forms == {k: f.form for k, f in truth.items()} and best.rms < 0.01
+    # both starts over the start windows, then the chosen one's fit over the search's windows
+    assert [t["rate"] for t in trials] == [None] * 3 and [t["accepted"] for t in trials] == [False, True, True]
+    assert trials[0]["windows"][0] == 1.25 and trials[1]["windows"] == (1.25, 2.5, 5.0, 10.0)
+    assert trials[2]["windows"] == (1.25,) and trials[2]["form"] == trials[1]["form"]
+
+
 def test_search_forms_stops_at_its_budget(hh, data, truth):
     """A spent budget starts no trial, and the start's own fit stops after the iteration under way
     (each window length gets what is left of the budget), so the search still returns the start."""

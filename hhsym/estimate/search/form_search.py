@@ -32,14 +32,16 @@ total (a relative error :math:`\epsilon` of α moves :math:`\ln\tau` by
 :math:`s\,\epsilon` and :math:`x_\infty` by :math:`s(1-s)\,\epsilon`), and
 a sum of two families bends along the networks' errors there.  So the search
 also starts from :func:`weighted_singles` (each rate's simplest single family
-fitted to the network's rate with weights :math:`s^2`) and goes on from
-whichever start fits better (:func:`search_forms`' ``alternatives``).
-Measured on bench_noise's made-up model at 0.3 mV (sweeps 0 and 7, 8 x 1 s at
-20 kHz): the distillation's picks (three sums) fit 1.25 ms windows to
-0.2786 mV and, continued to 10 ms, to 0.306 mV with β_n 132 % off; the
-weighted singles (the true forms but α_h, tied, as exponential or sigmoid)
-fit to 0.2780 and 0.298 mV (what the true model reaches) with every rate but
-β_h within 7 %.
+fitted to the network's rate with weights :math:`s^2`), continues both starts
+to 10 ms windows (:data:`START_WINDOWS`) and goes on from the one that
+fits better there (:func:`search_forms`' ``alternatives``).  Measured on
+bench_noise's made-up model at 0.3 mV (sweeps 0 and 7, 8 x 1 s at 20 kHz):
+the distillation's picks (three sums) fit 1.25 ms windows to 0.2786 mV and,
+continued to 10 ms, 0.306 mV with β_n 132 % off; the weighted singles (the
+true forms) 0.2780 and 0.298 mV (what the true model reaches: BIC 2200
+lower at 10 ms) with every rate but β_h within 7 %.  On HH's networks the
+picks won over 1.25 ms windows (three sums kept, 3/6 forms), hence the
+comparison over longer ones.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from hhsym.estimate.losses.output_error import (SEARCH_FAMILIES, WINDOWS, _guard
 from hhsym.estimate.rates.formfit import fit_family, sse
 
 __all__ = ["search_forms", "search_recordings", "refine_output_error", "model_start", "weighted_singles",
-           "SEARCH_WINDOWS", "SEARCH_MS", "START_TOLERANCE"]
+           "SEARCH_WINDOWS", "SEARCH_MS", "START_TOLERANCE", "START_WINDOWS"]
 
 
 #: Window lengths (ms) of the search's fits (the final fit continues to :data:`WINDOWS`' longest).
@@ -64,6 +66,9 @@ SEARCH_WINDOWS = (1.25,)
 #: Recorded time (ms) the distillation's form search compares forms on (:func:`search_recordings`); the
 #: final fit uses every recording.
 SEARCH_MS = 2000.0
+
+#: Window lengths (ms) over which :func:`search_forms` compares its starts.
+START_WINDOWS = (1.25, 2.5, 5.0, 10.0)
 
 #: Weighted RMS relative error (dimensionless) within which :func:`weighted_singles` takes the family
 #: with fewer constants (as :func:`hhsym.distill.selection.select_candidate`'s ``tolerance``).
@@ -171,7 +176,7 @@ def search_recordings(data, max_ms=SEARCH_MS):
 
 def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_share=0.05, windows=SEARCH_WINDOWS,
                  substeps=None, stride=None, max_iter=100, trial_iter=50, max_sweeps=2, references=None, time_limit=None,
-                 verbose=0, alternatives=()):
+                 verbose=0, alternatives=(), start_windows=START_WINDOWS):
     r"""Choose each rate's literature form by the output error on the recordings (module docstring).
 
     Parameters
@@ -186,8 +191,12 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
         Voltage range (mV) on which forms are compared with each other and guarded.
     alternatives : sequence of dict
         Other starts (rate name -> FormFit, a subset of ``start``'s rates: the others are taken from
-        ``start``), each fitted like ``start``; the swaps go on from the one with the lowest BIC
-        (e.g. :func:`weighted_singles`).
+        ``start``, e.g. :func:`weighted_singles`).  With any, every start is continued over
+        ``start_windows`` (guarded on ``v_range``, stopped where it leaves the recordings) and the swaps
+        go on from the one that gets furthest with the lowest BIC (module docstring: short windows do
+        not tell the starts apart).
+    start_windows : sequence of float
+        Window lengths (ms) over which the starts are compared.
     families : sequence of str
         Families tried for each rate.
     min_share : float
@@ -216,27 +225,23 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
     -------
     best : OutputErrorFit
     trials : list of dict
-        ``{"rate", "form", "bic", "rms", "accepted", "why"}`` per trial model; the first ones (``rate``
-        None) are ``start`` and then ``alternatives``, with their ``rms_initial`` (:class:`OutputErrorFit`);
-        the one the swaps went on from is ``accepted``.
+        ``{"rate", "form", "bic", "rms", "accepted", "why", "windows"}`` per trial model.  Those with
+        ``rate`` None come first: with ``alternatives``, ``start`` and each alternative over
+        ``start_windows`` (the chosen one ``accepted``), then the fit of the chosen start over ``windows``
+        the swaps are compared with; each with its ``rms_initial`` (:class:`OutputErrorFit`).
     """
     t0 = time.perf_counter()
     V = np.linspace(float(v_range[0]), float(v_range[1]), 200)
-    best, at, trials = None, 0, []
-    for n, begin in enumerate([start] + [dict(start, **alt) for alt in alternatives]):
-        if n and seconds_left(time_limit, t0) == 0.0:
-            break
-        fit = fit_output_error(template, data, begin, windows, substeps, stride, max_iter,
-                               time_limit=seconds_left(time_limit, t0))
-        why = _guarded(fit.fits, V) if math.isfinite(fit.cost) else "fails on the recordings"
-        trials.append({"rate": None, "form": dict(fit.forms), "bic": fit.bic, "rms": fit.rms,
-                       "rms_initial": fit.rms_initial, "accepted": False, "why": why})
-        if verbose:
-            print(f"[hhsym.distill] output error of the {'starting forms' if n == 0 else 'weighted singles'}: "
-                  f"{fit}" + (f" rejected: {why}" if why and n else ""), flush=True)
-        if best is None or (why is None and (trials[at]["why"] is not None or fit.bic < best.bic)):
-            best, at = fit, len(trials) - 1
-    trials[at]["accepted"] = True
+    begins, trials = [start] + [dict(start, **alt) for alt in alternatives], []
+    chosen = _better_start(template, data, begins, V, start_windows, substeps, stride, max_iter, time_limit, t0,
+                           trials, verbose) if len(begins) > 1 else 0
+    best = fit_output_error(template, data, begins[chosen], windows, substeps, stride, max_iter,
+                            time_limit=seconds_left(time_limit, t0))
+    trials.append({"rate": None, "form": dict(best.forms), "bic": best.bic, "rms": best.rms,
+                   "rms_initial": best.rms_initial, "accepted": True, "why": _guarded(best.fits, V),
+                   "windows": best.windows})
+    if verbose:
+        print(f"[hhsym.distill] output error of the starting forms: {best}", flush=True)
     names = [k for k, f in start.items() if f.form != "fixed"]  # kept rates are not searched
     for _ in range(int(max_sweeps)):
         base, winner, at = best, None, None  # every swap is tried from the same model; the best one is kept
@@ -263,7 +268,7 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
                                          stride, trial_iter, time_limit=seconds_left(time_limit, t0))
                 why = _guarded(trial.fits, V) if math.isfinite(trial.cost) else "fails on the recordings"
                 trials.append({"rate": k, "form": name, "bic": trial.bic, "rms": trial.rms, "accepted": False,
-                               "why": why})
+                               "why": why, "windows": trial.windows})
                 if verbose:
                     print(f"[hhsym.distill] {k} as {name}: {trial} ({trial.seconds:.1f} s)"
                           + (f" rejected: {why}" if why else ""), flush=True)
@@ -274,6 +279,30 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
         best = winner
         trials[at]["accepted"] = True
     return best, trials
+
+
+def _better_start(template, data, begins, V, windows, substeps, stride, max_iter, time_limit, t0, trials, verbose):
+    """Index into ``begins`` (starts: rate name -> FormFit) of the one whose output-error continuation over
+    ``windows`` on ``data`` goes furthest (guarded on the voltages ``V``, stopped where it leaves the
+    recordings: :func:`misfit_level`) with the lowest BIC there; one entry per start appended to ``trials``."""
+    ranks, level = [], misfit_level(data)
+    for n, begin in enumerate(begins):
+        if n and seconds_left(time_limit, t0) == 0.0:
+            break
+        fit = fit_output_error(template, data, begin, windows, substeps, stride, max_iter,
+                               time_limit=seconds_left(time_limit, t0), v_range=(float(V[0]), float(V[-1])),
+                               max_rms=level)
+        why = _guarded(fit.fits, V) if math.isfinite(fit.cost) else "fails on the recordings"
+        trials.append({"rate": None, "form": dict(fit.forms), "bic": fit.bic, "rms": fit.rms,
+                       "rms_initial": fit.rms_initial, "accepted": False, "why": why, "windows": fit.windows})
+        ranks.append((why is not None, -len(fit.windows), fit.bic))
+        if verbose:
+            print(f"[hhsym.distill] {'starting forms' if n == 0 else 'weighted singles'} over {fit.windows} ms "
+                  f"windows: {fit} ({fit.seconds:.1f} s)" + (f" rejected: {why}" if why else "")
+                  + (f"; stopped {fit.stopped}" if fit.stopped else ""), flush=True)
+    chosen = min(range(len(ranks)), key=ranks.__getitem__)
+    trials[len(trials) - len(ranks) + chosen]["accepted"] = True
+    return chosen
 
 
 def _start_fit(candidate, V, r):
