@@ -189,10 +189,13 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         :data:`~hhsym.estimate.search.form_search.SEARCH_MS` of evenly spread
         recordings and the chosen ones fitted on all of them.
     search : bool
-        With the output-error loss: swap each rate's form for another
-        literature family when that lowers the output error's BIC
-        (:func:`hhsym.estimate.losses.output_error.search_forms`); open forms are
-        replaced by literature forms there.
+        With the output-error loss: start from the picks and from each
+        rate's simplest single family fitted where the rate is a large share
+        of its gate's total, go on from whichever fits the recordings better
+        over 1.25-10 ms windows, and swap a rate's form for another
+        literature family when that lowers the output error's BIC by more
+        than 10 (:func:`hhsym.estimate.search.form_search.search_forms`);
+        open forms are replaced by literature forms there.
     verbose : int
         Progress lines when > 0.
 

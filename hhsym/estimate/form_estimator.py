@@ -15,7 +15,7 @@ windows).  :class:`FormEstimator` fits them directly:
    balance (cheap, wide basin, biased by the noise by some tens of per cent);
    patterns within ``ROLE_MARGIN`` of the lowest cost are fitted by output
    error (step 3) and the lowest BIC wins;
-2. *forms* (optional, :func:`hhsym.estimate.losses.output_error.search_forms`):
+2. *forms* (optional, :func:`hhsym.estimate.search.form_search.search_forms`):
    every swap of one rate's family, compared by the BIC of the output error
    over 1.25 ms windows; the pick is continued to 40 ms windows and kept only
    if its BIC there beats the role forms' (under noise the short windows

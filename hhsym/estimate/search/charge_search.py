@@ -23,7 +23,7 @@ exponential opening rate and a sigmoid closing rate, as HH's h), from
 ``n_starts`` random constants refined by successive halving.  The pattern
 of lowest cost wins (:class:`~hhsym.estimate.form_estimator.FormEstimator`
 compares close contenders by output error).  The forms are a start: the
-output-error form search (:func:`~hhsym.estimate.losses.output_error.search_forms`)
+output-error form search (:func:`~hhsym.estimate.search.form_search.search_forms`)
 may swap a rate for another family, but under noise its short windows tell
 forms apart only weakly (README, Limitations), so a cell whose rates lie in
 other forms can come back in these.

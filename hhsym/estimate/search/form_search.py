@@ -251,7 +251,8 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
                    "rms_initial": best.rms_initial, "accepted": True, "why": _guarded(best.fits, V),
                    "windows": best.windows})
     if verbose:
-        print(f"[hhsym.distill] output error of the starting forms: {best}", flush=True)
+        which = "the starting forms" if chosen == 0 else f"alternative start {chosen}"
+        print(f"[hhsym.distill] output error of {which} over {best.windows} ms windows: {best}", flush=True)
     names = [k for k, f in start.items() if f.form != "fixed"]  # kept rates are not searched
     for _ in range(int(max_sweeps)):
         base, winner, at = best, None, None  # every swap is tried from the same model; the best one is kept
@@ -307,7 +308,7 @@ def _better_start(template, data, begins, V, windows, substeps, stride, max_iter
                        "rms_initial": fit.rms_initial, "accepted": False, "why": why, "windows": fit.windows})
         ranks.append((why is not None, -len(fit.windows), fit.bic))
         if verbose:
-            print(f"[hhsym.distill] {'starting forms' if n == 0 else 'weighted singles'} over {fit.windows} ms "
+            print(f"[hhsym.distill] {'starting forms' if n == 0 else f'alternative start {n}'} over {fit.windows} ms "
                   f"windows: {fit} ({fit.seconds:.1f} s)" + (f" rejected: {why}" if why else "")
                   + (f"; stopped {fit.stopped}" if fit.stopped else ""), flush=True)
     chosen = min(range(len(ranks)), key=ranks.__getitem__)
@@ -419,6 +420,9 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
         print(f"[hhsym.distill] forms compared on recordings {searched} of {len(data)}; the final fit on all",
               flush=True)
     alternatives = [weighted_singles(grid, learned, masks, list(chosen))] if search else []
+    if verbose and alternatives:
+        print("[hhsym.distill] alternative start 1, each rate's simplest single family weighted by its share: "
+              + ", ".join(f"{k} {f.form}" for k, f in alternatives[0].items()), flush=True)
     best, trials, rms_start = _search_or_fit(template, data, start, v_range, search, max_iter, time_limit, verbose,
                                              references, searched, alternatives)
     summary = {"rms_start": rms_start, "trials": trials, "problem": None, "misfit": None, "searched": searched,
