@@ -6,9 +6,10 @@ family (started from that family fitted to the network's rate, or the
 current one, where it matters), keeping the swap that lowers the Bayesian
 information criterion of the output error over 1.25 ms windows,
 :math:`N \ln(\overline{e^2}) + p \ln N`, most, by more than
-:data:`SWAP_MARGIN`; sweeps repeat until no swap helps.  (Keeping the first swap that helps went wrong in tests: with
-one rate in a wrong form, a wrong form for another rate compensates a
-little, and the right swap then no longer fits.)  Forms that fail their
+:data:`SWAP_MARGIN`; sweeps repeat until no swap helps.  (Keeping the
+first swap that helps went wrong in tests: with one rate in a wrong form, a
+wrong form for another rate compensates a little, and the right swap then
+no longer fits.)  Forms that fail their
 guards (a midpoint far outside the data, a slope out of range) are not
 kept.  Measured limits: it repairs a wrong form when swaps start from
 rates near the truth, not from the wrong model's own curves, and at
@@ -308,9 +309,10 @@ def _better_start(template, data, begins, V, windows, substeps, stride, max_iter
                        "rms_initial": fit.rms_initial, "accepted": False, "why": why, "windows": fit.windows})
         ranks.append((why is not None, -len(fit.windows), fit.bic))
         if verbose:
-            print(f"[hhsym.distill] {'starting forms' if n == 0 else f'alternative start {n}'} over {fit.windows} ms "
-                  f"windows: {fit} ({fit.seconds:.1f} s)" + (f" rejected: {why}" if why else "")
-                  + (f"; stopped {fit.stopped}" if fit.stopped else ""), flush=True)
+            name = "starting forms" if n == 0 else f"alternative start {n}"
+            print(f"[hhsym.distill] {name} over {fit.windows} ms windows: {fit} ({fit.seconds:.1f} s)"
+                  + (f" rejected: {why}" if why else "") + (f"; stopped {fit.stopped}" if fit.stopped else ""),
+                  flush=True)
     chosen = min(range(len(ranks)), key=ranks.__getitem__)
     trials[len(trials) - len(ranks) + chosen]["accepted"] = True
     return chosen
