@@ -186,6 +186,19 @@ def test_search_forms_replaces_a_wrong_form(hh, data, truth):
     assert best.bic < trials[0]["bic"]
 
 
+def test_a_swap_must_win_by_the_margin(hh, data, truth):
+    """A swap is kept only if it lowers the BIC by more than ``margin``: the same right swap as above, under a
+    margin larger than its gain, leaves the wrong form."""
+    r = truth["beta_h"].evaluate(V_GRID)
+    wrong = dict(truth, beta_h=fit_family("exponential", V_GRID[-60:], r[-60:])[0])
+    refs = {k: f.evaluate(V_GRID) * (1.0 + 0.05 * np.sin(V_GRID / 9.0 + i)) for i, (k, f) in enumerate(truth.items())}
+    best, trials = search_forms(hh, data, wrong, (V_GRID[0], V_GRID[-1]), families=("exponential", "sigmoid"),
+                                windows=(1.25,), max_iter=100, trial_iter=100, max_sweeps=1, references=refs,
+                                margin=1e9)
+    assert best.forms["beta_h"] == "exponential" and not any(t["accepted"] for t in trials[1:])
+    assert any(t["rate"] == "beta_h" and t["bic"] < trials[0]["bic"] for t in trials)  # it did fit better
+
+
 def test_search_forms_goes_on_from_the_better_start(hh, data, truth):
     """An alternative start (a subset of rates; the others from ``start``) that fits better over the start
     windows is the one the search goes on from; both are recorded as trials, only it accepted."""
