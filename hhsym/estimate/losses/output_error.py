@@ -363,9 +363,9 @@ def misfit(fit, data):
     """
     from hhsym.estimate.checks import noise_level
 
-    noise = max(noise_level(d[1]) for d in data)
     if fit.rms <= misfit_level(data):
         return None
+    noise = max(noise_level(d[1]) for d in data)
     return (f"the output-error fit leaves {fit.rms:.3g} mV RMS between model and recording, against "
             f"~{noise:.2g} mV of noise on V: the start was not in the right basin (or the forms are wrong), "
             "and the constants are not to be trusted")

@@ -90,10 +90,10 @@ def _share_weights(r, a, b):
     return np.where(np.isfinite(w), w, 0.0)
 
 
-def _fit_weighted(name, V, r, w):
-    """The best :class:`FormFit` of family ``name`` to rates ``r`` (1/ms) at ``V`` (mV) with weights ``w``
-    on the squared relative error, or None."""
-    fits = fit_family(name, V, r, n_starts=2, weights=w)
+def _best_fit(name, V, r, weights=None):
+    """The best :class:`FormFit` of family ``name`` to rates ``r`` (1/ms) at ``V`` (mV), with ``weights`` on
+    the squared relative error if given, or None."""
+    fits = fit_family(name, V, r, n_starts=2, weights=weights)
     return fits[0] if fits else None
 
 
@@ -143,7 +143,7 @@ def weighted_singles(grid, learned, masks, names, families=SEARCH_FAMILIES, tole
             continue
         rows = []
         for name in families:
-            fit = _fit_weighted(name, grid[m], r[m], w[m])
+            fit = _best_fit(name, grid[m], r[m], w[m])
             if fit is not None:
                 err = math.sqrt(sse(fit, grid[m], r[m], w[m]) / float(np.sum(w[m])))
                 if math.isfinite(err):
@@ -184,7 +184,7 @@ def search_recordings(data, max_ms=SEARCH_MS):
 
 def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_share=0.05, windows=SEARCH_WINDOWS,
                  substeps=None, stride=None, max_iter=100, trial_iter=50, max_sweeps=2, references=None, time_limit=None,
-                 verbose=0, alternatives=(), start_windows=START_WINDOWS, margin=None):
+                 verbose=0, alternatives=(), start_windows=START_WINDOWS, margin=SWAP_MARGIN):
     r"""Choose each rate's literature form by the output error on the recordings (module docstring).
 
     Parameters
@@ -219,8 +219,8 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
         Levenberg–Marquardt iterations per window length of each trial model.
     max_sweeps : int
         Sweeps over the rates (the search stops earlier when a sweep changes nothing).
-    margin : float, optional
-        BIC units by which a swap must beat the current model to be kept (default :data:`SWAP_MARGIN`).
+    margin : float
+        BIC units by which a swap must beat the current model to be kept (:data:`SWAP_MARGIN`).
     references : dict, optional
         Rate name -> rates (1/ms) on ``np.linspace(*v_range, 200)`` to start
         swapped-in families from (e.g. the networks': a rate in a wrong form
@@ -241,7 +241,6 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
         the swaps are compared with; each with its ``rms_initial`` (:class:`OutputErrorFit`).
     """
     t0 = time.perf_counter()
-    margin = SWAP_MARGIN if margin is None else margin
     V = np.linspace(float(v_range[0]), float(v_range[1]), 200)
     begins, trials = [start] + [dict(start, **alt) for alt in alternatives], []
     chosen = _better_start(template, data, begins, V, start_windows, substeps, stride, max_iter, time_limit, t0,
@@ -273,7 +272,7 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
                     continue
                 # unweighted (a start weighted by share², as weighted_singles, measured worse here: on
                 # noise-free HH, beta_h's sigmoid swap then ended at 0.34 mV RMS instead of winning)
-                swapped = next(iter(fit_family(name, V[mask], r[mask], n_starts=2)), None)
+                swapped = _best_fit(name, V[mask], r[mask])
                 if swapped is None:
                     continue
                 trial = fit_output_error(template, data, dict(base.fits, **{k: swapped}), windows, substeps,
@@ -323,7 +322,7 @@ def _start_fit(candidate, V, r):
     fit = formfit_from_candidate(candidate)
     if fit is not None:
         return fit
-    fits = [f for name in SEARCH_FAMILIES for f in fit_family(name, V, r, n_starts=2)[:1]]
+    fits = [f for f in (_best_fit(name, V, r) for name in SEARCH_FAMILIES) if f is not None]
     best = min(fits, key=lambda f: sse(f, V, r), default=None)
     return best if best is not None else fit_family("constant", V, r)[0]
 
