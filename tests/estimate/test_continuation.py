@@ -7,7 +7,7 @@ import pytest
 from hhsym.estimate.losses.output_error import model_forms
 from hhsym.estimate.losses.trajectory import TrajectoryProblem
 from hhsym.estimate.rates.form_pairs import FormFamily
-from hhsym.estimate.search.continuation import _best_per_window, continue_windows
+from hhsym.estimate.search.continuation import _best_per_window, continue_windows, noise_estimate
 from hhsym.library import hodgkin_huxley
 from hhsym.simulate import simulate
 from hhsym.stimuli import OUNoise
@@ -72,4 +72,31 @@ def test_a_length_that_leaves_the_recordings_ends_the_continuation(setting):
     assert stopped.windows == (1.25,) and stopped.cost == short.cost
     assert "at 10 ms windows the model leaves the recordings" in stopped.stopped
     loose = continue_windows(fam, hh, data, off, (1.25, 10.0), max_iter=0, max_rms=2 * r_long)
+    assert loose.windows == (1.25, 10.0) and loose.cost == long.cost and loose.stopped is None
+
+
+def test_the_noise_estimate_counts_the_free_states(setting):
+    """``noise_estimate``: at the true constants the residuals' RMS over 1.25 ms windows is below the noise
+    (each window's 4 free states absorb part of it); corrected for them it is the noise added (0.2 mV)."""
+    hh, data, fam, p = setting
+    run = continue_windows(fam, hh, data, p, (1.25,), max_iter=0)
+    rms = np.sqrt(2 * run.cost)
+    assert rms < 0.19
+    assert noise_estimate(run.cost, run.problem) == pytest.approx(0.2, rel=0.05)
+    assert noise_estimate(np.inf, run.problem) == np.inf
+
+
+def test_a_length_where_the_residuals_grow_ends_the_continuation(setting):
+    """``max_growth``: a length whose residuals imply more noise than the first length's by more than the
+    factor ends the continuation with the length before's fit; a factor every length meets changes nothing."""
+    hh, data, fam, p = setting
+    off = p * (1.0 + 0.04 * np.cos(np.arange(p.size)))
+    short = continue_windows(fam, hh, data, off, (1.25,), max_iter=0)
+    long = continue_windows(fam, hh, data, off, (1.25, 10.0), max_iter=0)
+    growth = noise_estimate(long.cost, long.problem) / noise_estimate(short.cost, short.problem)
+    assert growth > 1.2
+    stopped = continue_windows(fam, hh, data, off, (1.25, 10.0), max_iter=0, max_growth=np.sqrt(growth))
+    assert stopped.windows == (1.25,) and stopped.cost == short.cost
+    assert "at 10 ms windows the residuals imply" in stopped.stopped
+    loose = continue_windows(fam, hh, data, off, (1.25, 10.0), max_iter=0, max_growth=1.01 * growth)
     assert loose.windows == (1.25, 10.0) and loose.cost == long.cost and loose.stopped is None
