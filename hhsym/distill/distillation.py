@@ -176,9 +176,7 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         8 x 1 s; ``benchmarks/README.md``).  ``"shooting"`` is the estimator's own
         (above); ``"output"`` is the output error
         (:mod:`hhsym.estimate.losses.output_error`: the model runs freely over
-        windows from fitted initial states, continued from 1.25 to 10 ms
-        (:data:`~hhsym.estimate.search.form_search.FINAL_WINDOWS`: longer
-        windows bent the slow gates' constants), and
+        windows from fitted initial states, continued from 1.25 to 40 ms, and
         is compared with the recorded V, the maximum-likelihood loss under
         noise on V), with the forms searched on the recordings when
         ``search``; ``max_iter`` is then per window length (default 100:

@@ -53,24 +53,16 @@ import time
 import numpy as np
 
 from hhsym.estimate.budget import seconds_left
-from hhsym.estimate.losses.output_error import (MAX_GROWTH, SEARCH_FAMILIES, _guarded, fit_output_error,
+from hhsym.estimate.losses.output_error import (MAX_GROWTH, SEARCH_FAMILIES, WINDOWS, _guarded, fit_output_error,
                                                  formfit_from_candidate, misfit, misfit_level, model_forms)
 from hhsym.estimate.rates.formfit import fit_family, sse
 
 __all__ = ["search_forms", "search_recordings", "refine_output_error", "model_start", "weighted_singles",
-           "SEARCH_WINDOWS", "FINAL_WINDOWS", "SEARCH_MS", "START_TOLERANCE", "START_WINDOWS", "SWAP_MARGIN"]
+           "SEARCH_WINDOWS", "SEARCH_MS", "START_TOLERANCE", "START_WINDOWS", "SWAP_MARGIN"]
 
 
-#: Window lengths (ms) of the search's fits (the final fit continues to :data:`FINAL_WINDOWS`' longest).
+#: Window lengths (ms) of the search's fits (the final fit continues to :data:`WINDOWS`' longest).
 SEARCH_WINDOWS = (1.25,)
-
-#: Window lengths (ms) of the distillation's final fit of the chosen forms on every recording.  Longer
-#: windows carry more information in principle, but some windows' initial states stick in wrong basins
-#: (a spike fired elsewhere) and bend the slow gates' constants: measured from the true constants of
-#: bench_noise's three models (8 x 1 s at 20 kHz, 0.3 mV), the worst rate where it matters was 3.2 %
-#: (HH), 3.2 % (made-up) and 3.7 % (linoid-beta) off after 10 ms, 1.6 %, 11.6 % and 17.4 % after 20 ms,
-#: 5.2 %, 14.7 % and 13.0 % after 40 ms (while the residuals over 40 ms grew on HH and made-up only).
-FINAL_WINDOWS = (1.25, 2.5, 5.0, 10.0)
 
 #: Recorded time (ms) the distillation's form search compares forms on (:func:`search_recordings`); the
 #: final fit uses every recording.
@@ -339,7 +331,7 @@ def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit,
                    searched=None, alternatives=()):
     """``(OutputErrorFit, trials, rms_start)``: :func:`search_forms` on short windows over the recordings
     ``searched`` (indices, default all; from ``start`` or the best of ``alternatives``), then
-    :func:`fit_output_error` over :data:`FINAL_WINDOWS` (guarded on ``v_range``) on every recording from the
+    :func:`fit_output_error` over all of :data:`WINDOWS` (guarded on ``v_range``) on every recording from the
     start of its best model (or from ``start``).
 
     ``rms_start`` is the RMS (mV) of ``start`` over the shortest windows, initial states fitted, constants as
@@ -356,7 +348,7 @@ def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit,
         start = best.start or best.fits
     # a longer window length that leaves the recordings (fires elsewhere), or in which some windows stop
     # following them (their states stuck in wrong basins bend the constants), ends the continuation there
-    final = fit_output_error(template, data, start, FINAL_WINDOWS, max_iter=max_iter, v_range=v_range,
+    final = fit_output_error(template, data, start, max_iter=max_iter, v_range=v_range,
                              time_limit=seconds_left(time_limit, t0), max_rms=misfit_level(data),
                              max_growth=MAX_GROWTH)
     rms_start = trials[0]["rms_initial"] if trials else final.rms_initial
@@ -438,8 +430,7 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
                                              references, searched, alternatives)
     summary = {"rms_start": rms_start, "trials": trials, "problem": None, "misfit": None, "searched": searched,
                "n_constants": best.n_constants,
-               "settings": {"windows_ms": list(FINAL_WINDOWS), "max_iter": int(max_iter),
-                            "search": bool(search),
+               "settings": {"windows_ms": list(WINDOWS), "max_iter": int(max_iter), "search": bool(search),
                             "search_ms": None if search_ms is None else float(search_ms)}}
     if not math.isfinite(best.cost):
         summary.update(rms=math.inf, bic=math.inf, problem="the distilled model fails (non-finite) on the recordings",
