@@ -76,7 +76,9 @@ def lab_data(model, noise, sweeps=8, duration=1000.0, dt=0.05, seed=0):
     stims = []
     for k in range(sweeps):
         if k % 2 == 0:
-            stims.append(OUNoise(mean=5.0 + 2.0 * k, sigma=6.0, tau=3.0, seed=11 + k))
+            # on the recording's own grid: the current the cell gets is the one recorded (an OU grid finer
+            # than the samples is input the recording misses; it biased the distilled rates ~5 %)
+            stims.append(OUNoise(mean=5.0 + 2.0 * k, sigma=6.0, tau=3.0, seed=11 + k, dt=dt))
         else:
             a = 2.0 + 1.5 * k
             stims.append(Step(a, 0.1 * duration, 0.5 * duration) + Step(a + 4.0, 0.5 * duration, 0.9 * duration))

@@ -38,7 +38,7 @@ from hhsym.estimate.rates.form_pairs import FormFamily
 from hhsym.estimate.rates.formfit import SUMS, FormFit
 
 __all__ = ["OutputErrorFit", "fit_output_error", "formfit_from_candidate", "misfit", "misfit_level", "model_forms",
-           "WINDOWS", "MAX_GROWTH"]
+           "WINDOWS"]
 
 #: Families tried for each rate by :func:`search_forms`.
 SEARCH_FAMILIES = ("exponential", "sigmoid", "linoid")
@@ -205,13 +205,6 @@ class OutputErrorFit:
 #: Window lengths (ms) of the continuation in :func:`fit_output_error`, each a multiple of the one before.
 WINDOWS = (1.25, 2.5, 5.0, 10.0, 20.0, 40.0)
 
-#: Factor by which the noise a distillation's final fit implies (RMS corrected for the free initial
-#: states) may grow from its first window length before the continuation ends (``max_growth`` of
-#: :func:`fit_output_error`).  Measured from the true constants of bench_noise's models (8 x 1 s at
-#: 20 kHz, 0.3 mV): 1.00-1.06 up to the last length whose constants were within 3.2 %, 1.14 (made-up,
-#: 20 ms, worst rate 11.6 % off) and 1.40 (HH, 40 ms, 5.2 %) beyond it.
-MAX_GROWTH = 1.1
-
 
 def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, stride=None, max_iter=100, time_limit=None,
                      v_range=None, free=(), fit_rates=True, max_rms=None, max_growth=None):
@@ -275,9 +268,9 @@ def fit_output_error(template, data, fits, windows=WINDOWS, substeps=None, strid
         whose fit leaves more where the length before's did not ends the continuation there, with
         ``stopped`` saying why (:func:`~hhsym.estimate.search.continuation.continue_windows`).
     max_growth : float, optional
-        Factor by which the noise the residuals imply may grow from the first window length
-        (e.g. :data:`MAX_GROWTH`): a length beyond it ends the continuation there, with ``stopped``
-        saying why (:func:`~hhsym.estimate.search.continuation.continue_windows`).
+        Factor by which the noise the residuals imply may grow from the first window length: a
+        length beyond it ends the continuation there, with ``stopped`` saying why
+        (:func:`~hhsym.estimate.search.continuation.continue_windows`).
 
     Returns
     -------

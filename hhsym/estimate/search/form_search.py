@@ -53,7 +53,7 @@ import time
 import numpy as np
 
 from hhsym.estimate.budget import seconds_left
-from hhsym.estimate.losses.output_error import (MAX_GROWTH, SEARCH_FAMILIES, WINDOWS, _guarded, fit_output_error,
+from hhsym.estimate.losses.output_error import (SEARCH_FAMILIES, WINDOWS, _guarded, fit_output_error,
                                                  formfit_from_candidate, misfit, misfit_level, model_forms)
 from hhsym.estimate.rates.formfit import fit_family, sse
 
@@ -346,11 +346,9 @@ def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit,
         # the search's pick continued from where *it* started: its first window length then repeats the
         # pick's own fit exactly (a second pass from the fitted constants can drift along flat directions)
         start = best.start or best.fits
-    # a longer window length that leaves the recordings (fires elsewhere), or in which some windows stop
-    # following them (their states stuck in wrong basins bend the constants), ends the continuation there
+    # a longer window length that leaves the recordings (fires elsewhere) ends the continuation there
     final = fit_output_error(template, data, start, max_iter=max_iter, v_range=v_range,
-                             time_limit=seconds_left(time_limit, t0), max_rms=misfit_level(data),
-                             max_growth=MAX_GROWTH)
+                             time_limit=seconds_left(time_limit, t0), max_rms=misfit_level(data))
     rms_start = trials[0]["rms_initial"] if trials else final.rms_initial
     if verbose:
         print(f"[hhsym.distill] output error over {final.windows} ms windows: {final} ({final.seconds:.1f} s)"
