@@ -36,6 +36,7 @@ import sympy
 from hhsym.estimate.rates.closed_forms import FAMILIES
 from hhsym.estimate.rates.form_pairs import FormFamily
 from hhsym.estimate.rates.formfit import SUMS, FormFit
+from hhsym.estimate.search.continuation import cost_rms
 
 __all__ = ["OutputErrorFit", "fit_output_error", "formfit_from_candidate", "misfit", "misfit_level", "model_forms",
            "WINDOWS"]
@@ -183,7 +184,7 @@ class OutputErrorFit:
         self.fits = dict(fits)
         self.forms = {k: f.form for k, f in self.fits.items()}
         self.cost, self.n_residuals, self.n_constants = float(cost), int(n_residuals), int(n_constants)
-        self.rms = math.sqrt(2.0 * self.cost) if math.isfinite(self.cost) else math.inf
+        self.rms = cost_rms(self.cost)
         self.bic = (self.n_residuals * math.log(max(2.0 * self.cost, 1e-300))
                     + self.n_constants * math.log(self.n_residuals)) if math.isfinite(self.cost) else math.inf
         self.states, self.seconds = states, float(seconds)

@@ -28,7 +28,7 @@ import numpy as np
 from hhsym.estimate.budget import seconds_left
 from hhsym.estimate.losses.trajectory import TrajectoryProblem
 
-__all__ = ["WindowRun", "continue_windows", "noise_estimate", "GROWTH_FLOOR"]
+__all__ = ["WindowRun", "continue_windows", "cost_rms", "noise_estimate", "GROWTH_FLOOR"]
 
 #: Smallest noise (mV) :func:`continue_windows`' ``max_growth`` measures growth from (on noise-free
 #: recordings a near-exact fit's residuals are far below it, and their growth means nothing).
@@ -84,8 +84,18 @@ def _best_per_window(tp, p, candidates):
     return tp.fit(p, Y, max_iter=10, fit_family=False)[1]
 
 
-def _rms(cost):
-    """RMS (mV) of a half-mean-square cost (mV²); ``inf`` if it is not finite."""
+def cost_rms(cost):
+    """RMS (mV) of a half-mean-square cost (mV²); ``inf`` if it is not finite.
+
+    Parameters
+    ----------
+    cost : float
+        Half the mean square of ``V_model - V_meas`` (mV²).
+
+    Returns
+    -------
+    float
+    """
     return math.sqrt(2.0 * cost) if math.isfinite(cost) else math.inf
 
 
@@ -107,7 +117,7 @@ def noise_estimate(cost, problem):
         ``inf`` if ``cost`` is not finite or the states leave no degrees of freedom.
     """
     n, k = problem.n_residuals, problem.n_windows * problem.n_free
-    return _rms(cost) * math.sqrt(n / (n - k)) if n > k else math.inf
+    return cost_rms(cost) * math.sqrt(n / (n - k)) if n > k else math.inf
 
 
 def continue_windows(rates, template, data, p0, windows, free=None, penalty=None, substeps=None, stride=None,
@@ -218,7 +228,7 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
                 last.stopped = f"at {W:g} ms windows {why}"
                 return last
         if max_rms is not None and last is not None:
-            rms, before = _rms(cq), _rms(last.cost)
+            rms, before = cost_rms(cq), cost_rms(last.cost)
             if rms > max_rms >= before:
                 last.stopped = (f"at {W:g} ms windows the model leaves the recordings ({rms:.3g} mV RMS against "
                                 f"{before:.3g} mV at {last.windows[-1]:g} ms; it reproduces them up to "
