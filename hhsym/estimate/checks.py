@@ -164,7 +164,7 @@ def as_recordings(traces, threshold=0.0, noise_warning=True):
             "differences): it biases every charge-balance fit, and free-form rates are only partly "
             "determined by such data however they are fitted. Measured on 8 x 1 s at 20 kHz with 0.3 mV, "
             "the networks fitted by maximum likelihood (RateEstimator's stage 3, on by default here) came "
-            "back 0.56-0.73x off where the rates matter, the truth inside their 95 % bands on 89-100 % of "
+            "back 0.67-1.44x off where the rates matter, the truth inside their 95 % bands on 90-96 % of "
             "that range (benchmarks/bench_noise.py); a reproduced recording does not mean right rates. Read "
             "the rates with their bands (predict_rates(V, return_std=True)), record more or longer sweeps "
             "or average repeated trials, or fit literature forms directly (hhsym.FormEstimator, "
