@@ -100,3 +100,13 @@ def test_a_length_where_the_residuals_grow_ends_the_continuation(setting):
     assert "at 10 ms windows the residuals imply" in stopped.stopped
     loose = continue_windows(fam, hh, data, off, (1.25, 10.0), max_iter=0, max_growth=1.01 * growth)
     assert loose.windows == (1.25, 10.0) and loose.cost == long.cost and loose.stopped is None
+
+
+@pytest.mark.parametrize("bad", [0.5, float("nan"), float("inf"), "1.1", True])
+def test_max_growth_must_be_a_factor_of_at_least_one(setting, bad):
+    """A ``max_growth`` that is not a finite factor >= 1 is refused, naming the argument."""
+    from hhsym.errors import HHSymError
+
+    hh, data, fam, p = setting
+    with pytest.raises(HHSymError, match="max_growth"):
+        continue_windows(fam, hh, data, p, (1.25,), max_iter=0, max_growth=bad)
