@@ -104,9 +104,11 @@ def test_a_length_where_the_residuals_grow_ends_the_continuation(setting):
 
 @pytest.mark.parametrize("bad", [0.5, float("nan"), float("inf"), "1.1", True])
 def test_max_growth_must_be_a_factor_of_at_least_one(setting, bad):
-    """A ``max_growth`` that is not a finite factor >= 1 is refused, naming the argument."""
+    """A ``max_growth`` that is not a finite factor >= 1 is refused, naming the argument; a numpy float is
+    a factor like any other."""
     from hhsym.errors import HHSymError
 
     hh, data, fam, p = setting
     with pytest.raises(HHSymError, match="max_growth"):
         continue_windows(fam, hh, data, p, (1.25,), max_iter=0, max_growth=bad)
+    assert continue_windows(fam, hh, data, p, (1.25,), max_iter=0, max_growth=np.float64(1.1)).stopped is None

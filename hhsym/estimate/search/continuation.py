@@ -191,11 +191,10 @@ def continue_windows(rates, template, data, p0, windows, free=None, penalty=None
     -------
     WindowRun
     """
-    if max_growth is not None and (isinstance(max_growth, bool) or not isinstance(max_growth, (int, float))
-                                   or not 1.0 <= max_growth < math.inf):
-        from hhsym.errors import invalid
+    if max_growth is not None:
+        from hhsym.model.parts import _check_number
 
-        raise invalid("max_growth", max_growth, "a finite factor >= 1 (e.g. 1.1) or None")
+        _check_number("max_growth", max_growth, minimum=1.0)
     t0 = time.perf_counter()
     start = states
     p, prev, states, cost, rms0 = np.asarray(p0, dtype=float), None, None, math.inf, math.inf
