@@ -302,9 +302,10 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
     fits, chosen, t_backend, literature = pick_forms(engine, grid, learned, names, masks, select, tolerance,
                                                      open_margin, min_share, verbose)
 
+    covariances = _posterior(estimator, grid) if refine and loss == "output" and search else None
     chosen, params, built, refinement, t_refine, parametric = refine_picks(
         estimator, template, data, chosen, grid, learned, masks, names, refine, loss, search, max_iter,
-        time_limit, trust, verbose)
+        time_limit, trust, verbose, covariances)
     rates = {}
     for k in names:
         expr, constants = built[k]
@@ -323,9 +324,23 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
     return dist
 
 
+def _posterior(estimator, grid):
+    """The estimator's posterior covariance of each gate's rates on ``grid`` (gate name -> (2K, 2K), 1/ms²), or
+    None when it has none (its maximum-likelihood stage did not run, or it is no RateEstimator)."""
+    if getattr(estimator, "covariance_", None) is None:
+        return None
+    try:
+        return estimator.predict_rates(grid, return_cov=True)[1]
+    except (TypeError, NotFittedError):
+        return None
+
+
 def refine_picks(estimator, template, data, chosen, grid, learned, masks, names, refine, loss, search, max_iter,
-                 time_limit, trust, verbose=0):
+                 time_limit, trust, verbose=0, covariances=None):
     """Refit the chosen expressions' constants against the recordings (see :func:`distill`).
+
+    ``covariances`` (gate name -> the networks' posterior covariance of its rates on ``grid``) give the
+    output-error search its alternative start (:func:`~hhsym.estimate.search.form_search.posterior_pairs`).
 
     Returns
     -------
@@ -344,7 +359,7 @@ def refine_picks(estimator, template, data, chosen, grid, learned, masks, names,
         t0 = time.perf_counter()
         chosen, output = refine_output_error(template, data, chosen, grid, learned, masks, search=search,
                                              max_iter=max(int(max_iter), 1), time_limit=time_limit,
-                                             verbose=verbose)
+                                             verbose=verbose, covariances=covariances)
         if output["problem"]:
             warnings.warn(f"output-error refinement skipped: {output['problem']}; returning the unrefined "
                           "expressions", IdentifiabilityWarning, stacklevel=2)

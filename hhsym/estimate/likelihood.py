@@ -75,7 +75,7 @@ from hhsym.estimate.optimise.window_lm import schur_information
 from hhsym.estimate.search.continuation import continue_windows
 
 __all__ = ["ML_WINDOWS", "BRIDGE_WINDOWS", "SMOOTHING", "roughness_grid", "maximum_likelihood", "fit_stage", "rate_std",
-           "gate_rate_std"]
+           "rate_covariance", "gate_rate_std", "gate_rate_covariance"]
 
 #: Window lengths (ms) of the maximum-likelihood continuation.
 ML_WINDOWS = (2.5, 5.0, 10.0)
@@ -233,6 +233,34 @@ def fit_stage(rates, template, data, theta, noise, v_range, windows, smoothing, 
     return run.p, cov
 
 
+def rate_covariance(rates, p, covariance, V):
+    r"""Covariance (1/ms²) of every gate's alpha and beta at ``V`` (mV), by the delta method.
+
+    Parameters
+    ----------
+    rates : GateParametrisation
+    p : ndarray
+        Weights.
+    covariance : ndarray (n_params, n_params)
+    V : ndarray (K,)
+        Potentials (mV).
+
+    Returns
+    -------
+    ndarray (n_gates, 2K, 2K)
+        Per gate, the covariance of :math:`(\alpha(V_1..V_K), \beta(V_1..V_K))` stacked (gates are
+        independent blocks: each gate's weights are its own).
+    """
+    _, _, da, db = rates.rate_jacobian(p, V)
+    npg = rates.n_per_gate
+    out = np.empty((rates.n_gates, 2 * len(V), 2 * len(V)))
+    for j in range(rates.n_gates):
+        C = covariance[j * npg:(j + 1) * npg, j * npg:(j + 1) * npg]
+        D = np.concatenate([da[j], db[j]])
+        out[j] = D @ C @ D.T
+    return out
+
+
 def rate_std(rates, p, covariance, V):
     """Standard deviations (1/ms) of every gate's alpha and beta at ``V`` (mV), by the delta method.
 
@@ -248,17 +276,11 @@ def rate_std(rates, p, covariance, V):
     Returns
     -------
     sd_alpha, sd_beta : ndarray (n_gates, len(V))
+        The square roots of :func:`rate_covariance`'s diagonal.
     """
-    _, _, da, db = rates.rate_jacobian(p, V)
-    npg = rates.n_per_gate
-    out = []
-    for d in (da, db):
-        sd = np.empty(d.shape[:2])
-        for j in range(rates.n_gates):
-            C = covariance[j * npg:(j + 1) * npg, j * npg:(j + 1) * npg]
-            sd[j] = np.sqrt(np.maximum(np.einsum("ki,ij,kj->k", d[j], C, d[j]), 0.0))
-        out.append(sd)
-    return out[0], out[1]
+    var = np.diagonal(rate_covariance(rates, p, covariance, V), axis1=1, axis2=2)
+    sd = np.sqrt(np.maximum(var, 0.0))
+    return sd[:, :len(V)], sd[:, len(V):]
 
 
 def gate_rate_std(gates, names, covariance, V):
@@ -289,3 +311,25 @@ def gate_rate_std(gates, names, covariance, V):
     for j, g in enumerate(names):
         out[f"alpha_{g}"], out[f"beta_{g}"] = sd_a[j].reshape(V.shape), sd_b[j].reshape(V.shape)
     return out
+
+
+def gate_rate_covariance(gates, names, covariance, V):
+    """Covariance (1/ms²) of fitted gate networks' rates at ``V`` (mV), per gate by name.
+
+    Parameters
+    ----------
+    gates, names, covariance :
+        As for :func:`gate_rate_std`.
+    V : array_like (K,)
+        Potentials (mV).
+
+    Returns
+    -------
+    dict
+        Gate name -> ndarray (2K, 2K): the covariance of its ``alpha`` at ``V`` then its ``beta`` at ``V``.
+    """
+    from hhsym.estimate.rates.network_rates import NetworkRates
+
+    nr, p = NetworkRates.from_gates(gates)
+    cov = rate_covariance(nr, p, covariance, np.atleast_1d(np.asarray(V, dtype=float)).ravel())
+    return dict(zip(names, cov))

@@ -62,10 +62,10 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from hhsym.estimate.fitfile import SavedFit
-from hhsym.errors import IdentifiabilityWarning, NotFittedError, SimulationError, invalid
+from hhsym.errors import ArgumentTypeError, IdentifiabilityWarning, NotFittedError, SimulationError, invalid
 from hhsym.estimate.budget import seconds_left
 from hhsym.estimate.checks import NOISE_WARN, as_recordings, membrane_areas, noise_level
-from hhsym.estimate.likelihood import ML_WINDOWS, SMOOTHING, fit_stage, gate_rate_std
+from hhsym.estimate.likelihood import ML_WINDOWS, SMOOTHING, fit_stage, gate_rate_covariance, gate_rate_std
 from hhsym.estimate.rates.network import TAU_MIN, GateNetworks, GateRate, RateNetwork
 from hhsym.estimate.rates.fixed_gates import FixedGates, fixed_indices
 from hhsym.estimate.rates.network_rates import NetworkRates
@@ -492,8 +492,8 @@ class RateEstimator(SavedFit, BaseEstimator):
         if not hasattr(self, "networks_"):
             raise NotFittedError("this RateEstimator is not fitted yet: call fit(traces) first")
 
-    def predict_rates(self, V, return_std=False):
-        """Learned rates at potentials ``V``, optionally with their standard deviations.
+    def predict_rates(self, V, return_std=False, return_cov=False):
+        """Learned rates at potentials ``V``, optionally with their standard deviations or covariances.
 
         Parameters
         ----------
@@ -504,6 +504,12 @@ class RateEstimator(SavedFit, BaseEstimator):
             Laplace covariance of stage 3 (:mod:`hhsym.estimate.likelihood`)
             through the delta method; a 95 % band is ``rate ± 1.96 std``.
             Needs a fit whose stage 3 ran (``ml_windows``).
+        return_cov : bool
+            Also return, per gate, the posterior covariance of its two rates at
+            every potential of ``V`` jointly (the same Laplace covariance; rates
+            at nearby potentials, and a gate's alpha and beta, are strongly
+            correlated, which the standard deviations alone do not show).  Not
+            together with ``return_std``.
 
         Returns
         -------
@@ -511,21 +517,35 @@ class RateEstimator(SavedFit, BaseEstimator):
             Rate name (``alpha_m``, ...) -> ndarray of rates (1/ms).
         std : dict, only with ``return_std``
             Rate name -> ndarray of standard deviations (1/ms).
+        cov : dict, only with ``return_cov``
+            Gate name -> ndarray (2K, 2K) for the K potentials of ``V`` (flattened): the covariance
+            (1/ms²) of ``alpha`` at ``V`` followed by ``beta`` at ``V``; zero for the gates kept at the
+            template's rates (``fixed``).
         """
         self._check_fitted()
         V = check_voltages(V)
+        if not isinstance(return_std, bool) or not isinstance(return_cov, bool):
+            raise invalid("return_std, return_cov", (return_std, return_cov), "True or False each",
+                          cls=ArgumentTypeError)
+        if return_std and return_cov:
+            raise invalid("return_cov", return_cov, "False when return_std is True (ask for one of them)")
         rates = {k: net(V) for k, net in self.networks_.items()}
         if len(rates) < 2 * len(self.gates_):  # the fixed gates' rates are the template's
             kept = self.model.evaluate_rates(V)
             rates = {k: rates[k] if k in rates else np.asarray(kept[k], dtype=float)
                      for k in (f"{kind}_{g}" for g in self.gates_ for kind in ("alpha", "beta"))}
-        if not return_std:
+        if not (return_std or return_cov):
             return rates
         cov = getattr(self, "covariance_", None)
         if cov is None:
             raise NotFittedError("no rate uncertainty: the maximum-likelihood stage did not run on this fit "
                                  "(fit with ml_windows=(2.5, 5.0, 10.0), or None for noisy recordings)")
-        return rates, gate_rate_std(list(self.gates_.values()), list(self.gates_), cov, V)
+        if return_std:
+            return rates, gate_rate_std(list(self.gates_.values()), list(self.gates_), cov, V)
+        out = gate_rate_covariance(list(self.gates_.values()), list(self.gates_), cov, V)
+        for g in self.fixed_:  # held at the template's rates: no uncertainty
+            out[g] = np.zeros_like(out[g])
+        return rates, out
 
     def replay(self, trace):
         """Run the fitted hybrid model freely under a recording's current.

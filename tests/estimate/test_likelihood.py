@@ -4,9 +4,9 @@ the curves' roughness prior, the window LM's nonlinear penalty, rate standard de
 import numpy as np
 import pytest
 
-from hhsym.errors import InvalidArgumentError, NotFittedError
+from hhsym.errors import ArgumentTypeError, InvalidArgumentError, NotFittedError
 from hhsym.estimate import RateEstimator, load
-from hhsym.estimate.likelihood import rate_std
+from hhsym.estimate.likelihood import rate_covariance, rate_std
 from hhsym.estimate.losses.trajectory import TrajectoryProblem
 from hhsym.estimate.rates.curves import GateFamily, SplineFamily
 from hhsym.estimate.rates.network import RateNetwork
@@ -70,6 +70,27 @@ def test_rate_std_is_the_delta_method():
                                        rtol=1e-5)
 
 
+def test_rate_covariance_is_the_delta_method_across_potentials_and_rates():
+    """rate_covariance equals G C G^T of finite-difference gradients of (alpha(V), beta(V)) stacked, so its
+    off-diagonal blocks (alpha against beta, one potential against another) are the delta method too; its
+    diagonal is rate_std squared."""
+    rates, p = _networks(seed=4, ng=2)
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(rates.n_params, rates.n_params)) * 1e-2
+    C = A @ A.T
+    V = np.array([-70.0, -40.0, 0.0, 25.0])
+    cov = rate_covariance(rates, p, C, V)
+    assert cov.shape == (2, 8, 8)
+    sd_a, sd_b = rate_std(rates, p, C, V)
+    npg = rates.n_per_gate
+    for j in range(rates.n_gates):
+        cols = np.arange(j * npg, (j + 1) * npg)
+        G = _fd_columns(lambda q: np.concatenate([rates.rates(q, V)[0][j], rates.rates(q, V)[1][j]]), p, cols)
+        np.testing.assert_allclose(cov[j], G @ C[np.ix_(cols, cols)] @ G.T, rtol=1e-5,
+                                   atol=1e-8 * np.abs(cov[j]).max())
+        np.testing.assert_allclose(np.sqrt(np.diag(cov[j])), np.concatenate([sd_a[j], sd_b[j]]), rtol=1e-12)
+
+
 def test_window_lm_takes_a_nonlinear_penalty(hh):
     """A callable penalty gives the same fit as the same penalty as a matrix."""
     tr = simulate(hh, OUNoise(8.0, 4.0, 3.0, seed=1), 30.0, dt=0.005, dt_out=0.025)
@@ -120,6 +141,13 @@ def test_maximum_likelihood_stage_bands_cover_the_truth(hh, tmp_path):
     back = load(tmp_path / "fit.npz")
     np.testing.assert_array_equal(back.covariance_, est.covariance_)
     np.testing.assert_allclose(back.predict_rates(V, return_std=True)[1]["alpha_m"], std["alpha_m"])
+    _, cov = est.predict_rates(V, return_cov=True)  # per gate, alpha then beta at every V jointly
+    assert set(cov) == {"m", "h", "n"} and cov["m"].shape == (2 * V.size, 2 * V.size)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov["n"])), np.concatenate([std["alpha_n"], std["beta_n"]]),
+                               rtol=1e-10)
+    for bad in ({"return_std": True, "return_cov": True}, {"return_cov": "yes"}, {"return_std": 1}):
+        with pytest.raises((InvalidArgumentError, ArgumentTypeError), match="return_"):
+            est.predict_rates(V, **bad)
 
 
 def test_return_std_needs_the_stage(hh):
@@ -127,8 +155,9 @@ def test_return_std_needs_the_stage(hh):
     est = RateEstimator(hh, prior=hh, spline_knots=(), max_iter=(0, 0, 0), n_shooting=0).fit(list(tr))
     assert est.covariance_ is None
     est.predict_rates([-60.0])
-    with pytest.raises(NotFittedError, match="maximum-likelihood"):
-        est.predict_rates([-60.0], return_std=True)
+    for ask in ("return_std", "return_cov"):
+        with pytest.raises(NotFittedError, match="maximum-likelihood"):
+            est.predict_rates([-60.0], **{ask: True})
 
 
 def test_the_bridge_pulls_a_charge_balance_start_out_of_its_noise_bias(hh):

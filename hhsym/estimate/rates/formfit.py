@@ -15,7 +15,7 @@ from scipy.optimize import least_squares
 from hhsym.estimate.rates.closed_forms import FAMILIES
 from hhsym.errors import UnknownNameError, invalid
 
-__all__ = ["SUMS", "FormFit", "SideFits", "fit_family", "fit_sum", "sse"]
+__all__ = ["SUMS", "FormFit", "SideFits", "fit_family", "fit_pair", "fit_sum", "sse"]
 
 #: The sums of two families that are tried, as (first, second) family names.
 SUMS = tuple(
@@ -100,12 +100,11 @@ class FormFit:
         return exprs[0] if len(exprs) == 1 else sympy.Add(*exprs, evaluate=False)
 
 
-def _solve(families, theta0, V, r, weights=None):
-    """Levenberg-Marquardt on relative residuals (times ``sqrt(weights)`` if given) from ``theta0``.
+def _slopes(families, theta0):
+    """Slopes ``k`` optimised as ``k = sign * exp(u)`` so each keeps the sign it started with.
 
-    Slopes ``k`` are optimised as ``k = sign * exp(u)`` so each keeps the sign
-    it started with; everything else is unconstrained (degenerate optima are
-    caught afterwards by the guards). Returns a :class:`FormFit` or ``None``.
+    Returns ``(z0, to_theta, chain)``: the free coordinates of ``theta0``, the map back to ``theta``, and
+    ``chain(J, theta)`` turning a Jacobian with respect to ``theta`` (columns) into one with respect to ``z``.
     """
     theta0 = np.asarray(theta0, dtype=float)
     slopes, i = [], 0
@@ -115,13 +114,43 @@ def _solve(families, theta0, V, r, weights=None):
         i += f.n_params
     slopes = np.array(slopes, dtype=int)
     signs = np.sign(theta0[slopes])
-    fit = FormFit(families, theta0)
-    w = np.ones_like(r) if weights is None else np.sqrt(np.asarray(weights, dtype=float))
 
     def to_theta(z):
         theta = z.copy()
         theta[slopes] = signs * np.exp(np.clip(z[slopes], -50.0, 50.0))
         return theta
+
+    def chain(J, theta):
+        J[:, slopes] *= theta[slopes]  # d/du = k d/dk
+        return J
+
+    z0 = theta0.copy()
+    z0[slopes] = np.log(np.abs(theta0[slopes]))
+    return z0, to_theta, chain
+
+
+def _least_squares(residuals, jacobian, z0):
+    """scipy's Levenberg–Marquardt from ``z0`` with the forms' tolerances; the solution or None."""
+    try:
+        sol = least_squares(
+            residuals, z0, jac=jacobian, method="lm",
+            xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=50 * len(z0),
+        )
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+        return None
+    return sol.x
+
+
+def _solve(families, theta0, V, r, weights=None):
+    """Levenberg-Marquardt on relative residuals (times ``sqrt(weights)`` if given) from ``theta0``.
+
+    Slopes keep the sign they started with (:func:`_slopes`); everything else
+    is unconstrained (degenerate optima are caught afterwards by the guards).
+    Returns a :class:`FormFit` or ``None``.
+    """
+    fit = FormFit(families, theta0)
+    z0, to_theta, chain = _slopes(families, theta0)
+    w = np.ones_like(r) if weights is None else np.sqrt(np.asarray(weights, dtype=float))
 
     def residuals(z):
         with np.errstate(all="ignore"):
@@ -131,23 +160,72 @@ def _solve(families, theta0, V, r, weights=None):
     def jacobian(z):
         theta = to_theta(z)
         parts = [f.gradient(t, V) for f, t in zip(families, fit.split(theta))]
-        J = np.concatenate(parts, axis=1) * (w / r)[:, None]
-        J[:, slopes] *= theta[slopes]  # d/du = k d/dk
+        J = chain(np.concatenate(parts, axis=1) * (w / r)[:, None], theta)
         return np.where(np.isfinite(J), J, 0.0)
 
-    z0 = theta0.copy()
-    z0[slopes] = np.log(np.abs(theta0[slopes]))
-    try:
-        sol = least_squares(
-            residuals, z0, jac=jacobian, method="lm",
-            xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=50 * len(z0),
-        )
-    except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+    z = _least_squares(residuals, jacobian, z0)
+    if z is None:
         return None
-    theta = to_theta(sol.x)
+    theta = to_theta(z)
     if not np.all(np.isfinite(theta)):
         return None
     return FormFit(families, theta)
+
+
+def fit_pair(fa, fb, V, alpha, beta, whiten, theta_a, theta_b):
+    r"""A gate's two rates fitted jointly by generalised least squares on their logarithms.
+
+    Minimises :math:`\lVert W\,(\log f_a(V) - \log\alpha,\ \log f_b(V) - \log\beta)\rVert^2`
+    from the internal parameters ``theta_a``, ``theta_b`` (slopes keep their signs).
+
+    Parameters
+    ----------
+    fa, fb : Family
+        Families of alpha and beta.
+    V : ndarray (K,)
+        Voltages (mV).
+    alpha, beta : ndarray (K,)
+        Target rates (1/ms), positive.
+    whiten : ndarray (M, 2K)
+        :math:`W` with :math:`W^T W` the inverse covariance of the stacked log-rate errors.
+    theta_a, theta_b : ndarray
+        Starting internal parameters.
+
+    Returns
+    -------
+    tuple or None
+        ``(chi2, FormFit of alpha, FormFit of beta)``, or None if the fit fails.
+    """
+    families = (fa, fb)
+    both = FormFit(families, np.concatenate([theta_a, theta_b]))
+    z0, to_theta, chain = _slopes(families, both.theta)
+    target = np.concatenate([np.log(alpha), np.log(beta)])
+    K = len(V)
+
+    def residuals(z):
+        with np.errstate(all="ignore"):
+            res = whiten @ (np.log(np.concatenate(both.terms(V, to_theta(z)))) - target)
+        return np.where(np.isfinite(res), res, 1e6)
+
+    def jacobian(z):
+        theta = to_theta(z)
+        J = np.zeros((2 * K, len(theta)))
+        with np.errstate(all="ignore"):
+            for row, (f, t, value, col) in enumerate(zip(families, both.split(theta), both.terms(V, theta),
+                                                         (0, fa.n_params))):
+                J[row * K:(row + 1) * K, col:col + f.n_params] = f.gradient(t, V) / value[:, None]
+        J = whiten @ chain(np.where(np.isfinite(J), J, 0.0), theta)
+        return J
+
+    z = _least_squares(residuals, jacobian, z0)
+    if z is None:
+        return None
+    theta = to_theta(z)
+    chi2 = float(np.sum(residuals(z) ** 2))
+    if not (np.all(np.isfinite(theta)) and math.isfinite(chi2)):
+        return None
+    ta, tb = FormFit(families, theta).split()
+    return chi2, FormFit((fa,), ta), FormFit((fb,), tb)
 
 
 def fit_family(family, V, r, n_starts=3, weights=None):
