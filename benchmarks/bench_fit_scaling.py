@@ -54,7 +54,8 @@ DT = 0.05  # ms: 20 kHz
 def data_for(hh, seconds, sweeps=1):
     out = []
     for seed in range(1, sweeps + 1):
-        tr = simulate(hh, OUNoise(mean=8.0, sigma=5.0, tau=3.0, seed=seed), seconds * 1e3, dt=0.025, dt_out=DT)
+        stim = OUNoise(mean=8.0, sigma=5.0, tau=3.0, seed=seed, dt=DT)  # on the recording's grid
+        tr = simulate(hh, stim, seconds * 1e3, dt=0.025, dt_out=DT)
         out.append((tr.dt, tr.V, tr.I))
     return out
 

@@ -22,6 +22,7 @@ __all__ = [
     "BackendUnavailableError",
     "IdentifiabilityWarning",
     "PoorFitWarning",
+    "UndersampledStimulusWarning",
     "invalid",
 ]
 
@@ -73,6 +74,11 @@ class IdentifiabilityWarning(UserWarning):
 
 class PoorFitWarning(UserWarning):
     """A fit does not reproduce the recordings it was fitted to (see ``quality_``)."""
+
+
+class UndersampledStimulusWarning(UserWarning):
+    """Simulated traces sample the injected current more coarsely than it changes: a fit of them sees
+    only the samples, not the current the cell got."""
 
 
 def _show(value, limit: int = 80) -> str:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numba
 import numpy as np
 
 from hhsym.codegen import METHODS, compile_model
-from hhsym.errors import ArgumentTypeError, SimulationError, UnknownNameError, invalid
+from hhsym.errors import ArgumentTypeError, SimulationError, UndersampledStimulusWarning, UnknownNameError, invalid
 from hhsym.model import check_model
 from hhsym.stimuli import Stimulus, encode_stimuli
 from hhsym.io import Trace, TraceSet
@@ -138,6 +139,20 @@ def _recorded_states(model, record):
     return np.array([k for k, name in enumerate(states) if name in keep], dtype=np.int64)
 
 
+def _warn_undersampled(stimuli, dt_out):
+    """:class:`UndersampledStimulusWarning` when a stimulus changes between the output samples (see simulate)."""
+    for i, s in enumerate(stimuli):
+        step = s.sample_step
+        if step < dt_out * (1.0 - 1e-9):
+            which = "the stimulus" if len(stimuli) == 1 else f"stimulus {i}"
+            warnings.warn(
+                f"{which} interpolates samples every {step:g} ms but the traces record I every "
+                f"dt_out={dt_out:g} ms: their I misses the current between samples that the cell got, and a "
+                f"fit of them sees only the samples; give the stimulus the output step (e.g. "
+                f"OUNoise(..., dt={dt_out:g})) or sample more often", UndersampledStimulusWarning, stacklevel=3)
+            return
+
+
 def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6, atol=1e-8,
              params=None, dt_out=None, max_steps=10_000_000, record=None, on_failure="raise"):
     r"""Simulate ``model`` under one or many stimuli with a compiled integrator.
@@ -199,6 +214,18 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
         When the integration diverges (non-finite V or calcium pool, gates outside [0, 1]);
         the message gives the trace, the time, the method and the step size.
 
+    Warns
+    -----
+    UndersampledStimulusWarning
+        When a stimulus interpolates samples finer than ``dt_out`` (an
+        :class:`~hhsym.stimuli.OUNoise` on its default 0.025 ms grid recorded
+        every 0.05 ms): the traces' ``I`` holds the current at the output
+        samples only, and a fit of them misses what the cell got in between
+        (measured: rates distilled from such recordings ~5 % off where a fit of
+        correctly sampled ones reached the noise level; ``notes/issue16.md``,
+        session 15).  Give the stimulus the output step
+        (``OUNoise(..., dt=dt_out)``) or sample more often.
+
     Examples
     --------
     >>> import hhsym
@@ -228,6 +255,7 @@ def simulate(model, stimulus, t_stop, dt=0.01, method="rk4", y0=None, rtol=1e-6,
         if rec_every < 1 or abs(rec_every * dt - dt_out) > 1e-9 * dt_out:
             raise invalid("dt_out", dt_out, f"a whole multiple of dt={dt:g} ms")
     n_samples = int(math.floor(t_stop / dt_out + 1e-9)) + 1
+    _warn_undersampled(stimuli, dt_out)
     end = min(s.end_time for s in stimuli)
     t_last = (n_samples - 1) * dt_out
     if t_last > end + 1e-9:

@@ -141,6 +141,13 @@ class Stimulus(abc.ABC):
         """Last time (ms) at which the stimulus is defined (``inf`` if unlimited)."""
         return math.inf
 
+    @property
+    def sample_step(self) -> float:
+        """Finest spacing (ms) of the samples the stimulus interpolates between (``inf`` for an analytic one):
+        between two samples of a recording taken this often or more coarsely, its current has content the
+        recording does not show (``hhsym.simulate`` warns then)."""
+        return math.inf
+
     def encode(self, t_stop):
         """Kernel encoding of this stimulus on ``[0, t_stop]``.
 
@@ -208,6 +215,11 @@ class Sum(Stimulus):
     def end_time(self) -> float:
         """Earliest end time (ms) of the terms."""
         return min((s.end_time for s in self.terms), default=math.inf)
+
+    @property
+    def sample_step(self) -> float:
+        """Finest sample spacing (ms) of the terms."""
+        return min((s.sample_step for s in self.terms), default=math.inf)
 
     def _evaluate(self, t):
         out = np.zeros(t.shape)

@@ -158,6 +158,11 @@ class OUNoise(Stimulus):
         # the same interpolation as _evaluate, compiled: no temporaries over the samples
         return bool(sample_uniform(t, self._samples, self.start, self.dt, self.start, self.stop, out))
 
+    @property
+    def sample_step(self) -> float:
+        """The step (ms) of the noise's grid, ``dt``."""
+        return self.dt
+
     def _breakpoints(self, t_stop):
         return np.array([self.start, self.stop])
 
@@ -237,6 +242,11 @@ class FromArray(Stimulus):
     def end_time(self) -> float:
         """Time of the last sample (ms)."""
         return float(self.t[-1])
+
+    @property
+    def sample_step(self) -> float:
+        """The shortest interval (ms) between two samples."""
+        return self._dt if self._uniform else float(np.min(np.diff(self.t)))
 
     def _evaluate(self, t):
         t0, t1 = float(self.t[0]), float(self.t[-1])
