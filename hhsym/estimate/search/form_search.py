@@ -32,10 +32,14 @@ rate is a small share :math:`s = \alpha/(\alpha+\beta)` of its gate's
 total (a relative error :math:`\epsilon` of α moves :math:`\ln\tau` by
 :math:`s\,\epsilon` and :math:`x_\infty` by :math:`s(1-s)\,\epsilon`), and
 a sum of two families bends along the networks' errors there.  So the search
-also starts from :func:`weighted_singles` (each rate's simplest single family
-fitted to the network's rate with weights :math:`s^2`), continues both starts
-to 10 ms windows (:data:`START_WINDOWS`) and goes on from the one that
-fits better there (:func:`search_forms`' ``alternatives``).  Measured on
+also starts from :func:`posterior_pairs` (each gate's pair of families fitted
+to its networks under their posterior covariance, chosen by BIC: the
+recordings' own verdict on where the networks are determined) when the
+estimator has that posterior, else from :func:`weighted_singles` (each rate's
+simplest single family fitted to the network's rate with weights
+:math:`s^2`), continues both starts to 10 ms windows
+(:data:`START_WINDOWS`) and goes on from the one that fits better there
+(:func:`search_forms`' ``alternatives``).  Measured for the weighted singles on
 bench_noise's made-up model at 0.3 mV (sweeps 0 and 7, 8 x 1 s at 20 kHz):
 the distillation's picks (three sums) fit 1.25 ms windows to 0.2786 mV and,
 continued to 10 ms, 0.306 mV with β_n 132 % off; the weighted singles (the
