@@ -166,9 +166,10 @@ def as_recordings(traces, threshold=0.0, noise_warning=True):
             "the networks fitted by maximum likelihood (RateEstimator's stage 3, on by default here) came "
             "back 0.67-1.44x off where the rates matter, the truth inside their 95 % bands on 90-96 % of "
             "that range (benchmarks/bench_noise.py); a reproduced recording does not mean right rates. Read "
-            "the rates with their bands (predict_rates(V, return_std=True)), record more or longer sweeps "
-            "or average repeated trials, or fit literature forms directly (hhsym.FormEstimator, "
-            "`hhsym forms`)",
+            "the rates with their bands (predict_rates(V, return_std=True)), distil them (hhsym.distill: "
+            "closed forms chosen and refitted by output error, measured there within 2-4 %), record more or "
+            "longer sweeps or average repeated trials, or fit literature forms directly "
+            "(hhsym.FormEstimator, `hhsym forms`)",
             IdentifiabilityWarning, stacklevel=3)
     spiking = any(np.any((d[1][:-1] < threshold) & (d[1][1:] >= threshold)) for d in data)
     if not spiking:
