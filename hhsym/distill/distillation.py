@@ -190,8 +190,10 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         recordings and the chosen ones fitted on all of them.
     search : bool
         With the output-error loss: start from the picks and from each
-        rate's simplest single family fitted where the rate is a large share
-        of its gate's total, go on from whichever fits the recordings better
+        gate's pair of families fitted to the networks under their posterior
+        (``predict_rates(V, return_cov=True)``; without one, each rate's
+        simplest single family fitted where the rate is a large share of its
+        gate's total), go on from whichever fits the recordings better
         over 1.25-10 ms windows, and swap a rate's form for another
         literature family when that lowers the output error's BIC by more
         than 10 (:func:`hhsym.estimate.search.form_search.search_forms`);

@@ -266,12 +266,8 @@ def rate_std(rates, p, covariance, V):
 
     Parameters
     ----------
-    rates : GateParametrisation
-    p : ndarray
-        Weights.
-    covariance : ndarray (n_params, n_params)
-    V : ndarray
-        Potentials (mV).
+    rates, p, covariance, V :
+        As for :func:`rate_covariance`.
 
     Returns
     -------

@@ -186,9 +186,11 @@ def posterior_pairs(grid, learned, covariances, n_samples, names, families=SEARC
     recordings fix (the steady state and time constant where the gate moves) and that errors at
     nearby potentials move together; where a rate is a small share of its gate's total its
     posterior is wide and it barely counts.  Measured on bench_noise's networks at 0.3 mV
-    (8 x 1 s at 20 kHz): HH and the made-up model both get their six true forms, where the
-    share-weighted singles (:func:`weighted_singles`) took HH's α_n as a sigmoid; HH's β_n, whose
-    network is 144 % off where it matters, comes back 2.3 % off (``notes/issue16.md``, session 16).
+    (8 x 1 s at 20 kHz): HH, the made-up model and linoid-beta all get their six true forms, where
+    the share-weighted singles (:func:`weighted_singles`) took HH's α_n as a sigmoid; HH's β_n, whose
+    network is 144 % off where it matters, comes back 2.3 % off; continued by output error, this
+    start beat the networks' picks over 10 ms windows on all three and the distilled rates ended
+    within 1.9 / 4.0 / 1.8 % (``benchmarks/README.md``, session 16).
 
     Parameters
     ----------
