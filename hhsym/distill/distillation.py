@@ -194,7 +194,8 @@ def distill(estimator, backend="auto", traces=None, refine=True, v_step=0.5, sel
         (``predict_rates(V, return_cov=True)``; without one, each rate's
         simplest single family fitted where the rate is a large share of its
         gate's total), go on from whichever fits the recordings better
-        over 1.25-10 ms windows, and swap a rate's form for another
+        over 1.25-10 ms windows, and (except from the posterior's start, whose
+        pairs were compared already) swap a rate's form for another
         literature family when that lowers the output error's BIC by more
         than 10 (:func:`hhsym.estimate.search.form_search.search_forms`);
         open forms are replaced by literature forms there.

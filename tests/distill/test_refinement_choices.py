@@ -160,8 +160,8 @@ def test_fit_pair_recovers_a_gates_exact_forms():
 def test_distill_starts_the_form_search_from_the_networks_posterior(hh):
     """With an estimator that has a posterior (``covariance_``, ``predict_rates(V, return_cov=True)``) the
     output-error search's alternative start is :func:`posterior_pairs`: from 'networks' bent up to 80 %
-    where a rate hardly counts, it outruns the picks over 10 ms windows and the distillation gives the six
-    true forms, constants within 1 % on noise-free recordings."""
+    where a rate hardly counts, it outruns the picks over 10 ms windows, no swaps are tried from it, and the
+    distillation gives the six true forms, constants within 1 % on noise-free recordings."""
     from hhsym.distill import distill
     from hhsym.simulate import simulate
     from hhsym.stimuli import OUNoise
@@ -179,6 +179,7 @@ def test_distill_starts_the_form_search_from_the_networks_posterior(hh):
     dist = distill(Stub(), backend="forms", traces=traces, max_iter=40)
     starts = [t for t in dist.refinement["trials"] if t["rate"] is None]
     assert starts[1]["accepted"] and not starts[0]["accepted"]  # the posterior start won over 10 ms
+    assert len(starts) == len(dist.refinement["trials"]) == 3  # two starts, its 1.25 ms fit; no swaps from it
     assert dist.forms == {"alpha_m": "linoid", "beta_m": "exponential", "alpha_h": "exponential",
                           "beta_h": "sigmoid", "alpha_n": "linoid", "beta_n": "exponential"}
     from hhsym.metrics import rate_errors

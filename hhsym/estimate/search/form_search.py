@@ -280,7 +280,8 @@ def search_recordings(data, max_ms=SEARCH_MS):
 
 def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_share=0.05, windows=SEARCH_WINDOWS,
                  substeps=None, stride=None, max_iter=100, trial_iter=50, max_sweeps=2, references=None,
-                 time_limit=None, verbose=0, alternatives=(), start_windows=START_WINDOWS, margin=SWAP_MARGIN):
+                 time_limit=None, verbose=0, alternatives=(), start_windows=START_WINDOWS, margin=SWAP_MARGIN,
+                 swap_alternatives=True):
     r"""Choose each rate's literature form by the output error on the recordings (module docstring).
 
     Parameters
@@ -301,7 +302,13 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
         not tell the starts apart).
     start_windows : sequence of float
         Window lengths (ms) over which the starts are compared.
-    families : sequence of str
+    swap_alternatives : bool
+        Whether the swaps also run when an alternative start wins (they always run from ``start``).
+        ``False`` for :func:`posterior_pairs`' start, whose forms were already compared pair by pair
+        under the networks' posterior: measured, swaps from it over 1.25 ms windows changed no form for
+        good on bench_noise's three models and took one of linoid-beta's rates to a wrong family and back
+        (the same forms scored 332 BIC units apart on two visits: 50-iteration trials are not converged
+        to within ``margin``), at 170-330 s per distillation.
         Families tried for each rate.
     min_share : float
         A swapped-in family is started from a fit to the rate (``references``,
@@ -350,7 +357,7 @@ def search_forms(template, data, start, v_range, families=SEARCH_FAMILIES, min_s
         which = "the starting forms" if chosen == 0 else f"alternative start {chosen}"
         print(f"[hhsym.distill] output error of {which} over {best.windows} ms windows: {best}", flush=True)
     names = [k for k, f in start.items() if f.form != "fixed"]  # kept rates are not searched
-    for _ in range(int(max_sweeps)):
+    for _ in range(int(max_sweeps) if chosen == 0 or swap_alternatives else 0):
         base, winner, at = best, None, None  # every swap is tried from the same model; the best one is kept
         for k in names:
             if seconds_left(time_limit, t0) == 0.0:
@@ -424,21 +431,21 @@ def _start_fit(candidate, V, r):
 
 
 def _search_or_fit(template, data, start, v_range, search, max_iter, time_limit, verbose, references=None,
-                   searched=None, alternatives=()):
+                   searched=None, alternatives=(), swap_alternatives=True):
     """``(OutputErrorFit, trials, rms_start)``: :func:`search_forms` on short windows over the recordings
     ``searched`` (indices, default all; from ``start`` or the best of ``alternatives``), then
     :func:`fit_output_error` over all of :data:`WINDOWS` (guarded on ``v_range``) on every recording from the
     start of its best model (or from ``start``).
 
     ``rms_start`` is the RMS (mV) of ``start`` over the shortest windows, initial states fitted, constants as
-    given, on the searched recordings.
+    given, on the searched recordings.  ``swap_alternatives`` as for :func:`search_forms`.
     """
     trials, t0 = [], time.perf_counter()
     if search:
         part = data if searched is None else [data[i] for i in searched]
         best, trials = search_forms(template, part, start, v_range, max_iter=max_iter, references=references,
                                     time_limit=seconds_left(time_limit, t0), verbose=verbose,
-                                    alternatives=alternatives)
+                                    alternatives=alternatives, swap_alternatives=swap_alternatives)
         # the search's pick continued from where *it* started: its first window length then repeats the
         # pick's own fit exactly (a second pass from the fitted constants can drift along flat directions)
         start = best.start or best.fits
@@ -468,7 +475,8 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
         best fits the network where the rate matters).  With ``search`` the
         search also starts from :func:`posterior_pairs` (given
         ``covariances``; otherwise :func:`weighted_singles`) and goes on from
-        the better of the two.
+        the better of the two (without swaps from the posterior's start:
+        :func:`search_forms`' ``swap_alternatives``).
     grid : ndarray
         Voltages (mV) the networks were sampled on (``estimator.v_range_``).
     learned : dict
@@ -532,7 +540,8 @@ def refine_output_error(template, data, chosen, grid, learned, masks, search=Tru
         print(f"[hhsym.distill] alternative start 1, {how}: "
               + ", ".join(f"{k} {f.form}" for k, f in alternatives[0].items()), flush=True)
     best, trials, rms_start = _search_or_fit(template, data, start, v_range, search, max_iter, time_limit, verbose,
-                                             references, searched, alternatives)
+                                             references, searched, alternatives,
+                                             swap_alternatives=covariances is None)
     summary = {"rms_start": rms_start, "trials": trials, "problem": None, "misfit": None, "searched": searched,
                "n_constants": best.n_constants,
                "settings": {"windows_ms": list(WINDOWS), "max_iter": int(max_iter), "search": bool(search),
