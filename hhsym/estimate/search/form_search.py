@@ -190,7 +190,7 @@ def posterior_pairs(grid, learned, covariances, n_samples, names, families=SEARC
     the share-weighted singles (:func:`weighted_singles`) took HH's α_n as a sigmoid; HH's β_n, whose
     network is 144 % off where it matters, comes back 2.3 % off; continued by output error, this
     start beat the networks' picks over 10 ms windows on all three and the distilled rates ended
-    within 1.9 / 4.0 / 1.8 % (``benchmarks/README.md``, session 16).
+    within 1.9 / 4.0 / 2.3 % (``benchmarks/README.md``, session 16).
 
     Parameters
     ----------
