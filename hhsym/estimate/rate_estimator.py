@@ -543,7 +543,7 @@ class RateEstimator(SavedFit, BaseEstimator):
         if return_std:
             return rates, gate_rate_std(list(self.gates_.values()), list(self.gates_), cov, V)
         out = gate_rate_covariance(list(self.gates_.values()), list(self.gates_), cov, V)
-        for g in self.fixed_:  # held at the template's rates: no uncertainty
+        for g in getattr(self, "fixed_", ()):  # held at the template's rates: no uncertainty
             out[g] = np.zeros_like(out[g])
         return rates, out
 
