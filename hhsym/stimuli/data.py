@@ -232,6 +232,7 @@ class FromArray(Stimulus):
         grid = t[0] + dt * np.arange(n)
         self._uniform = bool(np.max(np.abs(t - grid)) <= _UNIFORM_RTOL * dt)
         self._dt = float(dt)
+        self._min_step = float(steps.min())
 
     @property
     def is_uniform(self) -> bool:
@@ -246,7 +247,7 @@ class FromArray(Stimulus):
     @property
     def sample_step(self) -> float:
         """The shortest interval (ms) between two samples."""
-        return self._dt if self._uniform else float(np.min(np.diff(self.t)))
+        return self._dt if self._uniform else self._min_step
 
     def _evaluate(self, t):
         t0, t1 = float(self.t[0]), float(self.t[-1])

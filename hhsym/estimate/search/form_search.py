@@ -231,11 +231,11 @@ def posterior_pairs(grid, learned, covariances, n_samples, names, families=SEARC
         whiten = (U / np.sqrt(np.maximum(w, float(floor) ** 2))).T
         starts = {}
         for kind, rate in (("alpha", a), ("beta", b)):
-            share = rate / (a + b)
-            m = share >= 0.05
+            w = _share_weights(rate, a, b)
+            m = w >= 0.05 ** 2
             m = m if m.sum() >= 10 else np.ones_like(m)
             starts[kind] = {f: [fit.theta for fit in fit_family(f, grid[m], rate[m], n_starts=2,
-                                                                 weights=share[m] ** 2)[:2]] for f in families}
+                                                                 weights=w[m])[:2]] for f in families}
         best = None
         for fa in families:
             for fb in families:
